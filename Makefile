@@ -1,0 +1,48 @@
+# portkit: `make demo` and `make test` work on a fresh machine with Python 3.11.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench lint clean constraints samples
+
+install: $(STAMP)
+
+# Everything comes from the repo's files: pyproject extras + exact pins in constraints.txt.
+# onnx2tf and tf-keras pin ancient exact versions, and tf-keras with deps drags in full `tensorflow`
+# beside tensorflow-cpu: both go in with --no-deps, then the few libraries onnx2tf really needs.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) -e '.[cpu,torch,tf,serve,dev]'
+	$(PIP) --no-deps onnx2tf tf-keras
+	$(PIP) onnx-graphsurgeon sng4onnx psutil
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python samples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not gpu and not slow" -x $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src converters serving tests samples benchmarks
+
+samples: $(STAMP)
+	$(BIN)/python samples/train_digits_torch.py
+
+# Re-pin after a deliberate upgrade of the stack.
+constraints: $(STAMP)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -vi '^portkit'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info demo-out .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,48 @@
+"""A Runner whose model lives in a worker process; the worker keeps it loaded between calls."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..artifact import Artifact
+from ..signature import ModelSignature
+from ..workers import Worker
+from .base import Feeds, Runner
+
+_LOADED: dict[int, Runner] = {}  # in the worker: runners by handle
+
+
+def _load(module: str, artifact: Artifact, options: dict[str, Any]) -> tuple[int, ModelSignature, str]:
+    runner = importlib.import_module(module).load(artifact, **options)
+    handle = len(_LOADED) + 1
+    _LOADED[handle] = runner
+    return handle, runner.signature, runner.name
+
+
+def _run(handle: int, feeds: Feeds) -> Feeds:
+    return _LOADED[handle].run(feeds)
+
+
+def _call(handle: int, method: str, args: tuple, kwargs: dict) -> Any:
+    return getattr(_LOADED[handle], method)(*args, **kwargs)
+
+
+class RemoteRunner(Runner):
+    def __init__(self, artifact: Artifact, module: str, options: dict[str, Any]) -> None:
+        self._worker = Worker(f"{artifact.format.value} runtime")
+        try:
+            self._handle, self.signature, self.name = self._worker.call(
+                __name__, "_load", module, artifact, options)
+        except BaseException:
+            self._worker.close()
+            raise
+
+    def run(self, feeds: Feeds) -> Feeds:
+        return self._worker.call(__name__, "_run", self._handle, feeds)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call another method of the runner inside the worker (e.g. a timing loop for bench)."""
+        return self._worker.call(__name__, "_call", self._handle, method, args, kwargs)
+
+    def close(self) -> None:
+        self._worker.close()

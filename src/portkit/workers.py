@@ -1,0 +1,131 @@
+"""One worker process per framework hop (spawn, never fork).
+
+TensorFlow and torch's compiler stack (triton) cannot share a process, converters crash for real on odd
+graphs, and onnxruntime does not survive fork. So framework work runs in a spawned child: the parent sends
+`(module, function, args, kwargs)`, the child imports the module, calls the function and sends the result
+back. A `Worker` stays warm for several calls (bench, serve, validation of one hop); `call_in_worker` is
+the one-shot form. A child that dies becomes a ConversionFailed naming the task and the signal.
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from typing import Any
+
+from .errors import ConversionFailed, PortkitError
+
+__all__ = ["Worker", "call_in_worker", "WorkerCrashed"]
+
+
+class WorkerCrashed(ConversionFailed):
+    """The worker process died (segfault, out of memory, os._exit)."""
+
+
+def _serve(conn: Any) -> None:  # runs in the child
+    # Quieter framework start-up; TF's C++ logs would otherwise flood stderr.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        module, func, args, kwargs = msg
+        try:
+            result = getattr(importlib.import_module(module), func)(*args, **kwargs)
+            conn.send(("ok", result))
+        except PortkitError as e:
+            conn.send(("portkit", (type(e).__module__, type(e).__qualname__, _error_state(e),
+                                   traceback.format_exc())))
+        except BaseException as e:  # noqa: BLE001 - everything must reach the parent, even SystemExit
+            conn.send(("error", (type(e).__name__, str(e), traceback.format_exc())))
+
+
+def _error_state(e: PortkitError) -> dict[str, Any]:
+    state = {k: v for k, v in vars(e).items() if k not in ("result",)}
+    state["args"] = e.args
+    return state
+
+
+def _rebuild(module: str, qualname: str, state: dict[str, Any]) -> PortkitError:
+    cls = getattr(importlib.import_module(module), qualname.split(".")[-1])
+    err = cls.__new__(cls)
+    Exception.__init__(err, *state.pop("args", ()))
+    err.__dict__.update(state)
+    return err
+
+
+class Worker:
+    """A spawned child process that runs `module.function(*args, **kwargs)` calls in turn."""
+
+    def __init__(self, label: str = "worker") -> None:
+        self.label = label
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name=f"portkit-{label}")
+        self._proc.start()
+        child.close()
+
+    def call(self, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            self._conn.send((module, func, args, kwargs))
+            status, payload = self._conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            raise self._crashed() from None
+        if status == "ok":
+            return payload
+        if status == "portkit":
+            mod, qual, state, tb = payload
+            err = _rebuild(mod, qual, state)
+            err.worker_traceback = tb  # type: ignore[attr-defined]
+            raise err
+        name, text, tb = payload
+        first = next((ln for ln in text.splitlines() if ln.strip()), text)[:300]
+        err = ConversionFailed(f"{self.label}: {name}: {first}", hint="run with --debug for the traceback")
+        err.worker_traceback = tb  # type: ignore[attr-defined]
+        raise err
+
+    def _crashed(self) -> WorkerCrashed:
+        self._proc.join(timeout=5)
+        code = self._proc.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"signal {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"signal {-code}"
+        else:
+            how = f"exit code {code}"
+        return WorkerCrashed(f"{self.label}: worker process died ({how})",
+                             hint="the library crashed on this model; try --via another route or --debug")
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                self._conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        self._conn.close()
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def call_in_worker(label: str, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
+    """Run one call in a fresh worker and return its result; the worker's memory goes back afterwards."""
+    with Worker(label) as w:
+        return w.call(module, func, *args, **kwargs)
