@@ -1,0 +1,12 @@
+"""Conversion edges: one module per edge, each declaring SOURCE, TARGET, REQUIRES, COST and `convert`.
+
+`EDGE_MODULES` is the one table of edges; portkit.graph imports these modules (cheap: frameworks load
+inside `convert`) and plans routes over them. Converters never import each other.
+"""
+
+EDGE_MODULES: tuple[str, ...] = (
+    "torch_to_onnx",
+    "torch_to_torchscript",
+    "torchscript_to_onnx",
+    "onnx_to_torchscript",
+)

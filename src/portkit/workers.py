@@ -27,6 +27,11 @@ class WorkerCrashed(ConversionFailed):
 def _serve(conn: Any) -> None:  # runs in the child
     # Quieter framework start-up; TF's C++ logs would otherwise flood stderr.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not os.environ.get("PORTKIT_DEBUG"):
+        # deprecation chatter from torch.jit / tf would bury portkit's own one-line messages
+        import warnings
+
+        warnings.filterwarnings("ignore")
     while True:
         try:
             msg = conn.recv()

@@ -1,0 +1,35 @@
+"""TorchScript → ONNX with the legacy (TorchScript-based) exporter.
+
+The dynamo exporter cannot export a loaded ScriptModule, so this edge uses `dynamo=False`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import converting, require
+from portkit.formats import Format
+from portkit.options import ConvertOptions
+
+from ._torch_common import example_args, finish_onnx, module_and_signature
+
+SOURCE = Format.TORCHSCRIPT
+TARGET = Format.ONNX
+REQUIRES = ("torch",)
+COST = 1.0
+TOOL = "torch.onnx (legacy TorchScript exporter)"
+DEFAULT_OPSET = 17
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    torch = require("torch", "TorchScript export")
+    module, sig = module_and_signature(src)
+    in_names = [s.name for s in sig.inputs]
+    out_names = [o.name for o in sig.outputs]
+    axes = {s.name: {0: "batch"} for s in sig.inputs if s.batch_dynamic}
+    axes.update({o: {0: "batch"} for o in out_names} if axes else {})
+    with converting("torchscript→onnx (legacy exporter)", alternative="export the eager module instead"):
+        torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
+                          input_names=in_names, output_names=out_names, dynamic_axes=axes or None,
+                          opset_version=opts.opset or DEFAULT_OPSET, do_constant_folding=True)
+    return finish_onnx(out, sig.inputs, out_names, TOOL)

@@ -1,0 +1,27 @@
+"""Option helpers shared by the command modules."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout (nothing else there).")
+
+
+def input_shape_option() -> Any:
+    return typer.Option(None, "--input-shape", "-s",
+                        help="Input shape, e.g. 1,3,224,224, or name=1,3,224,224 per input (repeatable).")
+
+
+def parse_tolerances(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:
+    from portkit.errors import BadInput
+
+    out: dict[str, tuple[float, float]] = {}
+    for v in values or []:
+        name, _, tol = v.partition("=")
+        try:
+            atol, _, rtol = tol.partition(",")
+            out[name] = (float(atol), float(rtol or 0.0))
+        except ValueError as e:
+            raise BadInput(f"bad --tolerance '{v}'", hint="write it like logits=1e-4,1e-3") from e
+    return out

@@ -1,0 +1,67 @@
+"""`portkit convert SOURCE --to FORMAT`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import JSON, input_shape_option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert", no_args_is_help=True)(convert)
+
+
+def convert(
+    source: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
+    to: str = typer.Option(..., "--to", "-t", help="Target format: onnx, torchscript, tflite, savedmodel, keras, ..."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output path (default: beside the source name)."),
+    via: Optional[str] = typer.Option(None, "--via", help="Force the route through this format."),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset for ONNX exports."),
+    input_shape: Optional[list[str]] = input_shape_option(),
+    dynamic: bool = typer.Option(True, "--dynamic/--static", help="Dynamic batch axis (default) or static shapes."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict (.pt, loaded weights_only) or Keras weights."),
+    model_args: Optional[str] = typer.Option(None, "--model-args", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'.'),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module (runs code from the file)."),
+    allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
+    custom_objects: Optional[str] = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
+    keep_layout: bool = typer.Option(False, "--keep-layout", help="Ask onnx2tf to keep NCHW where it can."),
+    no_validate: bool = typer.Option(False, "--no-validate", help="Skip validation against the source."),
+    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype; fp32 1e-4)."),
+    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype; fp32 1e-4)."),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
+    clean: bool = typer.Option(False, "--clean", help="Remove intermediate files of multi-hop routes."),
+    as_json: bool = JSON,
+) -> None:
+    """Convert a model to another format and validate it against the source."""
+    from portkit import api, ui
+
+    result = api.convert(
+        source, to, output, validate=not no_validate, via=via, clean=clean, atol=atol, rtol=rtol,
+        inputs=inputs, log=ui.progress, opset=opset, input_shapes=input_shape or None, dynamic=dynamic,
+        weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
+        custom_objects=custom_objects, keep_layout=keep_layout,
+    )
+    if as_json:
+        ui.print_json(result.to_dict())
+        return
+    render(result)
+
+
+def render(result) -> None:  # noqa: ANN001
+    from portkit import ui
+
+    rows = []
+    for h in result.hops:
+        v = h.validation
+        rows.append([h.edge, h.tool, f"{h.seconds:.1f}s",
+                     "skipped" if v is None else ("ok" if v else "FAILED"),
+                     "-" if v is None else f"{v.max_abs:.2e}", "-" if v is None else f"{v.max_rel:.2e}"])
+    if result.validation is not None:
+        v = result.validation
+        rows.append(["end to end", "", f"{result.seconds:.1f}s", "ok" if v else "FAILED",
+                     f"{v.max_abs:.2e}", f"{v.max_rel:.2e}"])
+    ui.table(f"{result.source.location} → {result.output.location}",
+             ["hop", "tool", "time", "validation", "max abs", "max rel"], rows)
+    ui.line(f"wrote {result.output.location} ({ui.fmt_size(result.output.size_bytes())})")

@@ -1,0 +1,34 @@
+"""`portkit inspect MODEL`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ._common import JSON, input_shape_option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect", no_args_is_help=True)(inspect)
+
+
+def inspect(
+    model: str = typer.Argument(..., help="Model file/folder or pkg.module:factory."),
+    input_shape: Optional[list[str]] = input_shape_option(),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a factory reference."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module."),
+    as_json: bool = JSON,
+) -> None:
+    """Show a model's format, inputs/outputs (dynamic dims kept), size and opset/producer."""
+    from portkit import api, ui
+
+    info = api.inspect(model, input_shapes=input_shape or None, weights=weights, allow_pickle=allow_pickle)
+    if as_json:
+        ui.print_json(info.to_dict())
+        return
+    ui.line(f"{info.path}: {info.format.value}, {ui.fmt_size(info.size_bytes)}")
+    rows = [["input", t.name, t.dtype, t.shape_text(), t.layout or ""] for t in info.signature.inputs]
+    rows += [["output", t.name, t.dtype, t.shape_text(), t.layout or ""] for t in info.signature.outputs]
+    ui.table(None, ["", "name", "dtype", "shape", "layout"], rows)
+    for k, v in info.details.items():
+        ui.line(f"{k}: {v}")

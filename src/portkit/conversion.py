@@ -1,0 +1,267 @@
+"""`portkit convert`: plan a route, run each hop in a worker, validate hop by hop and end to end.
+
+Outputs are written to a temporary path beside the destination and renamed only when the hop succeeded,
+so a failed conversion never leaves a file at `-o`. When a hop fails the next route is tried, and the
+result says so.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .artifact import Artifact
+from .errors import BadInput, ConversionFailed, PortkitError, ValidationFailed
+from .formats import Format, sniff
+from .graph import Edge, Route, plan, route_text
+from .options import ConvertOptions, ValidateOptions
+from .validation import ValidationResult, validate_runners
+from .workers import call_in_worker
+
+__all__ = ["ConversionResult", "HopResult", "convert", "source_artifact", "default_output"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class HopResult:
+    edge: str
+    tool: str
+    output: str
+    seconds: float
+    validation: ValidationResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edge": self.edge, "tool": self.tool, "output": self.output, "seconds": round(self.seconds, 3),
+                "validation": self.validation.to_dict() if self.validation else None}
+
+
+@dataclass
+class ConversionResult:
+    source: Artifact
+    output: Artifact
+    route: list[str]
+    hops: list[HopResult] = field(default_factory=list)
+    validation: ValidationResult | None = None  # end to end (original vs final)
+    failed_routes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def validated(self) -> bool:
+        return self.validation is not None
+
+    @property
+    def passed(self) -> bool:
+        checks = [h.validation for h in self.hops if h.validation] + ([self.validation] if self.validation else [])
+        return all(bool(v) for v in checks)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source.location, "source_format": self.source.format.value,
+            "output": self.output.location, "format": self.output.format.value,
+            "route": self.route, "passed": self.passed, "validated": self.validated,
+            "size_bytes": self.output.size_bytes(), "seconds": round(self.seconds, 3),
+            "failed_routes": self.failed_routes, "hops": [h.to_dict() for h in self.hops],
+            "validation": self.validation.to_dict() if self.validation else None,
+            "signature": self.output.signature.to_dict() if self.output.signature else None,
+            "metadata": self.output.metadata,
+        }
+
+
+def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
+    """Sniff the source and attach the loading options a runtime or converter needs."""
+    fmt = sniff(source)
+    md: dict[str, Any] = {"dynamic": opts.dynamic}
+    if opts.input_shapes:
+        md["input_shapes"] = {k: list(v) for k, v in opts.input_shapes.items()}
+    if fmt in (Format.TORCH, Format.TORCHSCRIPT):
+        md.update(weights=opts.weights, model_args=opts.model_args, allow_pickle=opts.allow_pickle)
+        if fmt is Format.TORCH and not opts.allow_pickle and Path(str(source)).exists():
+            raise BadInput("this is a pickled PyTorch file; loading it would run arbitrary code", path=source,
+                           hint="name the model by reference (pkg.module:factory --weights FILE), "
+                                "or pass --allow-pickle if you trust the file")
+    if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
+        md.update(weights=opts.weights, allow_unsafe=opts.allow_unsafe, custom_objects=opts.custom_objects)
+    art = Artifact(str(source), fmt, None, md)
+    if fmt is not Format.TORCH:
+        art.read_sidecar_metadata()
+    return art
+
+
+def default_output(source: Artifact, target: Format) -> Path:
+    loc = source.location
+    stem = loc.rpartition(":")[2] if source.format is Format.TORCH and not Path(loc).exists() else Path(loc).name
+    for suffix in (".ts.pt", ".weights.h5", ".keras", ".onnx", ".tflite", ".pt", ".pth", ".h5", ".json"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return Path(stem + target.suffix) if target.suffix else Path(stem + "_savedmodel")
+
+
+def _run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
+    """Runs inside the worker."""
+    import importlib
+
+    if not opts.extra.get("debug"):
+        warnings.filterwarnings("ignore")
+        import logging
+
+        logging.disable(logging.WARNING)
+    mod = importlib.import_module(f"portkit.converters.{edge_name}")
+    return mod.convert(src, Path(out), opts)
+
+
+def _tmp_path(final: Path) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + (final.suffix or ""), dir=final.parent)
+    import os
+
+    os.close(fd)
+    Path(name).unlink()
+    return Path(name)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    elif p.exists():
+        p.unlink()
+
+
+def _place(tmp: Path, final: Path, art: Artifact) -> Artifact:
+    """Rename a finished hop output into place (with its ONNX external data) and fix up the artifact."""
+    _remove(final)
+    tmp.rename(final)
+    art.location = str(final)
+    art.write_sidecar()
+    return art
+
+
+def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions) -> Artifact:
+    tmp = _tmp_path(final)
+    try:
+        art = call_in_worker(f"{edge} ({edge.tool})", "portkit.conversion", "_run_edge", edge.name, src, str(tmp),
+                             opts)
+        if not tmp.exists():
+            raise ConversionFailed(f"{edge} ({edge.tool}) produced no output", hint="run with --debug")
+        return _place(tmp, final, art)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def convert(source: str | Path, to: Format, output: str | Path | None = None,
+            opts: ConvertOptions | None = None, *, validate: bool = True, via: Format | None = None,
+            validate_opts: ValidateOptions | None = None, clean: bool = False,
+            log: Log | None = None) -> ConversionResult:
+    opts = opts or ConvertOptions()
+    log = log or (lambda _m: None)
+    src = source_artifact(source, opts)
+    out = Path(output) if output else default_output(src, to)
+    if src.format is to and via is None and not (opts.quantize or opts.optimize):
+        raise BadInput(f"the model already is {to.value}", path=source,
+                       hint="pick another --to, or add --quantize/--optimize")
+    routes = plan(src.format, to, via)
+    t0 = time.perf_counter()
+    failures: list[str] = []
+    done: dict[tuple[str, ...], Artifact] = {}  # finished route prefixes, reused by fallback routes
+    for route in routes:
+        try:
+            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log)
+        except ConversionFailed as e:
+            failures.append(f"{route_text(route)}: {e.one_line()}")
+            nxt = routes.index(route) + 1
+            if nxt < len(routes):
+                log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[nxt])}")
+                continue
+            if len(failures) > 1:
+                e.message = f"{e.message} (also tried: {'; '.join(failures[:-1])})"
+            raise
+        result.failed_routes = failures
+        result.seconds = time.perf_counter() - t0
+        if clean:
+            for hop in result.hops[:-1]:
+                _remove(Path(hop.output))
+                _remove(Artifact(hop.output, Format.ONNX).sidecar())
+        _mark(result)
+        if validate and not result.passed:
+            worst = next(v for v in [*(h.validation for h in result.hops), result.validation] if v is not None and not v)
+            raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}",
+                                   path=result.output.location, result=result,
+                                   hint="output kept and marked as failed; inspect with `portkit validate`")
+        return result
+    raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
+
+
+def _mark(result: ConversionResult) -> None:
+    art = result.output
+    art.metadata["route"] = result.route
+    art.metadata["validation"] = ("passed" if result.passed else "FAILED") if any(
+        h.validation for h in result.hops) else "skipped"
+    art.write_sidecar()
+
+
+def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
+    if is_last:
+        return out
+    stem = out.name.split(".")[0] if fmt.suffix else out.name
+    return out.parent / (f"{stem}{fmt.suffix}" if fmt.suffix else f"{stem}_{fmt.value}")
+
+
+def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
+                   vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
+                   log: Log) -> ConversionResult:
+    from .runtimes import open_runner
+
+    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    hops: list[HopResult] = []
+    runners: dict[str, Any] = {}
+    current = src
+    key: tuple[str, ...] = ()
+    try:
+        for i, edge in enumerate(route):
+            key = key + (edge.name,)
+            final = _hop_path(out, edge.target, i == len(route) - 1)
+            t = time.perf_counter()
+            if key in done and i < len(route) - 1:
+                nxt = done[key]
+            else:
+                log(f"{edge} with {edge.tool} → {final}")
+                nxt = run_hop(edge, current, final, opts)
+                done[key] = nxt
+            hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
+            if validate:
+                hop.validation = _validate_pair(current, nxt, runners, vopts, open_runner)
+                log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
+            hops.append(hop)
+            current = nxt
+        e2e = None
+        if validate and len(route) > 1:
+            e2e = _validate_pair(src, current, runners, vopts, open_runner)
+            log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
+    finally:
+        for r in runners.values():
+            r.close()
+    return ConversionResult(src, current, [route_text(route)], hops, e2e)
+
+
+def _validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
+                   open_runner: Callable[..., Any]) -> ValidationResult:
+    for a in (ref, cand):
+        if a.location not in runners:
+            try:
+                runners[a.location] = open_runner(a)
+            except PortkitError as e:
+                if isinstance(e, ConversionFailed):
+                    raise
+                raise ConversionFailed(f"cannot load {a.location} to validate it: {e.message}",
+                                       hint=e.hint) from e
+    return validate_runners(runners[ref.location], runners[cand.location], cand, vopts,
+                            ref.location, cand.location)

@@ -1,0 +1,99 @@
+"""The conversion graph: edges from portkit.converters, availability, and the route planner."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from types import ModuleType
+
+from .errors import BadInput
+from .formats import Format
+
+__all__ = ["Edge", "edges", "plan", "Route", "route_text"]
+
+MAX_HOPS = 4
+
+
+@dataclass(frozen=True)
+class Edge:
+    name: str  # converter module name, e.g. torch_to_onnx
+    source: Format
+    target: Format
+    requires: tuple[str, ...]
+    cost: float
+    tool: str  # the library doing the work, for messages and reports
+
+    @property
+    def available(self) -> bool:
+        return not self.missing
+
+    @property
+    def missing(self) -> list[str]:
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    @property
+    def module(self) -> ModuleType:
+        return importlib.import_module(f"portkit.converters.{self.name}")
+
+    def __str__(self) -> str:
+        return f"{self.source.value}→{self.target.value}"
+
+
+Route = tuple[Edge, ...]
+
+
+@lru_cache(maxsize=1)
+def edges() -> tuple[Edge, ...]:
+    from portkit.converters import EDGE_MODULES
+
+    out = []
+    for name in EDGE_MODULES:
+        mod = importlib.import_module(f"portkit.converters.{name}")
+        sources = mod.SOURCE if isinstance(mod.SOURCE, tuple) else (mod.SOURCE,)
+        for src in sources:
+            out.append(Edge(name, src, mod.TARGET, tuple(mod.REQUIRES), float(mod.COST),
+                            getattr(mod, "TOOL", name)))
+    return tuple(out)
+
+
+def route_text(route: Route) -> str:
+    if not route:
+        return "(none)"
+    return " → ".join([route[0].source.value] + [e.target.value for e in route])
+
+
+def plan(source: Format, target: Format, via: Format | None = None,
+         only_available: bool = True) -> list[Route]:
+    """All routes from `source` to `target` (through `via` if given), cheapest first."""
+    if source is target and via is None:
+        return [()]
+    all_edges = [e for e in edges() if e.available or not only_available]
+    found: list[tuple[float, Route]] = []
+
+    def walk(fmt: Format, path: list[Edge], seen: set[Format]) -> None:
+        if fmt is target and path:
+            if via is None or any(e.target is via for e in path[:-1]) or via in (source, target):
+                found.append((sum(e.cost for e in path), tuple(path)))
+            return
+        if len(path) >= MAX_HOPS:
+            return
+        for e in all_edges:
+            if e.source is fmt and e.target not in seen:
+                walk(e.target, path + [e], seen | {e.target})
+
+    walk(source, [], {source})
+    found.sort(key=lambda t: (t[0], len(t[1])))
+    routes = [r for _, r in found]
+    if not routes:
+        missing = [e for e in edges() if not e.available]
+        if only_available and missing and plan(source, target, via, only_available=False):
+            libs = sorted({m for e in missing for m in e.missing})
+            from .errors import MissingDependency, EXTRAS
+
+            raise MissingDependency(libs[0], EXTRAS.get(libs[0], "dev"),
+                                    purpose=f"{source.value} → {target.value}")
+        through = f" through {via.value}" if via else ""
+        raise BadInput(f"no route from {source.value} to {target.value}{through}",
+                       hint="`portkit routes` lists the edges")
+    return routes

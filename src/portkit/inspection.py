@@ -1,0 +1,52 @@
+"""`portkit inspect`: format, inputs/outputs, size, opset/producer. ONNX is read with `onnx` alone;
+other formats load in their runtime's worker, so inspecting never imports a framework into the caller."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .artifact import Artifact
+from .formats import Format, sniff
+from .signature import ModelSignature
+
+__all__ = ["ModelInfo", "inspect_model"]
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    format: Format
+    signature: ModelSignature
+    size_bytes: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "format": self.format.value, "size_bytes": self.size_bytes,
+                **self.signature.to_dict(), "details": self.details}
+
+
+def inspect_model(model: str, **artifact_metadata: Any) -> ModelInfo:
+    fmt = sniff(model)
+    art = Artifact(model, fmt, None, {k: v for k, v in artifact_metadata.items() if v is not None})
+    art.read_sidecar_metadata()
+    details: dict[str, Any] = {}
+    if fmt is Format.ONNX:
+        from . import onnxutil
+
+        m = onnxutil.load(model)
+        onnxutil.check_external_data(model, m)
+        sig = onnxutil.signature(m)
+        details = {"opset": onnxutil.opset(m), "producer": f"{m.producer_name} {m.producer_version}".strip(),
+                   "ir_version": m.ir_version, "nodes": len(m.graph.node),
+                   "external_data": onnxutil.external_data_files(m)}
+        art.metadata["external_data"] = details["external_data"]
+    else:
+        from .runtimes import open_runner
+
+        with open_runner(art) as r:
+            sig = r.signature
+            details = {"runtime": r.name}
+    for key in ("layout", "renamed", "route", "validation", "producer"):
+        if key in art.metadata:
+            details.setdefault(key, art.metadata[key])
+    return ModelInfo(model, fmt, sig, art.size_bytes(), details)

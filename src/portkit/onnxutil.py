@@ -1,0 +1,78 @@
+"""ONNX helpers that need only the `onnx` package (no framework, no runtime)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+from .signature import ModelSignature, TensorSpec
+
+_ELEM = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "str",
+         9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+
+def load(path: str | Path, external: bool = False):  # noqa: ANN201 - onnx.ModelProto
+    import onnx
+
+    try:
+        return onnx.load(str(path), load_external_data=external)
+    except FileNotFoundError as e:
+        raise BadInput(f"external data file missing ({e.filename})", path=path,
+                       hint="keep the .data file(s) beside the .onnx file") from e
+    except Exception as e:  # noqa: BLE001 - protobuf DecodeError etc.
+        raise BadInput(f"ONNX file does not parse ({type(e).__name__})", path=path,
+                       hint="the file may be truncated; re-export it") from e
+
+
+def _spec(vi: Any) -> TensorSpec:
+    tt = vi.type.tensor_type
+    dims: list[Any] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return TensorSpec(vi.name, _ELEM.get(tt.elem_type, str(tt.elem_type)), tuple(dims))
+
+
+def signature(model: Any) -> ModelSignature:
+    inits = {i.name for i in model.graph.initializer}
+    ins = tuple(_spec(v) for v in model.graph.input if v.name not in inits)
+    return ModelSignature(ins, tuple(_spec(v) for v in model.graph.output))
+
+
+def opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def external_data_files(model: Any) -> list[str]:
+    from onnx.external_data_helper import uses_external_data
+
+    files = set()
+    for t in model.graph.initializer:
+        if uses_external_data(t):
+            for kv in t.external_data:
+                if kv.key == "location":
+                    files.add(kv.value)
+    return sorted(files)
+
+
+def info(path: str | Path) -> dict[str, Any]:
+    m = load(path)
+    return {
+        "opset": opset(m),
+        "producer": f"{m.producer_name} {m.producer_version}".strip(),
+        "ir_version": m.ir_version,
+        "nodes": len(m.graph.node),
+        "external_data": external_data_files(m),
+    }
+
+
+def check_external_data(path: str | Path, model: Any) -> None:
+    base = Path(path).parent
+    for f in external_data_files(model):
+        if not (base / f).is_file():
+            raise BadInput(f"external data file '{f}' is missing", path=path,
+                           hint="keep the external data file(s) beside the .onnx file")
