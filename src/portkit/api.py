@@ -66,6 +66,7 @@ def validate_options(**options: Any) -> ValidateOptions:
 def convert(source: str | Path, to: Format | str, output: str | Path | None = None, *,
             validate: bool = True, via: Format | str | None = None, clean: bool = False,
             atol: float | None = None, rtol: float | None = None, inputs: str | None = None,
+            eval_data: str | None = None, bundle: bool = False,
             log: Callable[[str], None] | None = None, **options: Any) -> ConversionResult:
     """Convert `source` (a path or `pkg.module:factory`) to format `to`, validated unless validate=False.
 
@@ -77,7 +78,8 @@ def convert(source: str | Path, to: Format | str, output: str | Path | None = No
     copts = convert_options(**options)
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=inputs, input_shapes=copts.input_shapes)
     return _convert(str(source), _format(to), output, copts, validate=validate,
-                    via=_format(via) if via else None, validate_opts=vopts, clean=clean, log=log)
+                    via=_format(via) if via else None, validate_opts=vopts, clean=clean, log=log,
+                    eval_data=eval_data, bundle=bundle)
 
 
 def inspect(model: str | Path, *, input_shapes: Any = None, weights: str | None = None,

@@ -160,7 +160,10 @@ def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions) -> Art
 def convert(source: str | Path, to: Format, output: str | Path | None = None,
             opts: ConvertOptions | None = None, *, validate: bool = True, via: Format | None = None,
             validate_opts: ValidateOptions | None = None, clean: bool = False,
-            log: Log | None = None) -> ConversionResult:
+            log: Log | None = None, eval_data: str | None = None, bundle: bool = False) -> ConversionResult:
+    """Convert `source` to `to`; see portkit.api.convert. `eval_data` (labelled data for quantized
+    accuracy deltas) and `bundle` (inputs + reference outputs saved for `portkit verify`) are handled by
+    the validation engine."""
     opts = opts or ConvertOptions()
     log = log or (lambda _m: None)
     src = source_artifact(source, opts)

@@ -32,6 +32,12 @@ def convert(
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype; fp32 1e-4)."),
     inputs: Optional[str] = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
     clean: bool = typer.Option(False, "--clean", help="Remove intermediate files of multi-hop routes."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite and ONNX targets)."),
+    calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data for int8 (.npz or folder of .npy)."),
+    int8_io: bool = typer.Option(False, "--int8-io", help="Integer inputs/outputs for full-int8 TFLite."),
+    optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
+    bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
     as_json: bool = JSON,
 ) -> None:
     """Convert a model to another format and validate it against the source."""
@@ -41,7 +47,8 @@ def convert(
         source, to, output, validate=not no_validate, via=via, clean=clean, atol=atol, rtol=rtol,
         inputs=inputs, log=ui.progress, opset=opset, input_shapes=input_shape or None, dynamic=dynamic,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
-        custom_objects=custom_objects, keep_layout=keep_layout,
+        custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
+        int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle,
     )
     if as_json:
         ui.print_json(result.to_dict())

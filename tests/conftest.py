@@ -1,0 +1,56 @@
+"""Shared fixtures. The pytest process itself never imports tensorflow or torch: models are built and
+run in spawned worker processes (portkit.workers), because TensorFlow and torch's compiler stack
+(triton) cannot share a process. Build test models with `build(fn, ...)` from tests/models.py."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def build(func: str, *args, **kwargs):
+    """Run tests.models.<func>(*args, **kwargs) in a fresh worker process and return its result."""
+    from portkit.workers import call_in_worker
+
+    return call_in_worker(f"build {func}", "tests.models", func, *args, **kwargs)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real `portkit` command line in a subprocess (as a user would)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "portkit", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def digits_ref() -> str:
+    """The PyTorch sample named by reference (its weights are passed with --weights)."""
+    return "samples.digits_torch:build"
+
+
+@pytest.fixture(scope="session")
+def digits_weights() -> Path:
+    return SAMPLES / "digits_cnn.pt"
+
+
+@pytest.fixture(scope="session")
+def digits_ts() -> Path:
+    return SAMPLES / "digits_cnn.ts.pt"
+
+
+@pytest.fixture(scope="session")
+def digits_onnx(tmp_path_factory) -> Path:
+    """The PyTorch sample exported to ONNX once per session (validated on the way)."""
+    import portkit
+
+    out = tmp_path_factory.mktemp("digits") / "digits.onnx"
+    portkit.convert(str(SAMPLES / "digits_cnn.ts.pt"), "onnx", out)
+    return out

@@ -1,0 +1,46 @@
+"""Test models built from code (no downloads). Each function runs inside a worker process (see
+conftest.build) and writes files, returning their paths — so the pytest process imports no framework."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def torchvision_state_dict(arch: str, out_dir: str, num_classes: int = 10) -> str:
+    """A torchvision architecture with seeded random weights, saved as a state_dict."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes).eval()
+    path = Path(out_dir) / f"{arch}.pt"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+def torchvision_torchscript(arch: str, out_dir: str, size: int = 64) -> str:
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, arch)(weights=None, num_classes=10).eval()
+    script = torch.jit.trace(model, torch.rand(1, 3, size, size))
+    path = Path(out_dir) / f"{arch}.ts.pt"
+    torch.jit.save(script, str(path))
+    return str(path)
+
+
+def malicious_pickle(out: str, marker: str) -> str:
+    """A torch.save()-style pickle whose unpickling would create `marker`."""
+    import os
+    import pickle
+    import zipfile
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    data = pickle.dumps(Payload(), protocol=2)
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("archive/data.pkl", data)
+        z.writestr("archive/version", "3\n")
+    return out
