@@ -32,6 +32,9 @@ class PortkitError(Exception):
         self.hint = hint
         self.path = str(path) if path is not None else None
 
+    def __str__(self) -> str:
+        return self.one_line()
+
     def one_line(self) -> str:
         """`file: message (hint)` on one line, as the CLI prints it."""
         text = self.message.replace("\n", " ").strip()

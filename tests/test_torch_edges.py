@@ -1,0 +1,99 @@
+"""The PyTorch ⇄ ONNX edges on the digits sample: every edge converts and validates for real."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import portkit
+from portkit.formats import Format, sniff
+
+from .conftest import SAMPLES
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("torch_edges")
+
+
+def _check(result, fmt: Format, batches=(1, 2)):
+    assert result.passed, result.validation or result.hops[-1].validation
+    assert sniff(result.output.location) is fmt
+    for hop in result.hops:
+        assert hop.validation is not None and hop.validation.passed
+        assert sorted(set(hop.validation.batches)) == list(batches)
+        assert hop.validation.max_rel <= 1e-4
+
+
+def test_torch_to_onnx_dynamo(out, digits_ref, digits_weights):
+    r = portkit.convert(digits_ref, "onnx", out / "eager.onnx", weights=str(digits_weights))
+    _check(r, Format.ONNX)
+    assert r.route == ["torch → onnx"]
+    sess = ort.InferenceSession(str(out / "eager.onnx"))
+    assert sess.get_inputs()[0].shape[0] == "batch"  # dynamic batch by default
+    y = sess.run(None, {"x": np.zeros((5, 1, 8, 8), np.float32)})[0]
+    assert y.shape == (5, 10)
+
+
+def test_torch_to_onnx_static(out, digits_ref, digits_weights):
+    r = portkit.convert(digits_ref, "onnx", out / "static.onnx", weights=str(digits_weights), dynamic=False,
+                        input_shapes="3,1,8,8")
+    _check(r, Format.ONNX, batches=(3,))
+    sess = ort.InferenceSession(str(out / "static.onnx"))
+    assert sess.get_inputs()[0].shape == [3, 1, 8, 8]
+
+
+def test_torch_to_torchscript(out, digits_ref, digits_weights):
+    r = portkit.convert(digits_ref, "torchscript", out / "eager.ts.pt", weights=str(digits_weights))
+    _check(r, Format.TORCHSCRIPT)
+
+
+def test_torchscript_to_onnx_legacy(out, digits_ts):
+    r = portkit.convert(str(digits_ts), "onnx", out / "from_ts.onnx", opset=17)
+    _check(r, Format.ONNX)
+    assert r.output.metadata["opset"] == 17
+    assert "legacy" in r.hops[0].tool
+
+
+def test_onnx_to_torchscript(out, digits_ref, digits_weights):
+    src = out / "for_o2t.onnx"
+    portkit.convert(digits_ref, "onnx", src, weights=str(digits_weights))  # opset 18+: normalised to 17
+    r = portkit.convert(str(src), "torchscript", out / "o2t.ts.pt")
+    _check(r, Format.TORCHSCRIPT)
+    notes = r.output.metadata["normalised"]
+    assert any("opset" in n for n in notes)
+
+
+def test_via_forces_route(out, digits_ref, digits_weights):
+    r = portkit.convert(digits_ref, "onnx", out / "via.onnx", weights=str(digits_weights), via="torchscript")
+    assert r.route == ["torch → torchscript → onnx"]
+    _check(r, Format.ONNX)
+    assert r.validation is not None and r.validation.passed  # end to end, besides each hop
+    assert (out / "via.pt").exists()  # the intermediate is kept
+
+
+def test_clean_removes_intermediates(out, digits_ref, digits_weights):
+    d = out / "clean"
+    r = portkit.convert(digits_ref, "onnx", d / "m.onnx", weights=str(digits_weights), via="torchscript",
+                        clean=True)
+    assert r.passed and (d / "m.onnx").exists() and not (d / "m.pt").exists()
+
+
+def test_sidecar_records_route_and_validation(out, digits_ts):
+    r = portkit.convert(str(digits_ts), "onnx", out / "side.onnx")
+    meta = json.loads((out / "side.onnx.portkit.json").read_text())
+    assert meta["metadata"]["route"] == r.route and meta["metadata"]["validation"] == "passed"
+
+
+def test_no_validate_skips(out, digits_ts):
+    r = portkit.convert(str(digits_ts), "onnx", out / "noval.onnx", validate=False)
+    assert r.hops[0].validation is None and not r.validated
+
+
+def test_sample_accuracy_preserved(out, digits_ts):
+    """The converted sample classifies the held-out digits exactly like the source."""
+    r = portkit.convert(str(digits_ts), "onnx", out / "acc.onnx", inputs=str(SAMPLES / "digits_calib.npz"))
+    assert r.passed and r.hops[0].validation.input_source.endswith("digits_calib.npz")
+    assert r.hops[0].validation.outputs[0].argmax_agreement == 1.0
