@@ -44,5 +44,12 @@ class RemoteRunner(Runner):
         """Call another method of the runner inside the worker (e.g. a timing loop for bench)."""
         return self._worker.call(__name__, "_call", self._handle, method, args, kwargs)
 
+    def time_calls(self, feeds: Feeds, **options: Any) -> list[int]:
+        """Timed inside the worker, next to the model: the pipe is crossed once per loop, not per call."""
+        return self.call("time_calls", feeds, **options)
+
+    def describe_timed(self) -> dict[str, Any]:
+        return self.call("describe_timed")
+
     def close(self) -> None:
         self._worker.close()

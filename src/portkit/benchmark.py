@@ -1,0 +1,441 @@
+"""Latency and throughput: one table for several models, runtimes, providers and batch sizes.
+
+Honest numbers first (USER-NEEDS 10): warm-up excluded, every timed call kept (outliers are counted, not
+dropped), percentiles interpolated between order statistics (numpy's "linear", Hyndman–Fan type 7 — not
+onnxruntime_perf_test's element q×N, whose P999 at 1000 runs is the maximum), a bootstrap 95 % interval
+of the median, and the machine, threads and library versions recorded with every result.
+
+The timing loop runs in the process that holds the model (`Runner.time_calls`; framework runners live in
+worker processes and time themselves there), so no pipe is ever inside a timed interval. A CUDA run's
+node placement is read from onnxruntime's profile and the run is labelled by what really ran
+(`cuda`, `cuda+cpu`, `cpu`), never by what was asked for (USER-NEEDS 7).
+
+This module is `portkit.benchmark` (not `bench`) so that `portkit.bench`, the API function, is not
+shadowed by a submodule of the same name.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import BadInput, RuntimeUnavailable
+
+__all__ = ["BenchOptions", "LatencyStats", "Measurement", "BenchResult", "summarize", "percentile",
+           "bootstrap_median_ci", "environment", "bench", "SCHEMA"]
+
+SCHEMA = "portkit.bench/1"
+PERCENTILES = (50, 90, 95, 99)
+
+
+# ---------------------------------------------------------------- statistics (numpy only, no timing here)
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    """q-th percentile (0..100), linear interpolation between the closest ranks (numpy's default)."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q, method="linear"))
+
+
+def bootstrap_median_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
+                        resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the median (resampling with replacement).
+
+    The work is capped (about 2e7 drawn indices): large samples get fewer resamples, never fewer than 200.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n == 0:
+        return (math.nan, math.nan)
+    if n == 1:
+        return (float(x[0]), float(x[0]))
+    rng = np.random.default_rng(seed)
+    resamples = max(200, min(resamples, int(2e7 // n)))
+    chunk = max(1, int(4e6 // n))
+    medians = np.empty(resamples)
+    done = 0
+    while done < resamples:
+        k = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(k, n))
+        medians[done:done + k] = np.median(x[idx], axis=1)
+        done += k
+    alpha = (1.0 - confidence) / 2.0
+    return (float(np.quantile(medians, alpha)), float(np.quantile(medians, 1.0 - alpha)))
+
+
+@dataclass
+class LatencyStats:
+    """Per-call latency of one series, in milliseconds; throughput in items (batch rows) per second."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    median_ci95: tuple[float, float]
+    throughput: float
+    outliers: int  # beyond Tukey's fences (1.5 IQR); kept in every statistic above
+    total_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["median_ci95"] = list(self.median_ci95)
+        return d
+
+
+def summarize(times_ns: Sequence[int] | np.ndarray, batch: int = 1, seed: int = 0) -> LatencyStats:
+    """Statistics of timed calls (nanoseconds each; warm-up already excluded by the caller)."""
+    t = np.asarray(times_ns, dtype=np.float64) / 1e6  # ms
+    if t.size == 0:
+        raise BadInput("no timed calls to summarise", hint="raise --iterations or --duration")
+    q1, q3 = np.percentile(t, [25, 75])
+    iqr = q3 - q1
+    outliers = int(np.count_nonzero((t < q1 - 1.5 * iqr) | (t > q3 + 1.5 * iqr)))
+    p = {q: percentile(t, q) for q in PERCENTILES}
+    total_s = float(t.sum()) / 1e3
+    return LatencyStats(
+        count=int(t.size), mean=float(t.mean()), std=float(t.std(ddof=1)) if t.size > 1 else 0.0,
+        min=float(t.min()), p50=p[50], p90=p[90], p95=p[95], p99=p[99], max=float(t.max()),
+        median_ci95=bootstrap_median_ci(t, seed=seed),
+        throughput=batch * t.size / total_s if total_s > 0 else math.inf,
+        outliers=outliers, total_s=total_s)
+
+
+# ---------------------------------------------------------------- environment record
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.lower().startswith(("model name", "hardware", "cpu model")):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> list[str]:
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
+
+
+def environment(threads: int | None = None) -> dict[str, Any]:
+    """The machine and software a result was measured on."""
+    from .versions import versions
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    physical = None
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    except ImportError:
+        pass
+    try:
+        import onnxruntime as ort
+
+        providers = ort.get_available_providers()
+    except ImportError:
+        providers = []
+    return {
+        "cpu": _cpu_model(), "machine": platform.machine(), "logical_cores": os.cpu_count(),
+        "physical_cores": physical, "usable_cores": usable,
+        "threads": threads if threads else "runtime default",
+        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+        "versions": versions("numpy", "onnx", "onnxruntime", "torch", "tensorflow", "ai_edge_litert"),
+        "onnxruntime_providers": providers, "gpus": _gpus(),
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+                if k in os.environ},
+    }
+
+
+# ---------------------------------------------------------------- options and results
+
+@dataclass(frozen=True)
+class BenchOptions:
+    providers: tuple[str, ...] = ("cpu",)  # for ONNX models; framework runtimes run on their own device
+    batches: tuple[int, ...] = (1,)
+    iterations: int | None = None  # a fixed count, or ...
+    duration: float | None = None  # ... a time budget in seconds per series (default 2 s when neither)
+    warmup: int = 10
+    threads: int | None = None
+    io_binding: bool = False
+    strict: bool = False  # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
+    seed: int = 0
+    input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    keep_samples: bool = True  # raw timings on each Measurement (the HTML report plots them)
+
+    def __post_init__(self) -> None:
+        if self.iterations is not None and self.duration is not None:
+            raise BadInput("give --iterations or --duration, not both")
+        if self.iterations is not None and self.iterations < 2:
+            raise BadInput("--iterations must be at least 2")
+        if self.duration is not None and self.duration <= 0:
+            raise BadInput("--duration must be positive")
+        if self.warmup < 0:
+            raise BadInput("--warmup must be 0 or more")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise BadInput("batch sizes must be 1 or more", hint="e.g. --batch 1,8,32")
+        bad = [p for p in self.providers if p not in ("cpu", "cuda", "tensorrt")]
+        if bad:
+            raise BadInput(f"unknown provider '{bad[0]}'", hint="choose from cpu, cuda, tensorrt")
+
+    def loop_options(self) -> dict[str, Any]:
+        if self.iterations is not None:
+            return {"iterations": self.iterations, "warmup": self.warmup}
+        return {"duration": self.duration or 2.0, "warmup": self.warmup}
+
+
+@dataclass
+class Measurement:
+    model: str
+    format: str
+    runtime: str
+    provider: str  # what really ran: cpu, cuda, cuda+cpu (partial fallback), ...
+    requested_provider: str
+    batch: int
+    stats: LatencyStats
+    io_binding: bool = False
+    placement: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    ratio: float | None = None  # p50 / p50 of the first model at the same batch and provider
+    samples_ns: list[int] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{os.path.basename(self.model)} [{self.runtime}/{self.provider}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "format": self.format, "runtime": self.runtime,
+                "provider": self.provider, "requested_provider": self.requested_provider,
+                "io_binding": self.io_binding, "batch": self.batch,
+                "iterations": self.stats.count, "latency_ms": {
+                    k: getattr(self.stats, k) for k in ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")},
+                "median_ci95_ms": list(self.stats.median_ci95), "throughput": self.stats.throughput,
+                "outliers": self.stats.outliers, "ratio": self.ratio, "placement": self.placement,
+                "notes": self.notes}
+
+
+@dataclass
+class BenchResult:
+    measurements: list[Measurement]
+    environment: dict[str, Any]
+    options: BenchOptions
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fell_back(self) -> list[Measurement]:
+        return [m for m in self.measurements if m.provider != m.requested_provider]
+
+    def to_dict(self) -> dict[str, Any]:
+        opts = asdict(self.options)
+        opts.pop("keep_samples", None)
+        return {"schema": SCHEMA, "environment": self.environment, "options": opts,
+                "results": [m.to_dict() for m in self.measurements], "notes": self.notes}
+
+    def table_rows(self) -> list[list[str]]:
+        rows = []
+        for m in self.measurements:
+            s = m.stats
+            rows.append([os.path.basename(m.model), m.runtime, m.provider + (" (iobind)" if m.io_binding else ""),
+                         str(m.batch), f"{s.p50:.3f}", f"[{s.median_ci95[0]:.3f}, {s.median_ci95[1]:.3f}]",
+                         f"{s.p90:.3f}", f"{s.p99:.3f}", f"{s.mean:.3f}±{s.std:.3f}", f"{s.throughput:,.0f}",
+                         str(s.count), str(s.outliers), "-" if m.ratio is None else f"{m.ratio:.2f}×"])
+        return rows
+
+    TABLE_COLUMNS = ("model", "runtime", "provider", "batch", "p50 ms", "p50 95% CI", "p90 ms", "p99 ms",
+                     "mean±std ms", "items/s", "n", "outliers", "vs first")
+
+    def to_markdown(self) -> str:
+        cols = list(self.TABLE_COLUMNS)
+        out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        out += ["| " + " | ".join(r) + " |" for r in self.table_rows()]
+        env = self.environment
+        out.append("")
+        out.append(f"CPU: {env.get('cpu')} ({env.get('usable_cores')} usable cores), threads: {env.get('threads')}; "
+                   + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v))
+        if env.get("gpus"):
+            out.append(f"GPU: {'; '.join(env['gpus'])}")
+        for note in self.notes + [f"{m.label} batch {m.batch}: {n}" for m in self.measurements for n in m.notes]:
+            out.append(f"- {note}")
+        return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- the engine
+
+def _batches_for(signature: Any, wanted: Sequence[int]) -> tuple[list[int], str | None]:
+    """Batch sizes a model allows: all wanted ones for a dynamic batch axis, else its own static batch."""
+    first = signature.inputs[0] if signature.inputs else None
+    if first is None or not first.shape:
+        return [1], "no batch axis: batch 1 only"
+    if first.batch_dynamic:
+        return list(wanted), None
+    static = int(first.shape[0])
+    others = [b for b in wanted if b != static]
+    note = f"static batch {static}: only batch {static} measured" + (
+        f" (asked for {', '.join(map(str, others))})" if others else "")
+    return [static], note
+
+
+def _shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifact: Any,
+                  batch: int, opts: BenchOptions) -> tuple[dict[str, np.ndarray], str | None]:
+    """The same input data for every model when shapes allow (by position, with a recorded layout
+    transpose applied); otherwise this model's own random inputs, and a note saying so."""
+    from .inputs import make_inputs
+
+    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
+    if reference is None:
+        return own, None
+    layout = (artifact.metadata.get("layout") or {}).get("inputs") or {}
+    ref_items = list(reference.items())
+    out: dict[str, np.ndarray] = {}
+    for i, (name, arr) in enumerate(own.items()):
+        if i >= len(ref_items):
+            return own, "inputs differ from the first model's: own random inputs used"
+        ref_name, ref_arr = ref_items[i]
+        perm = (layout.get(ref_name) or layout.get(name) or {}).get("perm")
+        cand = np.transpose(ref_arr, perm) if perm and ref_arr.ndim == len(perm) else ref_arr
+        if cand.shape != arr.shape or cand.dtype != arr.dtype:
+            return own, "input shapes differ from the first model's: own random inputs used"
+        out[name] = np.ascontiguousarray(cand)
+    return out, None
+
+
+def _series(runner: Any, artifact: Any, provider: str, batches: list[int], opts: BenchOptions,
+            reference: dict[int, dict[str, np.ndarray]], log: Callable[[str], None],
+            batch_note: str | None) -> list[Measurement]:
+    from .runtimes import runtime_name
+
+    out = []
+    for b in batches:
+        feeds, feed_note = _shared_feeds(reference.get(b), runner.signature, artifact, b, opts)
+        reference.setdefault(b, feeds)
+        placement = None
+        if provider != "cpu" and hasattr(runner, "placement"):
+            placement = runner.placement(feeds)
+        log(f"bench: {os.path.basename(artifact.location)} {runtime_name(artifact.format)}/{provider} batch {b}")
+        times = runner.time_calls(feeds, io_binding=opts.io_binding, **opts.loop_options())
+        real = placement["provider"] if placement else provider
+        notes = [n for n in (batch_note, feed_note) if n]
+        if placement and placement.get("cpu_nodes"):
+            ops = ", ".join(f"{op}×{n}" for op, n in sorted(placement["cpu_ops"].items()))
+            notes.append(f"{len(placement['cpu_nodes'])} of {placement['nodes']} nodes ran on the CPU, not "
+                         f"{provider}: {ops}")
+            if opts.strict:
+                raise RuntimeUnavailable(
+                    f"{artifact.location}: {len(placement['cpu_nodes'])} of {placement['nodes']} nodes fell "
+                    f"back from {provider} to the CPU ({ops})", path=artifact.location,
+                    hint="drop --strict to measure anyway (the run is then labelled "
+                         f"'{real}', not '{provider}')")
+        out.append(Measurement(
+            model=artifact.location, format=artifact.format.value, runtime=runtime_name(artifact.format),
+            provider=real, requested_provider=provider, batch=b, stats=summarize(times, b, seed=opts.seed),
+            io_binding=opts.io_binding and artifact.format.value == "onnx", placement=placement, notes=notes,
+            samples_ns=list(times) if opts.keep_samples else None))
+    return out
+
+
+def run_bench(artifacts: Sequence[Any], opts: BenchOptions,
+              log: Callable[[str], None] | None = None) -> BenchResult:
+    """Benchmark each artifact (one runner at a time, kept warm for all its batches and providers)."""
+    from .formats import Format
+    from .runtimes import open_runner
+
+    log = log or (lambda _m: None)
+    if not artifacts:
+        raise BadInput("no model to benchmark", hint="portkit bench MODEL [MODEL...]")
+    measurements: list[Measurement] = []
+    notes: list[str] = []
+    reference: dict[int, dict[str, np.ndarray]] = {}
+    for art in artifacts:
+        is_onnx = art.format is Format.ONNX
+        providers = opts.providers if is_onnx else ("cpu",)
+        if not is_onnx and any(p != "cpu" for p in opts.providers):
+            notes.append(f"{os.path.basename(art.location)}: {art.format.value} runs on the CPU "
+                         "(--provider applies to ONNX models)")
+        for provider in providers:
+            kwargs: dict[str, Any] = {"threads": opts.threads}
+            if is_onnx:
+                kwargs["providers"] = (provider,)
+            with open_runner(art, **kwargs) as runner:
+                batches, batch_note = _batches_for(runner.signature, opts.batches)
+                measurements += _series(runner, art, provider, batches, opts, reference, log, batch_note)
+    _ratios(measurements)
+    return BenchResult(measurements, environment(opts.threads), opts, notes)
+
+
+def _ratios(measurements: list[Measurement]) -> None:
+    """p50 ratio against the first model at the same batch (and the same provider when it has one)."""
+    if not measurements:
+        return
+    first = measurements[0].model
+    base = {(m.batch, m.requested_provider): m.stats.p50 for m in measurements if m.model == first}
+    base_batch = {}
+    for m in measurements:
+        if m.model == first:
+            base_batch.setdefault(m.batch, m.stats.p50)
+    for m in measurements:
+        ref = base.get((m.batch, m.requested_provider)) or base_batch.get(m.batch)
+        m.ratio = m.stats.p50 / ref if ref else None
+
+
+def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu",),
+          batches: Sequence[int] | str | int = (1,), log: Callable[[str], None] | None = None,
+          input_shapes: Any = None, weights: str | None = None, model_args: dict[str, Any] | None = None,
+          allow_pickle: bool = False, **options: Any) -> BenchResult:
+    """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
+
+    options: iterations, duration, warmup, threads, io_binding, strict, seed, keep_samples.
+    """
+    from .api import _shapes, convert_options
+    from .conversion import source_artifact
+
+    if isinstance(models, str):
+        models = [models]
+    if isinstance(providers, str):
+        providers = [p.strip() for p in providers.split(",") if p.strip()]
+    batches = parse_int_list(batches)
+    shapes = _shapes(input_shapes)
+    try:
+        opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
+                            input_shapes=shapes, **options)
+    except TypeError as e:
+        raise BadInput(f"unknown bench option: {e}",
+                       hint="valid: iterations, duration, warmup, threads, io_binding, strict, seed") from e
+    copts = convert_options(input_shapes=shapes, weights=weights, model_args=model_args or {},
+                            allow_pickle=allow_pickle)
+    artifacts = [source_artifact(str(m), copts) for m in models]
+    return run_bench(artifacts, opts, log)
+
+
+def parse_int_list(value: Sequence[int] | str | int) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    try:
+        return [int(v) for v in value]
+    except (TypeError, ValueError) as e:
+        raise BadInput(f"bad batch list '{value}'", hint="write it like 1,8,32") from e
+
+
+def with_options(opts: BenchOptions, **changes: Any) -> BenchOptions:
+    return replace(opts, **changes)

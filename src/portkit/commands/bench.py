@@ -1,0 +1,61 @@
+"""`portkit bench MODEL [MODEL...]`: latency side by side across runtimes, providers and batch sizes."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import JSON, input_shape_option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench", no_args_is_help=True)(bench)
+
+
+def bench(
+    models: list[str] = typer.Argument(..., help="Model files (ONNX, TorchScript, TFLite, Keras, SavedModel) "
+                                                 "or pkg.module:factory; the first is the ratio baseline."),
+    provider: str = typer.Option("cpu", "--provider", "-p", help="ONNX execution providers: cpu,cuda,tensorrt."),
+    batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes, e.g. 1,8,32 (static models: their own)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Timed calls per series."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds per series (default 2)."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed calls before timing."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: runtime's)."),
+    io_binding: bool = typer.Option(False, "--io-binding", help="ONNX: inputs/outputs bound on the device."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 5 when a GPU run has nodes on the CPU."),
+    input_shape: Optional[list[str]] = input_shape_option(),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    as_json: bool = JSON,
+) -> None:
+    """Measure latency (p50/p90/p99, CI of the median) and throughput, one table for all models."""
+    from portkit import ui
+    from portkit.benchmark import bench as run
+
+    result = run(models, providers=provider, batches=batch, iterations=iterations, duration=duration,
+                 warmup=warmup, threads=threads, io_binding=io_binding, strict=strict,
+                 input_shapes=input_shape or None, weights=weights, log=ui.progress)
+    if report is not None:
+        from portkit.report_bench import write_html
+
+        write_html(result, report)
+        ui.progress(f"wrote {report}")
+    if as_json:
+        ui.print_json(result.to_dict())
+        return
+    render(result)
+
+
+def render(result) -> None:  # noqa: ANN001
+    from portkit import ui
+
+    env = result.environment
+    ui.table(f"latency per call (ms) — {env.get('cpu')}, threads: {env.get('threads')}",
+             list(result.TABLE_COLUMNS), result.table_rows())
+    for m in result.fell_back:  # loud, on stderr: the provider asked for is not what ran
+        print(f"portkit: warning: {m.label} batch {m.batch}: asked for {m.requested_provider}, "
+              f"ran as {m.provider}", file=sys.stderr)
+    for note in result.notes + [f"{m.label} batch {m.batch}: {n}" for m in result.measurements for n in m.notes]:
+        ui.line(f"note: {note}")
