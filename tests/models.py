@@ -44,3 +44,16 @@ def malicious_pickle(out: str, marker: str) -> str:
         z.writestr("archive/data.pkl", data)
         z.writestr("archive/version", "3\n")
     return out
+
+
+def pickled_digits_module(out: str) -> str:
+    """The digits CNN saved as a whole pickled module (what --allow-pickle is for)."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from samples.digits_torch import build
+
+    torch.save(build(), out)
+    return out

@@ -1,0 +1,134 @@
+"""Bad input gets one clear line, a stable exit code, no traceback and no output file."""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, build, run_cli
+
+
+def _assert_clean_error(proc, code: int, *needles: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    last = err.splitlines()[-1]
+    assert last.startswith("portkit: error:"), err
+    for n in needles:
+        assert n in last, (n, last)
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("empty.pt", b"", "empty"),
+    ("garbage.onnx", b"\x00\x01not a model" * 10, "unrecognised"),
+    ("truncated.pt", None, "corrupt"),
+    ("mislabelled.tflite", b"PK\x03\x04" + b"\x00" * 40, "corrupt"),
+])
+def test_bad_files_exit_2_without_output(tmp_path, name, content, needle):
+    src = tmp_path / name
+    if content is None:  # the first half of a real TorchScript archive
+        full = (ROOT / "samples" / "digits_cnn.ts.pt").read_bytes()
+        src.write_bytes(full[: len(full) // 2])
+    else:
+        src.write_bytes(content)
+    out = tmp_path / "out.onnx"
+    proc = run_cli("convert", str(src), "--to", "onnx", "-o", str(out))
+    _assert_clean_error(proc, 2, needle, str(src))
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp leftovers
+
+
+def test_missing_file(tmp_path):
+    proc = run_cli("convert", str(tmp_path / "nope.onnx"), "--to", "torchscript")
+    _assert_clean_error(proc, 2, "not found")
+
+
+def test_debug_shows_traceback(tmp_path):
+    proc = run_cli("convert", str(tmp_path / "nope.onnx"), "--to", "torchscript", "--debug")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_unknown_format_suggests(tmp_path):
+    proc = run_cli("convert", str(ROOT / "samples" / "digits_cnn.ts.pt"), "--to", "onx")
+    _assert_clean_error(proc, 2, "did you mean 'onnx'")
+
+
+def test_torch_module_needs_input_shape(tmp_path):
+    proc = run_cli("convert", "torch.nn:Identity", "--to", "onnx", "-o", str(tmp_path / "i.onnx"))
+    _assert_clean_error(proc, 2, "--input-shape")
+    assert not (tmp_path / "i.onnx").exists()
+
+
+def test_bad_reference(tmp_path):
+    proc = run_cli("convert", "no_such_pkg.mod:factory", "--to", "onnx", "-o", str(tmp_path / "x.onnx"))
+    _assert_clean_error(proc, 2, "cannot import module 'no_such_pkg.mod'")
+
+
+def test_weights_that_do_not_fit(tmp_path):
+    proc = run_cli("convert", "samples.digits_torch:build", "--model-args", '{"num_classes": 3}',
+                   "--weights", str(ROOT / "samples" / "digits_cnn.pt"), "--to", "onnx",
+                   "-o", str(tmp_path / "x.onnx"))
+    _assert_clean_error(proc, 2, "weights do not fit")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_bad_model_args_json(tmp_path):
+    proc = run_cli("convert", "samples.digits_torch:build", "--model-args", "{oops", "--to", "onnx")
+    _assert_clean_error(proc, 2, "--model-args")
+
+
+def test_malicious_pickle_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = build("malicious_pickle", str(tmp_path / "evil.pt"), str(marker))
+    proc = run_cli("convert", evil, "--to", "onnx", "-o", str(tmp_path / "evil.onnx"))
+    _assert_clean_error(proc, 2, "--allow-pickle")
+    assert not marker.exists(), "the pickle payload ran"
+    proc = run_cli("inspect", evil)
+    assert proc.returncode == 2 and not marker.exists()
+    # weights are loaded with weights_only=True even when named explicitly
+    proc = run_cli("convert", "samples.digits_torch:build", "--weights", evil, "--to", "onnx",
+                   "-o", str(tmp_path / "w.onnx"))
+    _assert_clean_error(proc, 2, "does not load safely")
+    assert not marker.exists()
+
+
+def test_allow_pickle_loads_a_trusted_module(tmp_path):
+    path = build("pickled_digits_module", str(tmp_path / "whole.pt"))
+    out = tmp_path / "whole.onnx"
+    proc = run_cli("convert", path, "--to", "onnx", "-o", str(out), "--allow-pickle", "--input-shape", "1,1,8,8")
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
+
+
+def test_conversion_failure_leaves_no_output(tmp_path):
+    """A hop that crashes inside the converter (here: data-dependent control flow under torch.export)
+    fails with exit 3 naming the hop, and falls back to the next route before giving up."""
+    proc = run_cli("convert", "tests.torch_models:DataDependent", "--input-shape", "2,4", "--to", "onnx",
+                   "-o", str(tmp_path / "dd.onnx"))
+    assert proc.returncode in (0, 3), proc.stderr
+    if proc.returncode == 3:
+        _assert_clean_error(proc, 3, "torch")
+        assert not (tmp_path / "dd.onnx").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_worker_crash_is_a_clean_exit_3(tmp_path):
+    """A converter that kills its process (segfault, OOM) becomes one line naming the hop and the signal."""
+    proc = run_cli("convert", "tests.torch_models:Crasher", "--input-shape", "1,4", "--to", "onnx",
+                   "-o", str(tmp_path / "c.onnx"))
+    _assert_clean_error(proc, 3, "SIGSEGV")
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_help_lists_commands():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for cmd in ("convert", "inspect", "routes", "validate"):
+        assert cmd in proc.stdout
+
+
+def test_ci_output_has_no_ansi(tmp_path):
+    proc = run_cli("routes")
+    assert proc.returncode == 0 and "\x1b[" not in proc.stdout
