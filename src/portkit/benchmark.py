@@ -383,17 +383,16 @@ def run_bench(artifacts: Sequence[Any], opts: BenchOptions,
 
 
 def _ratios(measurements: list[Measurement]) -> None:
-    """p50 ratio against the first model at the same batch (and the same provider when it has one)."""
+    """p50 ratio against the first series of the first model at the same batch (its first provider)."""
     if not measurements:
         return
     first = measurements[0].model
-    base = {(m.batch, m.requested_provider): m.stats.p50 for m in measurements if m.model == first}
-    base_batch = {}
+    base: dict[int, float] = {}
     for m in measurements:
         if m.model == first:
-            base_batch.setdefault(m.batch, m.stats.p50)
+            base.setdefault(m.batch, m.stats.p50)
     for m in measurements:
-        ref = base.get((m.batch, m.requested_provider)) or base_batch.get(m.batch)
+        ref = base.get(m.batch)
         m.ratio = m.stats.p50 / ref if ref else None
 
 
