@@ -1,0 +1,70 @@
+"""The conversion graph: one table of edges, a planner, fallbacks, and a test for every edge."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from portkit.errors import BadInput
+from portkit.formats import Format
+from portkit.graph import edges, plan, route_text
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_edge_module_declares_the_contract():
+    for e in edges():
+        mod = e.module
+        assert callable(mod.convert) and mod.TARGET is e.target and e.cost > 0
+        assert isinstance(mod.REQUIRES, tuple)
+        assert len(Path(mod.__file__).read_text().splitlines()) < 300, f"{e.name} is too long"
+
+
+def test_every_edge_has_a_test():
+    """Copying Optimum's test_all_models_tested: a registered edge without a test fails the suite."""
+    text = "\n".join(p.read_text() for p in TESTS.glob("test_*.py") if p.name != "test_graph.py")
+    untested = []
+    for e in edges():
+        pattern = rf'["\']{e.target.value}["\']|Format\.{e.target.name}'
+        if e.name not in text and not (re.search(pattern, text) and e.source.value in text):
+            untested.append(e.name)
+    assert not untested, f"edges without a test: {untested}"
+
+
+def test_plan_prefers_the_cheapest_route():
+    routes = plan(Format.TORCH, Format.ONNX)
+    assert route_text(routes[0]) == "torch → onnx"
+    assert any(route_text(r) == "torch → torchscript → onnx" for r in routes)  # the fallback
+
+
+def test_plan_via():
+    routes = plan(Format.TORCH, Format.ONNX, via=Format.TORCHSCRIPT)
+    assert all(any(e.target is Format.TORCHSCRIPT for e in r) for r in routes)
+
+
+def test_no_route():
+    with pytest.raises(BadInput, match="no route"):
+        plan(Format.ONNX, Format.TORCH)  # nothing produces an eager module
+
+
+def test_fallback_to_next_route(tmp_path, monkeypatch):
+    """When the first route's hop fails, the planner tries the next one and says so."""
+    import portkit
+    from portkit import conversion
+    from portkit.errors import ConversionFailed
+
+    real = conversion.run_hop
+
+    def flaky(edge, src, final, opts):
+        if edge.name == "torch_to_onnx":
+            raise ConversionFailed("torch→onnx failed: simulated exporter bug")
+        return real(edge, src, final, opts)
+
+    monkeypatch.setattr(conversion, "run_hop", flaky)
+    messages: list[str] = []
+    r = portkit.convert("samples.digits_torch:build", "onnx", tmp_path / "fb.onnx",
+                        weights="samples/digits_cnn.pt", log=messages.append)
+    assert r.passed and r.route == ["torch → torchscript → onnx"]
+    assert r.failed_routes and "simulated exporter bug" in r.failed_routes[0]
+    assert any("trying torch → torchscript → onnx" in m for m in messages)
