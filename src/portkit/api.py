@@ -15,7 +15,7 @@ from .options import ConvertOptions, ValidateOptions
 from .signature import parse_input_shapes
 from .validation import ValidationResult
 
-__all__ = ["convert", "inspect", "validate", "routes"]
+__all__ = ["convert", "inspect", "validate", "verify", "routes"]
 
 _CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
 _VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
@@ -93,9 +93,14 @@ def inspect(model: str | Path, *, input_shapes: Any = None, weights: str | None 
 
 
 def validate(reference: str | Path, candidate: str | Path, *, reference_options: dict[str, Any] | None = None,
-             **options: Any) -> ValidationResult:
-    """Run both models on the same inputs and compare every output. Truthy when equivalent."""
+             locate: bool = False, quantized: str | None = None, **options: Any) -> ValidationResult:
+    """Run both models on the same inputs and compare every output. Truthy when equivalent.
+
+    `options` are ValidateOptions fields (atol, rtol, per_output, batches, samples, seed, inputs,
+    input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity and
+    argmax agreement; `locate` searches a failing ONNX pair for the first diverging node."""
     from .conversion import source_artifact
+    from .validation import QUANTIZED_CRITERIA
     from .validation import validate as _validate
 
     vopts = validate_options(**options)
@@ -103,7 +108,20 @@ def validate(reference: str | Path, candidate: str | Path, *, reference_options:
                                                           **({"input_shapes": vopts.input_shapes}
                                                              if vopts.input_shapes else {})))
     cand = source_artifact(str(candidate), ConvertOptions(input_shapes=vopts.input_shapes))
-    return _validate(ref, cand, vopts)
+    if quantized:
+        if quantized not in QUANTIZED_CRITERIA:
+            raise BadInput(f"unknown quantization kind '{quantized}'",
+                           hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}")
+        cand.metadata["quantized"] = quantized
+    return _validate(ref, cand, vopts, locate=locate)
+
+
+def verify(artifact: str | Path, *, bundle: str | Path | None = None) -> ValidationResult:
+    """Re-check a converted artifact against the inputs and reference outputs that `convert --bundle`
+    saved beside it. Needs only the artifact's own runtime, not the source framework."""
+    from .bundle import verify as _verify
+
+    return _verify(str(artifact), bundle)
 
 
 def routes() -> list[dict[str, Any]]:

@@ -49,6 +49,8 @@ class ConversionResult:
     validation: ValidationResult | None = None  # end to end (original vs final)
     failed_routes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    accuracy: dict[str, Any] | None = None  # with eval_data: source/result accuracy and the delta
+    bundle: str | None = None  # with bundle=True: the folder `portkit verify` reads
 
     @property
     def validated(self) -> bool:
@@ -72,6 +74,7 @@ class ConversionResult:
             "validation": self.validation.to_dict() if self.validation else None,
             "signature": self.output.signature.to_dict() if self.output.signature else None,
             "metadata": self.output.metadata,
+            "accuracy": self.accuracy, "bundle": self.bundle,
         }
 
 
@@ -199,8 +202,26 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}",
                                    path=result.output.location, result=result,
                                    hint="output kept and marked as failed; inspect with `portkit validate`")
+        if eval_data:
+            result.accuracy = _accuracy(result, eval_data, log)
+        if bundle:
+            from .bundle import write_bundle
+
+            result.bundle = str(write_bundle(src, result.output, validate_opts, result.route))
+            log(f"bundle for `portkit verify`: {result.bundle}")
         return result
     raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
+
+
+def _accuracy(result: ConversionResult, eval_data: str, log: Log) -> dict[str, Any]:
+    from .runtimes import open_runner
+    from .validation import accuracy_delta
+
+    with open_runner(result.source) as ref, open_runner(result.output) as cand:
+        acc = accuracy_delta(ref, cand, result.output, eval_data)
+    log(f"accuracy on {eval_data}: source {acc['source_accuracy']:.4f}, result {acc['result_accuracy']:.4f} "
+        f"(Δ {acc['delta']:+.4f}{'' if acc['passed'] else ', more than ' + format(acc['max_drop'], 'g') + ' lost'})")
+    return acc
 
 
 def _mark(result: ConversionResult) -> None:
@@ -267,4 +288,4 @@ def _validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts
                 raise ConversionFailed(f"cannot load {a.location} to validate it: {e.message}",
                                        hint=e.hint) from e
     return validate_runners(runners[ref.location], runners[cand.location], cand, vopts,
-                            ref.location, cand.location)
+                            ref.location, cand.location, reference=ref)

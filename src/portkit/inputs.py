@@ -9,13 +9,21 @@ import numpy as np
 from .errors import BadInput
 from .signature import Dim, ModelSignature, TensorSpec
 
-__all__ = ["make_inputs", "load_inputs", "concrete_shape", "DEFAULT_DYNAMIC_DIM"]
+__all__ = ["make_inputs", "load_inputs", "concrete_shape", "DEFAULT_DYNAMIC_DIM", "SEQUENCE_SWEEP",
+           "sweep_dims", "infer_ranges", "dim_key"]
 
 DEFAULT_DYNAMIC_DIM = 32  # for non-batch dynamic dims without a user shape: divisible by a CNN's stride 32
+SEQUENCE_SWEEP = (1, 7)  # extra sizes tried for dynamic sequence-like axes (besides the default 32)
+
+
+def dim_key(spec: TensorSpec, axis: int) -> str:
+    """The name a dynamic axis is swept under: its symbolic name, or `input:axis` when it has none."""
+    d = spec.shape[axis]
+    return d if isinstance(d, str) and d else f"{spec.name}:{axis}"
 
 
 def concrete_shape(spec: TensorSpec, batch: int, overrides: dict[str, tuple[Dim, ...]] | None = None,
-                   index: int = 0) -> tuple[int, ...]:
+                   index: int = 0, dims: dict[str, int] | None = None) -> tuple[int, ...]:
     shape: tuple[Dim, ...] = spec.shape
     if overrides:
         given = overrides.get(spec.name) or (overrides.get("") if index == 0 else None)
@@ -25,8 +33,81 @@ def concrete_shape(spec: TensorSpec, batch: int, overrides: dict[str, tuple[Dim,
                           for i, (g, s) in enumerate(zip(given, shape)))
     out = []
     for i, d in enumerate(shape):
-        out.append(d if isinstance(d, int) and d > 0 else (batch if i == 0 else DEFAULT_DYNAMIC_DIM))
+        if isinstance(d, int) and d > 0:
+            out.append(d)
+        elif i == 0:
+            out.append(batch)
+        else:
+            out.append((dims or {}).get(dim_key(spec.with_shape(shape), i), DEFAULT_DYNAMIC_DIM))
     return tuple(out)
+
+
+def sweep_dims(signature: ModelSignature, overrides: dict[str, tuple[Dim, ...]] | None = None
+               ) -> dict[str, tuple[int, ...]]:
+    """Dynamic non-batch axes worth sweeping: those of sequence-like inputs (rank <= 3) that the user did
+    not fix with --input-shape. Image-like inputs (rank 4+) keep the default size: a CNN's strides make
+    arbitrary sizes meaningless."""
+    out: dict[str, tuple[int, ...]] = {}
+    for i, spec in enumerate(signature.inputs):
+        if len(spec.shape) > 3:
+            continue
+        given = (overrides or {}).get(spec.name) or ((overrides or {}).get("") if i == 0 else None)
+        for axis in spec.dynamic_dims:
+            if axis == 0 or (given and len(given) == len(spec.shape) and isinstance(given[axis], int)):
+                continue
+            out.setdefault(dim_key(spec, axis), SEQUENCE_SWEEP)
+    return out
+
+
+_INDEX_PASSTHROUGH = {"Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand", "Tile"}
+
+
+def infer_ranges(artifact: Any) -> dict[str, tuple[float, float]]:
+    """Valid ranges of integer inputs: `metadata["input_ranges"]`, or for ONNX an input that indexes an
+    embedding table (Gather on a constant, reached through Cast/Reshape/...) gets [0, table rows)."""
+    if artifact is None:
+        return {}
+    out: dict[str, tuple[float, float]] = {k: (float(v[0]), float(v[1]))
+                                           for k, v in (artifact.metadata.get("input_ranges") or {}).items()}
+    if getattr(artifact.format, "value", None) == "onnx":
+        try:
+            out = {**_onnx_ranges(artifact.location), **out}
+        except Exception:  # noqa: BLE001 - a hint only; an unreadable model is reported by its runner
+            pass
+    return out
+
+
+def _onnx_ranges(path: str) -> dict[str, tuple[float, float]]:
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    g = model.graph
+    consts = {t.name: list(t.dims) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.output:
+            for a in n.attribute:
+                if a.name == "value":
+                    consts[n.output[0]] = list(a.t.dims)
+    inputs = {v.name for v in g.input if v.name not in consts}
+    producer = {o: n for n in g.node for o in n.output}
+    out: dict[str, tuple[float, float]] = {}
+    for n in g.node:
+        if n.op_type not in ("Gather", "GatherElements") or len(n.input) < 2 or n.input[0] not in consts:
+            continue
+        axis = next((a.i for a in n.attribute if a.name == "axis"), 0)
+        table = consts[n.input[0]]
+        if not table:
+            continue
+        rows = table[axis if axis >= 0 else axis + len(table)]
+        src = n.input[1]
+        for _ in range(8):  # walk back through shape-only ops to a graph input
+            if src in inputs or src not in producer or producer[src].op_type not in _INDEX_PASSTHROUGH:
+                break
+            src = producer[src].input[0]
+        if src in inputs and rows > 0:
+            lo, hi = out.get(src, (0.0, float(rows)))
+            out[src] = (lo, min(hi, float(rows)))
+    return out
 
 
 def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator,
@@ -45,10 +126,13 @@ def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator,
 
 def make_inputs(signature: ModelSignature, batch: int = 1, seed: int = 0,
                 shapes: dict[str, tuple[Dim, ...]] | None = None,
-                ranges: dict[str, tuple[float, float]] | None = None) -> dict[str, np.ndarray]:
-    """Random inputs for every input of `signature`; dynamic batch axes take `batch`."""
+                ranges: dict[str, tuple[float, float]] | None = None,
+                dims: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Random inputs for every input of `signature`; dynamic batch axes take `batch`, other dynamic axes
+    the size `dims` gives their name (see dim_key), else DEFAULT_DYNAMIC_DIM. Floats are uniform in
+    [-1, 1), ints in [0, 10) unless `ranges` says otherwise (e.g. [0, vocab)), bools are fair coins."""
     rng = np.random.default_rng(seed)
-    return {s.name: _random(s, concrete_shape(s, batch, shapes, i), rng, ranges)
+    return {s.name: _random(s, concrete_shape(s, batch, shapes, i, dims), rng, ranges)
             for i, s in enumerate(signature.inputs)}
 
 

@@ -3,23 +3,32 @@
 The comparison itself is numpy only and runs in the parent; each side runs in its own runtime (framework
 runtimes in worker processes). Inputs and outputs are matched by name, then by the layout/renaming
 metadata converters record, then by position with a warning — never silently.
+
+Two criteria modes: "tolerance" (every element within atol + rtol·|ref|, per-dtype defaults) and, for a
+candidate whose metadata says it is quantized (`metadata["quantized"]` = "int8" / "dynamic" / "fp16"),
+"quantized:<kind>" — judged by cosine similarity and argmax agreement, since atol means little there.
+The JSON schema of `ValidationResult.to_dict()` is documented in docs/validation.md.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from .artifact import Artifact
 from .errors import BadInput
-from .inputs import load_inputs, make_inputs
+from .inputs import infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
 from .runtimes import Runner, open_runner
 from .signature import ModelSignature
 
 __all__ = ["OutputReport", "ValidationResult", "compare_arrays", "validate", "validate_runners",
-           "DEFAULT_TOLERANCES"]
+           "DEFAULT_TOLERANCES", "QUANTIZED_CRITERIA", "Case", "make_cases", "accuracy", "accuracy_delta",
+           "SCHEMA"]
+
+SCHEMA = "portkit.validation/1"
 
 # (atol, rtol): an element passes when |cand - ref| <= atol + rtol * |ref|
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
@@ -29,6 +38,17 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "bfloat16": (5e-2, 5e-2),
 }
 _EXACT = (0.0, 0.0)  # ints and bools must match exactly
+_PRECISION = ["float64", "float32", "bfloat16", "float16"]  # the less precise side decides the tolerance
+
+# quantized kind -> (minimum cosine similarity, minimum argmax agreement for classifier-like outputs)
+QUANTIZED_CRITERIA: dict[str, tuple[float, float]] = {
+    "fp16": (0.9999, 0.99),
+    "dynamic": (0.99, 0.9),
+    "int8": (0.98, 0.9),
+}
+PERCENTILES = (50, 90, 95, 99, 99.9)
+HIST_EDGES = [float(x) for x in np.arange(-10.0, 4.01, 0.5)]  # log10 |diff|, fixed so cases can be merged
+TOP_K = 5
 
 
 @dataclass
@@ -45,12 +65,32 @@ class OutputReport:
     atol: float
     rtol: float
     passed: bool
-    argmax_agreement: float | None = None  # classifier-like outputs (last dim > 1)
-    nan_mismatch: int = 0
+    argmax_agreement: float | None = None  # classifier-like outputs (float, last dim > 1)
+    nan_mismatch: int = 0  # elements finite on one side and NaN/Inf on the other
     required_atol: float = 0.0  # the smallest atol that would pass at this rtol
     p99_abs: float = 0.0
     reason: str = ""
-    histogram: dict[str, list[float]] | None = None  # |diff| histogram for reports
+    histogram: dict[str, list[float]] | None = None  # |diff| histogram (log10 edges) for reports
+    case: str = ""  # "batch 2", "batch 1 · seq 7", "sample 3"
+    required_rtol: float = 0.0  # the smallest rtol that would pass at this atol
+    percentiles: dict[str, float] = field(default_factory=dict)  # |diff| quantiles: "p50" .. "p99.9"
+    top_k_agreement: float | None = None  # mean overlap of the top-k classes (k = min(5, classes))
+    criteria: str = "tolerance"  # or "quantized:int8" / "quantized:dynamic" / "quantized:fp16"
+    min_cosine: float | None = None  # quantized criteria thresholds
+    min_agreement: float | None = None
+    candidate_dtype: str = ""
+
+    @property
+    def severity(self) -> float:
+        """How far from passing (>1 fails); used to pick the worst output."""
+        if not np.isfinite(self.max_abs) or self.nan_mismatch:
+            return float("inf")
+        if self.min_cosine is not None:
+            return (1.0 - self.cosine) / max(1.0 - self.min_cosine, 1e-12)
+        return self.required_atol / max(self.atol, 1e-30) if self.required_atol else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(asdict(self))
 
 
 @dataclass
@@ -62,6 +102,12 @@ class ValidationResult:
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
     input_source: str = "random"
+    cases: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # mappings applied from metadata, casts
+    mapping: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # kind -> ref -> {to, by}
+    criteria: str = "tolerance"
+    seeds: dict[str, int] = field(default_factory=dict)  # case -> seed of its random inputs
+    locate: dict[str, Any] | None = None  # first diverging node (see portkit.locate)
 
     @property
     def passed(self) -> bool:
@@ -72,7 +118,14 @@ class ValidationResult:
 
     def worst(self) -> OutputReport | None:
         failing = [o for o in self.outputs if not o.passed] or self.outputs
-        return max(failing, key=lambda o: o.max_abs / max(o.atol + 1e-30, 1e-30), default=None)
+        return max(failing, key=lambda o: o.severity, default=None)
+
+    def failing_outputs(self) -> list[str]:
+        return sorted({o.name for o in self.outputs if not o.passed})
+
+    def passing_outputs(self) -> list[str]:
+        bad = set(self.failing_outputs())
+        return sorted({o.name for o in self.outputs} - bad)
 
     @property
     def max_abs(self) -> float:
@@ -87,16 +140,55 @@ class ValidationResult:
         if w is None:
             return "no outputs compared"
         if self.passed:
-            return f"equivalent: max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g} " \
-                   f"over {len(self.outputs)} comparisons (batches {self.batches})"
-        return (f"output '{w.name}' differs at batch {w.batch}: max abs {w.max_abs:.3g} "
-                f"(atol {w.atol:g}, rtol {w.rtol:g}; needs atol ≥ {w.required_atol:.3g}){w.reason}")
+            return (f"equivalent: max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g} "
+                    f"over {len(self.outputs)} comparisons ({', '.join(self.cases) or 'one case'})")
+        where = w.case or f"batch {w.batch}"
+        if w.min_cosine is not None:
+            text = (f"output '{w.name}' differs at {where}: cosine {w.cosine:.6f} (needs ≥ {w.min_cosine}), "
+                    f"argmax agreement {_fmt(w.argmax_agreement)}{w.reason}")
+        else:
+            text = (f"output '{w.name}' differs at {where}: max abs {w.max_abs:.3g} "
+                    f"(atol {w.atol:g}, rtol {w.rtol:g}; needs atol ≥ {w.required_atol:.3g} "
+                    f"or rtol ≥ {w.required_rtol:.3g}){w.reason}")
+        others = [n for n in self.failing_outputs() if n != w.name]
+        if others:
+            text += f"; also failing: {', '.join(others)}"
+        ok = self.passing_outputs()
+        if ok:
+            text += f"; passing: {', '.join(ok)}"
+        if self.locate and self.locate.get("first_divergence"):
+            d = self.locate["first_divergence"]
+            text += f"; first diverging node: '{d['node']}' ({d['op_type']})"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "candidate": self.candidate, "passed": self.passed,
-                "max_abs": self.max_abs, "max_rel": self.max_rel, "batches": self.batches,
-                "seed": self.seed, "input_source": self.input_source, "warnings": self.warnings,
-                "summary": self.summary(), "outputs": [asdict(o) for o in self.outputs]}
+        return {"schema": SCHEMA, "reference": self.reference, "candidate": self.candidate,
+                "passed": self.passed, "criteria": self.criteria, "max_abs": _finite(self.max_abs),
+                "max_rel": _finite(self.max_rel), "batches": self.batches, "cases": self.cases, "seed": self.seed,
+                "seeds": self.seeds, "input_source": self.input_source, "warnings": self.warnings,
+                "notes": self.notes, "mapping": self.mapping, "summary": self.summary(),
+                "failing_outputs": self.failing_outputs(), "passing_outputs": self.passing_outputs(),
+                "outputs": [o.to_dict() for o in self.outputs], "locate": _finite(self.locate)}
+
+
+def _finite(v: Any) -> Any:
+    """Non-finite floats become the strings "inf" / "-inf" / "nan" so the JSON stays standard."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _less_precise(a: str, b: str) -> str:
+    ranks = [_PRECISION.index(d) for d in (a, b) if d in _PRECISION]
+    return _PRECISION[max(ranks)] if ranks else a
 
 
 def tolerance_for(name: str, dtype: str, opts: ValidateOptions) -> tuple[float, float]:
@@ -108,70 +200,115 @@ def tolerance_for(name: str, dtype: str, opts: ValidateOptions) -> tuple[float, 
 
 
 def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rtol: float, batch: int = 1,
-                   candidate_name: str | None = None) -> OutputReport:
+                   candidate_name: str | None = None, *, case: str = "",
+                   quantized: str | None = None) -> OutputReport:
+    """Every metric for one output pair. `quantized` switches to cosine/agreement criteria."""
     ref = np.asarray(ref)
     cand = np.asarray(cand)
+    crit: dict[str, Any] = {"criteria": "tolerance"}
+    if quantized:
+        min_cos, min_agree = QUANTIZED_CRITERIA.get(quantized, QUANTIZED_CRITERIA["int8"])
+        crit = {"criteria": f"quantized:{quantized}", "min_cosine": min_cos, "min_agreement": min_agree}
     report = dict(name=name, candidate_name=candidate_name or name, batch=batch, shape=list(ref.shape),
-                  dtype=str(ref.dtype), atol=atol, rtol=rtol)
+                  dtype=str(ref.dtype), atol=atol, rtol=rtol, case=case or f"batch {batch}",
+                  candidate_dtype=str(cand.dtype), **crit)
     if ref.shape != cand.shape:
         if ref.size == cand.size and ref.squeeze().shape == cand.squeeze().shape:
             cand = cand.reshape(ref.shape)  # e.g. (N,) vs (N,1): same data, reported as equal shapes
         else:
-            return OutputReport(**report, max_abs=float("inf"), mean_abs=float("inf"), max_rel=float("inf"),
-                                cosine=0.0, passed=False, required_atol=float("inf"),
+            inf = float("inf")
+            return OutputReport(**report, max_abs=inf, mean_abs=inf, max_rel=inf, cosine=0.0, passed=False,
+                                required_atol=inf, required_rtol=inf,
                                 reason=f" (shape {list(cand.shape)} vs reference {list(ref.shape)})")
     r = ref.astype(np.float64)
     c = cand.astype(np.float64)
-    nan_r, nan_c = ~np.isfinite(r), ~np.isfinite(c)
-    nan_mismatch = int(np.sum(nan_r != nan_c))
-    both = ~(nan_r | nan_c)
-    diff = np.abs(r - c)[both] if both.any() else np.zeros(1)
-    rb = np.abs(r[both]) if both.any() else np.zeros(1)
+    bad_r, bad_c = ~np.isfinite(r), ~np.isfinite(c)
+    # NaN vs NaN and +Inf vs +Inf agree; anything else non-finite is a mismatch
+    same_bad = bad_r & bad_c & ((np.isnan(r) & np.isnan(c)) | (r == c))
+    nan_mismatch = int(np.sum((bad_r | bad_c) & ~same_bad))
+    both = ~(bad_r | bad_c)
+    diff = np.abs(r - c)[both]
+    rb = np.abs(r[both])
     max_abs = float(diff.max()) if diff.size else 0.0
     scale = float(rb.max()) if rb.size else 0.0
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-    excess = diff - rtol * rb
-    required = float(max(excess.max(), 0.0)) if excess.size else 0.0
+    required_atol = float(max((diff - rtol * rb).max(), 0.0)) if diff.size else 0.0
+    over = diff - atol
+    if diff.size and (over > 0).any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            req = np.where(over > 0, over / rb, 0.0)
+        required_rtol = float(np.nanmax(req))
+    else:
+        required_rtol = 0.0
     rf, cf = r[both].ravel(), c[both].ravel()
-    denom = np.linalg.norm(rf) * np.linalg.norm(cf)
+    denom = float(np.linalg.norm(rf) * np.linalg.norm(cf))
     cosine = float(rf @ cf / denom) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
-    agreement = None
-    if ref.ndim >= 2 and ref.shape[-1] > 1 and ref.dtype.kind == "f":
+    agreement = top_k = None
+    if ref.ndim >= 2 and ref.shape[-1] > 1 and ref.dtype.kind == "f" and both.all():
         agreement = float(np.mean(np.argmax(r, -1) == np.argmax(c, -1)))
-    passed = nan_mismatch == 0 and bool(np.all(diff <= atol + rtol * rb))
-    reason = "" if passed or not nan_mismatch else f" ({nan_mismatch} NaN/Inf mismatches)"
-    hist = np.histogram(np.log10(diff + 1e-12), bins=20) if diff.size else None
+        k = min(TOP_K, ref.shape[-1] - 1)
+        if k >= 2:
+            tr = np.argsort(-r, axis=-1)[..., :k].reshape(-1, k)
+            tc = np.argsort(-c, axis=-1)[..., :k].reshape(-1, k)
+            top_k = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(tr, tc)]))
+    if quantized:
+        passed = nan_mismatch == 0 and cosine >= crit["min_cosine"] and (
+            agreement is None or agreement >= crit["min_agreement"])
+    else:
+        passed = nan_mismatch == 0 and bool(np.all(diff <= atol + rtol * rb))
+    reason = f" ({nan_mismatch} NaN/Inf mismatches)" if nan_mismatch else ""
+    pct = {f"p{p:g}": float(np.percentile(diff, p)) for p in PERCENTILES} if diff.size else {}
+    hist = None
+    if diff.size:
+        logd = np.clip(np.log10(diff + 1e-30), HIST_EDGES[0], HIST_EDGES[-1])
+        counts, _ = np.histogram(logd, bins=HIST_EDGES)
+        hist = {"log10_edges": HIST_EDGES, "counts": [int(x) for x in counts]}
     return OutputReport(**report, max_abs=max_abs, mean_abs=float(diff.mean()) if diff.size else 0.0,
                         max_rel=max_rel, cosine=cosine, passed=passed, argmax_agreement=agreement,
-                        nan_mismatch=nan_mismatch, required_atol=required,
-                        p99_abs=float(np.percentile(diff, 99)) if diff.size else 0.0, reason=reason,
-                        histogram={"log10_edges": hist[1].tolist(), "counts": hist[0].tolist()}
-                        if hist else None)
+                        top_k_agreement=top_k, nan_mismatch=nan_mismatch, required_atol=required_atol,
+                        required_rtol=required_rtol, p99_abs=pct.get("p99", 0.0), percentiles=pct,
+                        reason=reason, histogram=hist)
 
+
+# ---------------------------------------------------------------------------------------------- mapping
 
 def _layout(candidate: Artifact, kind: str) -> dict[str, Any]:
     return (candidate.metadata.get("layout") or {}).get(kind) or {}
 
 
 def _renamed(candidate: Artifact, kind: str) -> dict[str, str]:
-    return (candidate.metadata.get("renamed") or {}).get(kind) or {}
+    renamed = candidate.metadata.get("renamed") or {}
+    if kind in renamed and isinstance(renamed[kind], dict):
+        return renamed[kind]
+    return {k: v for k, v in renamed.items() if isinstance(v, str)}  # flat {"x": "x_1"} form
 
 
 def match_names(ref_names: list[str], cand_names: list[str], renamed: dict[str, str], kind: str,
-                warnings: list[str]) -> dict[str, str]:
-    """reference name -> candidate name: by metadata rename, then exact name, then position (warned)."""
+                warnings: list[str], how: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+    """reference name -> candidate name: by name, then rename metadata, then position (warned)."""
     mapping: dict[str, str] = {}
-    for i, n in enumerate(ref_names):
+    how = how if how is not None else {}
+    for n in ref_names:
         if n in renamed and renamed[n] in cand_names:
             mapping[n] = renamed[n]
+            how[n] = {"to": renamed[n], "by": "metadata"}
         elif n in cand_names:
             mapping[n] = n
-        elif len(ref_names) == len(cand_names):
-            mapping[n] = cand_names[i]
-            warnings.append(f"{kind} '{n}' matched to '{cand_names[i]}' by position (names differ)")
-        else:
-            raise BadInput(f"cannot match {kind} '{n}' to any of {cand_names}",
-                           hint="the models have different interfaces")
+            how[n] = {"to": n, "by": "name"}
+    free = [c for c in cand_names if c not in mapping.values()]
+    left = [n for n in ref_names if n not in mapping]
+    if left and len(ref_names) == len(cand_names):
+        for n in left:
+            i = ref_names.index(n)
+            # the candidate at the same position, if still free; otherwise the next free one in order
+            c = cand_names[i] if cand_names[i] in free else free[0]
+            free.remove(c)
+            mapping[n] = c
+            how[n] = {"to": c, "by": "position"}
+            warnings.append(f"{kind} '{n}' matched to '{c}' by position (names differ, no rename metadata)")
+    elif left:
+        raise BadInput(f"cannot match {kind} '{left[0]}' to any of {cand_names}",
+                       hint="the models have different interfaces")
     return mapping
 
 
@@ -179,61 +316,274 @@ def _transpose(a: np.ndarray, perm: list[int] | None) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(a, perm)) if perm and a.ndim == len(perm) else a
 
 
+@dataclass
+class Case:
+    label: str
+    batch: int
+    feeds: dict[str, np.ndarray]
+    seed: int | None = None
+    swept: bool = False  # a non-batch axis at a swept size (a reference failing there is only a warning)
+
+
+@dataclass
+class _Plan:
+    in_map: dict[str, str]
+    out_map: dict[str, str]
+    in_layout: dict[str, Any]
+    out_layout: dict[str, Any]
+    cand_dtypes: dict[str, str]
+    quantized: str | None
+
+
+def plan_mapping(rsig: ModelSignature, csig: ModelSignature, candidate: Artifact,
+                 result: ValidationResult) -> _Plan:
+    """Match inputs/outputs and collect the layout changes to apply, recording how in `result`."""
+    in_how: dict[str, dict[str, str]] = {}
+    out_how: dict[str, dict[str, str]] = {}
+    in_map = match_names([s.name for s in rsig.inputs], [s.name for s in csig.inputs],
+                         _renamed(candidate, "inputs"), "input", result.warnings, in_how)
+    out_map = match_names([s.name for s in rsig.outputs], [s.name for s in csig.outputs],
+                          _renamed(candidate, "outputs"), "output", result.warnings, out_how)
+    in_layout, out_layout = _layout(candidate, "inputs"), _layout(candidate, "outputs")
+    for kind, lay, how in (("input", in_layout, in_how), ("output", out_layout, out_how)):
+        for name, change in lay.items():
+            if isinstance(change, dict) and change.get("perm") and name in how:
+                how[name]["layout"] = f"{change.get('from', '?')}→{change.get('to', '?')} perm {change['perm']}"
+                result.notes.append(f"{kind} '{name}': layout {change.get('from', '?')}→{change.get('to', '?')} "
+                                    f"applied from the candidate's metadata (perm {change['perm']})")
+    result.mapping = {"inputs": in_how, "outputs": out_how}
+    quantized = candidate.metadata.get("quantized") or None
+    if quantized:
+        result.criteria = f"quantized:{quantized}"
+    return _Plan(in_map, out_map, in_layout, out_layout, {s.name: s.dtype for s in csig.inputs}, quantized)
+
+
+def candidate_feeds(feeds: dict[str, np.ndarray], plan: _Plan,
+                    notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in feeds.items():
+        cname = plan.in_map[k]
+        v = _transpose(v, (plan.in_layout.get(k) or {}).get("perm"))
+        want = plan.cand_dtypes.get(cname, "")
+        if want and want != str(v.dtype) and np.dtype(v.dtype).kind in "iub" and want.startswith(("int", "uint")):
+            if notes is not None and not any(n.startswith(f"input '{k}' cast") for n in notes):
+                notes.append(f"input '{k}' cast {v.dtype}→{want} for the candidate")
+            v = v.astype(want)
+        out[cname] = v
+    return out
+
+
+def compare_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, opts: ValidateOptions,
+                 case: Case, ref_out: dict[str, np.ndarray], cand_out: dict[str, np.ndarray]) -> None:
+    for spec in rsig.outputs:
+        cname = plan.out_map[spec.name]
+        perm = (plan.out_layout.get(spec.name) or {}).get("perm")
+        r = _transpose(np.asarray(ref_out[spec.name]), perm)
+        c = np.asarray(cand_out[cname])
+        dtype = _less_precise(str(r.dtype), str(c.dtype))
+        atol, rtol = tolerance_for(spec.name, dtype, opts)
+        quantized = plan.quantized if spec.name not in opts.per_output and r.dtype.kind == "f" else None
+        result.outputs.append(compare_arrays(spec.name, r, c, atol, rtol, case.batch, cname, case=case.label,
+                                             quantized=quantized))
+
+
+def _failed_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, case: Case, side: str,
+                 err: Exception) -> None:
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    for spec in rsig.outputs:
+        inf = float("inf")
+        result.outputs.append(OutputReport(
+            spec.name, plan.out_map.get(spec.name, spec.name), case.batch, [], spec.dtype, inf, inf, inf, 0.0,
+            0.0, 0.0, False, required_atol=inf, required_rtol=inf, case=case.label,
+            reason=f" ({side} failed to run: {type(err).__name__}: {text})"))
+
+
 def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: ValidateOptions,
                      ref_label: str = "reference", cand_label: str = "candidate",
-                     on_batch: Callable[[int], None] | None = None) -> ValidationResult:
-    """Run both runners on the same inputs for each batch size and compare every output."""
+                     on_batch: Callable[[int], None] | None = None, *,
+                     reference: Artifact | None = None) -> ValidationResult:
+    """Run both runners on the same inputs for each case (batch sizes, sequence lengths, user samples)
+    and compare every output. A case where one side fails to run is a failed case, not a crash."""
     result = ValidationResult(ref_label, cand_label, seed=opts.seed)
-    rsig, csig = ref.signature, cand.signature
-    in_map = match_names([s.name for s in rsig.inputs], [s.name for s in csig.inputs],
-                         _renamed(candidate, "inputs"), "input", result.warnings)
-    out_map = match_names([s.name for s in rsig.outputs], [s.name for s in csig.outputs],
-                          _renamed(candidate, "outputs"), "output", result.warnings)
-    in_layout, out_layout = _layout(candidate, "inputs"), _layout(candidate, "outputs")
-    feed_sets = _feed_sets(rsig, opts, result)
-    for batch, feeds in feed_sets:
+    rsig = ref.signature
+    plan = plan_mapping(rsig, cand.signature, candidate, result)
+    ranges = _ranges(reference, candidate, plan, result)
+    for case in make_cases(rsig, opts, result, ranges):
         if on_batch:
-            on_batch(batch)
-        ref_out = ref.run(feeds)
-        cand_feeds = {in_map[k]: _transpose(v, (in_layout.get(k) or {}).get("perm")) for k, v in feeds.items()}
-        cand_out = cand.run(cand_feeds)
-        for spec in rsig.outputs:
-            cname = out_map[spec.name]
-            perm = (out_layout.get(spec.name) or {}).get("perm")
-            r = _transpose(ref_out[spec.name], perm)
-            atol, rtol = tolerance_for(spec.name, str(np.asarray(ref_out[spec.name]).dtype), opts)
-            result.outputs.append(compare_arrays(spec.name, r, cand_out[cname], atol, rtol, batch, cname))
-        if batch not in result.batches:
-            result.batches.append(batch)
+            on_batch(case.batch)
+        try:
+            ref_out = ref.run(case.feeds)
+        except Exception as e:  # noqa: BLE001 - runtimes raise their own types; reported as a failed case
+            if case.swept:
+                result.warnings.append(f"the reference does not run at {case.label} "
+                                       f"({type(e).__name__}); that size was skipped")
+                continue
+            _failed_case(result, rsig, plan, case, "reference", e)
+            continue
+        try:
+            cand_out = cand.run(candidate_feeds(case.feeds, plan, result.notes))
+        except Exception as e:  # noqa: BLE001 - e.g. a hard-coded shape that breaks at batch 2
+            _failed_case(result, rsig, plan, case, "candidate", e)
+            continue
+        compare_case(result, rsig, plan, opts, case, ref_out, cand_out)
     return result
+
+
+def _ranges(reference: Artifact | None, candidate: Artifact, plan: _Plan,
+            result: ValidationResult) -> dict[str, tuple[float, float]]:
+    """Integer input ranges (e.g. token ids < vocab size) from the reference, else the candidate."""
+    ranges = infer_ranges(reference) if reference is not None else {}
+    back = {v: k for k, v in plan.in_map.items()}
+    for name, rng in infer_ranges(candidate).items():
+        if back.get(name) and back[name] not in ranges:
+            ranges[back[name]] = rng
+    for name, (lo, hi) in ranges.items():
+        result.notes.append(f"input '{name}': integers in [{lo:g}, {hi:g}) (from the model)")
+    return ranges
+
+
+def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationResult | None = None,
+               ranges: dict[str, tuple[float, float]] | None = None) -> list[Case]:
+    """The input sets to compare on: the user's data, or random inputs for each batch size (and each
+    swept sequence length when the model declares dynamic non-batch axes). Seeds are recorded."""
+    result = result if result is not None else ValidationResult("", "")
+    names = [s.name for s in sig.inputs]
+    if opts.inputs:
+        sets = load_inputs(opts.inputs)
+        result.input_source = str(opts.inputs)
+        cases = []
+        for i, s in enumerate(sets):
+            missing = set(names) - set(s)
+            if missing:
+                raise BadInput(f"input data has no array for input(s) {sorted(missing)}", path=opts.inputs,
+                               hint=f"keys must be the model's input names: {sorted(names)}")
+            feeds = {k: s[k] for k in names}
+            batch = int(next(iter(feeds.values())).shape[0]) if feeds and next(iter(feeds.values())).ndim else 1
+            cases.append(Case(f"sample {i}" if len(sets) > 1 else f"data batch {batch}", batch, feeds))
+        result.cases = [c.label for c in cases]
+        result.batches = sorted({c.batch for c in cases})
+        return cases
+    dynamic = any(s.batch_dynamic for s in sig.inputs)
+    batches = opts.batches or ((1, 2) if dynamic else (None,))
+    if not dynamic:
+        batches = (None,)  # a static batch cannot be swept
+    seq_sizes = sweep_dims(sig, opts.input_shapes)
+    variants: list[tuple[int | None, dict[str, int]]] = [(b, {}) for b in batches]
+    for dim, sizes in seq_sizes.items():
+        variants += [(batches[0], {dim: n}) for n in sizes]
+    cases = []
+    for i, (b, dims) in enumerate(variants):
+        for k in range(max(1, opts.samples)):
+            seed = opts.seed + 1000 * i + k
+            feeds = make_inputs(sig, batch=b or 1, seed=seed, shapes=opts.input_shapes, ranges=ranges, dims=dims)
+            first = next(iter(feeds.values())) if feeds else np.zeros(1)
+            actual = b if b else (int(first.shape[0]) if first.ndim else 1)
+            label = f"batch {actual}" + "".join(f" · {d} {n}" for d, n in dims.items())
+            if opts.samples > 1:
+                label += f" · sample {k}"
+            cases.append(Case(label, actual, feeds, seed, swept=bool(dims)))
+            result.seeds[label] = seed
+    result.cases = [c.label for c in cases]
+    result.batches = sorted({c.batch for c in cases})
+    return cases
 
 
 def _feed_sets(sig: ModelSignature, opts: ValidateOptions,
                result: ValidationResult) -> list[tuple[int, dict[str, np.ndarray]]]:
-    if opts.inputs:
-        sets = load_inputs(opts.inputs)
-        result.input_source = str(opts.inputs)
-        names = {s.name for s in sig.inputs}
-        for s in sets:
-            missing = names - set(s)
-            if missing:
-                raise BadInput(f"input data has no array for input(s) {sorted(missing)}", path=opts.inputs,
-                               hint=f"keys must be the model's input names: {sorted(names)}")
-        return [(int(next(iter(s.values())).shape[0]) if s else 1, {k: s[k] for k in names}) for s in sets]
-    dynamic = any(s.batch_dynamic for s in sig.inputs)
-    batches = opts.batches or ((1, 2) if dynamic else (None,))
-    out = []
-    for i, b in enumerate(batches):
-        for k in range(max(1, opts.samples)):
-            feeds = make_inputs(sig, batch=b or 1, seed=opts.seed + 1000 * i + k, shapes=opts.input_shapes)
-            actual = b if b else (int(next(iter(feeds.values())).shape[0]) if feeds else 1)
-            out.append((actual, feeds))
-    return out
+    """Backward-compatible form of make_cases: (batch, feeds) pairs."""
+    return [(c.batch, c.feeds) for c in make_cases(sig, opts, result)]
 
 
-def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None,
-             **runner_options: Any) -> ValidationResult:
-    """Load both models (framework runtimes in workers), compare them, close them."""
+def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None, *,
+             locate: bool = False, **runner_options: Any) -> ValidationResult:
+    """Load both models (framework runtimes in workers), compare them, close them. With `locate`, a
+    failing ONNX pair is searched for the first diverging node (see portkit.locate)."""
     opts = opts or ValidateOptions()
     with open_runner(reference, **runner_options) as ref, open_runner(candidate, **runner_options) as cand:
-        return validate_runners(ref, cand, candidate, opts, reference.location, candidate.location)
+        result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
+                                  reference=reference)
+    if locate and not result.passed:
+        from .locate import locate_divergence
+
+        result.locate = locate_divergence(reference, candidate, opts, result)
+    return result
+
+
+# ------------------------------------------------------------------------------ task metric (accuracy)
+
+def _predictions(out: np.ndarray) -> np.ndarray:
+    out = np.asarray(out)
+    flat = out.reshape(out.shape[0], -1) if out.ndim else out.reshape(1, 1)
+    if flat.shape[1] > 1:
+        return np.argmax(flat, axis=-1)
+    return (flat[:, 0] > (0.5 if flat.min() >= 0 else 0.0)).astype(np.int64)  # one logit / probability
+
+
+def accuracy(runner: Runner, data: str | Path | dict[str, np.ndarray], *, candidate: Artifact | None = None,
+             reference_signature: ModelSignature | None = None, output: str | None = None,
+             batch_size: int = 64) -> tuple[float, int]:
+    """Top-1 accuracy of `runner` on labelled data (.npz with the inputs + a 'labels' array).
+
+    `candidate` (with `reference_signature`) maps the data's input names and layouts to this runner the
+    way validation does (e.g. NCHW data fed to an onnx2tf NHWC model). Returns (accuracy, samples)."""
+    arrays = _load_labelled(data)
+    labels = np.asarray(arrays.pop("labels")).reshape(-1)
+    sig = runner.signature
+    if candidate is not None and reference_signature is not None:
+        scratch = ValidationResult("", "")
+        plan = plan_mapping(reference_signature, sig, candidate, scratch)
+        ref_inputs = [s.name for s in reference_signature.inputs]
+        out_name = plan.out_map[output or reference_signature.outputs[0].name]
+        out_perm = (plan.out_layout.get(output or reference_signature.outputs[0].name) or {}).get("perm")
+    else:
+        plan = None
+        ref_inputs = [s.name for s in sig.inputs]
+        out_name = output or sig.outputs[0].name
+        out_perm = None
+    if len(ref_inputs) == 1 and ref_inputs[0] not in arrays and len(arrays) == 1:
+        arrays = {ref_inputs[0]: next(iter(arrays.values()))}
+    missing = [n for n in ref_inputs if n not in arrays]
+    if missing:
+        raise BadInput(f"eval data has no array for input(s) {missing}", path=str(data),
+                       hint="keys must be the model's input names plus 'labels'")
+    n = len(labels)
+    static = any(isinstance(s.shape[0], int) for s in sig.inputs if s.shape)
+    step = 1 if static and all(s.shape and s.shape[0] == 1 for s in sig.inputs) else batch_size
+    correct = 0
+    for i in range(0, n, step):
+        feeds = {k: np.asarray(arrays[k][i:i + step]) for k in ref_inputs}
+        if plan is not None:
+            feeds = candidate_feeds(feeds, plan)
+        out = runner.run(feeds)[out_name]
+        if out_perm:  # candidate layout back to the reference's
+            out = np.transpose(out, np.argsort(out_perm))
+        correct += int(np.sum(_predictions(out) == labels[i:i + step]))
+    return (correct / n if n else 0.0), n
+
+
+def _load_labelled(data: str | Path | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if isinstance(data, dict):
+        arrays = dict(data)
+    else:
+        p = Path(data)
+        if not p.is_file():
+            raise BadInput("eval data not found", path=p, hint="pass an .npz with the inputs and 'labels'")
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError) as e:
+            raise BadInput(f"eval data does not load ({e})", path=p, hint="save it with numpy.savez") from e
+    if "labels" not in arrays:
+        raise BadInput("eval data has no 'labels' array", path=str(data) if not isinstance(data, dict) else None,
+                       hint="save it with numpy.savez(path, <input>=x, labels=y)")
+    return arrays
+
+
+def accuracy_delta(ref: Runner, cand: Runner, candidate: Artifact, data: str | Path,
+                   max_drop: float = 0.01) -> dict[str, Any]:
+    """Accuracy of source and result on labelled data, and the change (result − source)."""
+    ref_acc, n = accuracy(ref, data)
+    cand_acc, _ = accuracy(cand, data, candidate=candidate, reference_signature=ref.signature)
+    delta = cand_acc - ref_acc
+    return {"data": str(data), "samples": n, "source_accuracy": ref_acc, "result_accuracy": cand_acc,
+            "delta": delta, "max_drop": max_drop, "passed": delta >= -max_drop}

@@ -23,31 +23,38 @@ def validate(
     tolerance: Optional[list[str]] = typer.Option(None, "--tolerance", help="Per output: name=atol,rtol (repeatable)."),
     input_shape: Optional[list[str]] = input_shape_option(),
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
+    quantized: Optional[str] = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
+    locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging node (ONNX vs ONNX)."),
+    report: Optional[list[str]] = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
+    junit: Optional[str] = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
+    reference_weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
     as_json: bool = JSON,
 ) -> None:
     """Run both models on the same inputs and compare every output; exit 1 when they differ."""
-    from portkit import api, ui
+    from portkit import api
     from portkit.errors import ValidationFailed
+    from portkit.report import render_table, to_json, write_report
 
     result = api.validate(reference, candidate, inputs=inputs, samples=samples,
                           batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
-                          per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed)
+                          per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed,
+                          quantized=quantized, locate=locate,
+                          reference_options={"weights": reference_weights} if reference_weights else None)
+    for path in report or []:
+        write_report(result, path)
+    if junit:
+        write_report(result, junit, "junit")
     if as_json:
-        ui.print_json(result.to_dict())
+        import sys
+
+        sys.stdout.write(to_json(result) + "\n")
     else:
-        render(result)
+        render_table(result)
     if not result:
         raise ValidationFailed(result.summary(), result=result)
 
 
-def render(result) -> None:  # noqa: ANN001
-    from portkit import ui
+def render(result) -> None:  # noqa: ANN001 - kept for callers of the old name
+    from portkit.report import render_table
 
-    rows = [[o.name, o.batch, "ok" if o.passed else "FAILED", f"{o.max_abs:.2e}", f"{o.mean_abs:.2e}",
-             f"{o.max_rel:.2e}", f"{o.cosine:.6f}", "-" if o.argmax_agreement is None else f"{o.argmax_agreement:.3f}",
-             f"{o.atol:g}/{o.rtol:g}"] for o in result.outputs]
-    ui.table(f"{result.reference} vs {result.candidate}",
-             ["output", "batch", "status", "max abs", "mean abs", "max rel", "cosine", "argmax", "atol/rtol"], rows)
-    for w in result.warnings:
-        ui.progress(f"warning: {w}")
-    ui.line(result.summary())
+    render_table(result)
