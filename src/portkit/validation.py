@@ -227,7 +227,7 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
     same_bad = bad_r & bad_c & ((np.isnan(r) & np.isnan(c)) | (r == c))
     nan_mismatch = int(np.sum((bad_r | bad_c) & ~same_bad))
     both = ~(bad_r | bad_c)
-    diff = np.abs(r - c)[both]
+    diff = np.abs(r[both] - c[both])
     rb = np.abs(r[both])
     max_abs = float(diff.max()) if diff.size else 0.0
     scale = float(rb.max()) if rb.size else 0.0
