@@ -43,6 +43,13 @@ def normalise(model: Any) -> tuple[Any, list[str]]:
             raise ConversionFailed(f"onnx→torchscript: cannot lower opset {current} to {MAX_OPSET}: {e}",
                                    hint="re-export the model with --opset 17") from e
         notes.append(f"opset {current} → {MAX_OPSET}")
+        # the 18→17 adapters keep `noop_with_empty_axes` on Reduce* ops, an attribute opset 17 only
+        # knows for ReduceSum; its default (0) is opset 17's behaviour, so dropping it changes nothing
+        for node in model.graph.node:
+            if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+                for a in list(node.attribute):
+                    if a.name == "noop_with_empty_axes" and a.i == 0:
+                        node.attribute.remove(a)
     consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant":
