@@ -18,14 +18,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT))  # noqa: E402 - a script run from anywhere
+sys.path.insert(0, str(ROOT))
 
-from portkit.benchmark import environment, summarize  # noqa: E402
-from portkit.inputs import make_inputs  # noqa: E402
-from portkit.runtimes.onnx import OnnxRunner  # noqa: E402
+from portkit.benchmark import environment, summarize
+from portkit.inputs import make_inputs
+from portkit.runtimes.onnx import OnnxRunner
 
 
-def bare_loop(sess, names, feeds, n: int) -> list[int]:  # noqa: ANN001
+def bare_loop(sess, names, feeds, n: int) -> list[int]:
     clock = time.perf_counter_ns
     run = sess.run
     times = [0] * n
@@ -36,7 +36,7 @@ def bare_loop(sess, names, feeds, n: int) -> list[int]:  # noqa: ANN001
     return times
 
 
-def bare_bound_loop(sess, binding, n: int, sync: bool) -> list[int]:  # noqa: ANN001
+def bare_bound_loop(sess, binding, n: int, sync: bool) -> list[int]:
     clock = time.perf_counter_ns
     run = sess.run_with_iobinding
     times = [0] * n

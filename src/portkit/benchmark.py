@@ -18,15 +18,26 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import BadInput, RuntimeUnavailable
 
-__all__ = ["BenchOptions", "LatencyStats", "Measurement", "BenchResult", "summarize", "percentile",
-           "bootstrap_median_ci", "environment", "bench", "SCHEMA"]
+__all__ = [
+    "SCHEMA",
+    "BenchOptions",
+    "BenchResult",
+    "LatencyStats",
+    "Measurement",
+    "bench",
+    "bootstrap_median_ci",
+    "environment",
+    "percentile",
+    "summarize",
+]
 
 SCHEMA = "portkit.bench/1"
 PERCENTILES = (50, 90, 95, 99)
@@ -128,7 +139,8 @@ def _gpus() -> list[str]:
         return []
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
         return []
     return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
@@ -149,10 +161,14 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         physical = psutil.cpu_count(logical=False)
     except ImportError:
         pass
+    vers = versions("numpy", "onnx", "onnxruntime", "torch", "tensorflow", "ai_edge_litert")
     try:
         import onnxruntime as ort
 
         providers = ort.get_available_providers()
+        # the module imported, not the first distribution's metadata (onnxruntime and -gpu can coexist)
+        vers["onnxruntime"] = getattr(ort, "__version__", vers.get("onnxruntime"))
+        vers["onnxruntime_build"] = "gpu" if "CUDAExecutionProvider" in providers else "cpu"
     except ImportError:
         providers = []
     return {
@@ -160,7 +176,7 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         "physical_cores": physical, "usable_cores": usable,
         "threads": threads if threads else "runtime default",
         "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-        "versions": versions("numpy", "onnx", "onnxruntime", "torch", "tensorflow", "ai_edge_litert"),
+        "versions": vers,
         "onnxruntime_providers": providers, "gpus": _gpus(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
                 if k in os.environ},
@@ -258,7 +274,7 @@ class BenchResult:
             rows.append([os.path.basename(m.model), m.runtime, m.provider + (" (iobind)" if m.io_binding else ""),
                          str(m.batch), f"{s.p50:.3f}", f"[{s.median_ci95[0]:.3f}, {s.median_ci95[1]:.3f}]",
                          f"{s.p90:.3f}", f"{s.p99:.3f}", f"{s.mean:.3f}±{s.std:.3f}", f"{s.throughput:,.0f}",
-                         str(s.count), str(s.outliers), "-" if m.ratio is None else f"{m.ratio:.2f}×"])
+                         str(s.count), str(s.outliers), "-" if m.ratio is None else f"{m.ratio:.3g}×"])
         return rows
 
     TABLE_COLUMNS = ("model", "runtime", "provider", "batch", "p50 ms", "p50 95% CI", "p90 ms", "p99 ms",

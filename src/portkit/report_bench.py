@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["render_html", "write_html", "cdf_svg", "histogram_svg"]
+__all__ = ["cdf_svg", "histogram_svg", "render_html", "write_html"]
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 W, H, PAD = 640, 300, 48
@@ -26,8 +27,8 @@ def _axes(x0: float, x1: float, xlabel: str, ylabel: str, yticks: Sequence[tuple
     out = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
            f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
            f'<text x="{(W + PAD) / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>',
-           f'<text x="12" y="{(H - PAD) / 2:.0f}" font-size="12" transform="rotate(-90 12 {(H - PAD) / 2:.0f})" '
-           f'text-anchor="middle">{html.escape(ylabel)}</text>']
+           (f'<text x="12" y="{(H - PAD) / 2:.0f}" font-size="12" transform="rotate(-90 12 {(H - PAD) / 2:.0f})" '
+            f'text-anchor="middle">{html.escape(ylabel)}</text>')]
     for v in _ticks(x0, x1):
         x = PAD + (v - x0) / ((x1 - x0) or 1) * (W - PAD - 10)
         out.append(f'<text x="{x:.1f}" y="{H - PAD + 16}" text-anchor="middle" font-size="10">{v:.3g}</text>')
@@ -67,7 +68,7 @@ def histogram_svg(label: str, samples: np.ndarray, bins: int = 40, color: str = 
     s = np.asarray(samples, dtype=np.float64)
     lo, hi = float(s.min()), float(np.percentile(s, 99.9))
     hi = hi if hi > lo else lo + 1e-9
-    counts, edges = np.histogram(np.clip(s, lo, hi), bins=bins, range=(lo, hi))
+    counts, _ = np.histogram(np.clip(s, lo, hi), bins=bins, range=(lo, hi))
     top = int(counts.max()) or 1
     parts = _axes(lo, hi, f"latency (ms) — {label}", "calls", [(f, f"{f * top:.0f}") for f in (0, 0.5, 1.0)])
     bw = (W - PAD - 10) / bins

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,15 +18,15 @@ def bench(
                                                  "or pkg.module:factory; the first is the ratio baseline."),
     provider: str = typer.Option("cpu", "--provider", "-p", help="ONNX execution providers: cpu,cuda,tensorrt."),
     batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes, e.g. 1,8,32 (static models: their own)."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Timed calls per series."),
-    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds per series (default 2)."),
+    iterations: int | None = typer.Option(None, "--iterations", "-n", help="Timed calls per series."),
+    duration: float | None = typer.Option(None, "--duration", "-d", help="Seconds per series (default 2)."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed calls before timing."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: runtime's)."),
+    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads (default: runtime's)."),
     io_binding: bool = typer.Option(False, "--io-binding", help="ONNX: inputs/outputs bound on the device."),
     strict: bool = typer.Option(False, "--strict", help="Exit 5 when a GPU run has nodes on the CPU."),
-    input_shape: Optional[list[str]] = input_shape_option(),
-    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    input_shape: list[str] | None = input_shape_option(),
+    weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
+    report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     as_json: bool = JSON,
 ) -> None:
     """Measure latency (p50/p90/p99, CI of the median) and throughput, one table for all models."""
@@ -48,7 +47,7 @@ def bench(
     render(result)
 
 
-def render(result) -> None:  # noqa: ANN001
+def render(result) -> None:
     from portkit import ui
 
     env = result.environment

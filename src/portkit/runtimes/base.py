@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from contextlib import nullcontext
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class Runner(ABC):
         """A zero-argument callable doing one inference on `feeds`; everything else is done here, once."""
         return lambda: self.run(feeds)
 
-    def timing_context(self) -> ContextManager[Any]:
+    def timing_context(self) -> AbstractContextManager[Any]:
         return nullcontext()
 
     def describe_timed(self) -> dict[str, Any]:
@@ -81,10 +82,10 @@ class Runner(ABC):
                 times[i] = clock() - t0
             return times
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,8 @@ import json
 import os
 import tempfile
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def provider_chain(providers: Sequence[str]) -> list[str]:
 
 
 def session(path: str, providers: Sequence[str] = ("cpu",), threads: int | None = None,
-            enable_profiling: bool = False, profile_prefix: str | None = None, **_: Any):  # noqa: ANN201
+            enable_profiling: bool = False, profile_prefix: str | None = None, **_: Any):
     ort = require("onnxruntime", "running ONNX models")
     wanted = provider_chain(providers)
     available = ort.get_available_providers()
@@ -65,7 +66,7 @@ def session(path: str, providers: Sequence[str] = ("cpu",), threads: int | None 
             so.profile_file_prefix = profile_prefix
     try:
         sess = ort.InferenceSession(path, sess_options=so, providers=wanted)
-    except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph types
+    except Exception as e:
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         if any(p != "CPUExecutionProvider" for p in wanted) and ("CUDA" in str(e) or "cuda" in str(e)):
             raise RuntimeUnavailable(f"onnxruntime could not start {wanted[0]}: {first}", path=path,
@@ -92,8 +93,7 @@ def parse_profile(events: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         name = ev.get("name", "")
         for suffix in ("_kernel_time", "_fence_before", "_fence_after"):
-            if name.endswith(suffix):
-                name = name[: -len(suffix)]
+            name = name.removesuffix(suffix)
         nodes[name] = (args.get("op_name", "?"), prov)
     per_provider = Counter(SHORT.get(p, p) for _, p in nodes.values())
     return {"nodes": len(nodes), "per_provider": dict(per_provider),
