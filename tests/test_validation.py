@@ -4,7 +4,6 @@ ONNX models are built with onnx.helper in this process (fast); framework models 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

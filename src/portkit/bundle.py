@@ -24,7 +24,7 @@ from .errors import BadInput
 from .options import ValidateOptions
 from .signature import ModelSignature
 
-__all__ = ["write_bundle", "read_bundle", "verify", "bundle_dir", "SCHEMA"]
+__all__ = ["SCHEMA", "bundle_dir", "read_bundle", "verify", "write_bundle"]
 
 SCHEMA = "portkit.bundle/1"
 _KEEP_METADATA = ("layout", "renamed", "quantized", "route", "input_ranges")
@@ -52,8 +52,8 @@ def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | No
     import shutil
 
     from . import __version__
-    from .runtimes import open_runner
     from .inputs import infer_ranges
+    from .runtimes import open_runner
     from .validation import ValidationResult, make_cases
 
     vopts = vopts or ValidateOptions()

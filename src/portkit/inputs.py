@@ -9,8 +9,16 @@ import numpy as np
 from .errors import BadInput
 from .signature import Dim, ModelSignature, TensorSpec
 
-__all__ = ["make_inputs", "load_inputs", "concrete_shape", "DEFAULT_DYNAMIC_DIM", "SEQUENCE_SWEEP",
-           "sweep_dims", "infer_ranges", "dim_key"]
+__all__ = [
+    "DEFAULT_DYNAMIC_DIM",
+    "SEQUENCE_SWEEP",
+    "concrete_shape",
+    "dim_key",
+    "infer_ranges",
+    "load_inputs",
+    "make_inputs",
+    "sweep_dims",
+]
 
 DEFAULT_DYNAMIC_DIM = 32  # for non-batch dynamic dims without a user shape: divisible by a CNN's stride 32
 SEQUENCE_SWEEP = (1, 7)  # extra sizes tried for dynamic sequence-like axes (besides the default 32)
@@ -71,9 +79,10 @@ def infer_ranges(artifact: Any) -> dict[str, tuple[float, float]]:
                                            for k, v in (artifact.metadata.get("input_ranges") or {}).items()}
     if getattr(artifact.format, "value", None) == "onnx":
         try:
-            out = {**_onnx_ranges(artifact.location), **out}
+            found = _onnx_ranges(artifact.location)
         except Exception:  # noqa: BLE001 - a hint only; an unreadable model is reported by its runner
-            pass
+            found = {}
+        out = {**found, **out}
     return out
 
 

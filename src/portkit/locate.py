@@ -19,7 +19,7 @@ from .artifact import Artifact
 from .formats import Format
 from .options import ValidateOptions
 
-__all__ = ["locate_divergence", "DEFAULT_CHUNK"]
+__all__ = ["DEFAULT_CHUNK", "locate_divergence"]
 
 DEFAULT_CHUNK = 32  # intermediate tensors held per side at once
 
@@ -83,8 +83,15 @@ def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOp
                       result: Any = None, *, chunk: int = DEFAULT_CHUNK) -> dict[str, Any]:
     """Compare the intermediate tensors of two ONNX models node by node; report the first divergence."""
     from . import onnxutil
-    from .validation import ValidationResult, compare_arrays, make_cases, plan_mapping, tolerance_for, \
-        candidate_feeds, _ranges
+    from .validation import (
+        ValidationResult,
+        _ranges,
+        candidate_feeds,
+        compare_arrays,
+        make_cases,
+        plan_mapping,
+        tolerance_for,
+    )
 
     opts = opts or ValidateOptions()
     if reference.format is not Format.ONNX or candidate.format is not Format.ONNX:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import BadInput
 
-__all__ = ["render_table", "to_json", "to_markdown", "to_junit", "to_html", "write_report", "REPORT_SUFFIXES"]
+__all__ = ["REPORT_SUFFIXES", "render_table", "to_html", "to_json", "to_junit", "to_markdown", "write_report"]
 
 REPORT_SUFFIXES = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html",
                    ".htm": "html", ".xml": "junit"}
@@ -64,8 +64,8 @@ def _locate_lines(d: dict[str, Any]) -> list[str]:
     f = loc.get("first_divergence")
     if not f:
         return [f"locate: compared {loc['compared']} intermediate tensors; {loc.get('reason', 'none diverged')}"]
-    lines = [f"locate: first diverging node '{f['node']}' ({f['op_type']}), output '{f['output']}': "
-             f"max abs {_num(f['max_abs'])} (atol {f['atol']:g}) after {loc['compared'] - 1} matching tensors"]
+    lines = [(f"locate: first diverging node '{f['node']}' ({f['op_type']}), output '{f['output']}': "
+              f"max abs {_num(f['max_abs'])} (atol {f['atol']:g}) after {loc['compared'] - 1} matching tensors")]
     if loc.get("last_match"):
         lines.append(f"locate: last matching node '{loc['last_match']['node']}' ({loc['last_match']['op_type']})")
     for w in f.get("differing_initializers") or []:
@@ -152,8 +152,8 @@ def _histogram_svg(name: str, hists: list[dict[str, Any]], atol: float) -> str:
     n = len(counts)
     top = max(counts) or 1
     bw = (w - 2 * pad) / n
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 30}" role="img" '
-             f'aria-label="error histogram for {html.escape(name)}">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 30}" role="img" '
+              f'aria-label="error histogram for {html.escape(name)}">'),
              f'<line x1="{pad}" y1="{h}" x2="{w - pad}" y2="{h}" stroke="#444"/>']
     for i, c in enumerate(counts):
         bh = 0 if not c else max(1.0, (h - 10) * math.log1p(c) / math.log1p(top))

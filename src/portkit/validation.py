@@ -11,9 +11,10 @@ The JSON schema of `ValidationResult.to_dict()` is documented in docs/validation
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,20 @@ from .options import ValidateOptions
 from .runtimes import Runner, open_runner
 from .signature import ModelSignature
 
-__all__ = ["OutputReport", "ValidationResult", "compare_arrays", "validate", "validate_runners",
-           "DEFAULT_TOLERANCES", "QUANTIZED_CRITERIA", "Case", "make_cases", "accuracy", "accuracy_delta",
-           "SCHEMA"]
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "QUANTIZED_CRITERIA",
+    "SCHEMA",
+    "Case",
+    "OutputReport",
+    "ValidationResult",
+    "accuracy",
+    "accuracy_delta",
+    "compare_arrays",
+    "make_cases",
+    "validate",
+    "validate_runners",
+]
 
 SCHEMA = "portkit.validation/1"
 

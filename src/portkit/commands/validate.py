@@ -1,8 +1,6 @@
 """`portkit validate REFERENCE CANDIDATE`."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ._common import JSON, input_shape_option, parse_tolerances
@@ -15,19 +13,19 @@ def register(app: typer.Typer) -> None:
 def validate(
     reference: str = typer.Argument(..., help="The reference model (any supported format)."),
     candidate: str = typer.Argument(..., help="The model to check against it."),
-    inputs: Optional[str] = typer.Option(None, "--inputs", help=".npz (keys = input names) or folder of .npy."),
+    inputs: str | None = typer.Option(None, "--inputs", help=".npz (keys = input names) or folder of .npy."),
     samples: int = typer.Option(1, "--samples", help="Random sample sets per batch size."),
-    batch: Optional[list[int]] = typer.Option(None, "--batch", help="Batch sizes to sweep (default 1, 2, 7 when dynamic)."),
-    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
-    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
-    tolerance: Optional[list[str]] = typer.Option(None, "--tolerance", help="Per output: name=atol,rtol (repeatable)."),
-    input_shape: Optional[list[str]] = input_shape_option(),
+    batch: list[int] | None = typer.Option(None, "--batch", help="Batch sizes to sweep (default 1, 2, 7 when dynamic)."),
+    atol: float | None = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
+    rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
+    tolerance: list[str] | None = typer.Option(None, "--tolerance", help="Per output: name=atol,rtol (repeatable)."),
+    input_shape: list[str] | None = input_shape_option(),
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
-    quantized: Optional[str] = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
+    quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
     locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging node (ONNX vs ONNX)."),
-    report: Optional[list[str]] = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
-    junit: Optional[str] = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
-    reference_weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
+    report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
+    junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
+    reference_weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
     as_json: bool = JSON,
 ) -> None:
     """Run both models on the same inputs and compare every output; exit 1 when they differ."""
@@ -54,7 +52,7 @@ def validate(
         raise ValidationFailed(result.summary(), result=result)
 
 
-def render(result) -> None:  # noqa: ANN001 - kept for callers of the old name
+def render(result) -> None:
     from portkit.report import render_table
 
     render_table(result)

@@ -1,8 +1,6 @@
 """`portkit verify ARTIFACT`: re-check a converted model against the bundle `convert --bundle` saved."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ._common import JSON
@@ -14,9 +12,9 @@ def register(app: typer.Typer) -> None:
 
 def verify(
     artifact: str = typer.Argument(..., help="The converted model (its .bundle folder sits beside it)."),
-    bundle: Optional[str] = typer.Option(None, "--bundle", help="The bundle folder (default ARTIFACT.bundle)."),
-    report: Optional[list[str]] = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
-    junit: Optional[str] = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
+    bundle: str | None = typer.Option(None, "--bundle", help="The bundle folder (default ARTIFACT.bundle)."),
+    report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
+    junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
     as_json: bool = JSON,
 ) -> None:
     """Run the artifact on the saved inputs and compare with the saved source outputs; exit 1 on a
