@@ -105,7 +105,7 @@ def default_output(source: Artifact, target: Format) -> Path:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    return Path(stem + target.suffix) if target.suffix else Path(stem + "_savedmodel")
+    return Path(stem + target.suffix) if target.suffix else Path(f"{stem}_{target.value}")
 
 
 def _run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:

@@ -21,10 +21,12 @@ class Format(str, enum.Enum):
     TORCHSCRIPT = "torchscript"
     ONNX = "onnx"
     TFLITE = "tflite"
+    ORT = "ort"  # ONNX Runtime's flatbuffer format for mobile / minimal builds (a target)
+    WEB = "web"  # a folder: model + manifest.json + index.html for onnxruntime-web (a target)
 
     @property
     def is_dir(self) -> bool:
-        return self is Format.SAVEDMODEL
+        return self in (Format.SAVEDMODEL, Format.WEB)
 
     @property
     def suffix(self) -> str:
@@ -49,6 +51,8 @@ _SUFFIX = {
     Format.TORCHSCRIPT: ".pt",
     Format.ONNX: ".onnx",
     Format.TFLITE: ".tflite",
+    Format.ORT: ".ort",
+    Format.WEB: "",
 }
 _ALIASES = {
     "h5": "keras_h5",
@@ -92,6 +96,8 @@ def sniff(location: str | Path) -> Format:
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             return Format.SAVEDMODEL
+        if (path / "manifest.json").is_file() and (path / "index.html").is_file():
+            return Format.WEB
         raise BadInput("folder is not a SavedModel (no saved_model.pb inside)", path=path,
                        hint="pass a model file or a SavedModel folder")
     size = path.stat().st_size
@@ -101,6 +107,8 @@ def sniff(location: str | Path) -> Format:
         head = f.read(64)
     if head[4:8] == b"TFL3":
         return Format.TFLITE
+    if head[4:8] == b"ORTM":
+        return Format.ORT
     if head.startswith(_HDF5_MAGIC):
         return _sniff_h5(path)
     if head.startswith(b"PK"):
