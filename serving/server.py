@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Callable
 
-from portkit.errors import require
+from portkit.errors import RuntimeUnavailable, require
 
 from .models import ModelSource, ServedModel, load_models, model_sources
 from .options import ServeOptions
@@ -41,6 +41,14 @@ def _server_class():  # noqa: ANN202
             await super().startup(sockets=sockets)
             if self.started and self.on_started:
                 self.on_started(self)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after shutting down; for portkit a stop by Ctrl+C or
+            # SIGTERM that drained cleanly is a normal end (exit 0)
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
     return Server
 
@@ -78,12 +86,17 @@ def serve(models: list[str], *, name: str | None = None, log: Callable[[str], No
     server.on_started = lambda s: say(f"serving on http://{opts.host}:{bound_port(s)} (Ctrl+C to stop)")
     try:
         server.run()
+    except SystemExit as e:  # uvicorn exits when it cannot bind
+        if server.started:
+            raise
+        raise RuntimeUnavailable(f"the server could not listen on {opts.host}:{opts.port}",
+                                 hint="is the port in use? try another --port") from e
     finally:
         for m in loaded.values():
             m.close()
-    if not server.started:
-        from portkit.errors import RuntimeUnavailable
-
+    if server.started:
+        say("stopped")
+    else:
         raise RuntimeUnavailable(f"the server did not start on {opts.host}:{opts.port}",
                                  hint="is the port in use? try another --port")
 
@@ -149,7 +162,7 @@ class RunningServer:
             m.close()
 
     def __enter__(self) -> "RunningServer":
-        return self.start()
+        return self if self._thread.is_alive() else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
