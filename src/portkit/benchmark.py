@@ -323,16 +323,22 @@ def _shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artif
     layout = (artifact.metadata.get("layout") or {}).get("inputs") or {}
     ref_items = list(reference.items())
     out: dict[str, np.ndarray] = {}
+    note = None
     for i, (name, arr) in enumerate(own.items()):
         if i >= len(ref_items):
             return own, "inputs differ from the first model's: own random inputs used"
         ref_name, ref_arr = ref_items[i]
         perm = (layout.get(ref_name) or layout.get(name) or {}).get("perm")
         cand = np.transpose(ref_arr, perm) if perm and ref_arr.ndim == len(perm) else ref_arr
+        if cand.shape != arr.shape and not perm and ref_arr.ndim == 4 and \
+                ref_arr.transpose(0, 2, 3, 1).shape == arr.shape:
+            # no layout recorded (e.g. lost along a multi-hop route), but the shapes say NCHW -> NHWC
+            cand = ref_arr.transpose(0, 2, 3, 1)
+            note = "same inputs transposed NCHW→NHWC (inferred from the shapes: no layout recorded)"
         if cand.shape != arr.shape or cand.dtype != arr.dtype:
             return own, "input shapes differ from the first model's: own random inputs used"
         out[name] = np.ascontiguousarray(cand)
-    return out, None
+    return out, note
 
 
 def _series(runner: Any, artifact: Any, provider: str, batches: list[int], opts: BenchOptions,
