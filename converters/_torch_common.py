@@ -28,8 +28,8 @@ def example_args(specs: tuple[TensorSpec, ...], batch: int = 2) -> tuple[Any, ..
     return tuple(torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in specs)
 
 
-def finish_onnx(out: Path, specs: tuple[TensorSpec, ...], out_names: list[str], tool: str,
-                **metadata: Any) -> Artifact:
+def finish_onnx(out: Path, tool: str, **metadata: Any) -> Artifact:
+    """The Artifact of an exported ONNX file: its own signature (read back), opset, producer, versions."""
     from portkit import onnxutil
     from portkit.versions import versions
 

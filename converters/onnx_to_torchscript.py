@@ -39,7 +39,7 @@ def normalise(model: Any) -> tuple[Any, list[str]]:
     if current > MAX_OPSET:
         try:
             model = version_converter.convert_version(model, MAX_OPSET)
-        except Exception as e:  # noqa: BLE001 - the converter raises RuntimeError/ValidationError
+        except Exception as e:
             raise ConversionFailed(f"onnx→torchscript: cannot lower opset {current} to {MAX_OPSET}: {e}",
                                    hint="re-export the model with --opset 17") from e
         notes.append(f"opset {current} → {MAX_OPSET}")
@@ -85,7 +85,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
                     {"producer": TOOL, "normalised": notes, "versions": versions("torch", "onnx2torch")})
 
 
-def _concrete_specs(sig: ModelSignature, opts: ConvertOptions):  # noqa: ANN202
+def _concrete_specs(sig: ModelSignature, opts: ConvertOptions):
     shapes = opts.input_shapes
     if not shapes:
         return sig.inputs

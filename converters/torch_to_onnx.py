@@ -35,4 +35,4 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             external_data=False,
         )
         program.save(str(out))
-    return finish_onnx(out, specs, out_names, TOOL)
+    return finish_onnx(out, TOOL)

@@ -32,4 +32,4 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
                           input_names=in_names, output_names=out_names, dynamic_axes=axes or None,
                           opset_version=opts.opset or DEFAULT_OPSET, do_constant_folding=True)
-    return finish_onnx(out, sig.inputs, out_names, TOOL)
+    return finish_onnx(out, TOOL)

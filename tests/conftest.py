@@ -26,7 +26,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
             timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the real `portkit` command line in a subprocess (as a user would)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "portkit", *args], cwd=cwd or ROOT, env=full_env,
+    return subprocess.run([sys.executable, "-m", "portkit", *args], cwd=cwd or ROOT, env=full_env, check=False,
                           capture_output=True, text=True, timeout=timeout)
 
 

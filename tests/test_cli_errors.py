@@ -1,10 +1,6 @@
 """Bad input gets one clear line, a stable exit code, no traceback and no output file."""
 from __future__ import annotations
 
-import os
-import zipfile
-from pathlib import Path
-
 import pytest
 
 from .conftest import ROOT, build, run_cli

@@ -48,7 +48,7 @@ class Artifact:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Artifact":
+    def from_dict(cls, d: dict[str, Any]) -> Artifact:
         sig = ModelSignature.from_dict(d["signature"]) if d.get("signature") else None
         return cls(d["location"], Format(d["format"]), sig, dict(d.get("metadata") or {}))
 

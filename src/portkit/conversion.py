@@ -10,9 +10,10 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .artifact import Artifact
 from .errors import BadInput, ConversionFailed, PortkitError, ValidationFailed
@@ -22,7 +23,7 @@ from .options import ConvertOptions, ValidateOptions
 from .validation import ValidationResult, validate_runners
 from .workers import call_in_worker
 
-__all__ = ["ConversionResult", "HopResult", "convert", "source_artifact", "default_output"]
+__all__ = ["ConversionResult", "HopResult", "convert", "default_output", "source_artifact"]
 
 Log = Callable[[str], None]
 
@@ -139,7 +140,7 @@ def _remove(p: Path) -> None:
 
 
 def _place(tmp: Path, final: Path, art: Artifact) -> Artifact:
-    """Rename a finished hop output into place (with its ONNX external data) and fix up the artifact."""
+    """Rename a finished hop output into place, replacing an older file, and record its sidecar."""
     _remove(final)
     tmp.rename(final)
     art.location = str(final)

@@ -5,17 +5,17 @@ their `exit_code`. portkit's own bugs are anything else and keep their traceback
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = [
-    "PortkitError",
-    "ValidationFailed",
+    "EXIT_OK",
     "BadInput",
     "ConversionFailed",
     "MissingDependency",
+    "PortkitError",
     "RuntimeUnavailable",
-    "EXIT_OK",
+    "ValidationFailed",
 ]
 
 EXIT_OK = 0
@@ -106,7 +106,7 @@ EXTRAS = {
 }
 
 
-def require(module: str, purpose: str = ""):  # noqa: ANN201 - returns a module
+def require(module: str, purpose: str = ""):
     """Import `module` or raise MissingDependency naming the extra that provides it."""
     import importlib
 
@@ -123,7 +123,7 @@ def converting(hop: str, alternative: str | None = None) -> Iterator[None]:
         yield
     except PortkitError:
         raise
-    except Exception as e:  # noqa: BLE001 - third-party converters raise anything; we re-raise with context
+    except Exception as e:
         msg = _first_line(e)
         hint = f"try another route: {alternative}" if alternative else "run with --debug for the traceback"
         raise ConversionFailed(f"{hop} failed: {type(e).__name__}: {msg}", hint=hint) from e

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import BadInput
 
-__all__ = ["Format", "sniff", "is_reference", "suggest"]
+__all__ = ["Format", "is_reference", "sniff", "suggest"]
 
 
 class Format(str, enum.Enum):
@@ -33,7 +33,7 @@ class Format(str, enum.Enum):
         return _SUFFIX[self]
 
     @classmethod
-    def parse(cls, text: str) -> "Format":
+    def parse(cls, text: str) -> Format:
         key = text.strip().lower().replace("-", "_")
         key = _ALIASES.get(key, key)
         try:

@@ -10,7 +10,7 @@ from types import ModuleType
 from .errors import BadInput
 from .formats import Format
 
-__all__ = ["Edge", "edges", "plan", "Route", "route_text"]
+__all__ = ["Edge", "Route", "edges", "plan", "route_text"]
 
 MAX_HOPS = 4
 
@@ -89,7 +89,7 @@ def plan(source: Format, target: Format, via: Format | None = None,
         missing = [e for e in edges() if not e.available]
         if only_available and missing and plan(source, target, via, only_available=False):
             libs = sorted({m for e in missing for m in e.missing})
-            from .errors import MissingDependency, EXTRAS
+            from .errors import EXTRAS, MissingDependency
 
             raise MissingDependency(libs[0], EXTRAS.get(libs[0], "dev"),
                                     purpose=f"{source.value} → {target.value}")

@@ -11,7 +11,7 @@ _ELEM = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32
          9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
 
 
-def load(path: str | Path, external: bool = False):  # noqa: ANN201 - onnx.ModelProto
+def load(path: str | Path, external: bool = False):
     import onnx
 
     try:
@@ -19,7 +19,7 @@ def load(path: str | Path, external: bool = False):  # noqa: ANN201 - onnx.Model
     except FileNotFoundError as e:
         raise BadInput(f"external data file missing ({e.filename})", path=path,
                        hint="keep the .data file(s) beside the .onnx file") from e
-    except Exception as e:  # noqa: BLE001 - protobuf DecodeError etc.
+    except Exception as e:
         raise BadInput(f"ONNX file does not parse ({type(e).__name__})", path=path,
                        hint="the file may be truncated; re-export it") from e
 

@@ -6,7 +6,7 @@ from typing import Any, Union
 
 Dim = Union[int, str, None]  # int: static; str: named dynamic dim; None: unknown
 
-__all__ = ["Dim", "TensorSpec", "ModelSignature", "parse_shape", "parse_input_shapes"]
+__all__ = ["Dim", "ModelSignature", "TensorSpec", "parse_input_shapes", "parse_shape"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TensorSpec:
     def shape_text(self) -> str:
         return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
 
-    def with_shape(self, shape: tuple[Dim, ...]) -> "TensorSpec":
+    def with_shape(self, shape: tuple[Dim, ...]) -> TensorSpec:
         return replace(self, shape=tuple(shape))
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,7 +36,7 @@ class TensorSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TensorSpec":
+    def from_dict(cls, d: dict[str, Any]) -> TensorSpec:
         return cls(d["name"], d["dtype"], tuple(d["shape"]), d.get("layout"))
 
 
@@ -49,7 +49,7 @@ class ModelSignature:
         return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelSignature":
+    def from_dict(cls, d: dict[str, Any]) -> ModelSignature:
         return cls(tuple(TensorSpec.from_dict(t) for t in d.get("inputs", [])),
                    tuple(TensorSpec.from_dict(t) for t in d.get("outputs", [])))
 

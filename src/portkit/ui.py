@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _QUIET = False
 
@@ -21,7 +22,7 @@ def plain() -> bool:
     return bool(os.environ.get("CI")) or bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
 
 
-def _console(stderr: bool = False):  # noqa: ANN202
+def _console(stderr: bool = False):
     from rich.console import Console
 
     p = plain()

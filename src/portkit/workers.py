@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConversionFailed, PortkitError
 
-__all__ = ["Worker", "call_in_worker", "WorkerCrashed"]
+__all__ = ["Worker", "WorkerCrashed", "call_in_worker"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -123,7 +123,7 @@ class Worker:
                 self._proc.join()
         self._conn.close()
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:

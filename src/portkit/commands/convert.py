@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,27 +15,27 @@ def register(app: typer.Typer) -> None:
 def convert(
     source: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
     to: str = typer.Option(..., "--to", "-t", help="Target format: onnx, torchscript, tflite, savedmodel, keras, ..."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output path (default: beside the source name)."),
-    via: Optional[str] = typer.Option(None, "--via", help="Force the route through this format."),
-    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset for ONNX exports."),
-    input_shape: Optional[list[str]] = input_shape_option(),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output path (default: beside the source name)."),
+    via: str | None = typer.Option(None, "--via", help="Force the route through this format."),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset for ONNX exports."),
+    input_shape: list[str] | None = input_shape_option(),
     dynamic: bool = typer.Option(True, "--dynamic/--static", help="Dynamic batch axis (default) or static shapes."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict (.pt, loaded weights_only) or Keras weights."),
-    model_args: Optional[str] = typer.Option(None, "--model-args", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'.'),
+    weights: str | None = typer.Option(None, "--weights", help="state_dict (.pt, loaded weights_only) or Keras weights."),
+    model_args: str | None = typer.Option(None, "--model-args", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'.'),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module (runs code from the file)."),
     allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
-    custom_objects: Optional[str] = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
+    custom_objects: str | None = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
     keep_layout: bool = typer.Option(False, "--keep-layout", help="Ask onnx2tf to keep NCHW where it can."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip validation against the source."),
-    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype; fp32 1e-4)."),
-    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype; fp32 1e-4)."),
-    inputs: Optional[str] = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
+    atol: float | None = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype; fp32 1e-4)."),
+    rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype; fp32 1e-4)."),
+    inputs: str | None = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
     clean: bool = typer.Option(False, "--clean", help="Remove intermediate files of multi-hop routes."),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite and ONNX targets)."),
-    calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data for int8 (.npz or folder of .npy)."),
+    quantize: str | None = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite and ONNX targets)."),
+    calibration: str | None = typer.Option(None, "--calibration", help="Calibration data for int8 (.npz or folder of .npy)."),
     int8_io: bool = typer.Option(False, "--int8-io", help="Integer inputs/outputs for full-int8 TFLite."),
     optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),
-    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
+    eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
     as_json: bool = JSON,
 ) -> None:
@@ -56,7 +55,7 @@ def convert(
     render(result)
 
 
-def render(result) -> None:  # noqa: ANN001
+def render(result) -> None:
     from portkit import ui
 
     rows = []

@@ -1,8 +1,6 @@
 """`portkit inspect MODEL`."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ._common import JSON, input_shape_option
@@ -14,8 +12,8 @@ def register(app: typer.Typer) -> None:
 
 def inspect(
     model: str = typer.Argument(..., help="Model file/folder or pkg.module:factory."),
-    input_shape: Optional[list[str]] = input_shape_option(),
-    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict for a factory reference."),
+    input_shape: list[str] | None = input_shape_option(),
+    weights: str | None = typer.Option(None, "--weights", help="state_dict for a factory reference."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module."),
     as_json: bool = JSON,
 ) -> None:

@@ -1,8 +1,6 @@
 """`portkit routes`."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ._common import JSON
@@ -13,8 +11,8 @@ def register(app: typer.Typer) -> None:
 
 
 def routes(
-    source: Optional[str] = typer.Option(None, "--from", help="Plan routes from this format."),
-    target: Optional[str] = typer.Option(None, "--to", help="Plan routes to this format."),
+    source: str | None = typer.Option(None, "--from", help="Plan routes from this format."),
+    target: str | None = typer.Option(None, "--to", help="Plan routes to this format."),
     as_json: bool = JSON,
 ) -> None:
     """List the conversion edges and whether their libraries are installed (or plan FROM → TO)."""

@@ -27,7 +27,7 @@ def load_module(artifact: Artifact) -> Any:
     if artifact.format is Format.TORCHSCRIPT:
         try:
             return torch.jit.load(artifact.location, map_location="cpu").eval()
-        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError with long C++ traces
+        except Exception as e:
             raise BadInput(f"TorchScript archive does not load: {str(e).splitlines()[0][:200]}",
                            path=artifact.location, hint="the file may be truncated or not TorchScript") from e
     if ":" in artifact.location and not Path(artifact.location).exists():
@@ -50,8 +50,6 @@ def load_module(artifact: Artifact) -> Any:
 
 def _build_from_reference(ref: str, model_args: dict[str, Any]) -> Any:
     mod_name, _, attr = ref.partition(":")
-    if "" not in sys.path and Path.cwd().joinpath(mod_name.split(".")[0]).exists() is False:
-        pass
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # let users name modules of their own project
     try:
@@ -82,7 +80,7 @@ def _load_weights(module: Any, weights: str) -> None:
         state = torch.load(weights, map_location="cpu", weights_only=True)  # never unpickles code
     except FileNotFoundError as e:
         raise BadInput("weights file not found", path=weights, hint="check --weights") from e
-    except Exception as e:  # noqa: BLE001 - UnpicklingError and zip errors
+    except Exception as e:
         raise BadInput(f"weights file does not load safely: {str(e).splitlines()[0][:200]}", path=weights,
                        hint="save a plain state_dict with torch.save(model.state_dict(), path)") from e
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
