@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 
-def _convert(portkit, source: Path, to: str, out: Path, notes: list[str]) -> Path | None:  # noqa: ANN001
+def _convert(portkit, source: Path, to: str, out: Path, notes: list[str]) -> Path | None:
     if out.exists():
         return out
     t0 = time.perf_counter()

@@ -175,6 +175,7 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         "cpu": _cpu_model(), "machine": platform.machine(), "logical_cores": os.cpu_count(),
         "physical_cores": physical, "usable_cores": usable,
         "threads": threads if threads else "runtime default",
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
         "versions": vers,
         "onnxruntime_providers": providers, "gpus": _gpus(),
