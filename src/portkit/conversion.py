@@ -262,8 +262,9 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = run_hop(edge, current, final, opts)
                 done[key] = nxt
             hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
+            _relative_to_source(current, nxt)
             if validate:
-                hop.validation = _validate_pair(current, nxt, runners, vopts, open_runner)
+                hop.validation = _validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
                 log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
             hops.append(hop)
             current = nxt
@@ -275,6 +276,54 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
         for r in runners.values():
             r.close()
     return ConversionResult(src, current, [route_text(route)], hops, e2e)
+
+
+_MAPPING_KEYS = ("layout", "renamed")
+
+
+def _hop_view(art: Artifact) -> Artifact:
+    """The artifact with the layout/renaming of its own hop (relative to the hop's input)."""
+    hop = art.metadata.get("hop") or {}
+    return Artifact(art.location, art.format, art.signature,
+                    {**art.metadata, **{k: hop.get(k) or {} for k in _MAPPING_KEYS}})
+
+
+def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
+    """Make nxt's `layout`/`renamed` relative to the route's source by composing them with prev's.
+
+    A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
+    layout record nothing. Composing keeps the final artifact's map true to the original model, so
+    end-to-end validation and users can map tensors without guessing. The hop's own map stays under
+    metadata["hop"]."""
+    if "hop" in nxt.metadata:  # already composed (a reused route prefix)
+        return
+    own = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
+    nxt.metadata["hop"] = own
+    prev_layout = prev.metadata.get("layout") or {}
+    prev_renamed = prev.metadata.get("renamed") or {}
+    layout: dict[str, dict[str, Any]] = {}
+    renamed: dict[str, dict[str, str]] = {}
+    for kind in ("inputs", "outputs"):
+        p_lay, p_ren = prev_layout.get(kind) or {}, prev_renamed.get(kind) or {}
+        h_lay, h_ren = (own["layout"].get(kind) or {}), (own["renamed"].get(kind) or {})
+        names = set(p_lay) | set(p_ren) | (set(h_lay) | set(h_ren)) - set(p_ren.values())
+        for name in names:
+            mid = p_ren.get(name, name)  # the tensor's name at the hop's input
+            perm_a = (p_lay.get(name) or {}).get("perm")
+            perm_b = (h_lay.get(mid) or {}).get("perm")
+            if perm_a and perm_b:
+                perm = [perm_a[q] for q in perm_b]  # transpose(transpose(x, a), b) == transpose(x, a[b])
+            else:
+                perm = perm_a or perm_b
+            if perm and perm != sorted(perm):
+                entry = dict(h_lay.get(mid) or p_lay.get(name) or {})
+                entry["perm"] = perm
+                layout.setdefault(kind, {})[name] = entry
+            final = h_ren.get(mid, mid)
+            if final != name:
+                renamed.setdefault(kind, {})[name] = final
+    nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
+    nxt.write_sidecar()
 
 
 def _validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
