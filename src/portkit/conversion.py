@@ -38,7 +38,7 @@ class HopResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"edge": self.edge, "tool": self.tool, "output": self.output, "seconds": round(self.seconds, 3),
-                "validation": self.validation.to_dict() if self.validation else None}
+                "validation": self.validation.to_dict() if self.validation is not None else None}
 
 
 @dataclass
@@ -59,7 +59,9 @@ class ConversionResult:
 
     @property
     def passed(self) -> bool:
-        checks = [h.validation for h in self.hops if h.validation] + ([self.validation] if self.validation else [])
+        # a failed ValidationResult is falsy: test for None, or failures would vanish from the checks
+        checks = [h.validation for h in self.hops if h.validation is not None]
+        checks += [self.validation] if self.validation is not None else []
         return all(bool(v) for v in checks)
 
     def __bool__(self) -> bool:
@@ -72,7 +74,7 @@ class ConversionResult:
             "route": self.route, "passed": self.passed, "validated": self.validated,
             "size_bytes": self.output.size_bytes(), "seconds": round(self.seconds, 3),
             "failed_routes": self.failed_routes, "hops": [h.to_dict() for h in self.hops],
-            "validation": self.validation.to_dict() if self.validation else None,
+            "validation": self.validation.to_dict() if self.validation is not None else None,
             "signature": self.output.signature.to_dict() if self.output.signature else None,
             "metadata": self.output.metadata,
             "accuracy": self.accuracy, "bundle": self.bundle,
@@ -229,7 +231,7 @@ def _mark(result: ConversionResult) -> None:
     art = result.output
     art.metadata["route"] = result.route
     art.metadata["validation"] = ("passed" if result.passed else "FAILED") if any(
-        h.validation for h in result.hops) else "skipped"
+        h.validation is not None for h in result.hops) else "skipped"
     art.write_sidecar()
 
 

@@ -1,0 +1,65 @@
+"""`portkit matrix MODEL`: every other format by the best route, each validated, as one table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import JSON, input_shape_option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("matrix", no_args_is_help=True)(matrix)
+
+
+def matrix(
+    model: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <model>_matrix)."),
+    to: Optional[list[str]] = typer.Option(None, "--to", "-t", help="Only these targets (repeatable)."),
+    input_shape: Optional[list[str]] = input_shape_option(),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict (.pt) or Keras weights."),
+    allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
+    custom_objects: Optional[str] = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
+    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
+    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
+    as_json: bool = JSON,
+) -> None:
+    """Convert MODEL to every other format by the best route, validate each, print the table.
+
+    Exit 0 when every route passed, 1 when a validation failed, 3 when a conversion failed."""
+    from portkit import ui
+    from portkit.errors import ConversionFailed, ValidationFailed
+    from portkit.matrix import matrix as run_matrix
+
+    options = {k: v for k, v in dict(input_shapes=input_shape or None, weights=weights,
+                                     allow_unsafe=allow_unsafe or None, custom_objects=custom_objects).items()
+               if v is not None}
+    result = run_matrix(model, output, targets=list(to) if to else None, log=ui.progress, atol=atol, rtol=rtol,
+                        inputs=inputs, **options)
+    if as_json:
+        ui.print_json(result.to_dict())
+    else:
+        render(result)
+    code = result.exit_code()
+    if code == 1:
+        raise ValidationFailed(result.summary(), result=result)
+    if code:
+        raise ConversionFailed(result.summary(), hint="see the table for each failing route")
+
+
+def render(result) -> None:  # noqa: ANN001
+    from portkit import ui
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2e}"
+
+    rows = [[r.target, r.route or "-", r.status, num(r.max_abs), num(r.max_rel),
+             ui.fmt_size(r.size_bytes) if r.size_bytes else "-", f"{r.seconds:.1f}"] for r in result.rows]
+    ui.table(f"{result.source} ({result.source_format}) → every other format",
+             ["target", "route", "status", "max abs", "max rel", "size", "seconds"], rows)
+    for r in result.rows:
+        if r.message:
+            ui.line(f"{r.target}: {r.message}")
+    ui.line(f"{result.summary()} in {result.seconds:.0f} s; outputs in {result.output_dir}")
