@@ -238,6 +238,9 @@ def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, *
     from portkit.versions import versions
 
     mark_channels_last(model, channels_last)
+    folded = constant_reshapes(model)
+    if folded:
+        metadata["constant_reshapes"] = folded
     onnx.save(model, str(out))
     sig = onnxutil.signature(model)
     sig = ModelSignature(tuple(s if s.name not in channels_last else TensorSpec(s.name, s.dtype, s.shape, "NHWC")
@@ -245,6 +248,53 @@ def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, *
     md = {"producer": tool, "opset": onnxutil.opset(model), "channels_last_inputs": channels_last,
           "versions": versions("tensorflow", "tf2onnx", "onnx"), **metadata}
     return Artifact(str(out), Format.ONNX, sig, md)
+
+
+def constant_reshapes(model: Any) -> int:
+    """Give computed Reshape targets a constant shape where shape inference knows the output (one dynamic
+    dim becomes -1), then drop the dead shape arithmetic. tf2onnx computes Flatten's target from
+    Shape/Gather/Concat; traced consumers (onnx2torch + torch.jit.trace) would bake the example batch into
+    it. Returns how many Reshapes were changed."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - best effort: leave the model as it is
+        return 0
+    shapes = {v.name: v.type.tensor_type.shape for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    inits = {i.name for i in model.graph.initializer}
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.input[1] in inits or node.output[0] not in shapes:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in shapes[node.output[0]].dim]
+        if not dims or dims.count(-1) > 1 or any(d == 0 for d in dims):
+            continue
+        name = f"{node.output[0]}__portkit_shape"
+        model.graph.initializer.append(numpy_helper.from_array(np.array(dims, dtype=np.int64), name))
+        node.input[1] = name
+        changed += 1
+    if changed:
+        _drop_dead_nodes(model)
+    return changed
+
+
+def _drop_dead_nodes(model: Any) -> None:
+    g = model.graph
+    keep = {o.name for o in g.output}
+    while True:
+        used = keep | {i for n in g.node for i in n.input}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    used = {i for n in g.node for i in n.input} | keep
+    for init in [i for i in g.initializer if i.name not in used]:
+        g.initializer.remove(init)
+    for vi in [v for v in g.value_info if v.name not in used]:
+        g.value_info.remove(vi)
 
 
 def tf2onnx_opset(opts: ConvertOptions) -> int:

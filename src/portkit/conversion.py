@@ -264,7 +264,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = run_hop(edge, current, final, opts)
                 done[key] = nxt
             hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
-            _relative_to_source(current, nxt)
+            # the source's own sidecar map points at *its* origin, not at this route's source: start clean
+            _relative_to_source(current if i else _without_maps(src), nxt)
             if validate:
                 hop.validation = _validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
                 log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
@@ -288,6 +289,11 @@ def _hop_view(art: Artifact) -> Artifact:
     hop = art.metadata.get("hop") or {}
     return Artifact(art.location, art.format, art.signature,
                     {**art.metadata, **{k: hop.get(k) or {} for k in _MAPPING_KEYS}})
+
+
+def _without_maps(art: Artifact) -> Artifact:
+    return Artifact(art.location, art.format, art.signature,
+                    {k: v for k, v in art.metadata.items() if k not in (*_MAPPING_KEYS, "hop")})
 
 
 def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
