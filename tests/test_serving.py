@@ -472,3 +472,48 @@ def test_cli_serve_bad_model_is_a_one_line_error(tmp_path):
     assert r.stderr.strip().startswith("portkit: error:") and len(r.stderr.strip().splitlines()) == 1
     r = run_cli("serve", str(bad), "--provider", "tpu", timeout=60)
     assert r.returncode == 2
+
+
+# ---------------------------------------------------------------- TFLite (LiteRT in a worker process)
+
+
+def build_tflite(path: str) -> str:
+    """Runs in a worker process (TensorFlow never enters the pytest process): y = x @ W + b as TFLite."""
+    import tensorflow as tf
+
+    w = tf.constant(np.arange(12, dtype=np.float32).reshape(4, 3) / 7)
+    b = tf.constant(np.array([0.5, -1, 2], dtype=np.float32))
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def __call__(self, x):  # noqa: ANN001, ANN204
+            return {"y": tf.matmul(x, w) + b}
+
+    m = Tiny()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([m.__call__.get_concrete_function()], m)
+    Path(path).write_bytes(conv.convert())
+    return path
+
+
+def test_tflite_model_is_served_through_a_worker(tmp_path, models):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:  # never imported here: the worker builds the file
+        pytest.skip("tensorflow is not installed")
+    from portkit.workers import call_in_worker
+
+    path = call_in_worker("build tflite", "tests.test_serving", "build_tflite", str(tmp_path / "tiny.tflite"))
+    with start([f"lite={path}"], max_batch=4, max_delay_ms=5) as srv:
+        c = tritonclient_http.InferenceServerClient(srv.url, network_timeout=60)
+        meta = c.get_model_metadata("lite")
+        assert meta["platform"] == "tensorflow_lite"
+        spec, out = meta["inputs"][0], meta["outputs"][0]["name"]
+        assert spec["datatype"] == "FP32" and spec["shape"] == [-1, 4]
+        x = tiny_feeds(3, seed=7)["x"]
+        i = tritonclient_http.InferInput(spec["name"], [3, 4], "FP32")
+        i.set_data_from_numpy(x)
+        got = c.infer("lite", [i]).as_numpy(out)
+        c.close()
+    ref = ort_run(models["tiny"], {"x": x, "k": np.zeros((3, 2), np.int64)})["y"]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    assert "tensorflow" not in sys.modules
