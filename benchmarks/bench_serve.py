@@ -2,7 +2,8 @@
 
 The server runs as `python -m portkit serve` in its own process; 32 clients (keep-alive connections
 driven by a small raw-HTTP asyncio load generator in this process, so that the client's own cost stays
-small; the tests cover tritonclient) send batch-1 OIP infer requests with binary tensors for a fixed count. For each configuration: req/s, p50/p99 latency seen by the clients, the mean batch the
+small; the tests cover tritonclient) send batch-1 OIP infer requests with binary tensors for a fixed count.
+For each configuration: req/s, p50/p99 latency seen by the clients, the mean batch the
 server actually ran (from /metrics), and the ratio of served samples/s to a bare `session.run` loop at
 batch 1 and at that batch-equivalent size (same thread settings). Models: the digits sample (tiny: the
 HTTP stack dominates), a synthetic MLP (~0.5 ms per sample) and a larger one (~3 ms per sample, where
@@ -11,6 +12,7 @@ inference dominates).
     python benchmarks/bench_serve.py [--requests 3000] [--clients 32] [--threads 1]
 Writes benchmarks/results/serve-latest.json and serve-latest.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,14 +53,26 @@ def mlp_model(path: Path, width: int = 1024, depth: int = 4) -> Path:
     rng = np.random.default_rng(0)
     nodes, inits, prev, dim = [], [], "x", 256
     for i in range(depth):
-        w = numpy_helper.from_array((rng.standard_normal((dim, width)) / np.sqrt(dim)).astype(np.float32), f"w{i}")
+        w = numpy_helper.from_array(
+            (rng.standard_normal((dim, width)) / np.sqrt(dim)).astype(np.float32), f"w{i}"
+        )
         inits.append(w)
-        nodes += [helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]), helper.make_node("Relu", [f"m{i}"], [f"h{i}"])]
+        nodes += [
+            helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
+            helper.make_node("Relu", [f"m{i}"], [f"h{i}"]),
+        ]
         prev, dim = f"h{i}", width
-    inits.append(numpy_helper.from_array((rng.standard_normal((dim, 10)) / np.sqrt(dim)).astype(np.float32), "wo"))
+    inits.append(
+        numpy_helper.from_array((rng.standard_normal((dim, 10)) / np.sqrt(dim)).astype(np.float32), "wo")
+    )
     nodes.append(helper.make_node("MatMul", [prev, "wo"], ["logits"]))
-    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 256])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    g = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 256])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +116,14 @@ def start_server(path: Path, port: int, extra: list[str]) -> subprocess.Popen:
     import httpx
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "portkit", "serve", f"m={path}", "--port", str(port), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portkit", "serve", f"m={path}", "--port", str(port), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -122,12 +142,24 @@ def infer_request(path: Path) -> bytes:
     """One raw HTTP/1.1 infer request (binary input tensor, binary output), built once and replayed."""
     name, shape = input_spec(path)
     x = np.random.default_rng(1).random([1] + shape[1:], dtype=np.float32)
-    head = json.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": list(x.shape),
-                                   "parameters": {"binary_data_size": x.nbytes}}],
-                       "parameters": {"binary_data_output": True}}).encode()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "datatype": "FP32",
+                    "shape": list(x.shape),
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
     body = head + x.tobytes()
-    return (f"POST /v2/models/m/infer HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n"
-            f"Inference-Header-Content-Length: {len(head)}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST /v2/models/m/infer HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n"
+        f"Inference-Header-Content-Length: {len(head)}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def load(url: str, path: Path, requests: int, clients: int) -> dict:
@@ -146,7 +178,9 @@ def load(url: str, path: Path, requests: int, clients: int) -> dict:
                 writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.split(b"\r\n")
-                length = next(int(ln.split(b":")[1]) for ln in lines if ln.lower().startswith(b"content-length:"))
+                length = next(
+                    int(ln.split(b":")[1]) for ln in lines if ln.lower().startswith(b"content-length:")
+                )
                 await reader.readexactly(length)
                 if not lines[0].startswith(b"HTTP/1.1 200"):
                     errors.append(1)
@@ -165,8 +199,14 @@ def load(url: str, path: Path, requests: int, clients: int) -> dict:
     asyncio.run(run(min(200, requests)))  # warm-up
     latencies, errors, dt = asyncio.run(run(requests))
     lat = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": errors, "seconds": dt, "req_per_s": len(latencies) / dt,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": dt,
+        "req_per_s": len(latencies) / dt,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+    }
 
 
 def mean_batch(url: str) -> float:
@@ -193,16 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="digits,mlp,mlp-large")
     a = ap.parse_args(argv)
 
-    paths = {"digits": digits_model, "mlp": lambda: mlp_model(MODELS / "mlp.onnx"),
-             "mlp-large": lambda: mlp_model(MODELS / "mlp-large.onnx", width=3072, depth=3)}
+    paths = {
+        "digits": digits_model,
+        "mlp": lambda: mlp_model(MODELS / "mlp.onnx"),
+        "mlp-large": lambda: mlp_model(MODELS / "mlp-large.onnx", width=3072, depth=3),
+    }
     rows, runs = [], []
     for mname in a.models.split(","):
         path = paths[mname]()
         bare1 = bare(path, 1, a.threads, a.bare_seconds)
-        for label, extra in (("no batching", ["--max-batch", "1"]),
-                             ("dynamic batching", ["--max-batch", str(a.max_batch), "--max-delay-ms", str(a.max_delay_ms)])):
+        for label, extra in (
+            ("no batching", ["--max-batch", "1"]),
+            ("dynamic batching", ["--max-batch", str(a.max_batch), "--max-delay-ms", str(a.max_delay_ms)]),
+        ):
             port = free_port()
-            proc = start_server(path, port, [*extra, "--threads", str(a.threads), "--concurrency", str(a.concurrency)])
+            proc = start_server(
+                path, port, [*extra, "--threads", str(a.threads), "--concurrency", str(a.concurrency)]
+            )
             try:
                 res = load(f"127.0.0.1:{port}", path, a.requests, a.clients)
                 mb = mean_batch(f"127.0.0.1:{port}")
@@ -210,32 +257,75 @@ def main(argv: list[str] | None = None) -> int:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
             eq = bare1 if round(mb) <= 1 else bare(path, max(1, round(mb)), a.threads, a.bare_seconds)
-            run = {"model": mname, "config": label, **res, "mean_batch": mb, "bare_batch1": bare1,
-                   "bare_batch_equivalent": eq, "ratio_vs_bare_batch1": res["req_per_s"] / bare1["samples_per_s"],
-                   "ratio_vs_bare_batch_equivalent": res["req_per_s"] / eq["samples_per_s"]}
+            run = {
+                "model": mname,
+                "config": label,
+                **res,
+                "mean_batch": mb,
+                "bare_batch1": bare1,
+                "bare_batch_equivalent": eq,
+                "ratio_vs_bare_batch1": res["req_per_s"] / bare1["samples_per_s"],
+                "ratio_vs_bare_batch_equivalent": res["req_per_s"] / eq["samples_per_s"],
+            }
             runs.append(run)
-            rows.append([mname, label, f"{res['req_per_s']:.0f}", f"{res['p50_ms']:.1f}", f"{res['p99_ms']:.1f}",
-                         f"{mb:.1f}", f"{bare1['samples_per_s']:.0f}", f"{eq['batch']}: {eq['samples_per_s']:.0f}",
-                         f"{run['ratio_vs_bare_batch1']:.2f}", f"{run['ratio_vs_bare_batch_equivalent']:.2f}",
-                         str(res["errors"])])
+            rows.append(
+                [
+                    mname,
+                    label,
+                    f"{res['req_per_s']:.0f}",
+                    f"{res['p50_ms']:.1f}",
+                    f"{res['p99_ms']:.1f}",
+                    f"{mb:.1f}",
+                    f"{bare1['samples_per_s']:.0f}",
+                    f"{eq['batch']}: {eq['samples_per_s']:.0f}",
+                    f"{run['ratio_vs_bare_batch1']:.2f}",
+                    f"{run['ratio_vs_bare_batch_equivalent']:.2f}",
+                    str(res["errors"]),
+                ]
+            )
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
 
     import onnxruntime as ort
 
-    meta = {"python": platform.python_version(), "onnxruntime": ort.__version__, "machine": platform.machine(),
-            "cpus": os.cpu_count(), "requests": a.requests, "clients": a.clients, "threads": a.threads,
-            "concurrency": a.concurrency, "max_batch": a.max_batch, "max_delay_ms": a.max_delay_ms,
-            "note": "clients and server share this machine's CPUs; requests are batch 1 with binary tensors"}
+    meta = {
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "requests": a.requests,
+        "clients": a.clients,
+        "threads": a.threads,
+        "concurrency": a.concurrency,
+        "max_batch": a.max_batch,
+        "max_delay_ms": a.max_delay_ms,
+        "note": "clients and server share this machine's CPUs; requests are batch 1 with binary tensors",
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve-latest.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
-    head = ["model", "config", "req/s", "p50 ms", "p99 ms", "mean batch", "bare b1 /s", "bare b=eq /s",
-            "× bare b1", "× bare b=eq", "errors"]
-    md = ["# portkit serve vs bare onnxruntime", "",
-          f"{a.requests} requests, {a.clients} concurrent clients, batch 1 per request, binary tensors; "
-          f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, --threads {a.threads}, "
-          f"--concurrency {a.concurrency}; dynamic batching: --max-batch {a.max_batch} "
-          f"--max-delay-ms {a.max_delay_ms:g}. Client and server share the CPUs.", "",
-          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = [
+        "model",
+        "config",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "mean batch",
+        "bare b1 /s",
+        "bare b=eq /s",
+        "× bare b1",
+        "× bare b=eq",
+        "errors",
+    ]
+    md = [
+        "# portkit serve vs bare onnxruntime",
+        "",
+        f"{a.requests} requests, {a.clients} concurrent clients, batch 1 per request, binary tensors; "
+        f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, --threads {a.threads}, "
+        f"--concurrency {a.concurrency}; dynamic batching: --max-batch {a.max_batch} "
+        f"--max-delay-ms {a.max_delay_ms:g}. Client and server share the CPUs.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     (RESULTS / "serve-latest.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -1,5 +1,6 @@
 """The Starlette application: Open Inference Protocol (KServe v2) endpoints over HTTP/JSON, the binary
 tensor extension, Prometheus `/metrics`, and `{"error": ...}` bodies for every refused request."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +8,8 @@ import contextlib
 import logging
 import time
 import zlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -86,8 +88,10 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
             state.model(request.path_params["name"], request.path_params.get("version"))
         except ProtocolError as e:
             return error(e.status, e.message)
-        return JSONResponse({"name": request.path_params["name"], "ready": state.ready},
-                            status_code=200 if state.ready else 503)
+        return JSONResponse(
+            {"name": request.path_params["name"], "ready": state.ready},
+            status_code=200 if state.ready else 503,
+        )
 
     async def model_config(request: Request) -> Response:
         try:
@@ -97,8 +101,12 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
         return JSONResponse(m.config())
 
     async def repository_index(request: Request) -> Response:
-        return JSONResponse([{"name": m.name, "version": m.version, "state": "READY" if state.ready else "UNAVAILABLE"}
-                             for m in state.models.values()])
+        return JSONResponse(
+            [
+                {"name": m.name, "version": m.version, "state": "READY" if state.ready else "UNAVAILABLE"}
+                for m in state.models.values()
+            ]
+        )
 
     async def metrics(request: Request) -> Response:
         return Response(state.metrics.render(list(state.models)), media_type=CONTENT_TYPE)
@@ -123,8 +131,11 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
             payload, json_size = encode_response(m.name, m.version, req, outputs)
             if json_size is None:
                 return Response(payload, media_type="application/json")
-            return Response(payload, media_type="application/octet-stream",
-                            headers={"Inference-Header-Content-Length": str(json_size)})
+            return Response(
+                payload,
+                media_type="application/octet-stream",
+                headers={"Inference-Header-Content-Length": str(json_size)},
+            )
         except ProtocolError as e:
             status = e.status
             return error(e.status, e.message)
@@ -142,11 +153,17 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
     model = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"
     routes = [
-        Route("/v2/health/live", live), Route("/v2/health/ready", ready), Route("/v2", server_metadata),
-        Route(model, model_metadata), Route(versioned, model_metadata),
-        Route(model + "/ready", model_ready), Route(versioned + "/ready", model_ready),
-        Route(model + "/config", model_config), Route(versioned + "/config", model_config),
-        Route(model + "/infer", infer, methods=["POST"]), Route(versioned + "/infer", infer, methods=["POST"]),
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
+        Route("/v2", server_metadata),
+        Route(model, model_metadata),
+        Route(versioned, model_metadata),
+        Route(model + "/ready", model_ready),
+        Route(versioned + "/ready", model_ready),
+        Route(model + "/config", model_config),
+        Route(versioned + "/config", model_config),
+        Route(model + "/infer", infer, methods=["POST"]),
+        Route(versioned + "/infer", infer, methods=["POST"]),
         Route("/v2/repository/index", repository_index, methods=["POST", "GET"]),
         Route("/metrics", metrics),
     ]

@@ -5,11 +5,12 @@ the batch holds `max_batch` rows or `max_delay` has passed; requests whose non-b
 run as separate groups. While every slot is busy, requests pile up in the queue, so the next batch is
 larger without any added delay. Each request gets exactly its own rows back.
 """
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -33,8 +34,15 @@ def batch_key(feeds: Feeds) -> tuple:
 
 
 class Batcher:
-    def __init__(self, execute: Execute, *, max_batch: int, max_delay_s: float, slots: int,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        execute: Execute,
+        *,
+        max_batch: int,
+        max_delay_s: float,
+        slots: int,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._execute = execute
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
@@ -132,7 +140,7 @@ class Batcher:
             return
         if self._on_batch:
             self._on_batch(rows)
-        for i, o in zip(items, outs):
+        for i, o in zip(items, outs, strict=True):
             if not i.future.done():
                 i.future.set_result(o)
 
@@ -140,8 +148,11 @@ class Batcher:
 def _split(out: Feeds, sizes: list[int], rows: int) -> list[Feeds]:
     for name, arr in out.items():
         if arr.ndim == 0 or arr.shape[0] != rows:
-            raise ProtocolError(500, f"output '{name}' has shape {list(arr.shape)}, not {rows} rows: "
-                                     f"this model cannot be batched (serve it with --max-batch 1)")
+            raise ProtocolError(
+                500,
+                f"output '{name}' has shape {list(arr.shape)}, not {rows} rows: "
+                f"this model cannot be batched (serve it with --max-batch 1)",
+            )
     bounds = np.cumsum(sizes)[:-1]
     parts = {name: np.split(arr, bounds) for name, arr in out.items()}
     return [{name: parts[name][k] for name in out} for k in range(len(sizes))]

@@ -3,6 +3,7 @@
 Updated only from the event loop thread, so plain integers suffice. With `--workers N` each server
 process keeps its own numbers; Prometheus sums them per pod as usual.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -27,7 +28,7 @@ class Histogram:
 
     def lines(self, name: str, labels: str) -> list[str]:
         out, cumulative = [], 0
-        for bound, n in zip((*self.buckets, "+Inf"), self.counts):
+        for bound, n in zip((*self.buckets, "+Inf"), self.counts, strict=True):
             cumulative += n
             le = bound if isinstance(bound, str) else _num(bound)
             out.append(f'{name}_bucket{{{labels},le="{le}"}} {cumulative}')
@@ -67,14 +68,21 @@ class Metrics:
         family("portkit_inference_requests_total", "counter", "Infer requests handled, by model.")
         for m in sorted(set(models) | set(self.requests)):
             lines.append(f'portkit_inference_requests_total{{model="{_esc(m)}"}} {self.requests.get(m, 0)}')
-        family("portkit_inference_errors_total", "counter",
-               "Infer requests answered with an error, by model and HTTP status ('' model: unknown name).")
+        family(
+            "portkit_inference_errors_total",
+            "counter",
+            "Infer requests answered with an error, by model and HTTP status ('' model: unknown name).",
+        )
         for (m, status), n in sorted(self.errors.items()):
             lines.append(f'portkit_inference_errors_total{{model="{_esc(m)}",code="{status}"}} {n}')
         family("portkit_request_duration_seconds", "histogram", "Infer request latency in the server.")
         for m in sorted(self.latency):
             lines += self.latency[m].lines("portkit_request_duration_seconds", f'model="{_esc(m)}"')
-        family("portkit_batch_size", "histogram", "Rows per runtime execution (dynamic batching merges requests).")
+        family(
+            "portkit_batch_size",
+            "histogram",
+            "Rows per runtime execution (dynamic batching merges requests).",
+        )
         for m in sorted(self.batch):
             lines += self.batch[m].lines("portkit_batch_size", f'model="{_esc(m)}"')
         family("portkit_inference_count_total", "counter", "Rows (samples) inferred, by model.")

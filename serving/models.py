@@ -1,6 +1,7 @@
 """The models a server holds: a runner each, a thread pool for its inferences and, when the batch axis is
 dynamic, a Batcher. ONNX runs in-process with onnxruntime; other formats (TFLite, ...) run in a warm
 worker process through portkit.runtimes.open_runner, one call at a time."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,12 @@ from .batching import Batcher, Feeds
 from .options import ServeOptions
 from .protocol import ProtocolError, oip_datatype, oip_shape
 
-PLATFORMS = {Format.ONNX: "onnxruntime_onnx", Format.TFLITE: "tensorflow_lite",
-             Format.SAVEDMODEL: "tensorflow_savedmodel", Format.TORCHSCRIPT: "pytorch_libtorch"}
+PLATFORMS = {
+    Format.ONNX: "onnxruntime_onnx",
+    Format.TFLITE: "tensorflow_lite",
+    Format.SAVEDMODEL: "tensorflow_savedmodel",
+    Format.TORCHSCRIPT: "pytorch_libtorch",
+}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 VERSION = "1"
 
@@ -71,7 +76,9 @@ class ServedModel:
         if options.threads:
             runner_opts["threads"] = options.threads
         if source.format is Format.ONNX:
-            runner_opts["providers"] = (options.provider,) if options.provider == "cpu" else (options.provider, "cpu")
+            runner_opts["providers"] = (
+                (options.provider,) if options.provider == "cpu" else (options.provider, "cpu")
+            )
         elif options.provider != "cpu":
             raise BadInput(f"--provider {options.provider} applies to ONNX models only", path=source.path)
         art = Artifact(str(source.path), source.format)
@@ -82,7 +89,8 @@ class ServedModel:
         # onnxruntime sessions run concurrently; a worker process answers one call at a time
         self.concurrency = max(1, options.concurrency) if self.in_process else 1
         self.batchable = bool(self.signature.inputs) and all(
-            t.batch_dynamic for t in (*self.signature.inputs, *self.signature.outputs))
+            t.batch_dynamic for t in (*self.signature.inputs, *self.signature.outputs)
+        )
         self.max_batch = options.max_batch if self.batchable else 1
         self._max_delay_s = options.max_delay_ms / 1000.0
         self._executor: ThreadPoolExecutor | None = None
@@ -91,8 +99,13 @@ class ServedModel:
 
     async def start(self) -> None:
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"portkit-{self.name}")
-        self.batcher = Batcher(self._execute, max_batch=max(1, self.max_batch), max_delay_s=self._max_delay_s,
-                               slots=self.concurrency, on_batch=lambda rows: self.on_batch and self.on_batch(rows))
+        self.batcher = Batcher(
+            self._execute,
+            max_batch=max(1, self.max_batch),
+            max_delay_s=self._max_delay_s,
+            slots=self.concurrency,
+            on_batch=lambda rows: self.on_batch and self.on_batch(rows),
+        )
         if self.max_batch > 1:
             self.batcher.start()
 
@@ -125,16 +138,25 @@ class ServedModel:
         def tensors(specs):  # noqa: ANN001, ANN202
             return [{"name": t.name, "datatype": oip_datatype(t.dtype), "shape": oip_shape(t)} for t in specs]
 
-        return {"name": self.name, "versions": [self.version], "platform": PLATFORMS.get(self.source.format, "portkit"),
-                "inputs": tensors(self.signature.inputs), "outputs": tensors(self.signature.outputs)}
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": PLATFORMS.get(self.source.format, "portkit"),
+            "inputs": tensors(self.signature.inputs),
+            "outputs": tensors(self.signature.outputs),
+        }
 
     def config(self) -> dict[str, Any]:
         """Triton's JSON model configuration (GET /v2/models/NAME/config), as Triton would report it."""
         from .triton import config_dict
 
-        return config_dict(self.name, self.signature, self.max_batch if self.max_batch > 1 else 0,
-                           platform=PLATFORMS.get(self.source.format, "portkit"),
-                           max_delay_us=int(self._max_delay_s * 1e6))
+        return config_dict(
+            self.name,
+            self.signature,
+            self.max_batch if self.max_batch > 1 else 0,
+            platform=PLATFORMS.get(self.source.format, "portkit"),
+            max_delay_us=int(self._max_delay_s * 1e6),
+        )
 
 
 def load_models(sources: list[ModelSource], options: ServeOptions) -> dict[str, ServedModel]:

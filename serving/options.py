@@ -1,4 +1,5 @@
 """Options of `portkit serve`, frozen: the server never sees CLI objects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ client mistake raises `ProtocolError(status, message)`, which the app turns into
 See https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/ and Triton's
 binary tensor extension (`Inference-Header-Content-Length`).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,34 @@ import numpy as np
 
 from portkit.signature import ModelSignature, TensorSpec
 
-__all__ = ["ProtocolError", "InferRequest", "RequestedOutput", "decode_request", "encode_response",
-           "oip_datatype", "oip_shape", "NUMPY_TO_OIP"]
+__all__ = [
+    "ProtocolError",
+    "InferRequest",
+    "RequestedOutput",
+    "decode_request",
+    "encode_response",
+    "oip_datatype",
+    "oip_shape",
+    "NUMPY_TO_OIP",
+]
 
 # numpy dtype name (as in TensorSpec.dtype) -> OIP datatype
 NUMPY_TO_OIP = {
-    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
-    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64", "float16": "FP16",
-    "float32": "FP32", "float64": "FP64", "str": "BYTES", "object": "BYTES", "bytes": "BYTES",
+    "bool": "BOOL",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "str": "BYTES",
+    "object": "BYTES",
+    "bytes": "BYTES",
     "bfloat16": "BF16",
 }
 OIP_TO_NUMPY = {v: k for k, v in NUMPY_TO_OIP.items() if k not in ("object", "bytes")}
@@ -63,15 +84,19 @@ class InferRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def decode_request(body: bytes, header_length: int | None, signature: ModelSignature,
-                   model: str) -> InferRequest:
+def decode_request(
+    body: bytes, header_length: int | None, signature: ModelSignature, model: str
+) -> InferRequest:
     """Parse and check one infer request against the model's signature (names, datatypes, shapes, bytes)."""
     if header_length is None:
         header_bytes, binary = body, b""
     else:
         if header_length < 0 or header_length > len(body):
-            raise ProtocolError(400, f"Inference-Header-Content-Length {header_length} is outside the "
-                                     f"request body of {len(body)} bytes")
+            raise ProtocolError(
+                400,
+                f"Inference-Header-Content-Length {header_length} is outside the "
+                f"request body of {len(body)} bytes",
+            )
         header_bytes, binary = body[:header_length], memoryview(body)[header_length:]
     try:
         header = json.loads(header_bytes)
@@ -97,19 +122,24 @@ def decode_request(body: bytes, header_length: int | None, signature: ModelSigna
         inputs[name] = arr
         offset += used
     if offset != len(binary):
-        raise ProtocolError(400, f"binary data is {len(binary)} bytes but the inputs' binary_data_size "
-                                 f"add up to {offset}")
+        raise ProtocolError(
+            400, f"binary data is {len(binary)} bytes but the inputs' binary_data_size add up to {offset}"
+        )
     missing = [n for n in expected if n not in inputs]
     if missing:
-        raise ProtocolError(400, f"missing input(s) {missing} for model '{model}'; "
-                                 f"it takes {list(expected)}")
-    return InferRequest(inputs, _requested_outputs(header.get("outputs"), signature, model),
-                        bool(params.get("binary_data_output", False)),
-                        str(header["id"]) if header.get("id") is not None else None, params)
+        raise ProtocolError(400, f"missing input(s) {missing} for model '{model}'; it takes {list(expected)}")
+    return InferRequest(
+        inputs,
+        _requested_outputs(header.get("outputs"), signature, model),
+        bool(params.get("binary_data_output", False)),
+        str(header["id"]) if header.get("id") is not None else None,
+        params,
+    )
 
 
-def _decode_tensor(raw: Any, expected: dict[str, TensorSpec], binary: Any, offset: int,
-                   model: str) -> tuple[np.ndarray, int]:
+def _decode_tensor(
+    raw: Any, expected: dict[str, TensorSpec], binary: Any, offset: int, model: str
+) -> tuple[np.ndarray, int]:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ProtocolError(400, "each input must be an object with 'name', 'shape', 'datatype' and data")
     name = raw["name"]
@@ -118,10 +148,13 @@ def _decode_tensor(raw: Any, expected: dict[str, TensorSpec], binary: Any, offse
         raise ProtocolError(400, f"unknown input '{name}' for model '{model}'; it takes {list(expected)}")
     want = oip_datatype(spec.dtype)
     if raw.get("datatype") != want:
-        raise ProtocolError(400, f"input '{name}' has datatype {raw.get('datatype')!r}, the model expects {want}")
+        raise ProtocolError(
+            400, f"input '{name}' has datatype {raw.get('datatype')!r}, the model expects {want}"
+        )
     shape = raw.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise ProtocolError(400, f"input '{name}' needs 'shape' as a list of non-negative integers")
     _check_shape(name, shape, spec)
     count = math.prod(shape)
@@ -131,9 +164,12 @@ def _decode_tensor(raw: Any, expected: dict[str, TensorSpec], binary: Any, offse
         if not isinstance(size, int) or size < 0:
             raise ProtocolError(400, f"input '{name}': binary_data_size must be a non-negative integer")
         if offset + size > len(binary):
-            raise ProtocolError(400, f"input '{name}': binary_data_size {size} runs past the end of the "
-                                     f"binary data ({len(binary) - offset} bytes left)")
-        chunk = binary[offset:offset + size]
+            raise ProtocolError(
+                400,
+                f"input '{name}': binary_data_size {size} runs past the end of the "
+                f"binary data ({len(binary) - offset} bytes left)",
+            )
+        chunk = binary[offset : offset + size]
         return _from_bytes(name, chunk, want, shape, count), size
     if "data" not in raw:
         raise ProtocolError(400, f"input '{name}' has neither 'data' nor a binary_data_size parameter")
@@ -142,9 +178,11 @@ def _decode_tensor(raw: Any, expected: dict[str, TensorSpec], binary: Any, offse
 
 def _check_shape(name: str, shape: list[int], spec: TensorSpec) -> None:
     if len(shape) != len(spec.shape):
-        raise ProtocolError(400, f"input '{name}' has shape {shape}, the model expects rank {len(spec.shape)} "
-                                 f"{oip_shape(spec)}")
-    for got, want in zip(shape, spec.shape):
+        raise ProtocolError(
+            400,
+            f"input '{name}' has shape {shape}, the model expects rank {len(spec.shape)} {oip_shape(spec)}",
+        )
+    for got, want in zip(shape, spec.shape, strict=True):
         if isinstance(want, int) and want >= 0 and got != want:
             raise ProtocolError(400, f"input '{name}' has shape {shape}, the model expects {oip_shape(spec)}")
 
@@ -156,16 +194,20 @@ def _from_bytes(name: str, chunk: Any, datatype: str, shape: list[int], count: i
             if pos + 4 > len(data):
                 raise ProtocolError(400, f"input '{name}': truncated BYTES element length")
             (n,) = struct.unpack_from("<I", data, pos)
-            items.append(data[pos + 4:pos + 4 + n])
+            items.append(data[pos + 4 : pos + 4 + n])
             pos += 4 + n
         if pos != len(data) or len(items) != count:
-            raise ProtocolError(400, f"input '{name}': BYTES data holds {len(items)} elements, shape "
-                                     f"{shape} needs {count}")
+            raise ProtocolError(
+                400, f"input '{name}': BYTES data holds {len(items)} elements, shape {shape} needs {count}"
+            )
         return np.array(items, dtype=object).reshape(shape)
     dtype = _numpy_dtype(name, datatype)
     if len(chunk) != count * dtype.itemsize:
-        raise ProtocolError(400, f"input '{name}': binary_data_size is {len(chunk)} bytes, shape {shape} of "
-                                 f"{datatype} needs {count * dtype.itemsize}")
+        raise ProtocolError(
+            400,
+            f"input '{name}': binary_data_size is {len(chunk)} bytes, shape {shape} of "
+            f"{datatype} needs {count * dtype.itemsize}",
+        )
     return np.frombuffer(chunk, dtype=dtype).reshape(shape)
 
 
@@ -210,14 +252,17 @@ def _requested_outputs(raw: Any, signature: ModelSignature, model: str) -> list[
     return out
 
 
-def encode_response(model: str, version: str, request: InferRequest,
-                    outputs: dict[str, np.ndarray]) -> tuple[bytes, int | None]:
+def encode_response(
+    model: str, version: str, request: InferRequest, outputs: dict[str, np.ndarray]
+) -> tuple[bytes, int | None]:
     """Response body and, when any output travels as binary, the JSON header's length."""
     wanted = request.outputs or [RequestedOutput(n, request.binary_default) for n in outputs]
     tensors, blobs = [], []
     for req in wanted:
         arr = np.asarray(outputs[req.name])
-        datatype = NUMPY_TO_OIP.get(arr.dtype.name, "BYTES" if arr.dtype.kind in "OSU" else arr.dtype.name.upper())
+        datatype = NUMPY_TO_OIP.get(
+            arr.dtype.name, "BYTES" if arr.dtype.kind in "OSU" else arr.dtype.name.upper()
+        )
         t: dict[str, Any] = {"name": req.name, "datatype": datatype, "shape": list(arr.shape)}
         if req.binary:
             blob = _to_bytes(arr, datatype)

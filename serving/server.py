@@ -1,6 +1,7 @@
 """Running the app with uvicorn: `serve(...)` blocks (the CLI), `start(...)` runs it in a background thread
 (tests, notebooks). Shutdown (SIGINT/SIGTERM, or `.stop()`) stops accepting connections, lets in-flight
 requests finish (up to `graceful_timeout_s`), then stops the batchers and closes the models."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 from portkit.errors import RuntimeUnavailable, require
 
@@ -26,16 +28,25 @@ def _uvicorn():  # noqa: ANN202
 
 def _config(app: Any, options: ServeOptions, **extra: Any):  # noqa: ANN202
     uvicorn = _uvicorn()
-    return uvicorn.Config(app, host=options.host, port=options.port, log_level=options.log_level,
-                          timeout_graceful_shutdown=options.graceful_timeout_s, access_log=False,
-                          lifespan="on", http="h11", loop="asyncio", **extra)
+    return uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        timeout_graceful_shutdown=options.graceful_timeout_s,
+        access_log=False,
+        lifespan="on",
+        http="h11",
+        loop="asyncio",
+        **extra,
+    )
 
 
 def _server_class():  # noqa: ANN202
     uvicorn = _uvicorn()
 
     class Server(uvicorn.Server):
-        on_started: Callable[["Server"], None] | None = None
+        on_started: Callable[[Server], None] | None = None
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
@@ -60,8 +71,9 @@ def bound_port(server: Any) -> int:
     return 0
 
 
-def serve(models: list[str], *, name: str | None = None, log: Callable[[str], None] | None = None,
-          **options: Any) -> None:
+def serve(
+    models: list[str], *, name: str | None = None, log: Callable[[str], None] | None = None, **options: Any
+) -> None:
     """Serve `models` (paths, or NAME=PATH) over the Open Inference Protocol until interrupted.
 
     `options` are ServeOptions fields: host, port, provider, max_batch, max_delay_ms, workers,
@@ -72,8 +84,11 @@ def serve(models: list[str], *, name: str | None = None, log: Callable[[str], No
     loaded = load_models(sources, opts)  # in this process: a bad model is a one-line error, not a traceback
     say = log or (lambda _msg: None)
     for m in loaded.values():
-        batching = f"dynamic batching up to {m.max_batch} within {opts.max_delay_ms:g} ms" if m.max_batch > 1 \
+        batching = (
+            f"dynamic batching up to {m.max_batch} within {opts.max_delay_ms:g} ms"
+            if m.max_batch > 1
             else "no batching (" + ("batch dim is static" if not m.batchable else "--max-batch 1") + ")"
+        )
         say(f"model '{m.name}' ({m.source.format.value}, {m.runner.name}): {batching}")
     if opts.workers > 1:
         for m in loaded.values():
@@ -89,27 +104,41 @@ def serve(models: list[str], *, name: str | None = None, log: Callable[[str], No
     except SystemExit as e:  # uvicorn exits when it cannot bind
         if server.started:
             raise
-        raise RuntimeUnavailable(f"the server could not listen on {opts.host}:{opts.port}",
-                                 hint="is the port in use? try another --port") from e
+        raise RuntimeUnavailable(
+            f"the server could not listen on {opts.host}:{opts.port}",
+            hint="is the port in use? try another --port",
+        ) from e
     finally:
         for m in loaded.values():
             m.close()
     if server.started:
         say("stopped")
     else:
-        raise RuntimeUnavailable(f"the server did not start on {opts.host}:{opts.port}",
-                                 hint="is the port in use? try another --port")
+        raise RuntimeUnavailable(
+            f"the server did not start on {opts.host}:{opts.port}",
+            hint="is the port in use? try another --port",
+        )
 
 
 def _serve_processes(sources: list[ModelSource], opts: ServeOptions, say: Callable[[str], None]) -> None:
     """`--workers N`: uvicorn's process manager; each worker loads the models itself (app_from_env)."""
     uvicorn = _uvicorn()
-    os.environ[_SPEC_ENV] = json.dumps({"sources": [[s.name, str(s.path)] for s in sources],
-                                        "options": asdict(opts)})
+    os.environ[_SPEC_ENV] = json.dumps(
+        {"sources": [[s.name, str(s.path)] for s in sources], "options": asdict(opts)}
+    )
     say(f"serving on http://{opts.host}:{opts.port} with {opts.workers} worker processes (Ctrl+C to stop)")
-    uvicorn.run("portkit.serving.server:app_from_env", factory=True, workers=opts.workers, host=opts.host,
-                port=opts.port, log_level=opts.log_level, timeout_graceful_shutdown=opts.graceful_timeout_s,
-                access_log=False, http="h11", loop="asyncio")
+    uvicorn.run(
+        "portkit.serving.server:app_from_env",
+        factory=True,
+        workers=opts.workers,
+        host=opts.host,
+        port=opts.port,
+        log_level=opts.log_level,
+        timeout_graceful_shutdown=opts.graceful_timeout_s,
+        access_log=False,
+        http="h11",
+        loop="asyncio",
+    )
 
 
 def app_from_env() -> Any:
@@ -143,7 +172,7 @@ class RunningServer:
     def state(self) -> Any:
         return self.app.state.portkit
 
-    def start(self, timeout_s: float = 30.0) -> "RunningServer":
+    def start(self, timeout_s: float = 30.0) -> RunningServer:
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
@@ -161,7 +190,7 @@ class RunningServer:
         for m in self.models.values():
             m.close()
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> RunningServer:
         return self if self._thread.is_alive() else self.start()
 
     def __exit__(self, *exc: object) -> None:

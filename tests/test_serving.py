@@ -3,6 +3,7 @@
 Models: a tiny two-input/two-output ONNX graph built with onnx.helper (FP32 + INT64, dynamic batch), the
 same graph with a static batch, and the digits CNN sample exported once per session (`digits_onnx`).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -26,9 +27,8 @@ pytest.importorskip("uvicorn")
 
 from portkit.serving import start  # noqa: E402
 
-from .conftest import run_cli  # noqa: E402
+from .conftest import ROOT, run_cli  # noqa: E402
 
-from .conftest import ROOT  # noqa: E402
 HOST = "127.0.0.1"
 
 
@@ -37,17 +37,29 @@ def tiny_model(path: Path, batch: int | str = "N") -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    inits = [numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 7, "W"),
-             numpy_helper.from_array(np.array([0.5, -1, 2], dtype=np.float32), "b"),
-             numpy_helper.from_array(np.array(2, dtype=np.int64), "two")]
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"]),
-             helper.make_node("Mul", ["k", "two"], ["z"])]
+    inits = [
+        numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 7, "W"),
+        numpy_helper.from_array(np.array([0.5, -1, 2], dtype=np.float32), "b"),
+        numpy_helper.from_array(np.array(2, dtype=np.int64), "two"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "b"], ["y"]),
+        helper.make_node("Mul", ["k", "two"], ["z"]),
+    ]
     graph = helper.make_graph(
-        nodes, "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4]),
-         helper.make_tensor_value_info("k", TensorProto.INT64, [batch, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3]),
-         helper.make_tensor_value_info("z", TensorProto.INT64, [batch, 2])], inits)
+        nodes,
+        "tiny",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, [batch, 2]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3]),
+            helper.make_tensor_value_info("z", TensorProto.INT64, [batch, 2]),
+        ],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -59,13 +71,15 @@ def ort_run(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, feeds)))
+    return dict(zip(names, sess.run(names, feeds), strict=True))
 
 
 def tiny_feeds(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"x": rng.standard_normal((rows, 4)).astype(np.float32),
-            "k": rng.integers(-100, 100, (rows, 2)).astype(np.int64)}
+    return {
+        "x": rng.standard_normal((rows, 4)).astype(np.float32),
+        "k": rng.integers(-100, 100, (rows, 2)).astype(np.int64),
+    }
 
 
 def infer_inputs(feeds: dict[str, np.ndarray], binary: bool) -> list:
@@ -81,14 +95,18 @@ def infer_inputs(feeds: dict[str, np.ndarray], binary: bool) -> list:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, digits_onnx) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("serving")
-    return {"tiny": tiny_model(d / "tiny.onnx"), "static": tiny_model(d / "static.onnx", batch=2),
-            "digits": Path(digits_onnx)}
+    return {
+        "tiny": tiny_model(d / "tiny.onnx"),
+        "static": tiny_model(d / "static.onnx", batch=2),
+        "digits": Path(digits_onnx),
+    }
 
 
 @pytest.fixture(scope="module")
 def server(models):
-    srv = start([f"{n}={p}" for n, p in models.items()], max_batch=8, max_delay_ms=2,
-                max_request_bytes=256 * 1024)
+    srv = start(
+        [f"{n}={p}" for n, p in models.items()], max_batch=8, max_delay_ms=2, max_request_bytes=256 * 1024
+    )
     yield srv
     srv.stop()
 
@@ -131,10 +149,14 @@ def test_health_and_server_metadata(client):
 def test_model_metadata_uses_oip_datatypes_and_dynamic_dims(client):
     meta = client.get_model_metadata("tiny")
     assert meta["name"] == "tiny" and meta["versions"] == ["1"] and meta["platform"] == "onnxruntime_onnx"
-    assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 4]},
-                              {"name": "k", "datatype": "INT64", "shape": [-1, 2]}]
-    assert meta["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, 3]},
-                               {"name": "z", "datatype": "INT64", "shape": [-1, 2]}]
+    assert meta["inputs"] == [
+        {"name": "x", "datatype": "FP32", "shape": [-1, 4]},
+        {"name": "k", "datatype": "INT64", "shape": [-1, 2]},
+    ]
+    assert meta["outputs"] == [
+        {"name": "y", "datatype": "FP32", "shape": [-1, 3]},
+        {"name": "z", "datatype": "INT64", "shape": [-1, 2]},
+    ]
     assert client.get_model_metadata("static")["inputs"][0]["shape"] == [2, 4]
     digits = client.get_model_metadata("digits", "1")
     assert digits["inputs"][0]["datatype"] == "FP32" and digits["inputs"][0]["shape"][0] == -1
@@ -182,8 +204,11 @@ def test_infer_without_requested_outputs_returns_all_binary(client, models):
 
 
 def test_infer_one_requested_output(client):
-    res = client.infer("tiny", infer_inputs(tiny_feeds(2), True),
-                       outputs=[tritonclient_http.InferRequestedOutput("z", binary_data=False)])
+    res = client.infer(
+        "tiny",
+        infer_inputs(tiny_feeds(2), True),
+        outputs=[tritonclient_http.InferRequestedOutput("z", binary_data=False)],
+    )
     assert [o["name"] for o in res.get_response()["outputs"]] == ["z"]
 
 
@@ -212,22 +237,35 @@ def _input(name: str, arr: np.ndarray):
 
 def test_plain_json_request_without_tritonclient(server, models):
     feeds = tiny_feeds(2, seed=5)
-    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": feeds["x"].tolist()},
-                       {"name": "k", "datatype": "INT64", "shape": [2, 2], "data": feeds["k"].ravel().tolist()}]}
+    body = {
+        "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [2, 4], "data": feeds["x"].tolist()},
+            {"name": "k", "datatype": "INT64", "shape": [2, 2], "data": feeds["k"].ravel().tolist()},
+        ]
+    }
     r = httpx.post(f"http://{server.url}/v2/models/tiny/infer", json=body, timeout=10)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     out = {o["name"]: o for o in r.json()["outputs"]}
     assert out["y"]["datatype"] == "FP32" and out["y"]["shape"] == [2, 3]
-    np.testing.assert_array_equal(np.array(out["y"]["data"], dtype=np.float32).reshape(2, 3),
-                                  ort_run(models["tiny"], feeds)["y"])
+    np.testing.assert_array_equal(
+        np.array(out["y"]["data"], dtype=np.float32).reshape(2, 3), ort_run(models["tiny"], feeds)["y"]
+    )
 
 
 def test_gzip_request_body(server):
     feeds = tiny_feeds(1)
-    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": feeds["x"].ravel().tolist()},
-                       {"name": "k", "datatype": "INT64", "shape": [1, 2], "data": feeds["k"].ravel().tolist()}]}
-    r = httpx.post(f"http://{server.url}/v2/models/tiny/infer", content=gzip.compress(json.dumps(body).encode()),
-                   headers={"Content-Encoding": "gzip"}, timeout=10)
+    body = {
+        "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": feeds["x"].ravel().tolist()},
+            {"name": "k", "datatype": "INT64", "shape": [1, 2], "data": feeds["k"].ravel().tolist()},
+        ]
+    }
+    r = httpx.post(
+        f"http://{server.url}/v2/models/tiny/infer",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={"Content-Encoding": "gzip"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
 
 
@@ -249,7 +287,7 @@ def test_dynamic_batching_merges_requests_and_splits_results_exactly(tmp_path):
 
         with ThreadPoolExecutor(12) as pool:
             results = list(pool.map(one, feeds))
-        for f, (y, z) in zip(feeds, results):
+        for f, (y, z) in zip(feeds, results, strict=True):
             ref = ort_run(path, f)
             np.testing.assert_array_equal(y, ref["y"])
             np.testing.assert_array_equal(z, ref["z"])
@@ -266,19 +304,23 @@ def test_batching_keeps_requests_of_different_shapes_apart(tmp_path, digits_onnx
         c = tritonclient_http.InferenceServerClient(srv.url, network_timeout=30)
         spec = c.get_model_metadata("digits")["inputs"][0]
         c.close()
-        xs = [np.random.default_rng(i).random([1 + i % 4] + spec["shape"][1:], dtype=np.float32) for i in range(8)]
+        xs = [
+            np.random.default_rng(i).random([1 + i % 4] + spec["shape"][1:], dtype=np.float32)
+            for i in range(8)
+        ]
 
         def one(x):
             cl = tritonclient_http.InferenceServerClient(srv.url, network_timeout=30)
             try:
                 return cl.infer("digits", [_input(spec["name"], x)]).as_numpy(
-                    cl.get_model_metadata("digits")["outputs"][0]["name"])
+                    cl.get_model_metadata("digits")["outputs"][0]["name"]
+                )
             finally:
                 cl.close()
 
         with ThreadPoolExecutor(8) as pool:
             outs = list(pool.map(one, xs))
-        for x, got in zip(xs, outs):
+        for x, got in zip(xs, outs, strict=True):
             ref = next(iter(ort_run(Path(digits_onnx), {spec["name"]: x}).values()))
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
@@ -295,15 +337,40 @@ def _metric(text: str, key: str) -> float:
 
 def _json_body(x_shape=(1, 4), k_shape=(1, 2), x_type="FP32", x_name="x", x_data=None) -> bytes:
     n = int(np.prod(x_shape))
-    return json.dumps({"inputs": [
-        {"name": x_name, "datatype": x_type, "shape": list(x_shape), "data": x_data if x_data is not None else [0.5] * n},
-        {"name": "k", "datatype": "INT64", "shape": list(k_shape), "data": [1] * int(np.prod(k_shape))}]}).encode()
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": x_name,
+                    "datatype": x_type,
+                    "shape": list(x_shape),
+                    "data": x_data if x_data is not None else [0.5] * n,
+                },
+                {
+                    "name": "k",
+                    "datatype": "INT64",
+                    "shape": list(k_shape),
+                    "data": [1] * int(np.prod(k_shape)),
+                },
+            ]
+        }
+    ).encode()
 
 
 def _binary_body(x_bytes: int = 16, declared: int = 16, extra: bytes = b"") -> tuple[bytes, dict[str, str]]:
-    head = json.dumps({"inputs": [
-        {"name": "x", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": declared}},
-        {"name": "k", "datatype": "INT64", "shape": [1, 2], "parameters": {"binary_data_size": 16}}]}).encode()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": "FP32",
+                    "shape": [1, 4],
+                    "parameters": {"binary_data_size": declared},
+                },
+                {"name": "k", "datatype": "INT64", "shape": [1, 2], "parameters": {"binary_data_size": 16}},
+            ]
+        }
+    ).encode()
     body = head + b"\0" * x_bytes + b"\0" * 16 + extra
     return body, {"Inference-Header-Content-Length": str(len(head))}
 
@@ -324,10 +391,27 @@ BAD_REQUESTS = {
     "byte-count": ("tiny", *_binary_body(x_bytes=12, declared=12), 400, "binary_data_size is 12 bytes"),
     "binary-past-end": ("tiny", *_binary_body(x_bytes=0, declared=16), 400, "runs past the end"),
     "binary-left-over": ("tiny", *_binary_body(extra=b"\0" * 8), 400, "add up to"),
-    "header-length-too-big": ("tiny", _json_body(), {"Inference-Header-Content-Length": "99999"}, 400, "outside"),
-    "header-length-not-int": ("tiny", _json_body(), {"Inference-Header-Content-Length": "x"}, 400, "not an integer"),
-    "unknown-output": ("tiny", json.dumps({**json.loads(_json_body()), "outputs": [{"name": "w"}]}).encode(), {},
-                       400, "unknown output 'w'"),
+    "header-length-too-big": (
+        "tiny",
+        _json_body(),
+        {"Inference-Header-Content-Length": "99999"},
+        400,
+        "outside",
+    ),
+    "header-length-not-int": (
+        "tiny",
+        _json_body(),
+        {"Inference-Header-Content-Length": "x"},
+        400,
+        "not an integer",
+    ),
+    "unknown-output": (
+        "tiny",
+        json.dumps({**json.loads(_json_body()), "outputs": [{"name": "w"}]}).encode(),
+        {},
+        400,
+        "unknown output 'w'",
+    ),
     "bad-content-encoding": ("tiny", _json_body(), {"Content-Encoding": "br"}, 415, "Content-Encoding"),
     "too-large": ("tiny", b"{" + b" " * (300 * 1024) + b"}", {}, 413, "over the limit"),
 }
@@ -336,8 +420,12 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("case", list(BAD_REQUESTS), ids=list(BAD_REQUESTS))
 def test_bad_request_gets_4xx_and_server_stays_healthy(server, models, case):
     target, body, headers, status, text = BAD_REQUESTS[case]
-    r = httpx.post(f"http://{server.url}/v2/models/{target}/infer", content=body,
-                   headers={"Content-Type": "application/json", **headers}, timeout=10)
+    r = httpx.post(
+        f"http://{server.url}/v2/models/{target}/infer",
+        content=body,
+        headers={"Content-Type": "application/json", **headers},
+        timeout=10,
+    )
     assert r.status_code == status, r.text
     assert text in r.json()["error"]
     assert_healthy(server.url, models)
@@ -431,7 +519,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(f"http://{url}/v2/health/ready", timeout=1).status_code == 200:
                 return
@@ -447,15 +537,33 @@ def test_cli_serve_answers_and_stops_on_sigterm(tmp_path):
     path = tiny_model(tmp_path / "tiny.onnx")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "portkit", "serve", str(path), "--name", "m", "--port", str(port),
-                             "--max-batch", "4"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "portkit",
+            "serve",
+            str(path),
+            "--name",
+            "m",
+            "--port",
+            str(port),
+            "--max-batch",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_ready(f"{HOST}:{port}", proc)
         c = tritonclient_http.InferenceServerClient(f"{HOST}:{port}")
         feeds = tiny_feeds(2)
-        np.testing.assert_array_equal(c.infer("m", infer_inputs(feeds, True)).as_numpy("y"),
-                                      ort_run(path, feeds)["y"])
+        np.testing.assert_array_equal(
+            c.infer("m", infer_inputs(feeds, True)).as_numpy("y"), ort_run(path, feeds)["y"]
+        )
         c.close()
     finally:
         proc.send_signal(signal.SIGTERM)

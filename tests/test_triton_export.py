@@ -1,15 +1,16 @@
 """`portkit export triton`: the written config.pbtxt parses as Triton's ModelConfig (tritonclient's bundled
 proto) and its dims match the model."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+from portkit.serving import export_triton
 
 from portkit import onnxutil
 from portkit.errors import BadInput
-from portkit.serving import export_triton
 
 from .conftest import run_cli
 from .test_serving import tiny_model
@@ -33,7 +34,7 @@ def check_against_model(cfg, onnx_path: Path, batched: bool) -> None:
     dtype = {"float32": model_config_pb2.TYPE_FP32, "int64": model_config_pb2.TYPE_INT64}
     assert [i.name for i in cfg.input] == [t.name for t in sig.inputs]
     assert [o.name for o in cfg.output] == [t.name for t in sig.outputs]
-    for got, spec in zip([*cfg.input, *cfg.output], [*sig.inputs, *sig.outputs]):
+    for got, spec in zip([*cfg.input, *cfg.output], [*sig.inputs, *sig.outputs], strict=True):
         assert list(got.dims) == expected_dims(spec, batched), spec.name
         assert got.data_type == dtype[spec.dtype]
 
@@ -84,8 +85,19 @@ def test_export_refuses_non_onnx(tmp_path):
 
 def test_cli_export_triton_json(tmp_path):
     src = tiny_model(tmp_path / "tiny.onnx")
-    r = run_cli("export", "triton", str(src), "-o", str(tmp_path / "repo"), "--name", "m", "--max-batch", "4",
-                "--json", timeout=120)
+    r = run_cli(
+        "export",
+        "triton",
+        str(src),
+        "-o",
+        str(tmp_path / "repo"),
+        "--name",
+        "m",
+        "--max-batch",
+        "4",
+        "--json",
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["name"] == "m" and out["max_batch_size"] == 4
