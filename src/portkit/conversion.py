@@ -173,7 +173,13 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     opts = opts or ConvertOptions()
     log = log or (lambda _m: None)
     src = source_artifact(source, opts)
-    out = Path(output) if output else default_output(src, to)
+    from .prep import check_options, finish, same_format_output
+
+    validate_opts = check_options(src.format, to, opts, validate_opts)
+    same = src.format is to and via is None
+    out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
+    if same and out.resolve() == Path(src.location).resolve():
+        raise BadInput("the output would overwrite the source model", path=out, hint="pass another -o")
     if src.format is to and via is None and not (opts.quantize or opts.optimize):
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
@@ -193,6 +199,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             if len(failures) > 1:
                 e.message = f"{e.message} (also tried: {'; '.join(failures[:-1])})"
             raise
+        result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
         if clean:

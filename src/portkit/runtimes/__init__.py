@@ -22,12 +22,15 @@ RUNTIME_MODULES: dict[Format, str] = {
     Format.KERAS_JSON: "portkit.runtimes.keras",
     Format.SAVEDMODEL: "portkit.runtimes.savedmodel",
     Format.TFLITE: "portkit.runtimes.tflite",
+    Format.ORT: "portkit.runtimes.ort",
+    Format.WEB: "portkit.runtimes.ort",
 }
-_IN_PROCESS = {Format.ONNX}
+_IN_PROCESS = {Format.ONNX, Format.ORT, Format.WEB}
 
 
 def runtime_name(fmt: Format) -> str:
-    return {Format.ONNX: "onnxruntime", Format.TORCH: "torch", Format.TORCHSCRIPT: "torch",
+    return {Format.ONNX: "onnxruntime", Format.ORT: "onnxruntime", Format.WEB: "onnxruntime",
+            Format.TORCH: "torch", Format.TORCHSCRIPT: "torch",
             Format.TFLITE: "litert"}.get(fmt, "tensorflow")
 
 

@@ -1,0 +1,241 @@
+"""Post-route steps for ONNX targets (optimise, quantize), run like hops; option checks; size report."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..artifact import Artifact
+from ..errors import BadInput, ConversionFailed
+from ..formats import Format
+from ..options import ConvertOptions, ValidateOptions
+from .calibration import require_calibration
+from .quantize_onnx import KINDS
+
+if TYPE_CHECKING:
+    from ..conversion import ConversionResult
+
+__all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_format_output"]
+
+Log = Callable[[str], None]
+PREP_TARGETS = (Format.ONNX, Format.ORT, Format.WEB)
+QUANT_TARGETS = (*PREP_TARGETS, Format.TFLITE)
+TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
+         "fp16": "onnxruntime.transformers.float16"}
+# validation batches for a quantized step without user/calibration data: enough samples for agreement
+QUANT_BATCHES = (1, 2, 16)
+
+
+def check_options(source: Format, to: Format, opts: ConvertOptions,
+                  vopts: ValidateOptions | None = None) -> ValidateOptions | None:
+    """Reject option combinations that cannot work, before any hop runs. Returns the validation options
+    for the route: a quantized result is judged on the calibration data when there is some (random
+    inputs say little about int8 ranges), else on more random samples, so top-1 agreement means
+    something; unchanged when the user gave --inputs or nothing is quantized."""
+    if opts.quantize:
+        if opts.quantize not in KINDS:
+            raise BadInput(f"unknown --quantize '{opts.quantize}'", hint=f"valid: {', '.join(KINDS)}")
+        if to not in QUANT_TARGETS:
+            raise BadInput(f"--quantize applies to onnx, ort, web and tflite targets, not {to.value}",
+                           hint="convert to one of those, or drop --quantize")
+        if opts.quantize == "int8":
+            require_calibration(opts.calibration, "int8")
+    if opts.optimize and to not in PREP_TARGETS:
+        raise BadInput(f"--optimize applies to onnx, ort and web targets, not {to.value}",
+                       hint="drop --optimize (TFLite converters optimise on their own)")
+    if opts.int8_io and to in PREP_TARGETS:
+        raise BadInput("--int8-io applies to TFLite targets only",
+                       hint="ONNX int8 models keep float inputs/outputs (QuantizeLinear/DequantizeLinear inside)")
+    if source is to and to is not Format.ONNX and (opts.quantize or opts.optimize):
+        raise BadInput(f"--quantize/--optimize on a {to.value} model is not supported",
+                       hint=f"convert from the float source model: portkit convert SOURCE --to {to.value} "
+                            "--quantize ...")
+    return quantized_validation(opts, vopts) if opts.quantize and to in PREP_TARGETS else vopts
+
+
+def quantized_validation(opts: ConvertOptions, vopts: ValidateOptions | None) -> ValidateOptions:
+    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    if vopts.inputs:
+        return vopts
+    if opts.calibration:
+        return dataclasses.replace(vopts, inputs=opts.calibration)
+    return dataclasses.replace(vopts, batches=vopts.batches or QUANT_BATCHES)
+
+
+def same_format_output(source: Artifact, opts: ConvertOptions) -> Path:
+    """Default output of `m.onnx --to onnx --quantize/--optimize`: `m.int8.onnx`, never the source."""
+    tag = opts.quantize or "opt"
+    return Path(Path(source.location).name.removesuffix(".onnx") + f".{tag}.onnx")
+
+
+def prepare_onnx(src: Path, out: Path, opts: ConvertOptions) -> dict[str, Any]:
+    """Optimise then quantize an ONNX file into `out` (in this process: callers run in workers)."""
+    import shutil
+    import tempfile
+
+    from .optimize_onnx import optimize
+    from .quantize_onnx import quantize
+
+    md: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="portkit-prep-") as tmp:
+        current = src
+        if opts.optimize:
+            nxt = Path(tmp) / "optimized.onnx"
+            md.update(optimize(current, nxt))
+            current = nxt
+        if opts.quantize:
+            nxt = Path(tmp) / "quantized.onnx"
+            md.update(quantize(current, nxt, opts.quantize, opts.calibration,
+                                reduce_range=bool(opts.extra.get("reduce_range", True))))
+            current = nxt
+        shutil.copyfile(current, out)
+    return md
+
+
+def _run_step(step: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
+    """Runs inside a worker: one post-route step on an ONNX artifact."""
+    import warnings
+
+    from .. import onnxutil
+    from ..versions import versions
+
+    warnings.filterwarnings("ignore")
+    import logging
+
+    logging.disable(logging.WARNING)
+    if step == "optimize":
+        from .optimize_onnx import optimize
+
+        md = optimize(src.location, out)
+    else:
+        from .quantize_onnx import quantize
+
+        md = quantize(src.location, out, opts.quantize or "", opts.calibration,
+                      reduce_range=bool(opts.extra.get("reduce_range", True)))
+    model = onnxutil.load(out)
+    keep = {k: v for k, v in src.metadata.items() if k in ("layout", "renamed", "input_ranges", "dynamic")}
+    return Artifact(out, Format.ONNX, onnxutil.signature(model),
+                    {**keep, **md, "producer": _tool(step, opts), "opset": onnxutil.opset(model),
+                     "versions": versions("onnxruntime", "onnx", "onnxslim")})
+
+
+def _tool(step: str, opts: ConvertOptions) -> str:
+    return TOOLS["fp16"] if step == "quantize" and opts.quantize == "fp16" else TOOLS[step]
+
+
+def quant_summary(v: Any) -> str:
+    """The validation summary, with top-1 agreement and cosine first for quantized criteria."""
+    if not str(getattr(v, "criteria", "")).startswith("quantized") or not v.outputs:
+        return v.summary()
+    agree = [o.argmax_agreement for o in v.outputs if o.argmax_agreement is not None]
+    head = f"{v.criteria}: cosine ≥ {min(o.cosine for o in v.outputs):.5f}"
+    if agree:
+        head += f", top-1 agreement {min(agree):.1%}"
+    return f"{head}; {v.summary()}"
+
+
+def _step_path(out: Path, tag: str) -> Path:
+    return out.parent / (out.name.removesuffix(".onnx") + f".{tag}.onnx")
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.2f} MB"
+
+
+def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions, validate: bool,
+           vopts: ValidateOptions | None, log: Log) -> ConversionResult:
+    """After the route: quantize/optimise ONNX targets, write the ORT operator config, report sizes.
+    `out` is the requested output (for a same-format conversion the route is empty and result.output is
+    still the source, which is never written to)."""
+    if to is Format.ONNX and (opts.quantize or opts.optimize):
+        result = _onnx_steps(result, Path(out), opts, validate, vopts, log)
+    elif to is Format.ORT:
+        from .ort_format import write_operator_config
+
+        config = write_operator_config(result.output.location)
+        result.output.metadata["operator_config"] = config.name
+        log(f"required-operators config for a reduced ORT build: {config}")
+    elif to is Format.WEB:
+        ops = result.output.metadata.get("ops") or {}
+        if ops:
+            log(f"op check: {ops.get('summary', '')}")
+    if to in PREP_TARGETS and (opts.quantize or opts.optimize or to is not Format.ONNX):
+        _report_size(result, log)
+    return result
+
+
+def _report_size(result: ConversionResult, log: Log) -> None:
+    out = result.output
+    before_loc = out.metadata.get("float_model") or (
+        result.hops[-2].output if len(result.hops) > 1 else result.source.location)
+    before_art = Artifact(before_loc, Format.ONNX)
+    before = before_art.size_bytes() if Path(before_loc).is_file() else 0
+    after = out.size_bytes()
+    if out.format is Format.WEB:
+        from .web_bundle import model_file
+
+        after = model_file(out.location).stat().st_size
+    if before and after:
+        ratio = after / before
+        out.metadata["size"] = {"before_bytes": before, "after_bytes": after, "ratio": round(ratio, 4),
+                                "before": before_loc}
+        log(f"size: {_fmt(before)} → {_fmt(after)} ({ratio:.2f}×)"
+            + (f", {out.metadata['quantized']}" if out.metadata.get("quantized") else ""))
+
+
+def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
+                vopts: ValidateOptions | None, log: Log) -> ConversionResult:
+    from ..conversion import HopResult, _place, _remove, _tmp_path, _validate_pair
+    from ..runtimes import open_runner
+    from ..workers import call_in_worker
+
+    current = result.output
+    if result.hops:  # the route wrote the float model at `out`; it steps aside as an intermediate
+        moved = _step_path(out, "float")
+        _remove(moved)
+        out.rename(moved)
+        _remove(current.sidecar())
+        current.location = str(moved)
+        current.write_sidecar()
+        result.hops[-1].output = str(moved)
+    float_model = current.location
+    steps = (["optimize"] if opts.optimize else []) + (["quantize"] if opts.quantize else [])
+    vopts = quantized_validation(opts, vopts) if opts.quantize else vopts
+    runners: dict[str, Any] = {}
+    try:
+        for i, step in enumerate(steps):
+            final = out if i == len(steps) - 1 else _step_path(out, "opt")
+            label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
+            log(f"{label} with {_tool(step, opts)} → {final}")
+            t = time.perf_counter()
+            tmp = _tmp_path(final)
+            try:
+                nxt = call_in_worker(label, "portkit.prep.steps", "_run_step", step, current, str(tmp), opts)
+                if not tmp.exists():
+                    raise ConversionFailed(f"{label} produced no output", hint="run with --debug")
+                nxt = _place(tmp, final, nxt)
+            except BaseException:
+                _remove(tmp)
+                raise
+            if "quantized" in current.metadata and step == "optimize":
+                nxt.metadata.setdefault("quantized", current.metadata["quantized"])
+            hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
+            if validate:
+                hop.validation = _validate_pair(current, nxt, runners, vopts, open_runner)
+                log(f"  validate {label}: {'ok' if hop.validation else 'FAILED'} — {quant_summary(hop.validation)}")
+            result.hops.append(hop)
+            current = nxt
+        if validate and len(result.hops) > 1:
+            result.validation = _validate_pair(result.source, current, runners, vopts, open_runner)
+            log(f"  validate end to end: {'ok' if result.validation else 'FAILED'} — "
+                f"{quant_summary(result.validation)}")
+    finally:
+        for r in runners.values():
+            r.close()
+    current.metadata["float_model"] = float_model
+    current.write_sidecar()
+    result.output = current
+    start = ["onnx"] if not result.hops[:-len(steps)] else result.route
+    result.route = [f"{r} → {' → '.join(steps)}" for r in start]
+    return result
