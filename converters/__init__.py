@@ -20,4 +20,6 @@ EDGE_MODULES: tuple[str, ...] = (
     "onnx_to_savedmodel",
     "onnx_to_tflite",
     "onnx_to_keras",
+    "onnx_to_ort",
+    "onnx_to_web",
 )
