@@ -36,8 +36,8 @@ def _config(app: Any, options: ServeOptions, **extra: Any):  # noqa: ANN202
         timeout_graceful_shutdown=options.graceful_timeout_s,
         access_log=False,
         lifespan="on",
-        http="h11",
-        loop="asyncio",
+        http="auto",  # httptools when installed (the serve extra), else h11
+        loop="auto",  # uvloop when installed
         **extra,
     )
 
@@ -136,8 +136,8 @@ def _serve_processes(sources: list[ModelSource], opts: ServeOptions, say: Callab
         log_level=opts.log_level,
         timeout_graceful_shutdown=opts.graceful_timeout_s,
         access_log=False,
-        http="h11",
-        loop="asyncio",
+        http="auto",  # httptools when installed (the serve extra), else h11
+        loop="auto",  # uvloop when installed
     )
 
 
