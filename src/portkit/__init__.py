@@ -1,31 +1,54 @@
 """portkit: move trained models between Keras, SavedModel, PyTorch, ONNX and TFLite — validated.
 
 `import portkit` imports no framework: the API functions load what they need when called.
+Every CLI command has a function here (`portkit.convert`, `portkit.run`, ...); see docs/api.md.
 """
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    # one function per CLI command
     "convert",
-    "inspect",
     "validate",
+    "bench",
+    "inspect",
+    "verify",
     "routes",
+    "export_triton",
+    "serve",
+    "matrix",
+    "run",
+    "init",
+    "load_recipe",
+    # options, results and gates
     "Format",
+    "Gates",
+    "GateReport",
+    "Recipe",
+    "RunResult",
+    # errors (each carries the CLI's exit code)
     "PortkitError",
     "BadInput",
     "ConversionFailed",
     "ValidationFailed",
+    "GateFailed",
     "MissingDependency",
     "RuntimeUnavailable",
 ]
 
+_API = ("convert", "validate", "bench", "inspect", "verify", "routes", "export_triton", "serve", "matrix", "run",
+        "init", "load_recipe")
 _LAZY = {
-    "convert": "portkit.api", "inspect": "portkit.api", "validate": "portkit.api", "routes": "portkit.api",
+    **dict.fromkeys(_API, "portkit.api"),
     "Format": "portkit.formats",
+    "Gates": "portkit.gates", "GateReport": "portkit.gates", "GateFailed": "portkit.gates",
+    "Recipe": "portkit.recipes", "RunResult": "portkit.recipes",
     "PortkitError": "portkit.errors", "BadInput": "portkit.errors", "ConversionFailed": "portkit.errors",
     "ValidationFailed": "portkit.errors", "MissingDependency": "portkit.errors",
     "RuntimeUnavailable": "portkit.errors",
@@ -45,3 +68,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps the API functions when a submodule of the same name is imported: importing `portkit.matrix`
+    (the module) would otherwise replace the function `portkit.matrix` on the package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return  # the submodule stays importable: `from portkit.matrix import ...` reads sys.modules
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

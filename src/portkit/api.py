@@ -1,21 +1,37 @@
-"""The public Python API. The CLI is a thin layer over these functions; each returns a result object
-with `.to_dict()` (the `--json` schema) and raises PortkitError subclasses carrying the exit code."""
+"""The public Python API, one function per CLI command; the CLI is a thin layer over these functions.
+
+Each returns a result object with `.to_dict()` (the `--json` schema of its command) and raises
+PortkitError subclasses carrying the CLI's exit code. Gates (`gates={...}` or `portkit.Gates(...)`) on
+convert, validate and bench are checked after the work; a failed gate raises `GateFailed` (exit 1) with
+`.report` (the verdict table) and `.result`. Nothing here imports a framework at module load.
+"""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from .conversion import ConversionResult
 from .errors import BadInput
 from .formats import Format
-from .inspection import ModelInfo
 from .options import ConvertOptions, ValidateOptions
 from .signature import parse_input_shapes
-from .validation import ValidationResult
 
-__all__ = ["convert", "inspect", "validate", "verify", "routes"]
+if TYPE_CHECKING:
+    from .benchmark import BenchResult
+    from .conversion import ConversionResult
+    from .gates import Gates
+    from .inspection import ModelInfo
+    from .matrix import MatrixResult
+    from .recipes import Recipe, RunResult
+    from .serving import RunningServer, TritonExport
+    from .validation import ValidationResult
+
+__all__ = ["convert", "inspect", "validate", "verify", "bench", "routes", "export_triton", "serve", "matrix",
+           "run", "init", "load_recipe", "RouteTable"]
+
+Log = Callable[[str], None]
 
 _CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
 _VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
@@ -63,23 +79,59 @@ def validate_options(**options: Any) -> ValidateOptions:
     return ValidateOptions(**options)
 
 
+def _gates(gates: Any, kind: str) -> Gates:
+    from .gates import Gates, require_measurable
+
+    g = Gates.of(gates)
+    require_measurable(g, kind)
+    if g.baseline is not None:
+        from .gates import load_baseline
+
+        load_baseline(g.baseline)  # a bad baseline file is exit 2 before any work
+    return g
+
+
+def _gate(result: Any, report: Any) -> Any:
+    from .gates import attach
+
+    attach(result, report)
+    report.raise_if_failed(result)
+    return result
+
+
+# ---------------------------------------------------------------- one function per command
+
+
 def convert(source: str | Path, to: Format | str, output: str | Path | None = None, *,
             validate: bool = True, via: Format | str | None = None, clean: bool = False,
             atol: float | None = None, rtol: float | None = None, inputs: str | None = None,
-            eval_data: str | None = None, bundle: bool = False,
-            log: Callable[[str], None] | None = None, **options: Any) -> ConversionResult:
+            eval_data: str | None = None, bundle: bool = False, gates: Gates | Mapping[str, Any] | None = None,
+            log: Log | None = None, **options: Any) -> ConversionResult:
     """Convert `source` (a path or `pkg.module:factory`) to format `to`, validated unless validate=False.
 
     `options` are ConvertOptions fields: opset, input_shapes, dynamic, weights, model_args, allow_pickle,
     allow_unsafe, custom_objects, keep_layout, quantize, calibration, int8_io, optimize, extra.
-    """
+    `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
+    second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
 
+    g = _gates(gates, "convert")
     copts = convert_options(**options)
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=inputs, input_shapes=copts.input_shapes)
-    return _convert(str(source), _format(to), output, copts, validate=validate,
-                    via=_format(via) if via else None, validate_opts=vopts, clean=clean, log=log,
-                    eval_data=eval_data, bundle=bundle)
+    result = _convert(str(source), _format(to), output, copts, validate=validate,
+                      via=_format(via) if via else None, validate_opts=vopts, clean=clean, log=log,
+                      eval_data=eval_data, bundle=bundle)
+    if not g.any:
+        return result
+    from .gates import evaluate
+
+    measured = None
+    if g.max_latency_ms is not None:
+        measured = bench([result.output.location], duration=1.0, input_shapes=options.get("input_shapes"), log=log)
+    out = result.output.location
+    report = evaluate(g, validation=result.to_dict(), bench=measured, sizes=[(Path(out).name, out)],
+                      label=Path(out).name, kind="convert")
+    return _gate(result, report)
 
 
 def inspect(model: str | Path, *, input_shapes: Any = None, weights: str | None = None,
@@ -93,16 +145,19 @@ def inspect(model: str | Path, *, input_shapes: Any = None, weights: str | None 
 
 
 def validate(reference: str | Path, candidate: str | Path, *, reference_options: dict[str, Any] | None = None,
-             locate: bool = False, quantized: str | None = None, **options: Any) -> ValidationResult:
+             locate: bool = False, quantized: str | None = None, gates: Gates | Mapping[str, Any] | None = None,
+             **options: Any) -> ValidationResult:
     """Run both models on the same inputs and compare every output. Truthy when equivalent.
 
     `options` are ValidateOptions fields (atol, rtol, per_output, batches, samples, seed, inputs,
     input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity and
-    argmax agreement; `locate` searches a failing ONNX pair for the first diverging node."""
+    argmax agreement; `locate` searches a failing ONNX pair for the first diverging node. `gates`
+    (max_error, min_agreement, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
     from .validation import QUANTIZED_CRITERIA
     from .validation import validate as _validate
 
+    g = _gates(gates, "validate")
     vopts = validate_options(**options)
     ref = source_artifact(str(reference), convert_options(**(reference_options or {}),
                                                           **({"input_shapes": vopts.input_shapes}
@@ -113,7 +168,12 @@ def validate(reference: str | Path, candidate: str | Path, *, reference_options:
             raise BadInput(f"unknown quantization kind '{quantized}'",
                            hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}")
         cand.metadata["quantized"] = quantized
-    return _validate(ref, cand, vopts, locate=locate)
+    result = _validate(ref, cand, vopts, locate=locate)
+    if not g.any:
+        return result
+    from .gates import check
+
+    return _gate(result, check(result, g, kind="validate"))
 
 
 def verify(artifact: str | Path, *, bundle: str | Path | None = None) -> ValidationResult:
@@ -124,10 +184,114 @@ def verify(artifact: str | Path, *, bundle: str | Path | None = None) -> Validat
     return _verify(str(artifact), bundle)
 
 
-def routes() -> list[dict[str, Any]]:
-    """Every conversion edge with its tool, cost and whether its libraries are installed."""
-    from .graph import edges
+def bench(models: str | Path | Sequence[str | Path], *, providers: Sequence[str] | str = ("cpu",),
+          batches: Sequence[int] | str | int = (1,), iterations: int | None = None,
+          duration: float | None = None, warmup: int = 10, threads: int | None = None,
+          io_binding: bool = False, strict: bool = False, seed: int = 0, input_shapes: Any = None,
+          weights: str | None = None, model_args: dict[str, Any] | None = None, allow_pickle: bool = False,
+          report: str | Path | None = None, gates: Gates | Mapping[str, Any] | None = None, log: Log | None = None) -> BenchResult:
+    """Latency (p50/p90/p99, bootstrap CI of the median) and throughput of one or more models side by side.
 
-    return [{"edge": str(e), "source": e.source.value, "target": e.target.value, "tool": e.tool,
-             "module": e.name, "cost": e.cost, "available": e.available, "missing": e.missing}
-            for e in edges()]
+    `report` writes a self-contained HTML page. `gates` (max_latency_ms — p50 or p99, decided from
+    confidence intervals —, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
+    from .benchmark import bench as _bench
+
+    g = _gates(gates, "bench")
+    names = [str(models)] if isinstance(models, (str, Path)) else [str(m) for m in models]
+    result = _bench(names, providers=providers, batches=batches, iterations=iterations, duration=duration,
+                    warmup=warmup, threads=threads, io_binding=io_binding, strict=strict, seed=seed,
+                    input_shapes=input_shapes, weights=weights, model_args=model_args,
+                    allow_pickle=allow_pickle, log=log)
+    if report is not None:
+        from .report_bench import write_html
+
+        write_html(result, report)
+    if not g.any:
+        return result
+    from .gates import check
+
+    return _gate(result, check(result, g, kind="bench"))
+
+
+class RouteTable(list):
+    """`portkit routes` as a list of dicts; `.to_dict()` is the `--json` output."""
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return list(self)
+
+
+def routes(source: Format | str | None = None, target: Format | str | None = None) -> RouteTable:
+    """Every conversion edge with its tool, cost and whether its libraries are installed; with `source`
+    and `target`, the planned routes between them, best first."""
+    from .graph import edges, plan, route_text
+
+    if source is not None and target is not None:
+        return RouteTable({"route": route_text(r), "cost": sum(e.cost for e in r), "tools": [e.tool for e in r]}
+                          for r in plan(_format(source), _format(target)))
+    if source is not None or target is not None:
+        raise BadInput("give both a source and a target format to plan a route", hint="e.g. --from torch --to tflite")
+    return RouteTable({"edge": str(e), "source": e.source.value, "target": e.target.value, "tool": e.tool,
+                       "module": e.name, "cost": e.cost, "available": e.available, "missing": e.missing}
+                      for e in edges())
+
+
+def export_triton(model: str | Path, repo: str | Path, *, name: str | None = None, max_batch: int | None = None,
+                  max_delay_us: int = 2000, version: int = 1, instances: int = 1,
+                  gpu: bool = False) -> TritonExport:
+    """Write a Triton model repository entry: REPO/NAME/VERSION/model.onnx + REPO/NAME/config.pbtxt."""
+    from .serving import export_triton as _export
+
+    return _export(model, repo, name=name, max_batch=max_batch, max_delay_us=max_delay_us, version=version,
+                   instances=instances, gpu=gpu)
+
+
+def serve(models: str | Sequence[str], *, block: bool = True, name: str | None = None, log: Log | None = None,
+          **options: Any) -> RunningServer | None:
+    """Serve models over the Open Inference Protocol (KServe v2). block=True runs until Ctrl+C/SIGTERM
+    (the CLI); block=False starts it in a background thread and returns the running server (`.port`,
+    `.stop()`, a context manager). `options` are ServeOptions fields (host, port, provider, max_batch, ...)."""
+    from .serving import serve as _serve
+    from .serving import start
+
+    names = [models] if isinstance(models, str) else list(models)
+    if not block:
+        return start(names, name=name, **options)
+    _serve(names, name=name, log=log, **options)
+    return None
+
+
+def matrix(model: str | Path, output: str | Path | None = None, *, targets: Sequence[Format | str] | None = None,
+           atol: float | None = None, rtol: float | None = None, inputs: str | None = None,
+           log: Log | None = None, **options: Any) -> MatrixResult:
+    """Convert one model to every other format by the best route and validate each (`portkit matrix`).
+    `options` are ConvertOptions fields used for every target. Truthy when every route passed; never
+    raises for one failing target (each row says what happened)."""
+    from .matrix import matrix as _matrix
+
+    return _matrix(str(model), output, targets=list(targets) if targets else None, atol=atol, rtol=rtol,
+                   inputs=inputs, log=log, **options)
+
+
+def load_recipe(recipe: str | Path) -> Recipe:
+    """Read and check a recipe (schema, key paths, files it names) without running anything; exit 2 on errors."""
+    from .recipes import load_recipe as _load
+
+    return _load(recipe)
+
+
+def run(recipe: str | Path | Recipe, *, out: str | Path | None = None, jobs: int = 1, executor: str = "process",
+        junit: str | Path | None = None, report: str | Path | None = None, log: Log | None = None) -> RunResult:
+    """Run a recipe: every model's conversions, validations, benchmarks, gates and exports. The recipe is
+    checked completely before anything runs. `jobs` > 1 runs models in parallel processes (spawn);
+    executor="ray" runs them as Ray tasks. Writes OUT/manifest.json (and `junit` / HTML `report` when
+    given); the result is truthy when every step and gate passed."""
+    from .recipes import run_recipe
+
+    return run_recipe(recipe, out=out, jobs=jobs, executor=executor, junit=junit, report=report, log=log)
+
+
+def init(model: str | Path, output: str | Path = "recipe.yaml", *, force: bool = False) -> Path:
+    """Write a commented starter recipe for `model` (`portkit init`) and return its path."""
+    from .recipes import write_starter
+
+    return write_starter(str(model), Path(output), force=force)

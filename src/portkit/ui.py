@@ -39,7 +39,7 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], stderr: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -48,7 +48,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         t.add_column(c)
     for r in rows:
         t.add_row(*[escape(str(x)) for x in r])
-    _console().print(t)
+    _console(stderr).print(t)
 
 
 def line(text: str) -> None:

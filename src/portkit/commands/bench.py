@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._common import JSON, input_shape_option
+from ._gates import BASELINE, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, gated, gates_from, render_gates
 
 
 def register(app: typer.Typer) -> None:
@@ -27,24 +28,29 @@ def bench(
     input_shape: list[str] | None = input_shape_option(),
     weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    max_latency_ms: str | None = MAX_LATENCY,
+    max_size_mb: float | None = MAX_SIZE,
+    baseline: Path | None = BASELINE,
+    max_regression: float | None = MAX_REGRESSION,
     as_json: bool = JSON,
 ) -> None:
     """Measure latency (p50/p90/p99, CI of the median) and throughput, one table for all models."""
-    from portkit import ui
-    from portkit.benchmark import bench as run
+    from portkit import api, ui
 
-    result = run(models, providers=provider, batches=batch, iterations=iterations, duration=duration,
-                 warmup=warmup, threads=threads, io_binding=io_binding, strict=strict,
-                 input_shapes=input_shape or None, weights=weights, log=ui.progress)
+    gates = gates_from(None, None, max_latency_ms, max_size_mb, baseline, max_regression)
+    result, failed = gated(lambda: api.bench(
+        models, providers=provider, batches=batch, iterations=iterations, duration=duration, warmup=warmup,
+        threads=threads, io_binding=io_binding, strict=strict, input_shapes=input_shape or None, weights=weights,
+        report=report, gates=gates, log=ui.progress))
     if report is not None:
-        from portkit.report_bench import write_html
-
-        write_html(result, report)
         ui.progress(f"wrote {report}")
     if as_json:
         ui.print_json(result.to_dict())
-        return
-    render(result)
+    else:
+        render(result)
+    render_gates(result, as_json)
+    if failed:
+        raise failed
 
 
 def render(result) -> None:

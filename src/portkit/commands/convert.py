@@ -6,6 +6,8 @@ from pathlib import Path
 import typer
 
 from ._common import JSON, input_shape_option
+from ._gates import (BASELINE, MAX_ERROR, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, MIN_AGREEMENT, gated, gates_from,
+                     render_gates)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,22 +39,32 @@ def convert(
     optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
+    max_error: float | None = MAX_ERROR,
+    min_agreement: float | None = MIN_AGREEMENT,
+    max_latency_ms: str | None = MAX_LATENCY,
+    max_size_mb: float | None = MAX_SIZE,
+    baseline: Path | None = BASELINE,
+    max_regression: float | None = MAX_REGRESSION,
     as_json: bool = JSON,
 ) -> None:
     """Convert a model to another format and validate it against the source."""
     from portkit import api, ui
 
-    result = api.convert(
-        source, to, output, validate=not no_validate, via=via, clean=clean, atol=atol, rtol=rtol,
+    gates = gates_from(max_error, min_agreement, max_latency_ms, max_size_mb, baseline, max_regression)
+    result, failed = gated(lambda: api.convert(
+        source, to, output, gates=gates, validate=not no_validate, via=via, clean=clean, atol=atol, rtol=rtol,
         inputs=inputs, log=ui.progress, opset=opset, input_shapes=input_shape or None, dynamic=dynamic,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
         int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle,
-    )
+    ))
     if as_json:
         ui.print_json(result.to_dict())
-        return
-    render(result)
+    else:
+        render(result)
+    render_gates(result, as_json)
+    if failed:
+        raise failed
 
 
 def render(result) -> None:

@@ -1,9 +1,12 @@
 """`portkit validate REFERENCE CANDIDATE`."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ._common import JSON, input_shape_option, parse_tolerances
+from ._gates import BASELINE, MAX_ERROR, MAX_REGRESSION, MAX_SIZE, MIN_AGREEMENT, gated, gates_from, render_gates
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +29,11 @@ def validate(
     report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
     junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
     reference_weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
+    max_error: float | None = MAX_ERROR,
+    min_agreement: float | None = MIN_AGREEMENT,
+    max_size_mb: float | None = MAX_SIZE,
+    baseline: Path | None = BASELINE,
+    max_regression: float | None = MAX_REGRESSION,
     as_json: bool = JSON,
 ) -> None:
     """Run both models on the same inputs and compare every output; exit 1 when they differ."""
@@ -33,11 +41,12 @@ def validate(
     from portkit.errors import ValidationFailed
     from portkit.report import render_table, to_json, write_report
 
-    result = api.validate(reference, candidate, inputs=inputs, samples=samples,
+    gates = gates_from(max_error, min_agreement, None, max_size_mb, baseline, max_regression)
+    result, failed = gated(lambda: api.validate(reference, candidate, gates=gates, inputs=inputs, samples=samples,
                           batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
                           per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed,
                           quantized=quantized, locate=locate,
-                          reference_options={"weights": reference_weights} if reference_weights else None)
+                          reference_options={"weights": reference_weights} if reference_weights else None))
     for path in report or []:
         write_report(result, path)
     if junit:
@@ -48,8 +57,11 @@ def validate(
         sys.stdout.write(to_json(result) + "\n")
     else:
         render_table(result)
+    render_gates(result, as_json)
     if not result:
         raise ValidationFailed(result.summary(), result=result)
+    if failed:
+        raise failed
 
 
 def render(result) -> None:

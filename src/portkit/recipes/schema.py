@@ -1,0 +1,484 @@
+"""The recipe schema (pydantic, every level `extra="forbid"`) and its loader.
+
+A recipe is checked completely — YAML syntax, keys, types, value ranges, the files it names, gates that
+need a step — before anything runs; every problem is reported at once with its key path
+(`models[0].targets[1].quantize`) and the fix, as one exit-2 error.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from portkit.errors import BadInput
+
+__all__ = ["Recipe", "ModelSpec", "Target", "ValidateStep", "BenchStep", "GateSpec", "TritonSpec", "ExportSpec",
+           "RecipeError", "load_recipe", "parse_recipe"]
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class RecipeError(BadInput):
+    """A recipe that does not pass the schema (exit 2). `.problems`: [(key path, message, fix)]."""
+
+    def __init__(self, path: str | Path, problems: list[tuple[str, str, str]]) -> None:
+        text = "; ".join(f"{loc}: {msg}" + (f" — {fix}" if fix else "") for loc, msg, fix in problems)
+        n = len(problems)
+        super().__init__(f"recipe has {n} problem{'s' if n > 1 else ''}: {text}", path=path,
+                         hint="nothing was run or written")
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _toggle(value: Any) -> Any:
+    """`step: true` → defaults, `step: false` → off, `step: {...}` → options."""
+    if value is True or value is None:
+        return {}
+    if value is False:
+        return {"enabled": False}
+    return value
+
+
+class ValidateStep(_Strict):
+    """Compare each target with the source (hop by hop and end to end)."""
+
+    enabled: bool = True
+    inputs: str | None = None  # .npz (keys = input names) or a folder of .npy; default random inputs
+    atol: float | None = Field(None, ge=0)
+    rtol: float | None = Field(None, ge=0)
+    tolerances: dict[str, tuple[float, float]] = Field(default_factory=dict)  # output -> (atol, rtol)
+    batches: list[int] | None = Field(None, min_length=1)
+    samples: int = Field(1, ge=1)
+    eval_data: str | None = None  # labelled .npz: accuracy before/after (quantized targets)
+
+    @field_validator("batches")
+    @classmethod
+    def _positive(cls, v: list[int] | None) -> list[int] | None:
+        if v and any(b < 1 for b in v):
+            raise ValueError("batch sizes must be 1 or more")
+        return v
+
+
+class BenchStep(_Strict):
+    """Benchmark each target (and the source with `reference: true`)."""
+
+    enabled: bool = True
+    providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    batches: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    duration: float | None = Field(None, gt=0)  # seconds per series (default 2 when no iterations)
+    iterations: int | None = Field(None, ge=2)
+    warmup: int = Field(10, ge=0)
+    threads: int | None = Field(None, ge=1)
+    io_binding: bool = False
+    reference: bool = False
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> BenchStep:
+        if self.duration is not None and self.iterations is not None:
+            raise ValueError("give duration or iterations, not both")
+        return self
+
+
+class GateSpec(_Strict):
+    """Limits; see docs/recipes.md. `max_latency_ms: 5` gates the p50, `{p99: 8}` the p99."""
+
+    max_error: float | None = Field(None, ge=0)
+    min_agreement: float | None = Field(None, ge=0, le=1)
+    max_latency_ms: dict[Literal["p50", "p99"], float] | None = None
+    max_size_mb: float | None = Field(None, gt=0)
+    baseline: str | None = None  # an earlier manifest.json or --json result
+    max_regression: float | None = Field(None, ge=0)  # percent
+
+    @field_validator("max_latency_ms", mode="before")
+    @classmethod
+    def _latency(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("write a number of milliseconds (p50), or {p99: 8}")
+        if isinstance(v, (int, float)):
+            return {"p50": v}
+        if isinstance(v, str):
+            from portkit.gates import parse_latency
+
+            try:
+                stat, limit = parse_latency(v)
+            except BadInput as e:
+                raise ValueError(e.one_line()) from None
+            return {stat: limit}
+        return v
+
+    @field_validator("max_latency_ms")
+    @classmethod
+    def _one_stat(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None and (len(v) != 1 or any(x <= 0 for x in v.values())):
+            raise ValueError("one statistic with a positive limit, e.g. 5 or {p99: 8}")
+        return v
+
+    @model_validator(mode="after")
+    def _pair(self) -> GateSpec:
+        if (self.baseline is None) != (self.max_regression is None):
+            raise ValueError("baseline and max_regression go together (e.g. baseline: last/manifest.json, "
+                             "max_regression: 10)")
+        return self
+
+    def gates(self) -> Any:
+        from portkit.gates import Gates
+
+        lat = self.max_latency_ms or {}
+        ((stat, limit),) = lat.items() if lat else (("p50", None),)
+        return Gates(max_error=self.max_error, min_agreement=self.min_agreement, max_latency_ms=limit,
+                     latency_stat=stat, max_size_mb=self.max_size_mb, baseline=self.baseline,
+                     max_regression=self.max_regression)
+
+
+class TritonSpec(_Strict):
+    enabled: bool = True
+    name: str | None = Field(None, pattern=NAME)
+    max_batch: int | None = Field(None, ge=0)
+    max_delay_us: int = Field(2000, ge=0)
+    version: int = Field(1, ge=1)
+    instances: int = Field(1, ge=1)
+    gpu: bool = False
+
+
+class ExportSpec(_Strict):
+    triton: TritonSpec | None = None  # `triton: true` or options; ONNX targets only
+
+    @field_validator("triton", mode="before")
+    @classmethod
+    def _toggle_triton(cls, v: Any) -> Any:
+        return None if v is False else _toggle(v)
+
+
+class Target(_Strict):
+    """One conversion of the model: a format, with its options, checks and exports."""
+
+    to: str
+    name: str | None = Field(None, pattern=NAME)  # folder name under OUT/MODEL/ (default: to[-quantize])
+    via: str | None = None
+    opset: int | None = Field(None, ge=7)
+    dynamic: bool | None = None
+    quantize: Literal["fp16", "dynamic", "int8"] | None = None
+    calibration: str | None = None  # .npz / folder of .npy for int8
+    int8_io: bool = False
+    optimize: bool = False
+    keep_layout: bool = False
+    clean: bool = False
+    validate_: ValidateStep | None = Field(None, alias="validate")  # None: the model's
+    bench: BenchStep | None = None
+    gates: GateSpec | None = None
+    export: ExportSpec | None = None
+
+    @field_validator("validate_", "bench", mode="before")
+    @classmethod
+    def _toggle_steps(cls, v: Any) -> Any:
+        return _toggle(v)
+
+    @field_validator("to", "via")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from portkit.formats import Format
+
+        try:
+            return Format.parse(v).value
+        except BadInput as e:
+            raise ValueError(f"{e.message} ({e.hint})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"{self.to}-{self.quantize}" if self.quantize else self.to)
+
+
+class Defaults(_Strict):
+    validate_: ValidateStep | None = Field(None, alias="validate")
+    bench: BenchStep | None = None
+    gates: GateSpec | None = None
+
+    @field_validator("validate_", "bench", mode="before")
+    @classmethod
+    def _toggle_steps(cls, v: Any) -> Any:
+        return _toggle(v)
+
+
+class ModelSpec(_Strict):
+    """A source model and the targets to produce from it."""
+
+    name: str = Field(pattern=NAME)
+    source: str  # a model file/folder, or pkg.module:factory for an eager PyTorch model
+    weights: str | None = None
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    input_shapes: dict[str, list[int | str]] | None = None  # {x: [1, 3, 224, 224]}, or one list
+    allow_pickle: bool = False
+    allow_unsafe: bool = False
+    custom_objects: str | None = None
+    targets: list[Target] = Field(min_length=1)
+    validate_: ValidateStep | None = Field(None, alias="validate")
+    bench: BenchStep | None = None
+    gates: GateSpec | None = None
+
+    @field_validator("validate_", "bench", mode="before")
+    @classmethod
+    def _toggle_steps(cls, v: Any) -> Any:
+        return _toggle(v)
+
+    @field_validator("input_shapes", mode="before")
+    @classmethod
+    def _shapes(cls, v: Any) -> Any:
+        return {"": v} if isinstance(v, list) else v
+
+
+class Recipe(_Strict):
+    """A deployment recipe: models, each converted to targets, validated, benchmarked, gated, exported."""
+
+    version: Literal[1] = 1
+    name: str | None = None
+    seed: int = 0  # random validation/benchmark inputs
+    out: str | None = None  # output folder (default: ./portkit-out, or --out)
+    defaults: Defaults = Field(default_factory=Defaults)
+    models: list[ModelSpec] = Field(min_length=1)
+
+    # set by the loader, not by the YAML
+    base_dir: str = Field(".", exclude=True)
+    path: str | None = Field(None, exclude=True)
+    sha256: str | None = Field(None, exclude=True)
+
+    def resolve(self, value: str | None) -> str | None:
+        """A path from the recipe, relative to the recipe's folder; references (pkg.mod:fn) unchanged."""
+        if value is None or _REF.match(value):
+            return value
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else Path(self.base_dir) / p)
+
+
+# ---------------------------------------------------------------- loading and error messages
+
+_EXAMPLES = {
+    "float": "a number, e.g. 0.5", "int": "a whole number, e.g. 8", "bool": "true or false",
+    "string": "text, e.g. samples/model.onnx", "list": "a list, e.g. [1, 8]", "dict": "a mapping of key: value",
+}
+
+
+def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and \
+                isinstance(node[part], dict) else None
+            out += f"[{part}]" + (f" ({name})" if name and len(loc) > 2 else "")
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    cls: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        field = cls.model_fields.get(part) or cls.model_fields.get(f"{part}_")
+        if field is None:
+            return None
+        cls = _inner(field.annotation)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _inner(tp: Any) -> Any:
+    for arg in typing.get_args(tp) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _inner(arg)
+        if inner is not None:
+            return inner
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _keys(cls: type[BaseModel]) -> list[str]:
+    return [f.alias or k for k, f in cls.model_fields.items() if not f.exclude]
+
+
+def _problem(err: dict[str, Any], data: Any) -> tuple[str, str, str]:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper() or
+                                              p in ("function-after", "function-before")))
+    where = _loc_text(loc, data)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        cls = _model_at(loc[:-1])
+        valid = _keys(cls) if cls else []
+        close = difflib.get_close_matches(key, valid, n=1)
+        fix = (f"did you mean '{close[0]}'? " if close else "remove it; ") + (
+            f"valid keys here: {', '.join(valid)}" if valid else "")
+        return where, f"unknown key '{key}'", fix.strip()
+    if kind == "missing":
+        return where, "required key is missing", f"add `{loc[-1]}: ...` (see docs/recipes.md)"
+    msg = err["msg"].replace("Value error, ", "")
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    fix = ""
+    for word, example in _EXAMPLES.items():
+        if kind.startswith(word) or kind == f"{word}_type" or kind == f"{word}_parsing":
+            fix = f"write {example}"
+            break
+    if kind == "literal_error" and isinstance(got, str):
+        allowed = re.findall(r"'([^']*)'", err["msg"])
+        close = difflib.get_close_matches(got, allowed, n=1)
+        fix = f"did you mean '{close[0]}'?" if close else ""
+    return where, msg + shown, fix
+
+
+def parse_recipe(data: Any, *, path: str | Path = "recipe", base_dir: str | Path = ".",
+                 check_files: bool = True, sha256: str | None = None) -> Recipe:
+    """Check parsed YAML against the schema and the files it names; raise RecipeError with every problem."""
+    if not isinstance(data, dict):
+        raise RecipeError(path, [("(top level)", "a recipe is a mapping with a `models:` list",
+                                  "start from `portkit init MODEL`")])
+    try:
+        recipe = Recipe(**data, base_dir=str(base_dir), path=str(path), sha256=sha256)
+    except ValidationError as e:
+        problems = [_problem(err, data) for err in e.errors()]
+        if check_files:
+            problems += _missing_sources(data, Path(base_dir))
+        raise RecipeError(path, problems) from None
+    problems = _semantic_problems(recipe, data, check_files)
+    if problems:
+        raise RecipeError(path, problems)
+    return recipe
+
+
+def _missing_sources(data: dict[str, Any], base_dir: Path) -> list[tuple[str, str, str]]:
+    """Model files that do not exist, found in the raw data (so they are reported with schema errors)."""
+    out = []
+    models = data.get("models")
+    for i, m in enumerate(models if isinstance(models, list) else []):
+        src = m.get("source") if isinstance(m, dict) else None
+        if isinstance(src, str) and not _REF.match(src):
+            p = Path(src).expanduser()
+            p = p if p.is_absolute() else base_dir / p
+            if not p.exists():
+                out.append((_loc_text(("models", i, "source"), data), f"model not found: {p}",
+                            f"fix the path (relative paths are read from the recipe's folder, {base_dir})"))
+    return out
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe file and check it (see parse_recipe)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError as e:
+        raise BadInput("recipe not found", path=p, hint="write one with `portkit init MODEL`") from e
+    except OSError as e:
+        raise BadInput(f"cannot read the recipe ({e.strerror})", path=p) from e
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BadInput("recipe is not UTF-8 text", path=p) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RecipeError(p, [(where.rstrip(": ") or "(yaml)", f"not valid YAML: {problem}",
+                               "check the indentation and quoting there")]) from None
+    return parse_recipe(data, path=p, base_dir=p.resolve().parent, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _semantic_problems(recipe: Recipe, data: dict[str, Any], check_files: bool) -> list[tuple[str, str, str]]:
+    problems: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+
+    def where(*loc: Any) -> str:
+        return _loc_text(loc, data)
+
+    def need_file(value: str | None, *loc: Any, what: str = "file") -> None:
+        if value is None or not check_files:
+            return
+        resolved = recipe.resolve(value)
+        if resolved and not _REF.match(value) and not Path(resolved).exists():
+            problems.append((where(*loc), f"{what} not found: {resolved}",
+                             f"fix the path (relative paths are read from the recipe's folder, {recipe.base_dir})"))
+
+    for section in ("validate_", "bench", "gates"):
+        step = getattr(recipe.defaults, section)
+        for key in ("inputs", "eval_data", "baseline"):
+            need_file(getattr(step, key, None), "defaults", section.rstrip("_"), key)
+    for i, m in enumerate(recipe.models):
+        if m.name in seen:
+            problems.append((where("models", i, "name"), f"duplicate model name '{m.name}'",
+                             "give each model its own name (it names its output folder)"))
+        seen.add(m.name)
+        need_file(m.source, "models", i, "source", what="model")
+        need_file(m.weights, "models", i, "weights")
+        for section in ("validate_", "gates"):
+            step = getattr(m, section)
+            for key in ("inputs", "eval_data", "baseline"):
+                need_file(getattr(step, key, None), "models", i, section.rstrip("_"), key)
+        labels: set[str] = set()
+        for j, t in enumerate(m.targets):
+            if t.label in labels:
+                problems.append((where("models", i, "targets", j), f"two targets named '{t.label}'",
+                                 "set `name:` on one of them"))
+            labels.add(t.label)
+            need_file(t.calibration, "models", i, "targets", j, "calibration")
+            for section in ("validate_", "gates"):
+                step = getattr(t, section)
+                for key in ("inputs", "eval_data", "baseline"):
+                    need_file(getattr(step, key, None), "models", i, "targets", j, section.rstrip("_"), key)
+            if t.quantize == "int8" and t.to == "tflite" and not t.calibration:
+                pass  # the converter picks its default calibration (or says it needs one)
+            bench = effective(recipe, m, t, "bench")
+            gates = effective_gates(recipe, m, t)
+            if gates.max_latency_ms is not None and (bench is None or not bench.enabled):
+                problems.append((where("models", i, "targets", j), "a latency gate needs a bench step",
+                                 "add `bench: {duration: 1}` to the target, the model or `defaults`"))
+            valid = effective(recipe, m, t, "validate")
+            if (gates.max_error is not None or gates.min_agreement is not None) and valid is not None \
+                    and not valid.enabled:
+                problems.append((where("models", i, "targets", j), "an error/agreement gate needs validation",
+                                 "remove `validate: false`"))
+            if t.export and t.export.triton and t.export.triton.enabled and t.to != "onnx":
+                problems.append((where("models", i, "targets", j, "export", "triton"),
+                                 f"Triton export takes an ONNX model, this target is {t.to}",
+                                 "export triton from an `to: onnx` target"))
+    return problems
+
+
+def effective(recipe: Recipe, model: ModelSpec, target: Target, section: str) -> Any:
+    """A step's options: the target's, else the model's, else the recipe defaults' (validation is on
+    by default, benchmarking off)."""
+    for holder in (target, model, recipe.defaults):
+        step = getattr(holder, "validate_" if section == "validate" else section)
+        if step is not None:
+            return step
+    return ValidateStep() if section == "validate" else None
+
+
+def effective_gates(recipe: Recipe, model: ModelSpec, target: Target) -> Any:
+    """Gates merged key by key: defaults, then the model's, then the target's."""
+    from portkit.gates import Gates
+
+    g = Gates()
+    for holder in (recipe.defaults, model, target):
+        if holder.gates is not None:
+            g = g.merged(holder.gates.gates())
+    if g.baseline is not None:
+        g = Gates(**{**g.to_dict(), "baseline": recipe.resolve(g.baseline)})
+    return g
