@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint clean constraints samples
+.PHONY: install demo test test-fast bench lint clean constraints samples web-deps
 
 install: $(STAMP)
 
@@ -23,11 +23,21 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python samples/demo.py
 
-test: $(STAMP)
+test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not gpu and not slow" -x $(PYTEST_ARGS)
+
+# onnxruntime-web for the web-bundle tests, pinned by web/package-lock.json, installed into web/node_modules
+# (never committed). Offline or without npm this only warns: those tests then skip and say why.
+WEB_STAMP := web/node_modules/.portkit-stamp
+web-deps: $(WEB_STAMP)
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  if (cd web && npm ci --no-audit --no-fund --loglevel=error); then touch $@; \
+	  else echo "web-deps: npm ci failed (registry unreachable?); web bundle tests will skip"; fi; \
+	else echo "web-deps: npm not found; web bundle tests will skip"; fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
