@@ -420,14 +420,17 @@ def _collect(d: Mapping[str, Any], b: Baseline, root: Path) -> None:
     if schema.startswith("portkit.manifest"):
         for m in d.get("models") or []:
             for a in m.get("artifacts") or []:
-                name = os.path.basename(a.get("path") or "")
+                label = f"{m.get('name')}/{a.get('name')}"
+                names = (label, os.path.basename(a.get("path") or ""))
                 if a.get("size_bytes") is not None:
-                    b.sizes[name] = a["size_bytes"]
+                    for n in names:
+                        b.sizes[n] = a["size_bytes"]
                 v = a.get("validation")
                 if v:
-                    _validation(v, name, b)
+                    for n in names:
+                        _validation(v, n, b)
                 if a.get("bench"):
-                    b.latency += a["bench"].get("results") or []
+                    b.latency += [{**r, "artifact": label} for r in a["bench"].get("results") or []]
         return
     if schema.startswith("portkit.bench"):
         b.latency += d.get("results") or []
@@ -453,18 +456,23 @@ def _validation(v: Mapping[str, Any], name: str, b: Baseline) -> None:
         b.agreements[name] = a
 
 
-def _pick(table: Mapping[str, Any], name: str) -> Any:
-    """The baseline entry for `name`: the same file name, else the only entry there is."""
-    if name in table:
-        return table[name]
-    if len(table) == 1:
+def _pick(table: Mapping[str, Any], *names: str) -> Any:
+    """The baseline entry for an artifact: by its recipe label (model/target) or file name, else the only
+    entry there is."""
+    for name in names:
+        if name in table:
+            return table[name]
+    if len(set(table.values())) == 1:
         return next(iter(table.values()))
     return None
 
 
-def _match_series(r: Mapping[str, Any], base: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _match_series(r: Mapping[str, Any], base: list[dict[str, Any]], label: str) -> dict[str, Any] | None:
     key = (r.get("batch"), r.get("requested_provider", r.get("provider")))
     same = [x for x in base if (x.get("batch"), x.get("requested_provider", x.get("provider"))) == key]
+    by_label = [x for x in same if x.get("artifact") == label]
+    if by_label:
+        return by_label[0]
     by_name = [x for x in same if os.path.basename(str(x["model"])) == os.path.basename(str(r["model"]))]
     if by_name:
         return by_name[0]
@@ -480,7 +488,7 @@ def regression(base: Baseline, pct: float, *, validation: Mapping[str, Any] | No
     f = 1.0 + pct / 100.0
     src = f"baseline {os.path.basename(base.path)}"
     for r in _latency_series(bench) if bench is not None else []:
-        old = _match_series(r, base.latency)
+        old = _match_series(r, base.latency, label)
         if old is None:
             continue
         ci = (r.get("ci_ms") or {}).get("p50") or [r["latency_ms"]["p50"]] * 2
@@ -498,7 +506,7 @@ def regression(base: Baseline, pct: float, *, validation: Mapping[str, Any] | No
                                 "medians: only a run whose whole interval is above the baseline's (plus the "
                                 "allowed regression) fails")
     for name, size in sizes or []:
-        old_size = _pick(base.sizes, name)
+        old_size = _pick(base.sizes, label, name)
         if old_size is None or size is None:
             continue
         limit = old_size * f / 1e6
@@ -506,13 +514,13 @@ def regression(base: Baseline, pct: float, *, validation: Mapping[str, Any] | No
                                            " MB", f"{src}: {old_size / 1e6:.4g} MB + {pct:g}%", "size"))
     if validation:
         name = sizes[0][0] if sizes else label
-        old_e, e = _pick(base.errors, name), error_of(validation)
+        old_e, e = _pick(base.errors, label, name), error_of(validation)
         if old_e is not None and e is not None:
             # a floor keeps float32 round-off (1e-7 against 2e-7) from counting as a regression
             limit = old_e * f + 1e-6
             report.verdicts.append(GateVerdict("max_regression", name, limit, e, e <= limit, "",
                                                f"{src}: max |diff| {old_e:.4g} + {pct:g}% (+1e-6)", "error"))
-        old_a, a = _pick(base.agreements, name), agreement_of(validation)
+        old_a, a = _pick(base.agreements, label, name), agreement_of(validation)
         if old_a is not None and a is not None:
             limit = old_a * (1 - pct / 100.0)
             report.verdicts.append(GateVerdict("max_regression", name, limit, a, a >= limit, "",

@@ -247,6 +247,11 @@ class Recipe(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     models: list[ModelSpec] = Field(min_length=1)
 
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _empty_defaults(cls, v: Any) -> Any:
+        return {} if v is None else v
+
     # set by the loader, not by the YAML
     base_dir: str = Field(".", exclude=True)
     path: str | None = Field(None, exclude=True)

@@ -39,13 +39,13 @@ def _shape_lines(model: str) -> list[str]:
         info = api.inspect(model)
     except PortkitError as e:
         return [f"    # input_shapes: {{x: [1, 3, 224, 224]}}   # needed here: {e.message[:80]}"]
-    lines = [f"    # inputs: " + ", ".join(f"{t.name} {t.dtype} [{t.shape_text()}]" for t in info.signature.inputs)]
+    lines = ["    # inputs: " + ", ".join(f"{t.name} {t.dtype} {t.shape_text()}" for t in info.signature.inputs)]
     lines.append("    # input_shapes: {" + ", ".join(f"{t.name}: [...]" for t in info.signature.inputs)
                  + "}   # only to fix dynamic dims")
     return lines
 
 
-def starter_recipe(model: str, recipe_dir: Path, *, inspect: bool = True) -> str:
+def starter_recipe(model: str, recipe_dir: Path, *, inspect: bool = True, file_name: str = "recipe.yaml") -> str:
     """The text of a starter recipe for `model`, with paths relative to `recipe_dir`."""
     from portkit.formats import is_reference, sniff
 
@@ -71,7 +71,7 @@ def starter_recipe(model: str, recipe_dir: Path, *, inspect: bool = True) -> str
             t.append("        export: {triton: true}              # OUT/triton/<name>/1/model.onnx + config.pbtxt")
         targets += t
     return "\n".join([
-        f"# portkit recipe for {model} ({fmt.value}). Run it:  portkit run {{this file}} --out build/portkit",
+        f"# portkit recipe for {model} ({fmt.value}). Run it:  portkit run {file_name} --out build/portkit",
         "# Every key is checked before anything runs (`portkit run` exits 2 naming the key path and the fix).",
         "# Reference: docs/recipes.md. Paths are relative to this file's folder.",
         "version: 1",
@@ -106,7 +106,7 @@ def write_starter(model: str, output: Path, *, force: bool = False, inspect: boo
     """Write the starter recipe (atomically); refuses to overwrite an existing file unless force."""
     if output.exists() and not force:
         raise BadInput("the recipe file exists", path=output, hint="choose another -o, or pass --force")
-    text = starter_recipe(model, output.parent if str(output.parent) else Path("."), inspect=inspect)
+    text = starter_recipe(model, output.parent, inspect=inspect, file_name=str(output))
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
