@@ -60,6 +60,17 @@ def build_app() -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     import click
 
+    # typer >= 0.29 raises its own Exit/Abort and its vendored click's usage errors, not click's
+    exits, aborts, usage = [click.exceptions.Exit], [click.exceptions.Abort], [click.ClickException]
+    exits += [typer.Exit] if hasattr(typer, "Exit") else []
+    aborts += [typer.Abort] if hasattr(typer, "Abort") else []
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        usage.append(VendoredClickException)
+    except ImportError:
+        pass
+
     from .errors import PortkitError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -71,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--quiet" in args[1:] or "-q" in args[1:]:
         from . import ui
 
-        ui.set_quiet(True)
+        ui.set_quiet(True)  # accepted anywhere on the line, like --debug
+        args = ["--quiet"] + [a for a in args if a not in ("--quiet", "-q")]
     app = build_app()
     try:
         rv = app(args=args, prog_name="portkit", standalone_mode=False)
@@ -88,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
         ui.error(e.one_line())
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except tuple(exits) as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except tuple(aborts):
         print("portkit: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as e:
+    except tuple(usage) as e:
         e.show()
         return 2 if e.exit_code in (1, 2) else e.exit_code
     except KeyboardInterrupt:
