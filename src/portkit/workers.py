@@ -25,6 +25,12 @@ class WorkerCrashed(ConversionFailed):
 
 
 def _serve(conn: Any) -> None:  # runs in the child
+    # stdout belongs to the parent's results (`--json` alone there): libraries that print (TensorFlow's
+    # "Saved artifact at ...", LiteRT's C++ INFO lines) write to stderr instead, at the file-descriptor level
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(2, 1)
     # Quieter framework start-up; TF's C++ logs would otherwise flood stderr.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not os.environ.get("PORTKIT_DEBUG"):

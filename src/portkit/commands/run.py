@@ -1,6 +1,10 @@
 """`portkit run RECIPE`: convert, validate, benchmark, gate and export the models a recipe names."""
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -43,7 +47,9 @@ def run(
             ui.line(f"{recipe}: valid ({len(parsed.models)} model(s), "
                     f"{sum(len(m.targets) for m in parsed.models)} target(s))")
         return
-    result = api.run(parsed, out=out, jobs=jobs, executor=executor, junit=junit, report=report, log=ui.progress)
+    with _stdout_to_stderr(as_json):
+        result = api.run(parsed, out=out, jobs=jobs, executor=executor, junit=junit, report=report,
+                         log=ui.progress)
     ui.progress(f"wrote {result.manifest_path}")
     if as_json:
         ui.print_json(result.to_dict())
@@ -51,6 +57,24 @@ def run(
         render(result)
     if not result:
         _fail(result)
+
+
+@contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, anything a library prints while the recipe runs goes to stderr (file-descriptor level),
+    so stdout carries the manifest alone."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _print_problems(e) -> None:  # noqa: ANN001

@@ -241,6 +241,11 @@ def run_model(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("quiet"):
         ui.set_quiet(True)
+    if job.get("isolated"):  # a process of its own: its stdout is the parent's result channel (--json)
+        import sys
+
+        sys.stdout.flush()
+        os.dup2(2, 1)
     recipe = parse_recipe(job["recipe"], path=job["path"], base_dir=job["base_dir"], check_files=False)
     mi = job["index"]
     model = recipe.models[mi]
@@ -285,7 +290,7 @@ def _execute(jobs: list[dict[str, Any]], n: int, executor: str, log: Log) -> lis
     workers = min(n, len(jobs))
     log(f"running {len(jobs)} models in {workers} processes")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(run_model, j) for j in jobs]
+        futures = [pool.submit(run_model, {**j, "isolated": True}) for j in jobs]
         return [_collect(f, j) for f, j in zip(futures, jobs)]
 
 
@@ -309,7 +314,7 @@ def _execute_ray(jobs: list[dict[str, Any]], n: int, log: Log) -> list[dict[str,
         ray.init(ignore_reinit_error=True, log_to_driver=True, **kwargs)
     log(f"running {len(jobs)} models as Ray tasks")
     task = ray.remote(num_cpus=1)(run_model)
-    refs = [task.remote(j) for j in jobs]
+    refs = [task.remote({**j, "isolated": True}) for j in jobs]
     out = []
     for ref, j in zip(refs, jobs):
         try:
