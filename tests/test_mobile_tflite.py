@@ -1,6 +1,7 @@
 """Acceptance checks for quantized TFLite (the converters belong to the TF side, issue 4): full-int8
 ≤ 0.35× the float size with ≥ 95 % top-1 agreement, fp16 ≤ 0.6×. Validated on the 100 real calibration
-images, so agreement is measured on data, not on random inputs. Skipped while no ONNX → TFLite route exists."""
+images, so agreement is measured on data, not on random inputs. Skipped while no ONNX → TFLite route
+exists."""
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,8 @@ def test_tflite_fp16_size(tmp_path, digits_onnx, float_tflite):
 
 def test_tflite_full_int8_size_and_agreement(tmp_path, digits_onnx, float_tflite):
     out = tmp_path / "digits_int8.tflite"
-    res = portkit.convert(digits_onnx, "tflite", out, quantize="int8", calibration=str(CALIB), inputs=str(CALIB))
+    res = portkit.convert(digits_onnx, "tflite", out, quantize="int8", calibration=str(CALIB),
+                          inputs=str(CALIB))
     ratio = out.stat().st_size / float_tflite.stat().st_size
     agreement = _agreement(res)
     print(f"tflite int8: size ratio {ratio:.3f}, top-1 agreement {agreement:.3f}")

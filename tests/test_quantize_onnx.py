@@ -47,7 +47,8 @@ def _ops(path) -> set[str]:
 
 def test_int8_static_qdq(tmp_path, digits_onnx, digits_test, eval_npz):
     out = tmp_path / "digits.int8.onnx"
-    res = portkit.convert(digits_onnx, "onnx", out, quantize="int8", calibration=str(CALIB), eval_data=eval_npz)
+    res = portkit.convert(digits_onnx, "onnx", out, quantize="int8", calibration=str(CALIB),
+                          eval_data=eval_npz)
     assert res.passed and out.is_file()
     md = res.output.metadata
     assert md["quantized"] == "int8" and md["quantization"]["format"] == "QDQ"

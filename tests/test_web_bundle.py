@@ -78,7 +78,8 @@ def test_web_bundle_int8(tmp_path, digits_onnx, test_images, node_ready):
 def test_web_bundle_with_ort_model(tmp_path, digits_onnx, test_images, node_ready):
     out = tmp_path / "bundle_ort"
     res = portkit.convert(digits_onnx, "web", out, extra={"web_model": "ort"})
-    assert res.passed and (out / "model.ort").is_file() and (out / "model.required_operators.config").is_file()
+    assert res.passed and (out / "model.ort").is_file()
+    assert (out / "model.required_operators.config").is_file()
     web = run_in_node(out, {"x": test_images})["output"]
     np.testing.assert_allclose(web, _python(digits_onnx, test_images), atol=1e-4, rtol=0)
 
@@ -88,8 +89,8 @@ def _custom_op_model(path) -> None:
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu_1"),
              helper.make_node("FancyNorm", ["r"], ["y"], domain="com.example", name="my_custom_norm")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=opsets)
     onnx.save(model, str(path))
 
 

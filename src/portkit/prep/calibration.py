@@ -43,8 +43,9 @@ def calibration_batches(data: str | Path, signature: ModelSignature) -> list[dic
                 if arr.ndim == len(spec.shape) - 1:  # one sample without its batch axis
                     s = {**s, spec.name: arr[None]}
                 else:
-                    raise BadInput(f"calibration array '{spec.name}' has shape {list(arr.shape)}, the model "
-                                   f"expects {spec.shape_text()}", path=data, hint="save it with a batch axis")
+                    raise BadInput(f"calibration array '{spec.name}' has shape {list(arr.shape)}, the "
+                                   f"model expects {spec.shape_text()}", path=data,
+                                   hint="save it with a batch axis")
             want = np.dtype(spec.dtype) if spec.dtype in ("float32", "float16", "int64", "int32") else None
             if want is not None and s[spec.name].dtype != want:
                 s = {**s, spec.name: s[spec.name].astype(want)}

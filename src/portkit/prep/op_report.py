@@ -24,17 +24,18 @@ _MAX_NODES = 8  # node names listed per unsupported op
 
 # ONNX ops onnx2tf converts to TFLite builtin operators (float models, default domain)
 TFLITE_BUILTIN = frozenset("""
-Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization BitShift Cast
-CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum DepthToSpace
-DequantizeLinear Div Dropout DynamicQuantizeLinear Elu Equal Erf Exp Expand EyeLike Flatten Floor Gather
-GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool Greater GreaterOrEqual
-GroupNormalization GRU HardSigmoid HardSwish Hardmax Identity InstanceNormalization IsInf IsNaN LayerNormalization
-LeakyRelu Less LessOrEqual Log LogSoftmax LpNormalization LRN LSTM MatMul Max MaxPool Mean MeanVarianceNormalization
-Min Mish Mod Mul Neg NonMaxSuppression Not OneHot Or Pad Pow PRelu QuantizeLinear Range Reciprocal ReduceL1
-ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu
-Reshape Resize ReverseSequence RNN Round ScatterElements ScatterND Selu Shape Shrink Sigmoid Sign Sin Sinh Size
-Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh ThresholdedRelu Tile TopK
-Transpose Trilu Unsqueeze Upsample Where Xor
+Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization BitShift
+Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum
+DepthToSpace DequantizeLinear Div Dropout DynamicQuantizeLinear Elu Equal Erf Exp Expand EyeLike
+Flatten Floor Gather GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool
+Greater GreaterOrEqual GroupNormalization GRU HardSigmoid HardSwish Hardmax Identity
+InstanceNormalization IsInf IsNaN LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax
+LpNormalization LRN LSTM MatMul Max MaxPool Mean MeanVarianceNormalization Min Mish Mod Mul Neg
+NonMaxSuppression Not OneHot Or Pad Pow PRelu QuantizeLinear Range Reciprocal ReduceL1 ReduceL2
+ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare
+Relu Reshape Resize ReverseSequence RNN Round ScatterElements ScatterND Selu Shape Shrink Sigmoid
+Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh
+ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
 # ops whose conversion needs TensorFlow ops (Flex delegate) or has no TFLite lowering at all
 TFLITE_FLEX = {
@@ -42,8 +43,9 @@ TFLITE_FLEX = {
     "Det": "tf.linalg.det is a Flex op", "RoiAlign": "needs TensorFlow ops (Flex)",
     "DFT": "no TFLite builtin (RFFT2D covers only real 2-D FFTs)", "STFT": "no TFLite builtin",
     "Loop": "control flow: converted to WHILE only for simple loops", "Scan": "no TFLite lowering",
-    "If": "control flow: converted only when the branches are convertible", "Unique": "Flex op for most dtypes",
-    "NonZero": "dynamic output shape: Flex op (tf.where)", "MatMulInteger": "integer ops: quantize in TFLite instead",
+    "If": "control flow: converted only when the branches are convertible",
+    "Unique": "Flex op for most dtypes", "NonZero": "dynamic output shape: Flex op (tf.where)",
+    "MatMulInteger": "integer ops: quantize in TFLite instead",
     "ConvInteger": "integer ops: quantize in TFLite instead", "QLinearConv": "quantize in TFLite instead",
     "QLinearMatMul": "quantize in TFLite instead", "StringNormalizer": "string ops are not TFLite builtins",
     "TfIdfVectorizer": "string/ML ops are not TFLite builtins", "RandomNormal": "random ops are Flex ops",
@@ -115,7 +117,8 @@ def check_ops(model_path: str | Path, target: str) -> OpReport:
     for i, node in enumerate(_all_nodes(model.graph)):
         by_op[(_dom(node.domain), node.op_type)].append(node.name or f"#{i} ({node.op_type})")
     counts = Counter({k: len(v) for k, v in by_op.items()})
-    report = OpReport(target, str(model_path), opsets, {_key(d, o): n for (d, o), n in sorted(counts.items())})
+    ops = {_key(d, o): n for (d, o), n in sorted(counts.items())}
+    report = OpReport(target, str(model_path), opsets, ops)
     if target == "tflite":
         report.checked_against = "TFLite builtins (via onnx2tf)"
         check = _tflite_reason

@@ -35,9 +35,9 @@ def config_path(ort_file: str | Path) -> Path:
 def write_operator_config(ort_file: str | Path, config: str | Path | None = None) -> Path:
     """The required-operators config of an `.ort` file (onnxruntime.tools' own writer)."""
     require("onnxruntime", "ORT operator config")
-    from onnxruntime.tools.ort_format_model import create_config_from_models
-
     import logging
+
+    from onnxruntime.tools.ort_format_model import create_config_from_models
 
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)
     ort_file = Path(ort_file)

@@ -63,12 +63,13 @@ def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | Non
     return {"quantized": "int8", "quantization": {"mode": "static", "format": "QDQ", "activations": "int8",
                                                   "weights": "int8", "per_channel": per_channel,
                                                   "reduce_range": reduce_range,
-                                                  "calibration": Path(data).name, "calibration_samples": samples,
+                                                  "calibration": Path(data).name,
+                                                  "calibration_samples": samples,
                                                   "method": "MinMax"}}
 
 
 def _preprocess(src: Path, out: Path) -> Path:
-    """onnxruntime's recommended pre-pass (shape inference + basic optimisation); the original when it fails."""
+    """onnxruntime's recommended pre-pass (shape inference + basic optimisation); the input if it fails."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
@@ -97,5 +98,5 @@ def to_fp16(src: str | Path, out: str | Path, keep_io_types: bool = True) -> dic
             tool = "onnxruntime.transformers.float16"
         model16 = convert_float_to_float16(model, keep_io_types=keep_io_types)
         onnx.save(model16, str(out))
-    return {"quantized": "fp16", "quantization": {"mode": "fp16", "io": "float32" if keep_io_types else "float16",
-                                                  "tool": tool}}
+    io = "float32" if keep_io_types else "float16"
+    return {"quantized": "fp16", "quantization": {"mode": "fp16", "io": io, "tool": tool}}

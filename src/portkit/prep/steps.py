@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..artifact import Artifact
 from ..errors import BadInput, ConversionFailed
@@ -46,7 +47,8 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
                        hint="drop --optimize (TFLite converters optimise on their own)")
     if opts.int8_io and to in PREP_TARGETS:
         raise BadInput("--int8-io applies to TFLite targets only",
-                       hint="ONNX int8 models keep float inputs/outputs (QuantizeLinear/DequantizeLinear inside)")
+                       hint="ONNX int8 models keep float inputs/outputs (QuantizeLinear/DequantizeLinear "
+                            "inside)")
     if source is to and to is not Format.ONNX and (opts.quantize or opts.optimize):
         raise BadInput(f"--quantize/--optimize on a {to.value} model is not supported",
                        hint=f"convert from the float source model: portkit convert SOURCE --to {to.value} "
@@ -223,7 +225,8 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
             if validate:
                 hop.validation = _validate_pair(current, nxt, runners, vopts, open_runner)
-                log(f"  validate {label}: {'ok' if hop.validation else 'FAILED'} — {quant_summary(hop.validation)}")
+                ok = "ok" if hop.validation else "FAILED"
+                log(f"  validate {label}: {ok} — {quant_summary(hop.validation)}")
             result.hops.append(hop)
             current = nxt
         if validate and len(result.hops) > 1:

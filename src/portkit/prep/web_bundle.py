@@ -79,7 +79,8 @@ def write_bundle(model: Path, out: Path, sig: ModelSignature, *, model_format: s
         "schema": MANIFEST_SCHEMA,
         "model": name,
         "model_format": model_format,
-        "runtime": {"package": "onnxruntime-web", "version": ORT_WEB_VERSION, "backend": "wasm", "cdn": ORT_WEB_URL},
+        "runtime": {"package": "onnxruntime-web", "version": ORT_WEB_VERSION, "backend": "wasm",
+                    "cdn": ORT_WEB_URL},
         "inputs": inputs,
         "outputs": outputs,
         "preprocessing": _notes(sig, inputs, quantized),
@@ -92,8 +93,9 @@ def write_bundle(model: Path, out: Path, sig: ModelSignature, *, model_format: s
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     page = (ASSETS / "index.html").read_text()
-    for key, value in {"__TITLE__": title or model.stem, "__MODEL__": name, "__ORT_VERSION__": ORT_WEB_VERSION,
-                       "__ORT_URL__": ORT_WEB_URL}.items():
+    fill = {"__TITLE__": title or model.stem, "__MODEL__": name, "__ORT_VERSION__": ORT_WEB_VERSION,
+            "__ORT_URL__": ORT_WEB_URL}
+    for key, value in fill.items():
         page = page.replace(key, value)
     (out / "index.html").write_text(page)
     shutil.copyfile(ASSETS / "portkit-web.mjs", out / "portkit-web.mjs")
