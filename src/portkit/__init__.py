@@ -23,6 +23,7 @@ __all__ = [
     "export_triton",
     "serve",
     "matrix",
+    "ops",
     "run",
     "init",
     "load_recipe",
@@ -42,8 +43,8 @@ __all__ = [
     "RuntimeUnavailable",
 ]
 
-_API = ("convert", "validate", "bench", "inspect", "verify", "routes", "export_triton", "serve", "matrix", "run",
-        "init", "load_recipe")
+_API = ("convert", "validate", "bench", "inspect", "verify", "routes", "export_triton", "serve", "matrix", "ops",
+        "run", "init", "load_recipe")
 _LAZY = {
     **dict.fromkeys(_API, "portkit.api"),
     "Format": "portkit.formats",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .validation import ValidationResult
 
 __all__ = ["convert", "inspect", "validate", "verify", "bench", "routes", "export_triton", "serve", "matrix",
-           "run", "init", "load_recipe", "RouteTable"]
+           "ops", "run", "init", "load_recipe", "RouteTable"]
 
 Log = Callable[[str], None]
 
@@ -149,8 +149,8 @@ def validate(reference: str | Path, candidate: str | Path, *, reference_options:
              **options: Any) -> ValidationResult:
     """Run both models on the same inputs and compare every output. Truthy when equivalent.
 
-    `options` are ValidateOptions fields (atol, rtol, per_output, batches, samples, seed, inputs,
-    input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity and
+    `options` are ValidateOptions fields (atol, rtol, per_output, batches — default 1, 2, 7 —, samples, seed,
+    inputs, input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity and
     argmax agreement; `locate` searches a failing ONNX pair for the first diverging node. `gates`
     (max_error, min_agreement, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
@@ -158,6 +158,7 @@ def validate(reference: str | Path, candidate: str | Path, *, reference_options:
     from .validation import validate as _validate
 
     g = _gates(gates, "validate")
+    options.setdefault("batches", (1, 2, 7))  # the CLI's sweep: a dynamic batch axis is tried at 1, 2 and 7
     vopts = validate_options(**options)
     ref = source_artifact(str(reference), convert_options(**(reference_options or {}),
                                                           **({"input_shapes": vopts.input_shapes}
@@ -270,6 +271,27 @@ def matrix(model: str | Path, output: str | Path | None = None, *, targets: Sequ
 
     return _matrix(str(model), output, targets=list(targets) if targets else None, atol=atol, rtol=rtol,
                    inputs=inputs, log=log, **options)
+
+
+def ops(model: str | Path, target: str = "web") -> Any:
+    """Which operators of an ONNX model (or a web bundle's model) `target` cannot run — web (onnxruntime-web
+    WASM), ort (ORT format builds) or tflite — node by node (`portkit ops`). The report's `.ok` is False
+    when some are unsupported (the CLI then exits 3)."""
+    from .formats import sniff
+    from .prep.op_report import check_ops
+
+    path = Path(model)
+    fmt = sniff(path)
+    if fmt is Format.WEB:
+        from .prep.web_bundle import model_file
+
+        path = model_file(path)
+        if path.suffix != ".onnx":
+            raise BadInput("the bundle holds an ORT-format model; check its ONNX source instead", path=model)
+    elif fmt is not Format.ONNX:
+        raise BadInput(f"op checks read ONNX models, this is {fmt.value}", path=model,
+                       hint=f"convert it first: portkit convert {model} --to onnx")
+    return check_ops(path, target.lower())
 
 
 def load_recipe(recipe: str | Path) -> Recipe:
