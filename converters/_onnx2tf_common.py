@@ -70,7 +70,8 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
     tf()
     model = onnxutil.load(src.location, external=True)
     sig = onnxutil.signature(model)
-    kept = channels_last_inputs(model)
+    model = _fold_constants(src.location, model)
+    kept = sorted(set(channels_last_inputs(model)) | set(src.metadata.get("channels_last_inputs") or []))
     keep_nchw = [s.name for s in sig.inputs if opts.keep_layout and len(s.shape) in CHANNELS_LAST
                  and s.name not in kept]
     mode = check_quantize(opts) if want_quant else None
@@ -90,7 +91,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
                           input_quant_dtype="int8", output_quant_dtype="int8")
             quant = {"calibration": str(opts.calibration), "int8_io": opts.int8_io}
         if mode:
-            quant["quantize"] = mode
+            quant["quantized"] = mode
         with converting(hop, alternative=alternative):
             try:
                 built = onnx2tf.convert(**kwargs)
@@ -104,6 +105,31 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
         _input_perms(res)
         _output_perms(res, src.location)
         yield res
+
+
+def _fold_constants(path: str, model: Any) -> Any:
+    """Constant-fold with onnxruntime's basic (standard-ops-only) optimizer: onnx2tf's own simplifier
+    (onnxsim) is not a dependency, and folded shape arithmetic is what onnx2tf converts best."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="portkit-fold-") as tmp:
+        folded = Path(tmp) / "folded.onnx"
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.optimized_model_filepath = str(folded)
+        so.log_severity_level = 3
+        try:
+            ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+            out = onnx.load(str(folded))
+        except Exception:  # noqa: BLE001 - folding is an optimisation; onnx2tf gets the original then
+            return model
+    keep = {p.key: p.value for p in model.metadata_props}
+    del out.metadata_props[:]
+    for k, v in keep.items():
+        entry = out.metadata_props.add()
+        entry.key, entry.value = k, v
+    return out
 
 
 def _prepare(model: Any, kept: list[str], work: Path) -> str:

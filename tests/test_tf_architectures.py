@@ -1,0 +1,53 @@
+"""Real architectures: keras.applications (weights=None, small inputs) to ONNX and TFLite, and ONNX from
+torchvision architectures to TFLite, each within 1e-4 relative error (after the NCHW→NHWC mapping).
+
+MobileNetV2 and resnet18 run in the default suite; the bigger ones are marked slow."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import portkit
+
+from .conftest import build
+from .test_tf_edges import tf_build
+
+REL = 1e-4
+
+KERAS_APPS = [
+    pytest.param("MobileNetV2", 32, id="MobileNetV2"),
+    pytest.param("ResNet50", 32, id="ResNet50", marks=pytest.mark.slow),
+    pytest.param("EfficientNetB0", 32, id="EfficientNetB0", marks=pytest.mark.slow),
+    pytest.param("DenseNet121", 32, id="DenseNet121", marks=pytest.mark.slow),
+]
+TORCHVISION = [
+    pytest.param("resnet18", id="resnet18"),
+    pytest.param("mobilenet_v3_small", id="mobilenet_v3_small", marks=pytest.mark.slow),
+    pytest.param("squeezenet1_1", id="squeezenet1_1", marks=pytest.mark.slow),
+]
+
+
+def _check(res) -> None:  # noqa: ANN001
+    assert res.passed, res.to_dict()
+    checks = [h.validation for h in res.hops] + ([res.validation] if res.validation is not None else [])
+    for v in checks:
+        assert v is not None and v.max_rel <= REL, v.summary()
+
+
+@pytest.mark.parametrize("arch,size", KERAS_APPS)
+def test_keras_application_to_onnx_and_tflite(arch, size, tmp_path):
+    model = tf_build("keras_application", arch, str(tmp_path), size)
+    _check(portkit.convert(model, "onnx", tmp_path / f"{arch}.onnx"))
+    _check(portkit.convert(model, "tflite", tmp_path / f"{arch}.tflite"))
+
+
+@pytest.mark.parametrize("arch", TORCHVISION)
+def test_torchvision_onnx_to_tflite(arch, tmp_path):
+    ts = build("torchvision_torchscript", arch, str(tmp_path), 64)
+    onnx_path = tmp_path / f"{arch}.onnx"
+    portkit.convert(ts, "onnx", onnx_path)
+    res = portkit.convert(onnx_path, "tflite", tmp_path / f"{arch}.tflite")
+    _check(res)
+    assert res.output.metadata["layout"]["inputs"]  # NCHW → NHWC recorded, and validation used it
+    assert Path(res.output.location).read_bytes()[4:8] == b"TFL3"

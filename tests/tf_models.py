@@ -1,0 +1,82 @@
+"""TensorFlow-side test models built from code (no downloads). Each function runs inside a worker process
+(see conftest.build: `build("func", ..., module="tests.tf_models")`) and writes files, returning their
+paths, so the pytest process imports no framework."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def keras_application(arch: str, out_dir: str, size: int = 32, classes: int = 10) -> str:
+    """A keras.applications architecture with seeded random weights (weights=None), saved as .keras."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, arch)(weights=None, input_shape=(size, size, 3), classes=classes)
+    path = Path(out_dir) / f"{arch}.keras"
+    model.save(path)
+    return str(path)
+
+
+def lambda_model(out: str) -> str:
+    """A .keras model holding a Lambda layer (Python code in the file)."""
+    import keras
+
+    x = keras.Input((4,), name="x")
+    y = keras.layers.Lambda(lambda t: t * 2.0 + 1.0, name="affine")(x)
+    out_t = keras.layers.Dense(3, name="output")(y)
+    keras.Model(x, out_t).save(out)
+    return out
+
+
+def custom_layer_model(out: str) -> str:
+    """A .keras model with a custom layer registered by tests.tf_custom_layers."""
+    import keras
+
+    from tests.tf_custom_layers import Scale
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((6,), name="x")
+    y = Scale(name="scale")(keras.layers.Dense(4, name="dense")(x))
+    keras.Model(x, y).save(out)
+    return out
+
+
+def onnx_with_unknown_op(out: str) -> str:
+    """A valid ONNX graph whose one node is an op no converter knows (domain portkit.test)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 8, 8])
+    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="portkit.test", name="frob")
+    graph = helper.make_graph([node], "unknown_op", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("portkit.test", 1)])
+    onnx.save(model, out)
+    return out
+
+
+def run_edge_and_list_frameworks(edge: str, src: str, src_format: str, out: str) -> dict[str, bool]:
+    """Run one edge's converter here (a fresh worker) and report which frameworks got imported."""
+    from portkit.artifact import Artifact
+    from portkit.conversion import _run_edge
+    from portkit.formats import Format
+    from portkit.options import ConvertOptions
+
+    _run_edge(edge, Artifact(src, Format(src_format)), out, ConvertOptions())
+    return {m: m in sys.modules for m in ("torch", "tensorflow", "onnx2torch", "triton")}
+
+
+def tflite_io_types(path: str) -> dict[str, list[str]]:
+    """dtypes of a TFLite model's input and output tensors (to check int8 I/O)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=path)
+    return {"inputs": [np.dtype(d["dtype"]).name for d in it.get_input_details()],
+            "outputs": [np.dtype(d["dtype"]).name for d in it.get_output_details()],
+            "tensor_types": sorted({np.dtype(d["dtype"]).name for d in it.get_tensor_details()})}
