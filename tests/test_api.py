@@ -1,6 +1,7 @@
 """The Python API: one function per CLI command (a test fails when a command has no twin), results whose
 `.to_dict()` is the command's `--json`, errors carrying exit codes, a guarded `__all__`, no framework at
 import, and docs/api.md's examples executed as written."""
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,48 @@ from .conftest import ROOT, run_cli
 from .test_pipeline_models import small, wrong
 
 PUBLIC = {
-    "__version__", "convert", "validate", "bench", "inspect", "verify", "routes", "export_triton", "serve",
-    "matrix", "ops", "run", "init", "load_recipe", "Format", "Gates", "GateReport", "Recipe", "RunResult",
-    "PortkitError", "BadInput", "ConversionFailed", "ValidationFailed", "GateFailed", "MissingDependency",
+    "__version__",
+    "convert",
+    "validate",
+    "bench",
+    "inspect",
+    "verify",
+    "routes",
+    "export_triton",
+    "serve",
+    "matrix",
+    "ops",
+    "run",
+    "init",
+    "load_recipe",
+    "Format",
+    "Gates",
+    "GateReport",
+    "Recipe",
+    "RunResult",
+    "PortkitError",
+    "BadInput",
+    "ConversionFailed",
+    "ValidationFailed",
+    "GateFailed",
+    "MissingDependency",
     "RuntimeUnavailable",
 }
 # CLI command -> its API twin
-TWINS = {"convert": "convert", "inspect": "inspect", "routes": "routes", "validate": "validate",
-         "bench": "bench", "serve": "serve", "export": "export_triton", "verify": "verify", "matrix": "matrix",
-         "ops": "ops", "run": "run", "init": "init"}
+TWINS = {
+    "convert": "convert",
+    "inspect": "inspect",
+    "routes": "routes",
+    "validate": "validate",
+    "bench": "bench",
+    "serve": "serve",
+    "export": "export_triton",
+    "verify": "verify",
+    "matrix": "matrix",
+    "ops": "ops",
+    "run": "run",
+    "init": "init",
+}
 HEAVY = ("torch", "tensorflow", "keras", "onnxruntime", "tf2onnx", "onnx2tf", "ai_edge_litert", "ray")
 
 
@@ -45,11 +79,13 @@ def test_every_command_has_an_api_twin():
 
 
 def test_import_and_attribute_access_load_no_framework():
-    code = ("import portkit, sys, json\n"
-            "[getattr(portkit, n) for n in portkit.__all__]\n"
-            "import portkit.matrix\n"
-            "assert callable(portkit.matrix), 'the submodule shadowed the API function'\n"
-            "print(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import portkit, sys, json\n"
+        "[getattr(portkit, n) for n in portkit.__all__]\n"
+        "import portkit.matrix\n"
+        "assert callable(portkit.matrix), 'the submodule shadowed the API function'\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not [m for m in HEAVY if m in mods]
@@ -83,7 +119,10 @@ def test_inspect_and_routes_twins(m):
     d, model, _ = m
     assert portkit.inspect(model).to_dict() == _cli_json("inspect", str(model))[0]
     assert portkit.routes().to_dict() == _cli_json("routes")[0]
-    assert portkit.routes("torch", "tflite").to_dict() == _cli_json("routes", "--from", "torch", "--to", "tflite")[0]
+    assert (
+        portkit.routes("torch", "tflite").to_dict()
+        == _cli_json("routes", "--from", "torch", "--to", "tflite")[0]
+    )
 
 
 def test_validate_twin(m):
@@ -97,17 +136,30 @@ def test_validate_twin(m):
 
 def test_bench_twin(m):
     _, model, _ = m
-    api = json.loads(json.dumps(portkit.bench(model, iterations=20).to_dict(), default=str))  # as --json prints
+    api = json.loads(
+        json.dumps(portkit.bench(model, iterations=20).to_dict(), default=str)
+    )  # as --json prints
     cli, _ = _cli_json("bench", str(model), "--iterations", "20")
     assert api.keys() == cli.keys() and api["options"] == cli["options"]
-    assert [(r["model"], r["batch"]) for r in api["results"]] == [(r["model"], r["batch"]) for r in cli["results"]]
+    assert [(r["model"], r["batch"]) for r in api["results"]] == [
+        (r["model"], r["batch"]) for r in cli["results"]
+    ]
 
 
 def test_convert_verify_and_export_twins(m):
     d, model, _ = m
     api = portkit.convert(model, "onnx", d / "q_api.onnx", quantize="dynamic", bundle=True)
-    cli, _ = _cli_json("convert", str(model), "--to", "onnx", "--quantize", "dynamic", "-o", str(d / "q_cli.onnx"),
-                       "--bundle")
+    cli, _ = _cli_json(
+        "convert",
+        str(model),
+        "--to",
+        "onnx",
+        "--quantize",
+        "dynamic",
+        "-o",
+        str(d / "q_cli.onnx"),
+        "--bundle",
+    )
     a = api.to_dict()
     assert a.keys() == cli.keys() and a["route"] == cli["route"] and a["passed"] == cli["passed"]
     v_api = portkit.verify(d / "q_api.onnx")
@@ -137,15 +189,18 @@ def test_init_and_run_twins(m):
     path = portkit.init(model, d / "api.yaml")
     text = path.read_text()
     # trim the starter to its fast target so the run stays short
-    (d / "r.yaml").write_text(f"models:\n  - name: m\n    source: {model}\n    targets:\n"
-                              "      - {to: web, gates: {max_error: 1.0e-5}}\n")
+    (d / "r.yaml").write_text(
+        f"models:\n  - name: m\n    source: {model}\n    targets:\n"
+        "      - {to: web, gates: {max_error: 1.0e-5}}\n"
+    )
     assert "targets:" in text and portkit.load_recipe(path).models[0].source == "m.onnx"
     api = portkit.run(d / "r.yaml", out=d / "run_api")
     cli, code = _cli_json("run", str(d / "r.yaml"), "--out", str(d / "run_cli"))
     assert api and code == 0
     strip = re.compile(r"run_(api|cli)")
-    assert [strip.sub("", json.dumps(v, sort_keys=True)) for v in api.gates] == \
-        [strip.sub("", json.dumps(v, sort_keys=True)) for v in cli["gates"]]
+    assert [strip.sub("", json.dumps(v, sort_keys=True)) for v in api.gates] == [
+        strip.sub("", json.dumps(v, sort_keys=True)) for v in cli["gates"]
+    ]
     assert api.to_dict()["models"][0]["artifacts"][0]["sha256"] == cli["models"][0]["artifacts"][0]["sha256"]
 
 

@@ -1,5 +1,6 @@
 """Gates: limits on error, agreement, latency (decided from confidence intervals), size, and regressions
 against a baseline — as options of `convert`, `validate` and `bench`, each failure naming the gate."""
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,28 @@ ANSI = re.compile(r"\x1b\[")
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("gates")
-    return {"small": small(d / "small.onnx"), "large": large(d / "large.onnx"), "wrong": wrong(d / "wrong.onnx"),
-            "dir": d}
+    return {
+        "small": small(d / "small.onnx"),
+        "large": large(d / "large.onnx"),
+        "wrong": wrong(d / "wrong.onnx"),
+        "dir": d,
+    }
 
 
 def _bench_dict(p50, ci, p99=None, model="m.onnx", batch=1):
-    return {"schema": "portkit.bench/1", "results": [{
-        "model": model, "batch": batch, "provider": "cpu", "requested_provider": "cpu",
-        "latency_ms": {"p50": p50, "p99": p99 or p50 * 2}, "median_ci95_ms": list(ci)}]}
+    return {
+        "schema": "portkit.bench/1",
+        "results": [
+            {
+                "model": model,
+                "batch": batch,
+                "provider": "cpu",
+                "requested_provider": "cpu",
+                "latency_ms": {"p50": p50, "p99": p99 or p50 * 2},
+                "median_ci95_ms": list(ci),
+            }
+        ],
+    }
 
 
 # ---------------------------------------------------------------- the rules, on plain dicts
@@ -74,8 +89,12 @@ def test_regression_against_a_baseline(tmp_path):
 
 
 def test_error_and_agreement_gates_on_a_validation_dict():
-    v = {"schema": "portkit.validation/1", "candidate": "c.onnx", "max_abs": 0.2,
-         "outputs": [{"argmax_agreement": 0.9}, {"argmax_agreement": None}]}
+    v = {
+        "schema": "portkit.validation/1",
+        "candidate": "c.onnx",
+        "max_abs": 0.2,
+        "outputs": [{"argmax_agreement": 0.9}, {"argmax_agreement": None}],
+    }
     r = check(v, {"max_error": 0.1, "min_agreement": 0.95}, kind="validate")
     assert [(x.gate, x.passed) for x in r.verdicts] == [("max_error", False), ("min_agreement", False)]
     assert r.verdicts[1].measured == 0.9
@@ -95,8 +114,17 @@ def test_bench_same_model_against_its_own_baseline_passes(models):
     p = run_cli("bench", str(models["small"]), "--duration", "0.3", "--json")
     assert p.returncode == 0, p.stderr
     base.write_text(p.stdout)
-    p = run_cli("bench", str(models["small"]), "--duration", "0.3", "--baseline", str(base),
-                "--max-regression", "25", "--json")
+    p = run_cli(
+        "bench",
+        str(models["small"]),
+        "--duration",
+        "0.3",
+        "--baseline",
+        str(base),
+        "--max-regression",
+        "25",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)  # --json alone on stdout, the gate verdicts inside
     assert out["gates"]["passed"] and out["gates"]["verdicts"][0]["gate"] == "max_regression"
@@ -107,8 +135,18 @@ def test_slower_larger_candidate_fails_latency_regression_and_size(models):
     base = models["dir"] / "small.base.json"
     p = run_cli("bench", str(models["small"]), "--duration", "0.3", "--json")
     base.write_text(p.stdout)
-    p = run_cli("bench", str(models["large"]), "--duration", "0.3", "--baseline", str(base),
-                "--max-regression", "25", "--max-size-mb", "1")
+    p = run_cli(
+        "bench",
+        str(models["large"]),
+        "--duration",
+        "0.3",
+        "--baseline",
+        str(base),
+        "--max-regression",
+        "25",
+        "--max-size-mb",
+        "1",
+    )
     assert p.returncode == 1, p.stderr
     table = p.stdout
     assert "gates: FAILED" in table
@@ -128,12 +166,32 @@ def test_latency_limit_fails_with_a_table(models):
 
 def test_wrong_candidate_fails_error_and_agreement_gates(models):
     # loose tolerances: the validation itself passes, so exit 1 comes from the gates
-    p = run_cli("validate", str(models["small"]), str(models["wrong"]), "--atol", "100", "--rtol", "100",
-                "--max-error", "1e-4", "--min-agreement", "0.99")
+    p = run_cli(
+        "validate",
+        str(models["small"]),
+        str(models["wrong"]),
+        "--atol",
+        "100",
+        "--rtol",
+        "100",
+        "--max-error",
+        "1e-4",
+        "--min-agreement",
+        "0.99",
+    )
     assert p.returncode == 1, p.stderr
     assert "max_error" in p.stdout and "min_agreement" in p.stdout and "FAIL" in p.stdout
-    ok = run_cli("validate", str(models["small"]), str(models["small"]), "--max-error", "1e-6",
-                 "--min-agreement", "1", "--max-size-mb", "1")
+    ok = run_cli(
+        "validate",
+        str(models["small"]),
+        str(models["small"]),
+        "--max-error",
+        "1e-6",
+        "--min-agreement",
+        "1",
+        "--max-size-mb",
+        "1",
+    )
     assert ok.returncode == 0, ok.stderr
     assert "gates: passed" in ok.stdout
 
@@ -142,8 +200,20 @@ def test_validate_baseline_and_size_regression(models):
     base = models["dir"] / "val.json"
     p = run_cli("validate", str(models["small"]), str(models["small"]), "--json")
     base.write_text(p.stdout)
-    p = run_cli("validate", str(models["small"]), str(models["wrong"]), "--atol", "100", "--rtol", "100",
-                "--baseline", str(base), "--max-regression", "10", "--json")
+    p = run_cli(
+        "validate",
+        str(models["small"]),
+        str(models["wrong"]),
+        "--atol",
+        "100",
+        "--rtol",
+        "100",
+        "--baseline",
+        str(base),
+        "--max-regression",
+        "10",
+        "--json",
+    )
     assert p.returncode == 1
     failed = [v for v in json.loads(p.stdout)["gates"]["verdicts"] if not v["passed"]]
     assert {v["stat"] for v in failed} >= {"error"}
@@ -151,8 +221,19 @@ def test_validate_baseline_and_size_regression(models):
 
 def test_convert_gates(models):
     out = models["dir"] / "web"
-    p = run_cli("convert", str(models["small"]), "--to", "web", "-o", str(out), "--max-error", "1e-5",
-                "--max-size-mb", "0.000001", "--json")
+    p = run_cli(
+        "convert",
+        str(models["small"]),
+        "--to",
+        "web",
+        "-o",
+        str(out),
+        "--max-error",
+        "1e-5",
+        "--max-size-mb",
+        "0.000001",
+        "--json",
+    )
     assert p.returncode == 1, p.stderr
     d = json.loads(p.stdout)
     verdicts = {v["gate"]: v["passed"] for v in d["gates"]["verdicts"]}
@@ -160,8 +241,15 @@ def test_convert_gates(models):
 
 
 def test_a_gate_the_command_cannot_measure_is_refused_before_work(models):
-    p = run_cli("validate", str(models["small"]), str(models["small"]), "--baseline", str(models["dir"] / "no.json"),
-                "--max-regression", "5")
+    p = run_cli(
+        "validate",
+        str(models["small"]),
+        str(models["small"]),
+        "--baseline",
+        str(models["dir"] / "no.json"),
+        "--max-regression",
+        "5",
+    )
     assert p.returncode == 2 and "baseline file not found" in p.stderr
     from portkit import api
 

@@ -1,6 +1,7 @@
 """Deployment pipelines end to end: the PyTorch sample to ONNX, int8 TFLite and a web bundle in one
 recipe, run in parallel processes; the same verdicts and byte-identical ONNX whatever the job count;
 Ray when installed; and every command's output fit for CI (no ANSI codes, --json alone on stdout)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -56,16 +57,27 @@ models:
 
 
 def _verdicts(manifest):
-    return sorted((v["artifact"], v["gate"], v.get("stat") or "", v["target"].split(" ")[-1], v["passed"])
-                  for v in manifest["gates"])
+    return sorted(
+        (v["artifact"], v["gate"], v.get("stat") or "", v["target"].split(" ")[-1], v["passed"])
+        for v in manifest["gates"]
+    )
 
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("full")
     (d / "recipe.yaml").write_text(FULL)
-    p = run_cli("run", str(d / "recipe.yaml"), "--out", str(d / "out"), "--jobs", "2", "--json",
-                "--junit", str(d / "junit.xml"))
+    p = run_cli(
+        "run",
+        str(d / "recipe.yaml"),
+        "--out",
+        str(d / "out"),
+        "--jobs",
+        "2",
+        "--json",
+        "--junit",
+        str(d / "junit.xml"),
+    )
     return p, d
 
 
@@ -92,8 +104,9 @@ def test_full_recipe_onnx_int8_tflite_web_in_two_processes(full_run):
     # both models ran the same onnx target from the same source: the same verdicts, the same bytes
     twin = next(mm for mm in m["models"] if mm["name"] == "digits-twin")["artifacts"][0]
     assert twin["sha256"] == arts["onnx"]["sha256"]
-    assert [(v["gate"], v["passed"]) for v in twin["gates"]["verdicts"]] == \
-        [(v["gate"], v["passed"]) for v in arts["onnx"]["gates"]["verdicts"]]
+    assert [(v["gate"], v["passed"]) for v in twin["gates"]["verdicts"]] == [
+        (v["gate"], v["passed"]) for v in arts["onnx"]["gates"]["verdicts"]
+    ]
     assert (d / "junit.xml").exists() and (d / "out" / "report.html").exists()
     assert not ANSI.search(p.stdout + p.stderr)
 
@@ -102,8 +115,16 @@ def test_jobs_give_the_same_verdicts_and_byte_identical_onnx(tmp_path):
     (tmp_path / "two.yaml").write_text(TWO)
     runs = {}
     for jobs in ("1", "2"):
-        p = run_cli("run", str(tmp_path / "two.yaml"), "--out", str(tmp_path / f"out{jobs}"), "--jobs", jobs,
-                    "--json", "--quiet")
+        p = run_cli(
+            "run",
+            str(tmp_path / "two.yaml"),
+            "--out",
+            str(tmp_path / f"out{jobs}"),
+            "--jobs",
+            jobs,
+            "--json",
+            "--quiet",
+        )
         assert p.returncode == 0, p.stderr[-3000:]
         assert p.stderr == ""  # --quiet: no progress lines
         runs[jobs] = json.loads(p.stdout)
@@ -116,15 +137,32 @@ def test_jobs_give_the_same_verdicts_and_byte_identical_onnx(tmp_path):
 
 def test_ray_executor(tmp_path):
     if importlib.util.find_spec("ray") is None:
-        p = run_cli("run", str(ROOT / "examples" / "digits.recipe.yaml"), "--executor", "ray",
-                    "--out", str(tmp_path / "never"))
+        p = run_cli(
+            "run",
+            str(ROOT / "examples" / "digits.recipe.yaml"),
+            "--executor",
+            "ray",
+            "--out",
+            str(tmp_path / "never"),
+        )
         assert p.returncode == 4 and "portkit[ray]" in p.stderr and not (tmp_path / "never").exists()
         pytest.skip("Ray is not installed (pip install 'portkit[ray]'): checked the exit-4 message only")
     model = small(tmp_path / "m.onnx")
-    (tmp_path / "r.yaml").write_text(f"models:\n  - {{name: a, source: {model}, targets: [{{to: web}}]}}\n"
-                                     f"  - {{name: b, source: {model}, targets: [{{to: web}}]}}\n")
-    p = run_cli("run", str(tmp_path / "r.yaml"), "--executor", "ray", "--jobs", "2", "--out", str(tmp_path / "o"),
-                "--json")
+    (tmp_path / "r.yaml").write_text(
+        f"models:\n  - {{name: a, source: {model}, targets: [{{to: web}}]}}\n"
+        f"  - {{name: b, source: {model}, targets: [{{to: web}}]}}\n"
+    )
+    p = run_cli(
+        "run",
+        str(tmp_path / "r.yaml"),
+        "--executor",
+        "ray",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     m = json.loads(p.stdout)
     assert m["executor"]["kind"] == "ray" and m["passed"] and len(m["models"]) == 2
@@ -147,8 +185,18 @@ def _commands(d, model):
         "validate": ["validate", str(model), str(model), "--json"],
         "bench": ["bench", str(model), "--iterations", "20", "--json"],
         "convert": ["convert", str(model), "--to", "web", "-o", str(d / "web"), "--json"],
-        "convert-bundle": ["convert", str(model), "--to", "onnx", "--quantize", "dynamic", "-o", str(d / "q.onnx"),
-                           "--bundle", "--json"],
+        "convert-bundle": [
+            "convert",
+            str(model),
+            "--to",
+            "onnx",
+            "--quantize",
+            "dynamic",
+            "-o",
+            str(d / "q.onnx"),
+            "--bundle",
+            "--json",
+        ],
         "verify": ["verify", str(d / "q.onnx"), "--json"],
         "export": ["export", "triton", str(model), "-o", str(d / "repo"), "--json"],
         "matrix": ["matrix", str(model), "--to", "web", "-o", str(d / "matrix"), "--json"],

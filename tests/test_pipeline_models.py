@@ -1,5 +1,6 @@
 """Tiny ONNX classifiers built with onnx.helper in the test process (no framework): a small one, a
 deliberately larger (slower, bigger) one and a wrong one, for the gate and recipe tests. No tests here."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,14 @@ from pathlib import Path
 import numpy as np
 
 
-def mlp(path: Path, hidden: tuple[int, ...] = (16,), features: int = 16, classes: int = 10, seed: int = 0,
-        perturb: float = 0.0) -> Path:
+def mlp(
+    path: Path,
+    hidden: tuple[int, ...] = (16,),
+    features: int = 16,
+    classes: int = 10,
+    seed: int = 0,
+    perturb: float = 0.0,
+) -> Path:
     """x[batch, features] → (MatMul + Relu) per hidden layer → MatMul → logits[batch, classes]."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -17,7 +24,7 @@ def mlp(path: Path, hidden: tuple[int, ...] = (16,), features: int = 16, classes
     dims = [features, *hidden, classes]
     nodes, inits = [], []
     prev = "x"
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         w = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
         if i == len(dims) - 2 and perturb:
             w = w + np.float32(perturb) * rng.standard_normal(w.shape).astype(np.float32)
@@ -27,9 +34,16 @@ def mlp(path: Path, hidden: tuple[int, ...] = (16,), features: int = 16, classes
         if out != "logits":
             nodes.append(helper.make_node("Relu", [f"m{i}"], [out]))
         prev = out
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="portkit-tests")
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="portkit-tests"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Recipes: the schema refuses malformed recipes before anything runs (exit 2, key path + fix, nothing
 written); `portkit init` writes a starter that passes its own schema; a run writes a complete manifest,
 JUnit and HTML, and its manifest serves as the next run's baseline."""
+
 from __future__ import annotations
 
 import json
@@ -45,25 +46,40 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def good_run(folder):
     out = folder / "out"
-    p = run_cli("run", str(folder / "good.yaml"), "--out", str(out), "--junit", str(folder / "junit.xml"),
-                "--json")
+    p = run_cli(
+        "run", str(folder / "good.yaml"), "--out", str(out), "--junit", str(folder / "junit.xml"), "--json"
+    )
     return p, out
 
 
 # ---------------------------------------------------------------- malformed recipes: exit 2, nothing written
 
 
-@pytest.mark.parametrize("text, where, fix", [
-    (GOOD.replace("quantize: dynamic", "quantise: dynamic"), "models[0] (tiny).targets[1].quantise",
-     "did you mean 'quantize'"),
-    (GOOD.replace("duration: 0.2", "duration: fast"), "defaults.bench.duration", "write a number"),
-    (GOOD.replace("source: small.onnx", "source: missing.onnx"), "models[0] (tiny).source", "fix the path"),
-    (GOOD.replace("to: web", "to: webb"), "models[0] (tiny).targets[0].to", "did you mean 'web'"),
-    (GOOD.replace("max_latency_ms: 50", "max_latency_ms: {p95: 5}"), "targets[0].gates.max_latency_ms", ""),
-    (GOOD.replace("  - name: tiny\n", "  - nam: tiny\n"), "models[0].nam", "did you mean 'name'"),
-    ("models: {}", "models", ""),
-    ("models:\n  - name: a\n    source: small.onnx\n   targets: []\n", "line", "indentation"),
-])
+@pytest.mark.parametrize(
+    "text, where, fix",
+    [
+        (
+            GOOD.replace("quantize: dynamic", "quantise: dynamic"),
+            "models[0] (tiny).targets[1].quantise",
+            "did you mean 'quantize'",
+        ),
+        (GOOD.replace("duration: 0.2", "duration: fast"), "defaults.bench.duration", "write a number"),
+        (
+            GOOD.replace("source: small.onnx", "source: missing.onnx"),
+            "models[0] (tiny).source",
+            "fix the path",
+        ),
+        (GOOD.replace("to: web", "to: webb"), "models[0] (tiny).targets[0].to", "did you mean 'web'"),
+        (
+            GOOD.replace("max_latency_ms: 50", "max_latency_ms: {p95: 5}"),
+            "targets[0].gates.max_latency_ms",
+            "",
+        ),
+        (GOOD.replace("  - name: tiny\n", "  - nam: tiny\n"), "models[0].nam", "did you mean 'name'"),
+        ("models: {}", "models", ""),
+        ("models:\n  - name: a\n    source: small.onnx\n   targets: []\n", "line", "indentation"),
+    ],
+)
 def test_malformed_recipe_exits_2_naming_the_key_and_writes_nothing(folder, text, where, fix):
     recipe = folder / "bad.yaml"
     recipe.write_text(text)
@@ -76,7 +92,9 @@ def test_malformed_recipe_exits_2_naming_the_key_and_writes_nothing(folder, text
 
 
 def test_every_problem_is_reported_at_once(folder):
-    text = GOOD.replace("quantize: dynamic", "quantise: dynamic").replace("source: small.onnx", "source: gone.onnx")
+    text = GOOD.replace("quantize: dynamic", "quantise: dynamic").replace(
+        "source: small.onnx", "source: gone.onnx"
+    )
     with pytest.raises(RecipeError) as e:
         parse_recipe(__import__("yaml").safe_load(text), base_dir=folder)
     locs = [p[0] for p in e.value.problems]
@@ -117,7 +135,11 @@ def test_init_writes_a_starter_that_passes_its_schema(folder):
     text = out.read_text()
     assert text.startswith("# portkit recipe") and "# inputs: x float32 [batch, 16]" in text
     r = load_recipe(out)
-    assert r.models[0].source == "../small.onnx" and [t.to for t in r.models[0].targets] == ["onnx", "tflite", "web"]
+    assert r.models[0].source == "../small.onnx" and [t.to for t in r.models[0].targets] == [
+        "onnx",
+        "tflite",
+        "web",
+    ]
     again = run_cli("init", str(folder / "small.onnx"), "-o", str(out))
     assert again.returncode == 2 and "--force" in again.stderr
     missing = run_cli("init", str(folder / "nope.onnx"), "-o", str(folder / "x.yaml"))
@@ -160,7 +182,8 @@ def test_run_junit_lists_steps_and_gates(good_run, folder):
 def test_manifest_is_the_next_runs_baseline(good_run, folder):
     _, out = good_run
     text = GOOD.replace("source: small.onnx", "source: large.onnx").replace(
-        "defaults:\n", f"defaults:\n  gates: {{baseline: {out}/manifest.json, max_regression: 20}}\n")
+        "defaults:\n", f"defaults:\n  gates: {{baseline: {out}/manifest.json, max_regression: 20}}\n"
+    )
     (folder / "regress.yaml").write_text(text)
     p = run_cli("run", str(folder / "regress.yaml"), "--out", str(folder / "out2"))
     assert p.returncode == 1

@@ -3,6 +3,7 @@
 `import portkit` imports no framework: the API functions load what they need when called.
 Every CLI command has a function here (`portkit.convert`, `portkit.run`, ...); see docs/api.md.
 """
+
 from __future__ import annotations
 
 import sys
@@ -43,15 +44,34 @@ __all__ = [
     "RuntimeUnavailable",
 ]
 
-_API = ("convert", "validate", "bench", "inspect", "verify", "routes", "export_triton", "serve", "matrix", "ops",
-        "run", "init", "load_recipe")
+_API = (
+    "convert",
+    "validate",
+    "bench",
+    "inspect",
+    "verify",
+    "routes",
+    "export_triton",
+    "serve",
+    "matrix",
+    "ops",
+    "run",
+    "init",
+    "load_recipe",
+)
 _LAZY = {
     **dict.fromkeys(_API, "portkit.api"),
     "Format": "portkit.formats",
-    "Gates": "portkit.gates", "GateReport": "portkit.gates", "GateFailed": "portkit.gates",
-    "Recipe": "portkit.recipes", "RunResult": "portkit.recipes",
-    "PortkitError": "portkit.errors", "BadInput": "portkit.errors", "ConversionFailed": "portkit.errors",
-    "ValidationFailed": "portkit.errors", "MissingDependency": "portkit.errors",
+    "Gates": "portkit.gates",
+    "GateReport": "portkit.gates",
+    "GateFailed": "portkit.gates",
+    "Recipe": "portkit.recipes",
+    "RunResult": "portkit.recipes",
+    "PortkitError": "portkit.errors",
+    "BadInput": "portkit.errors",
+    "ConversionFailed": "portkit.errors",
+    "ValidationFailed": "portkit.errors",
+    "MissingDependency": "portkit.errors",
     "RuntimeUnavailable": "portkit.errors",
 }
 

@@ -5,6 +5,7 @@ PortkitError subclasses carrying the CLI's exit code. Gates (`gates={...}` or `p
 convert, validate and bench are checked after the work; a failed gate raises `GateFailed` (exit 1) with
 `.report` (the verdict table) and `.result`. Nothing here imports a framework at module load.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,22 @@ if TYPE_CHECKING:
     from .serving import RunningServer, TritonExport
     from .validation import ValidationResult
 
-__all__ = ["convert", "inspect", "validate", "verify", "bench", "routes", "export_triton", "serve", "matrix",
-           "ops", "run", "init", "load_recipe", "RouteTable"]
+__all__ = [
+    "convert",
+    "inspect",
+    "validate",
+    "verify",
+    "bench",
+    "routes",
+    "export_triton",
+    "serve",
+    "matrix",
+    "ops",
+    "run",
+    "init",
+    "load_recipe",
+    "RouteTable",
+]
 
 Log = Callable[[str], None]
 
@@ -56,22 +71,27 @@ def _shapes(value: Any) -> dict[str, tuple]:
 def convert_options(**options: Any) -> ConvertOptions:
     unknown = set(options) - _CONVERT_FIELDS
     if unknown:
-        raise BadInput(f"unknown conversion option(s): {sorted(unknown)}",
-                       hint=f"valid: {sorted(_CONVERT_FIELDS)}")
+        raise BadInput(
+            f"unknown conversion option(s): {sorted(unknown)}", hint=f"valid: {sorted(_CONVERT_FIELDS)}"
+        )
     if "input_shapes" in options:
         options["input_shapes"] = _shapes(options["input_shapes"])
     if isinstance(options.get("model_args"), str):
         try:
             options["model_args"] = json.loads(options["model_args"])
         except json.JSONDecodeError as e:
-            raise BadInput(f"--model-args is not valid JSON ({e})", hint='write it like \'{"num_classes": 10}\'') from e
+            raise BadInput(
+                f"--model-args is not valid JSON ({e})", hint="write it like '{\"num_classes\": 10}'"
+            ) from e
     return ConvertOptions(**options)
 
 
 def validate_options(**options: Any) -> ValidateOptions:
     unknown = set(options) - _VALIDATE_FIELDS
     if unknown:
-        raise BadInput(f"unknown validation option(s): {sorted(unknown)}", hint=f"valid: {sorted(_VALIDATE_FIELDS)}")
+        raise BadInput(
+            f"unknown validation option(s): {sorted(unknown)}", hint=f"valid: {sorted(_VALIDATE_FIELDS)}"
+        )
     if "input_shapes" in options:
         options["input_shapes"] = _shapes(options["input_shapes"])
     if options.get("batches") is not None:
@@ -102,11 +122,23 @@ def _gate(result: Any, report: Any) -> Any:
 # ---------------------------------------------------------------- one function per command
 
 
-def convert(source: str | Path, to: Format | str, output: str | Path | None = None, *,
-            validate: bool = True, via: Format | str | None = None, clean: bool = False,
-            atol: float | None = None, rtol: float | None = None, inputs: str | None = None,
-            eval_data: str | None = None, bundle: bool = False, gates: Gates | Mapping[str, Any] | None = None,
-            log: Log | None = None, **options: Any) -> ConversionResult:
+def convert(
+    source: str | Path,
+    to: Format | str,
+    output: str | Path | None = None,
+    *,
+    validate: bool = True,
+    via: Format | str | None = None,
+    clean: bool = False,
+    atol: float | None = None,
+    rtol: float | None = None,
+    inputs: str | None = None,
+    eval_data: str | None = None,
+    bundle: bool = False,
+    gates: Gates | Mapping[str, Any] | None = None,
+    log: Log | None = None,
+    **options: Any,
+) -> ConversionResult:
     """Convert `source` (a path or `pkg.module:factory`) to format `to`, validated unless validate=False.
 
     `options` are ConvertOptions fields: opset, input_shapes, dynamic, weights, model_args, allow_pickle,
@@ -118,39 +150,76 @@ def convert(source: str | Path, to: Format | str, output: str | Path | None = No
     g = _gates(gates, "convert")
     copts = convert_options(**options)
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=inputs, input_shapes=copts.input_shapes)
-    result = _convert(str(source), _format(to), output, copts, validate=validate,
-                      via=_format(via) if via else None, validate_opts=vopts, clean=clean, log=log,
-                      eval_data=eval_data, bundle=bundle)
+    result = _convert(
+        str(source),
+        _format(to),
+        output,
+        copts,
+        validate=validate,
+        via=_format(via) if via else None,
+        validate_opts=vopts,
+        clean=clean,
+        log=log,
+        eval_data=eval_data,
+        bundle=bundle,
+    )
     if not g.any:
         return result
     from .gates import evaluate
 
     measured = None
     if g.max_latency_ms is not None:
-        measured = bench([result.output.location], duration=1.0, input_shapes=options.get("input_shapes"), log=log)
+        measured = bench(
+            [result.output.location], duration=1.0, input_shapes=options.get("input_shapes"), log=log
+        )
     out = result.output.location
-    report = evaluate(g, validation=result.to_dict(), bench=measured, sizes=[(Path(out).name, out)],
-                      label=Path(out).name, kind="convert")
+    report = evaluate(
+        g,
+        validation=result.to_dict(),
+        bench=measured,
+        sizes=[(Path(out).name, out)],
+        label=Path(out).name,
+        kind="convert",
+    )
     return _gate(result, report)
 
 
-def inspect(model: str | Path, *, input_shapes: Any = None, weights: str | None = None,
-            model_args: dict[str, Any] | None = None, allow_pickle: bool = False) -> ModelInfo:
+def inspect(
+    model: str | Path,
+    *,
+    input_shapes: Any = None,
+    weights: str | None = None,
+    model_args: dict[str, Any] | None = None,
+    allow_pickle: bool = False,
+) -> ModelInfo:
     """Format, inputs/outputs (with dynamic dims), size and opset/producer of a model."""
     from .inspection import inspect_model
 
     shapes = _shapes(input_shapes)
-    return inspect_model(str(model), input_shapes={k: list(v) for k, v in shapes.items()} or None,
-                         weights=weights, model_args=model_args, allow_pickle=allow_pickle or None)
+    return inspect_model(
+        str(model),
+        input_shapes={k: list(v) for k, v in shapes.items()} or None,
+        weights=weights,
+        model_args=model_args,
+        allow_pickle=allow_pickle or None,
+    )
 
 
-def validate(reference: str | Path, candidate: str | Path, *, reference_options: dict[str, Any] | None = None,
-             locate: bool = False, quantized: str | None = None, gates: Gates | Mapping[str, Any] | None = None,
-             **options: Any) -> ValidationResult:
+def validate(
+    reference: str | Path,
+    candidate: str | Path,
+    *,
+    reference_options: dict[str, Any] | None = None,
+    locate: bool = False,
+    quantized: str | None = None,
+    gates: Gates | Mapping[str, Any] | None = None,
+    **options: Any,
+) -> ValidationResult:
     """Run both models on the same inputs and compare every output. Truthy when equivalent.
 
     `options` are ValidateOptions fields (atol, rtol, per_output, batches — default 1, 2, 7 —, samples, seed,
-    inputs, input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity and
+    inputs, input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity
+    and
     argmax agreement; `locate` searches a failing ONNX pair for the first diverging node. `gates`
     (max_error, min_agreement, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
@@ -160,14 +229,19 @@ def validate(reference: str | Path, candidate: str | Path, *, reference_options:
     g = _gates(gates, "validate")
     options.setdefault("batches", (1, 2, 7))  # the CLI's sweep: a dynamic batch axis is tried at 1, 2 and 7
     vopts = validate_options(**options)
-    ref = source_artifact(str(reference), convert_options(**(reference_options or {}),
-                                                          **({"input_shapes": vopts.input_shapes}
-                                                             if vopts.input_shapes else {})))
+    ref = source_artifact(
+        str(reference),
+        convert_options(
+            **(reference_options or {}),
+            **({"input_shapes": vopts.input_shapes} if vopts.input_shapes else {}),
+        ),
+    )
     cand = source_artifact(str(candidate), ConvertOptions(input_shapes=vopts.input_shapes))
     if quantized:
         if quantized not in QUANTIZED_CRITERIA:
-            raise BadInput(f"unknown quantization kind '{quantized}'",
-                           hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}")
+            raise BadInput(
+                f"unknown quantization kind '{quantized}'", hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}"
+            )
         cand.metadata["quantized"] = quantized
     result = _validate(ref, cand, vopts, locate=locate)
     if not g.any:
@@ -185,12 +259,26 @@ def verify(artifact: str | Path, *, bundle: str | Path | None = None) -> Validat
     return _verify(str(artifact), bundle)
 
 
-def bench(models: str | Path | Sequence[str | Path], *, providers: Sequence[str] | str = ("cpu",),
-          batches: Sequence[int] | str | int = (1,), iterations: int | None = None,
-          duration: float | None = None, warmup: int = 10, threads: int | None = None,
-          io_binding: bool = False, strict: bool = False, seed: int = 0, input_shapes: Any = None,
-          weights: str | None = None, model_args: dict[str, Any] | None = None, allow_pickle: bool = False,
-          report: str | Path | None = None, gates: Gates | Mapping[str, Any] | None = None, log: Log | None = None) -> BenchResult:
+def bench(
+    models: str | Path | Sequence[str | Path],
+    *,
+    providers: Sequence[str] | str = ("cpu",),
+    batches: Sequence[int] | str | int = (1,),
+    iterations: int | None = None,
+    duration: float | None = None,
+    warmup: int = 10,
+    threads: int | None = None,
+    io_binding: bool = False,
+    strict: bool = False,
+    seed: int = 0,
+    input_shapes: Any = None,
+    weights: str | None = None,
+    model_args: dict[str, Any] | None = None,
+    allow_pickle: bool = False,
+    report: str | Path | None = None,
+    gates: Gates | Mapping[str, Any] | None = None,
+    log: Log | None = None,
+) -> BenchResult:
     """Latency (p50/p90/p99, bootstrap CI of the median) and throughput of one or more models side by side.
 
     `report` writes a self-contained HTML page. `gates` (max_latency_ms — p50 or p99, decided from
@@ -199,10 +287,23 @@ def bench(models: str | Path | Sequence[str | Path], *, providers: Sequence[str]
 
     g = _gates(gates, "bench")
     names = [str(models)] if isinstance(models, (str, Path)) else [str(m) for m in models]
-    result = _bench(names, providers=providers, batches=batches, iterations=iterations, duration=duration,
-                    warmup=warmup, threads=threads, io_binding=io_binding, strict=strict, seed=seed,
-                    input_shapes=input_shapes, weights=weights, model_args=model_args,
-                    allow_pickle=allow_pickle, log=log)
+    result = _bench(
+        names,
+        providers=providers,
+        batches=batches,
+        iterations=iterations,
+        duration=duration,
+        warmup=warmup,
+        threads=threads,
+        io_binding=io_binding,
+        strict=strict,
+        seed=seed,
+        input_shapes=input_shapes,
+        weights=weights,
+        model_args=model_args,
+        allow_pickle=allow_pickle,
+        log=log,
+    )
     if report is not None:
         from .report_bench import write_html
 
@@ -227,30 +328,67 @@ def routes(source: Format | str | None = None, target: Format | str | None = Non
     from .graph import edges, plan, route_text
 
     if source is not None and target is not None:
-        return RouteTable({"route": route_text(r), "cost": sum(e.cost for e in r), "tools": [e.tool for e in r]}
-                          for r in plan(_format(source), _format(target)))
+        return RouteTable(
+            {"route": route_text(r), "cost": sum(e.cost for e in r), "tools": [e.tool for e in r]}
+            for r in plan(_format(source), _format(target))
+        )
     if source is not None or target is not None:
-        raise BadInput("give both a source and a target format to plan a route", hint="e.g. --from torch --to tflite")
-    return RouteTable({"edge": str(e), "source": e.source.value, "target": e.target.value, "tool": e.tool,
-                       "module": e.name, "cost": e.cost, "available": e.available, "missing": e.missing}
-                      for e in edges())
+        raise BadInput(
+            "give both a source and a target format to plan a route", hint="e.g. --from torch --to tflite"
+        )
+    return RouteTable(
+        {
+            "edge": str(e),
+            "source": e.source.value,
+            "target": e.target.value,
+            "tool": e.tool,
+            "module": e.name,
+            "cost": e.cost,
+            "available": e.available,
+            "missing": e.missing,
+        }
+        for e in edges()
+    )
 
 
-def export_triton(model: str | Path, repo: str | Path, *, name: str | None = None, max_batch: int | None = None,
-                  max_delay_us: int = 2000, version: int = 1, instances: int = 1,
-                  gpu: bool = False) -> TritonExport:
+def export_triton(
+    model: str | Path,
+    repo: str | Path,
+    *,
+    name: str | None = None,
+    max_batch: int | None = None,
+    max_delay_us: int = 2000,
+    version: int = 1,
+    instances: int = 1,
+    gpu: bool = False,
+) -> TritonExport:
     """Write a Triton model repository entry: REPO/NAME/VERSION/model.onnx + REPO/NAME/config.pbtxt."""
     from .serving import export_triton as _export
 
-    return _export(model, repo, name=name, max_batch=max_batch, max_delay_us=max_delay_us, version=version,
-                   instances=instances, gpu=gpu)
+    return _export(
+        model,
+        repo,
+        name=name,
+        max_batch=max_batch,
+        max_delay_us=max_delay_us,
+        version=version,
+        instances=instances,
+        gpu=gpu,
+    )
 
 
-def serve(models: str | Sequence[str], *, block: bool = True, name: str | None = None, log: Log | None = None,
-          **options: Any) -> RunningServer | None:
+def serve(
+    models: str | Sequence[str],
+    *,
+    block: bool = True,
+    name: str | None = None,
+    log: Log | None = None,
+    **options: Any,
+) -> RunningServer | None:
     """Serve models over the Open Inference Protocol (KServe v2). block=True runs until Ctrl+C/SIGTERM
     (the CLI); block=False starts it in a background thread and returns the running server (`.port`,
-    `.stop()`, a context manager). `options` are ServeOptions fields (host, port, provider, max_batch, ...)."""
+    `.stop()`, a context manager). `options` are ServeOptions fields (host, port, provider, max_batch,
+    ...)."""
     from .serving import serve as _serve
     from .serving import start
 
@@ -261,16 +399,32 @@ def serve(models: str | Sequence[str], *, block: bool = True, name: str | None =
     return None
 
 
-def matrix(model: str | Path, output: str | Path | None = None, *, targets: Sequence[Format | str] | None = None,
-           atol: float | None = None, rtol: float | None = None, inputs: str | None = None,
-           log: Log | None = None, **options: Any) -> MatrixResult:
+def matrix(
+    model: str | Path,
+    output: str | Path | None = None,
+    *,
+    targets: Sequence[Format | str] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    inputs: str | None = None,
+    log: Log | None = None,
+    **options: Any,
+) -> MatrixResult:
     """Convert one model to every other format by the best route and validate each (`portkit matrix`).
     `options` are ConvertOptions fields used for every target. Truthy when every route passed; never
     raises for one failing target (each row says what happened)."""
     from .matrix import matrix as _matrix
 
-    return _matrix(str(model), output, targets=list(targets) if targets else None, atol=atol, rtol=rtol,
-                   inputs=inputs, log=log, **options)
+    return _matrix(
+        str(model),
+        output,
+        targets=list(targets) if targets else None,
+        atol=atol,
+        rtol=rtol,
+        inputs=inputs,
+        log=log,
+        **options,
+    )
 
 
 def ops(model: str | Path, target: str = "web") -> Any:
@@ -289,20 +443,32 @@ def ops(model: str | Path, target: str = "web") -> Any:
         if path.suffix != ".onnx":
             raise BadInput("the bundle holds an ORT-format model; check its ONNX source instead", path=model)
     elif fmt is not Format.ONNX:
-        raise BadInput(f"op checks read ONNX models, this is {fmt.value}", path=model,
-                       hint=f"convert it first: portkit convert {model} --to onnx")
+        raise BadInput(
+            f"op checks read ONNX models, this is {fmt.value}",
+            path=model,
+            hint=f"convert it first: portkit convert {model} --to onnx",
+        )
     return check_ops(path, target.lower())
 
 
 def load_recipe(recipe: str | Path) -> Recipe:
-    """Read and check a recipe (schema, key paths, files it names) without running anything; exit 2 on errors."""
+    """Read and check a recipe (schema, key paths, files it names) without running anything; exit 2 on
+    errors."""
     from .recipes import load_recipe as _load
 
     return _load(recipe)
 
 
-def run(recipe: str | Path | Recipe, *, out: str | Path | None = None, jobs: int = 1, executor: str = "process",
-        junit: str | Path | None = None, report: str | Path | None = None, log: Log | None = None) -> RunResult:
+def run(
+    recipe: str | Path | Recipe,
+    *,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    executor: str = "process",
+    junit: str | Path | None = None,
+    report: str | Path | None = None,
+    log: Log | None = None,
+) -> RunResult:
     """Run a recipe: every model's conversions, validations, benchmarks, gates and exports. The recipe is
     checked completely before anything runs. `jobs` > 1 runs models in parallel processes (spawn);
     executor="ray" runs them as Ray tasks. Writes OUT/manifest.json (and `junit` / HTML `report` when

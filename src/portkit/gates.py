@@ -7,6 +7,7 @@ a bootstrap 95 % confidence interval measured in the run — a gate fails only w
 beyond the limit (or, against a baseline, entirely above the baseline's interval widened by the allowed
 regression); an interval that straddles the limit passes and the verdict says "within noise".
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,19 @@ import numpy as np
 
 from .errors import BadInput, ValidationFailed
 
-__all__ = ["Gates", "GateVerdict", "GateReport", "GateFailed", "check", "evaluate", "require_measurable",
-           "parse_latency", "load_baseline",
-           "attach", "LATENCY_STATS"]
+__all__ = [
+    "Gates",
+    "GateVerdict",
+    "GateReport",
+    "GateFailed",
+    "check",
+    "evaluate",
+    "require_measurable",
+    "parse_latency",
+    "load_baseline",
+    "attach",
+    "LATENCY_STATS",
+]
 
 LATENCY_STATS = ("p50", "p99")
 CONFIDENCE = 0.95
@@ -34,9 +45,14 @@ class GateFailed(ValidationFailed):
 
     def __init__(self, report: GateReport, result: object | None = None) -> None:
         failed = [v for v in report.verdicts if not v.passed]
-        names = "; ".join(f"{v.gate} on {v.target}: {v.measured_text()} (limit {v.limit_text()})" for v in failed)
-        super().__init__(f"{len(failed)} of {len(report.verdicts)} gate(s) failed: {names}", result=result,
-                         hint="see the gate table above; loosen a limit only when the change is intended")
+        names = "; ".join(
+            f"{v.gate} on {v.target}: {v.measured_text()} (limit {v.limit_text()})" for v in failed
+        )
+        super().__init__(
+            f"{len(failed)} of {len(report.verdicts)} gate(s) failed: {names}",
+            result=result,
+            hint="see the gate table above; loosen a limit only when the change is intended",
+        )
         self.report = report
 
 
@@ -60,11 +76,15 @@ class Gates:
             if v is not None and (not isinstance(v, (int, float)) or v < 0 or math.isnan(v)):
                 raise BadInput(f"gate {name} must be a number ≥ 0, got {v!r}")
         if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
-            raise BadInput(f"gate min_agreement must be between 0 and 1, got {self.min_agreement}",
-                           hint="e.g. 0.95 for 95 % top-1 agreement")
+            raise BadInput(
+                f"gate min_agreement must be between 0 and 1, got {self.min_agreement}",
+                hint="e.g. 0.95 for 95 % top-1 agreement",
+            )
         if (self.baseline is None) != (self.max_regression is None):
-            raise BadInput("--baseline and --max-regression go together",
-                           hint="e.g. --baseline previous.json --max-regression 10")
+            raise BadInput(
+                "--baseline and --max-regression go together",
+                hint="e.g. --baseline previous.json --max-regression 10",
+            )
 
     @classmethod
     def of(cls, value: Gates | Mapping[str, Any] | None) -> Gates:
@@ -84,8 +104,10 @@ class Gates:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, n) is not None for n in
-                   ("max_error", "min_agreement", "max_latency_ms", "max_size_mb", "baseline"))
+        return any(
+            getattr(self, n) is not None
+            for n in ("max_error", "min_agreement", "max_latency_ms", "max_size_mb", "baseline")
+        )
 
     def merged(self, other: Gates | Mapping[str, Any] | None) -> Gates:
         """These gates with the ones set in `other` replacing them."""
@@ -175,8 +197,10 @@ class GateReport:
     COLUMNS = ("gate", "target", "limit", "measured", "verdict", "how decided")
 
     def rows(self) -> list[list[str]]:
-        return [[v.name(), v.target, v.limit_text(), v.measured_text(), "pass" if v.passed else "FAIL", v.detail]
-                for v in self.verdicts]
+        return [
+            [v.name(), v.target, v.limit_text(), v.measured_text(), "pass" if v.passed else "FAIL", v.detail]
+            for v in self.verdicts
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "verdicts": [v.to_dict() for v in self.verdicts], "notes": self.notes}
@@ -253,8 +277,9 @@ def size_of(path: str | Path) -> int | None:
     return art.size_bytes()
 
 
-def bootstrap_quantile_ci(values: np.ndarray, q: float, confidence: float = CONFIDENCE,
-                          resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_quantile_ci(
+    values: np.ndarray, q: float, confidence: float = CONFIDENCE, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the q-th percentile (the p99 gate)."""
     x = np.asarray(values, dtype=np.float64)
     if x.size < 2:
@@ -316,9 +341,11 @@ MEASURED_BY = {  # which command measures which gate
     "validate": {"max_error", "min_agreement", "max_size_mb"},
     "bench": {"max_latency_ms", "max_size_mb"},
 }
-_HINT = {"max_error": "use it on `portkit convert` or `portkit validate`",
-         "min_agreement": "use it on `portkit convert` or `portkit validate`",
-         "max_latency_ms": "use it on `portkit bench` (or `portkit convert`, which then benchmarks the result)"}
+_HINT = {
+    "max_error": "use it on `portkit convert` or `portkit validate`",
+    "min_agreement": "use it on `portkit convert` or `portkit validate`",
+    "max_latency_ms": "use it on `portkit bench` (or `portkit convert`, which then benchmarks the result)",
+}
 
 
 def require_measurable(gates: Gates, kind: str) -> None:
@@ -328,11 +355,18 @@ def require_measurable(gates: Gates, kind: str) -> None:
             raise BadInput(f"`portkit {kind}` does not measure the {name} gate", hint=_HINT.get(name))
 
 
-def evaluate(gates: Gates | Mapping[str, Any] | None, *, validation: Mapping[str, Any] | None = None,
-             bench: Any = None, sizes: list[tuple[str, str | None]] | None = None,
-             label: str = "model", kind: str = "convert") -> GateReport:
+def evaluate(
+    gates: Gates | Mapping[str, Any] | None,
+    *,
+    validation: Mapping[str, Any] | None = None,
+    bench: Any = None,
+    sizes: list[tuple[str, str | None]] | None = None,
+    label: str = "model",
+    kind: str = "convert",
+) -> GateReport:
     """Check every gate set in `gates` on what was measured: a validation dict, a bench result (object or
-    dict) and model files [(name, path)] for the size gate. A gate with nothing to measure fails and says so."""
+    dict) and model files [(name, path)] for the size gate. A gate with nothing to measure fails and says
+    so."""
     g = Gates.of(gates)
     report = GateReport()
     if not g.any:
@@ -340,32 +374,81 @@ def evaluate(gates: Gates | Mapping[str, Any] | None, *, validation: Mapping[str
     v = validation_of(validation) if validation else None
     if g.max_error is not None:
         e = error_of(v) if v else None
-        report.verdicts.append(GateVerdict("max_error", label, g.max_error, e, e is not None and e <= g.max_error,
-                                           "", "max |diff| over every output and case" if v else
-                                           "no validation ran"))
+        report.verdicts.append(
+            GateVerdict(
+                "max_error",
+                label,
+                g.max_error,
+                e,
+                e is not None and e <= g.max_error,
+                "",
+                "max |diff| over every output and case" if v else "no validation ran",
+            )
+        )
     if g.min_agreement is not None:
         a = agreement_of(v) if v else None
-        report.verdicts.append(GateVerdict(
-            "min_agreement", label, g.min_agreement, a, a is not None and a >= g.min_agreement, "",
-            "lowest top-1 agreement over outputs and cases" if a is not None else
-            ("no validation ran" if not v else "no classifier-like output (top-1 agreement needs a class axis)")))
+        report.verdicts.append(
+            GateVerdict(
+                "min_agreement",
+                label,
+                g.min_agreement,
+                a,
+                a is not None and a >= g.min_agreement,
+                "",
+                "lowest top-1 agreement over outputs and cases"
+                if a is not None
+                else (
+                    "no validation ran"
+                    if not v
+                    else "no classifier-like output (top-1 agreement needs a class axis)"
+                ),
+            )
+        )
     if g.max_latency_ms is not None:
         series = _latency_series(bench) if bench is not None else []
         report.verdicts += [_latency_verdict(r, g) for r in series] or [
-            GateVerdict("max_latency_ms", label, g.max_latency_ms, None, False, " ms", "nothing was benchmarked",
-                        g.latency_stat)]
-        report.notes.append("latency gates decide from bootstrap 95% confidence intervals measured in this run: "
-                            "a gate fails only when the whole interval is above its limit")
+            GateVerdict(
+                "max_latency_ms",
+                label,
+                g.max_latency_ms,
+                None,
+                False,
+                " ms",
+                "nothing was benchmarked",
+                g.latency_stat,
+            )
+        ]
+        report.notes.append(
+            "latency gates decide from bootstrap 95% confidence intervals measured in this run: "
+            "a gate fails only when the whole interval is above its limit"
+        )
     sized = [(name, size_of(path) if path else None) for name, path in sizes or []]
     if g.max_size_mb is not None:
         for name, size in sized or [(label, None)]:
             mb = None if size is None else size / 1e6
-            report.verdicts.append(GateVerdict("max_size_mb", name, g.max_size_mb, mb,
-                                               mb is not None and mb <= g.max_size_mb, " MB",
-                                               "bytes on disk / 1e6" if mb is not None else "file not found"))
+            report.verdicts.append(
+                GateVerdict(
+                    "max_size_mb",
+                    name,
+                    g.max_size_mb,
+                    mb,
+                    mb is not None and mb <= g.max_size_mb,
+                    " MB",
+                    "bytes on disk / 1e6" if mb is not None else "file not found",
+                )
+            )
     if g.baseline is not None:
-        report.extend(regression(load_baseline(g.baseline), float(g.max_regression or 0.0), validation=v,
-                                 bench=bench, sizes=sized, label=label, kind=kind))
+        report.extend(
+            regression(
+                load_baseline(g.baseline),
+                float(g.max_regression or 0.0),
+                validation=v,
+                bench=bench,
+                sizes=sized,
+                label=label,
+                kind=kind,
+            )
+        )
     return report
 
 
@@ -374,11 +457,17 @@ def check(result: Any, gates: Gates | Mapping[str, Any] | None, *, kind: str) ->
     d = _dict(result)
     if kind == "bench":
         models = list(dict.fromkeys(str(r["model"]) for r in d.get("results") or []))
-        return evaluate(gates, bench=result, sizes=[(os.path.basename(m), m) for m in models],
-                        label=", ".join(os.path.basename(m) for m in models) or "model", kind=kind)
+        return evaluate(
+            gates,
+            bench=result,
+            sizes=[(os.path.basename(m), m) for m in models],
+            label=", ".join(os.path.basename(m) for m in models) or "model",
+            kind=kind,
+        )
     path = str(d.get("output") or d.get("candidate"))
-    return evaluate(gates, validation=d, sizes=[(os.path.basename(path), path)], label=os.path.basename(path),
-                    kind=kind)
+    return evaluate(
+        gates, validation=d, sizes=[(os.path.basename(path), path)], label=os.path.basename(path), kind=kind
+    )
 
 
 # ---------------------------------------------------------------- baselines
@@ -400,18 +489,27 @@ def load_baseline(path: str | Path) -> Baseline:
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError as e:
-        raise BadInput("baseline file not found", path=p,
-                       hint="write one with --json > FILE (or use a run's manifest.json)") from e
+        raise BadInput(
+            "baseline file not found",
+            path=p,
+            hint="write one with --json > FILE (or use a run's manifest.json)",
+        ) from e
     except (OSError, json.JSONDecodeError) as e:
-        raise BadInput(f"baseline is not a portkit JSON result ({e})", path=p,
-                       hint="use the output of --json or a run's manifest.json") from e
+        raise BadInput(
+            f"baseline is not a portkit JSON result ({e})",
+            path=p,
+            hint="use the output of --json or a run's manifest.json",
+        ) from e
     if not isinstance(data, dict):
         raise BadInput("baseline is not a portkit JSON result", path=p)
     b = Baseline(str(p))
     _collect(data, b, p.parent)
     if not (b.latency or b.sizes or b.errors):
-        raise BadInput("baseline holds no measurement portkit knows", path=p,
-                       hint="use the output of `portkit bench/convert/validate --json` or a manifest.json")
+        raise BadInput(
+            "baseline holds no measurement portkit knows",
+            path=p,
+            hint="use the output of `portkit bench/convert/validate --json` or a manifest.json",
+        )
     return b
 
 
@@ -480,9 +578,16 @@ def _match_series(r: Mapping[str, Any], base: list[dict[str, Any]], label: str) 
     return same[0] if len(models) == 1 and same else None
 
 
-def regression(base: Baseline, pct: float, *, validation: Mapping[str, Any] | None = None, bench: Any = None,
-               sizes: list[tuple[str, int | None]] | None = None, label: str = "model",
-               kind: str = "run") -> GateReport:
+def regression(
+    base: Baseline,
+    pct: float,
+    *,
+    validation: Mapping[str, Any] | None = None,
+    bench: Any = None,
+    sizes: list[tuple[str, int | None]] | None = None,
+    label: str = "model",
+    kind: str = "run",
+) -> GateReport:
     """Compare with an earlier result: latency (p50, noise-aware), size, validation error and agreement."""
     report = GateReport()
     f = 1.0 + pct / 100.0
@@ -495,37 +600,93 @@ def regression(base: Baseline, pct: float, *, validation: Mapping[str, Any] | No
         old_ci = old.get("median_ci95_ms") or [old["latency_ms"]["p50"]] * 2
         limit = old_ci[1] * f
         passed = ci[0] <= limit
-        how = (f"{src}: p50 {old['latency_ms']['p50']:.4g} ms, 95% CI {_ci_text(old_ci)}; limit = its CI top "
-               f"+ {pct:g}%; this run's CI {_ci_text(ci)} " +
-               ("entirely above → regression" if not passed else ("overlaps: within noise" if ci[1] > limit
-                                                                   else "at or below")))
-        report.verdicts.append(GateVerdict("max_regression", series_label(r), limit, r["latency_ms"]["p50"],
-                                           passed, " ms", how, "p50 latency"))
+        how = (
+            f"{src}: p50 {old['latency_ms']['p50']:.4g} ms, 95% CI {_ci_text(old_ci)}; limit = its CI top "
+            f"+ {pct:g}%; this run's CI {_ci_text(ci)} "
+            + (
+                "entirely above → regression"
+                if not passed
+                else ("overlaps: within noise" if ci[1] > limit else "at or below")
+            )
+        )
+        report.verdicts.append(
+            GateVerdict(
+                "max_regression",
+                series_label(r),
+                limit,
+                r["latency_ms"]["p50"],
+                passed,
+                " ms",
+                how,
+                "p50 latency",
+            )
+        )
         if len(report.notes) == 0:
-            report.notes.append("latency regressions are decided from bootstrap 95% confidence intervals of the "
-                                "medians: only a run whose whole interval is above the baseline's (plus the "
-                                "allowed regression) fails")
+            report.notes.append(
+                "latency regressions are decided from bootstrap 95% confidence intervals of the "
+                "medians: only a run whose whole interval is above the baseline's (plus the "
+                "allowed regression) fails"
+            )
     for name, size in sizes or []:
         old_size = _pick(base.sizes, label, name)
         if old_size is None or size is None:
             continue
         limit = old_size * f / 1e6
-        report.verdicts.append(GateVerdict("max_regression", name, limit, size / 1e6, size <= old_size * f,
-                                           " MB", f"{src}: {old_size / 1e6:.4g} MB + {pct:g}%", "size"))
+        report.verdicts.append(
+            GateVerdict(
+                "max_regression",
+                name,
+                limit,
+                size / 1e6,
+                size <= old_size * f,
+                " MB",
+                f"{src}: {old_size / 1e6:.4g} MB + {pct:g}%",
+                "size",
+            )
+        )
     if validation:
         name = sizes[0][0] if sizes else label
         old_e, e = _pick(base.errors, label, name), error_of(validation)
         if old_e is not None and e is not None:
             # a floor keeps float32 round-off (1e-7 against 2e-7) from counting as a regression
             limit = old_e * f + 1e-6
-            report.verdicts.append(GateVerdict("max_regression", name, limit, e, e <= limit, "",
-                                               f"{src}: max |diff| {old_e:.4g} + {pct:g}% (+1e-6)", "error"))
+            report.verdicts.append(
+                GateVerdict(
+                    "max_regression",
+                    name,
+                    limit,
+                    e,
+                    e <= limit,
+                    "",
+                    f"{src}: max |diff| {old_e:.4g} + {pct:g}% (+1e-6)",
+                    "error",
+                )
+            )
         old_a, a = _pick(base.agreements, label, name), agreement_of(validation)
         if old_a is not None and a is not None:
             limit = old_a * (1 - pct / 100.0)
-            report.verdicts.append(GateVerdict("max_regression", name, limit, a, a >= limit, "",
-                                               f"{src}: top-1 agreement {old_a:.4g} − {pct:g}%", "agreement"))
+            report.verdicts.append(
+                GateVerdict(
+                    "max_regression",
+                    name,
+                    limit,
+                    a,
+                    a >= limit,
+                    "",
+                    f"{src}: top-1 agreement {old_a:.4g} − {pct:g}%",
+                    "agreement",
+                )
+            )
     if not report.verdicts:
-        report.verdicts.append(GateVerdict("max_regression", label, pct, None, False, "%",
-                                           f"{src} has no measurement comparable with this {kind} result"))
+        report.verdicts.append(
+            GateVerdict(
+                "max_regression",
+                label,
+                pct,
+                None,
+                False,
+                "%",
+                f"{src} has no measurement comparable with this {kind} result",
+            )
+        )
     return report

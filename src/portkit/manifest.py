@@ -5,6 +5,7 @@ source (path + sha256), route, the tools and versions that produced it, the opti
 and benchmark results (their `--json` schemas) and the gate verdicts; plus the recipe (path + sha256),
 the seed, the machine and every library version, so a run can be audited and repeated.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,22 @@ from typing import Any
 __all__ = ["SCHEMA", "sha256_of", "tool_versions", "write_json", "to_junit", "to_html", "summary"]
 
 SCHEMA = "portkit.manifest/1"
-TOOLS = ("numpy", "onnx", "onnxruntime", "torch", "onnxscript", "onnx2torch", "onnxslim", "tensorflow", "keras",
-         "tf2onnx", "onnx2tf", "ai_edge_litert", "pydantic", "pyyaml")
+TOOLS = (
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "torch",
+    "onnxscript",
+    "onnx2torch",
+    "onnxslim",
+    "tensorflow",
+    "keras",
+    "tf2onnx",
+    "onnx2tf",
+    "ai_edge_litert",
+    "pydantic",
+    "pyyaml",
+)
 
 
 def sha256_of(path: str | Path) -> str | None:
@@ -49,9 +64,13 @@ def tool_versions() -> dict[str, str | None]:
 
 
 def environment() -> dict[str, Any]:
-    return {"python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
-            "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "ci": bool(os.environ.get("CI"))}
+    return {
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "ci": bool(os.environ.get("CI")),
+    }
 
 
 def write_json(data: Any, path: str | Path) -> Path:
@@ -76,10 +95,15 @@ def _write_text(text: str, path: str | Path) -> Path:
 def summary(manifest: dict[str, Any]) -> dict[str, int]:
     arts = [a for m in manifest["models"] for a in m["artifacts"]]
     verdicts = manifest.get("gates") or []
-    return {"models": len(manifest["models"]), "artifacts": len(arts),
-            "artifacts_failed": sum(1 for a in arts if not a["passed"]),
-            "errors": sum(1 for a in arts if a.get("error")) + sum(1 for m in manifest["models"] if m.get("error")),
-            "gates": len(verdicts), "gates_failed": sum(1 for v in verdicts if not v["passed"])}
+    return {
+        "models": len(manifest["models"]),
+        "artifacts": len(arts),
+        "artifacts_failed": sum(1 for a in arts if not a["passed"]),
+        "errors": sum(1 for a in arts if a.get("error"))
+        + sum(1 for m in manifest["models"] if m.get("error")),
+        "gates": len(verdicts),
+        "gates_failed": sum(1 for v in verdicts if not v["passed"]),
+    }
 
 
 def artifact_rows(manifest: dict[str, Any]) -> list[list[str]]:
@@ -99,7 +123,9 @@ def artifact_rows(manifest: dict[str, Any]) -> list[list[str]]:
             verdicts = g.get("verdicts") or []
             gates = "-" if not verdicts else f"{sum(x['passed'] for x in verdicts)}/{len(verdicts)} passed"
             size = "-" if a.get("size_bytes") is None else f"{a['size_bytes'] / 1e6:.3f} MB"
-            status = "ok" if a["passed"] else ("ERROR: " + a["error"]["message"] if a.get("error") else "FAILED")
+            status = (
+                "ok" if a["passed"] else ("ERROR: " + a["error"]["message"] if a.get("error") else "FAILED")
+            )
             rows.append([m["name"], a["name"], a["format"], size, val, p50, gates, status])
     return rows
 
@@ -115,10 +141,20 @@ def gate_rows(manifest: dict[str, Any], failed_only: bool = False) -> list[list[
     for v in manifest.get("gates") or []:
         if failed_only and v["passed"]:
             continue
-        gv = GateVerdict(**{k: v[k] for k in ("gate", "target", "limit", "measured", "passed", "unit", "detail",
-                                              "stat")})
-        rows.append([v["artifact"], gv.name(), gv.target, gv.limit_text(), gv.measured_text(),
-                     "pass" if gv.passed else "FAIL", gv.detail])
+        gv = GateVerdict(
+            **{k: v[k] for k in ("gate", "target", "limit", "measured", "passed", "unit", "detail", "stat")}
+        )
+        rows.append(
+            [
+                v["artifact"],
+                gv.name(),
+                gv.target,
+                gv.limit_text(),
+                gv.measured_text(),
+                "pass" if gv.passed else "FAIL",
+                gv.detail,
+            ]
+        )
     return rows
 
 
@@ -153,7 +189,9 @@ def to_junit(manifest: dict[str, Any]) -> str:
                     ET.SubElement(tc, "system-out").text = st.get("message", "")
                 cases.append(tc)
             for v in (a.get("gates") or {}).get("verdicts") or []:
-                name = f"gate {v['gate']}" + (f" ({v['stat']})" if v.get("stat") else "") + f" [{v['target']}]"
+                name = (
+                    f"gate {v['gate']}" + (f" ({v['stat']})" if v.get("stat") else "") + f" [{v['target']}]"
+                )
                 tc = ET.Element("testcase", classname=cls, name=name, time="0")
                 text = f"limit {v['limit']}{v['unit']}, measured {v['measured']}{v['unit']}: {v['detail']}"
                 if not v["passed"]:
@@ -161,10 +199,15 @@ def to_junit(manifest: dict[str, Any]) -> str:
                 else:
                     ET.SubElement(tc, "system-out").text = text
                 cases.append(tc)
-        suite = ET.SubElement(suites, "testsuite", name=f"portkit.run.{m['name']}", tests=str(len(cases)),
-                              failures=str(sum(1 for c in cases if c.find("failure") is not None)),
-                              errors=str(sum(1 for c in cases if c.find("error") is not None)),
-                              skipped=str(sum(1 for c in cases if c.find("skipped") is not None)))
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"portkit.run.{m['name']}",
+            tests=str(len(cases)),
+            failures=str(sum(1 for c in cases if c.find("failure") is not None)),
+            errors=str(sum(1 for c in cases if c.find("error") is not None)),
+            skipped=str(sum(1 for c in cases if c.find("skipped") is not None)),
+        )
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="source", value=str(m["source"]["path"]))
         ET.SubElement(props, "property", name="seed", value=str(manifest["seed"]))
@@ -180,32 +223,45 @@ def to_html(manifest: dict[str, Any]) -> str:
 
     def table(cols: tuple[str, ...], rows: list[list[str]], status_col: int) -> str:
         body = "".join(
-            "<tr class='{}'>{}</tr>".format("ok" if str(r[status_col]).startswith(("ok", "pass")) else "bad",
-                                            "".join(f"<td>{e(str(c))}</td>" for c in r)) for r in rows)
+            "<tr class='{}'>{}</tr>".format(
+                "ok" if str(r[status_col]).startswith(("ok", "pass")) else "bad",
+                "".join(f"<td>{e(str(c))}</td>" for c in r),
+            )
+            for r in rows
+        )
         return f"<table><tr>{''.join(f'<th>{e(c)}</th>' for c in cols)}</tr>{body}</table>"
 
     s = manifest["summary"]
-    css = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-           "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
-           "tr.bad td{background:#fde2e0}tr.ok td{background:#eaf7ea}.verdict{font-size:1.4em;font-weight:bold;"
-           "color:" + ("#2e7d32" if ok else "#c0392b") + "}code{font-size:12px}")
+    css = (
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+        "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+        "tr.bad td{background:#fde2e0}tr.ok td{background:#eaf7ea}.verdict{font-size:1.4em;font-weight:bold;"
+        "color:" + ("#2e7d32" if ok else "#c0392b") + "}code{font-size:12px}"
+    )
     notes = "".join(f"<li>{e(n)}</li>" for n in manifest.get("notes") or [])
     versions = ", ".join(f"{k} {v}" for k, v in (manifest.get("tools") or {}).items() if v)
-    arts = "".join(f"<li><code>{e(a['path'] or '-')}</code> sha256 <code>{e(str(a['sha256']))}</code></li>"
-                   for m in manifest["models"] for a in m["artifacts"])
+    arts = "".join(
+        f"<li><code>{e(a['path'] or '-')}</code> sha256 <code>{e(str(a['sha256']))}</code></li>"
+        for m in manifest["models"]
+        for a in m["artifacts"]
+    )
+    gates_html = table(GATE_COLUMNS, gate_rows(manifest), 5) if manifest.get("gates") else "<p>none</p>"
     embedded = json.dumps(manifest, default=str).replace("</", "<\\/")
     recipe = manifest.get("recipe") or {}
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>portkit run</title><style>{css}</style>"
-            f"</head><body><h1>portkit run{(': ' + e(recipe['name'])) if recipe.get('name') else ''}</h1>"
-            f"<p class='verdict'>{'PASSED' if ok else 'FAILED'}</p>"
-            f"<p>{s['models']} model(s), {s['artifacts']} artifact(s) ({s['artifacts_failed']} failed), "
-            f"{s['gates']} gate(s) ({s['gates_failed']} failed). Recipe <code>{e(str(recipe.get('path')))}</code> "
-            f"(sha256 <code>{e(str(recipe.get('sha256')))}</code>), seed {manifest['seed']}.</p>"
-            f"<h2>Artifacts</h2>{table(ARTIFACT_COLUMNS, artifact_rows(manifest), 7)}"
-            f"<h2>Gates</h2>{table(GATE_COLUMNS, gate_rows(manifest), 5) if manifest.get('gates') else '<p>none</p>'}"
-            f"{'<ul>' + notes + '</ul>' if notes else ''}<h2>Files</h2><ul>{arts}</ul>"
-            f"<h2>Environment</h2><p>{e(versions)}</p>"
-            f"<script type='application/json' id='portkit-manifest'>{embedded}</script></body></html>\n")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>portkit run</title><style>{css}</style>"
+        f"</head><body><h1>portkit run{(': ' + e(recipe['name'])) if recipe.get('name') else ''}</h1>"
+        f"<p class='verdict'>{'PASSED' if ok else 'FAILED'}</p>"
+        f"<p>{s['models']} model(s), {s['artifacts']} artifact(s) ({s['artifacts_failed']} failed), "
+        f"{s['gates']} gate(s) ({s['gates_failed']} failed). "
+        f"Recipe <code>{e(str(recipe.get('path')))}</code> "
+        f"(sha256 <code>{e(str(recipe.get('sha256')))}</code>), seed {manifest['seed']}.</p>"
+        f"<h2>Artifacts</h2>{table(ARTIFACT_COLUMNS, artifact_rows(manifest), 7)}"
+        f"<h2>Gates</h2>{gates_html}"
+        f"{'<ul>' + notes + '</ul>' if notes else ''}<h2>Files</h2><ul>{arts}</ul>"
+        f"<h2>Environment</h2><p>{e(versions)}</p>"
+        f"<script type='application/json' id='portkit-manifest'>{embedded}</script></body></html>\n"
+    )
 
 
 def write_junit(manifest: dict[str, Any], path: str | Path) -> Path:

@@ -39,7 +39,8 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], stderr: bool = False) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+          stderr: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 

@@ -1,4 +1,5 @@
 """`portkit init MODEL`: write a commented starter recipe for a model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,15 @@ def init(
     path = api.init(model, output, force=force)
     recipe = api.load_recipe(path)  # the starter must pass its own schema
     if as_json:
-        ui.print_json({"recipe": str(path), "models": [m.name for m in recipe.models],
-                       "targets": [t.label for m in recipe.models for t in m.targets]})
+        ui.print_json(
+            {
+                "recipe": str(path),
+                "models": [m.name for m in recipe.models],
+                "targets": [t.label for m in recipe.models for t in m.targets],
+            }
+        )
         return
-    ui.line(f"wrote {path} ({', '.join(t.label for m in recipe.models for t in m.targets)}); "
-            f"run it: portkit run {path}")
+    ui.line(
+        f"wrote {path} ({', '.join(t.label for m in recipe.models for t in m.targets)}); "
+        f"run it: portkit run {path}"
+    )

@@ -6,7 +6,16 @@ from pathlib import Path
 import typer
 
 from ._common import JSON, input_shape_option, parse_tolerances
-from ._gates import BASELINE, MAX_ERROR, MAX_REGRESSION, MAX_SIZE, MIN_AGREEMENT, gated, gates_from, render_gates
+from ._gates import (
+    BASELINE,
+    MAX_ERROR,
+    MAX_REGRESSION,
+    MAX_SIZE,
+    MIN_AGREEMENT,
+    gated,
+    gates_from,
+    render_gates,
+)
 
 
 def register(app: typer.Typer) -> None:

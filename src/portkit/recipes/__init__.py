@@ -3,11 +3,22 @@
 schema.py checks a recipe completely before anything runs; runner.py runs its models (inline, in spawned
 processes, or as Ray tasks) and writes OUT/manifest.json; starter.py writes a commented starter recipe.
 """
+
 from __future__ import annotations
 
 from .runner import EXECUTORS, RunResult, run_model, run_recipe
 from .schema import Recipe, RecipeError, load_recipe, parse_recipe
 from .starter import starter_recipe, write_starter
 
-__all__ = ["Recipe", "RecipeError", "RunResult", "EXECUTORS", "load_recipe", "parse_recipe", "run_recipe",
-           "run_model", "starter_recipe", "write_starter"]
+__all__ = [
+    "Recipe",
+    "RecipeError",
+    "RunResult",
+    "EXECUTORS",
+    "load_recipe",
+    "parse_recipe",
+    "run_recipe",
+    "run_model",
+    "starter_recipe",
+    "write_starter",
+]

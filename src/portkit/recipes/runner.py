@@ -7,13 +7,15 @@ recipe as a dict and a model index) and returns its manifest entry as plain data
 give the same manifest. Conversion hops and framework runtimes run in worker processes as everywhere in
 portkit; a job's failure is recorded in the manifest, never lost.
 """
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from portkit.errors import BadInput, MissingDependency, PortkitError, ValidationFailed
 
@@ -87,8 +89,13 @@ def _bench_path(path: Path, fmt: str) -> tuple[str | None, str]:
         mf = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError):
         mf = {}
-    model = mf.get("model") if isinstance(mf.get("model"), str) else (mf.get("model") or {}).get("file") \
-        if isinstance(mf.get("model"), dict) else None
+    model = (
+        mf.get("model")
+        if isinstance(mf.get("model"), str)
+        else (mf.get("model") or {}).get("file")
+        if isinstance(mf.get("model"), dict)
+        else None
+    )
     candidates = ([path / model] if model else []) + sorted(path.glob("*.onnx")) + sorted(path.glob("*.ort"))
     for c in candidates:
         if c.is_file():
@@ -112,67 +119,133 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
     fmt = Format(t.to)
     shapes = {k: tuple(v) for k, v in (model.input_shapes or {}).items()}
     copts = api.convert_options(
-        opset=t.opset, input_shapes=shapes, dynamic=True if t.dynamic is None else t.dynamic,
-        weights=recipe.resolve(model.weights), model_args=dict(model.model_args), allow_pickle=model.allow_pickle,
-        allow_unsafe=model.allow_unsafe, custom_objects=model.custom_objects, keep_layout=t.keep_layout,
-        quantize=t.quantize, calibration=recipe.resolve(t.calibration), int8_io=t.int8_io, optimize=t.optimize)
-    vopts = ValidateOptions(atol=vstep.atol, rtol=vstep.rtol, per_output=dict(vstep.tolerances),
-                            batches=tuple(vstep.batches) if vstep.batches else None, samples=vstep.samples,
-                            seed=recipe.seed, inputs=recipe.resolve(vstep.inputs), input_shapes=shapes)
+        opset=t.opset,
+        input_shapes=shapes,
+        dynamic=True if t.dynamic is None else t.dynamic,
+        weights=recipe.resolve(model.weights),
+        model_args=dict(model.model_args),
+        allow_pickle=model.allow_pickle,
+        allow_unsafe=model.allow_unsafe,
+        custom_objects=model.custom_objects,
+        keep_layout=t.keep_layout,
+        quantize=t.quantize,
+        calibration=recipe.resolve(t.calibration),
+        int8_io=t.int8_io,
+        optimize=t.optimize,
+    )
+    vopts = ValidateOptions(
+        atol=vstep.atol,
+        rtol=vstep.rtol,
+        per_output=dict(vstep.tolerances),
+        batches=tuple(vstep.batches) if vstep.batches else None,
+        samples=vstep.samples,
+        seed=recipe.seed,
+        inputs=recipe.resolve(vstep.inputs),
+        input_shapes=shapes,
+    )
     source = recipe.resolve(model.source)
     folder = out / model.name / t.label
     name = default_output(source_artifact(source, copts), fmt).name
     dest = folder / name
     entry: dict[str, Any] = {
-        "name": t.label, "format": t.to, "path": None, "sha256": None, "size_bytes": None, "route": None,
-        "producer": None, "tool_versions": {}, "metadata": {},
-        "options": t.model_dump(exclude_none=True, by_alias=True, exclude={"validate_", "bench", "gates", "export"}),
-        "conversion": None, "validation": None, "bench": None, "gates": None, "exports": {}, "steps": {},
-        "error": None, "passed": False}
+        "name": t.label,
+        "format": t.to,
+        "path": None,
+        "sha256": None,
+        "size_bytes": None,
+        "route": None,
+        "producer": None,
+        "tool_versions": {},
+        "metadata": {},
+        "options": t.model_dump(
+            exclude_none=True, by_alias=True, exclude={"validate_", "bench", "gates", "export"}
+        ),
+        "conversion": None,
+        "validation": None,
+        "bench": None,
+        "gates": None,
+        "exports": {},
+        "steps": {},
+        "error": None,
+        "passed": False,
+    }
     log(f"{t.label}: convert to {t.to}" + (f" ({t.quantize})" if t.quantize else ""))
     t0 = time.perf_counter()
     conv = None
     try:
-        conv = convert(source, fmt, dest, copts, validate=vstep.enabled, via=Format(t.via) if t.via else None,
-                       validate_opts=vopts, clean=t.clean, log=log, eval_data=recipe.resolve(vstep.eval_data))
+        conv = convert(
+            source,
+            fmt,
+            dest,
+            copts,
+            validate=vstep.enabled,
+            via=Format(t.via) if t.via else None,
+            validate_opts=vopts,
+            clean=t.clean,
+            log=log,
+            eval_data=recipe.resolve(vstep.eval_data),
+        )
         entry["steps"]["convert"] = _step("ok", time.perf_counter() - t0, " → ".join(conv.route))
     except ValidationFailed as e:  # the output is kept; its validation failed
         conv = e.result if e.result is not None and hasattr(e.result, "output") else None
         entry["steps"]["convert"] = _step("ok", time.perf_counter() - t0)
         entry["error"] = _error(e)
     except PortkitError as e:
-        entry["steps"]["convert"] = _step("error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__)
+        entry["steps"]["convert"] = _step(
+            "error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__
+        )
         entry["error"] = _error(e)
         log(f"{t.label}: {e.one_line()}")
         return entry
     d = conv.to_dict()
     path = Path(conv.output.location)
     md = conv.output.metadata
-    entry.update(path=os.path.relpath(path, out), sha256=sha256_of(path), size_bytes=d["size_bytes"],
-                 route=d["route"], producer=md.get("producer"), tool_versions=md.get("versions") or {},
-                 metadata={k: v for k, v in md.items() if k not in ("versions", "producer")},
-                 conversion={k: d[k] for k in ("route", "hops", "failed_routes", "seconds", "accuracy", "signature")},
-                 validation=_validation(d))
+    entry.update(
+        path=os.path.relpath(path, out),
+        sha256=sha256_of(path),
+        size_bytes=d["size_bytes"],
+        route=d["route"],
+        producer=md.get("producer"),
+        tool_versions=md.get("versions") or {},
+        metadata={k: v for k, v in md.items() if k not in ("versions", "producer")},
+        conversion={k: d[k] for k in ("route", "hops", "failed_routes", "seconds", "accuracy", "signature")},
+        validation=_validation(d),
+    )
     if vstep.enabled:
         v = entry["validation"]
-        entry["steps"]["validate"] = _step("ok" if v and v["passed"] else "failed", 0.0,
-                                           (v or {}).get("summary", "no validation result"))
+        entry["steps"]["validate"] = _step(
+            "ok" if v and v["passed"] else "failed", 0.0, (v or {}).get("summary", "no validation result")
+        )
     measured = None
     if bstep is not None and bstep.enabled:
         measured = _bench(recipe, model, bstep, path, t.to, entry, log)
-    report = evaluate(gates, validation=entry["validation"], bench=measured,
-                      sizes=[(path.name, str(path))], label=f"{model.name}/{t.label}", kind="run")
+    report = evaluate(
+        gates,
+        validation=entry["validation"],
+        bench=measured,
+        sizes=[(path.name, str(path))],
+        label=f"{model.name}/{t.label}",
+        kind="run",
+    )
     entry["gates"] = report.to_dict() if report.verdicts else None
     if report.verdicts:
         failed = [v for v in report.verdicts if not v.passed]
-        log(f"{t.label}: gates {len(report.verdicts) - len(failed)}/{len(report.verdicts)} passed" +
-            (": " + "; ".join(f"{v.name()} {v.measured_text()} (limit {v.limit_text()})" for v in failed)
-             if failed else ""))
+        log(
+            f"{t.label}: gates {len(report.verdicts) - len(failed)}/{len(report.verdicts)} passed"
+            + (
+                ": " + "; ".join(f"{v.name()} {v.measured_text()} (limit {v.limit_text()})" for v in failed)
+                if failed
+                else ""
+            )
+        )
     if t.export and t.export.triton and t.export.triton.enabled:
         _export_triton(model.name, t, path, out, entry, log)
-    entry["passed"] = (entry["error"] is None and (not vstep.enabled or bool((entry["validation"] or {}).get("passed")))
-                       and report.passed
-                       and all(s["status"] in ("ok", "skipped") for s in entry["steps"].values()))
+    entry["passed"] = (
+        entry["error"] is None
+        and (not vstep.enabled or bool((entry["validation"] or {}).get("passed")))
+        and report.passed
+        and all(s["status"] in ("ok", "skipped") for s in entry["steps"].values())
+    )
     return entry
 
 
@@ -182,8 +255,9 @@ def _validation(d: dict[str, Any]) -> dict[str, Any] | None:
     return validation_of(d)
 
 
-def _bench(recipe: Recipe, model: Any, bstep: Any, path: Path, fmt: str, entry: dict[str, Any],
-           log: Log) -> Any:
+def _bench(
+    recipe: Recipe, model: Any, bstep: Any, path: Path, fmt: str, entry: dict[str, Any], log: Log
+) -> Any:
     from portkit.benchmark import bench
 
     t0 = time.perf_counter()
@@ -193,22 +267,38 @@ def _bench(recipe: Recipe, model: Any, bstep: Any, path: Path, fmt: str, entry: 
         return None
     models = [recipe.resolve(model.source), target] if bstep.reference else [target]
     try:
-        result = bench(models, providers=bstep.providers, batches=list(bstep.batches), iterations=bstep.iterations,
-                       duration=bstep.duration, warmup=bstep.warmup, threads=bstep.threads,
-                       io_binding=bstep.io_binding, seed=recipe.seed, log=log, keep_samples=True,
-                       input_shapes={k: tuple(v) for k, v in (model.input_shapes or {}).items()} or None,
-                       weights=recipe.resolve(model.weights), model_args=dict(model.model_args),
-                       allow_pickle=model.allow_pickle)
+        result = bench(
+            models,
+            providers=bstep.providers,
+            batches=list(bstep.batches),
+            iterations=bstep.iterations,
+            duration=bstep.duration,
+            warmup=bstep.warmup,
+            threads=bstep.threads,
+            io_binding=bstep.io_binding,
+            seed=recipe.seed,
+            log=log,
+            keep_samples=True,
+            input_shapes={k: tuple(v) for k, v in (model.input_shapes or {}).items()} or None,
+            weights=recipe.resolve(model.weights),
+            model_args=dict(model.model_args),
+            allow_pickle=model.allow_pickle,
+        )
     except PortkitError as e:
-        entry["steps"]["bench"] = _step("error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__)
+        entry["steps"]["bench"] = _step(
+            "error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__
+        )
         return None
     d = result.to_dict()
     if note:
         d["notes"] = [*d.get("notes", []), note]
     entry["bench"] = d
     mine = [r for r in d["results"] if r["model"] == target]
-    entry["steps"]["bench"] = _step("ok", time.perf_counter() - t0, ", ".join(
-        f"batch {r['batch']} {r['provider']}: p50 {r['latency_ms']['p50']:.3f} ms" for r in mine))
+    entry["steps"]["bench"] = _step(
+        "ok",
+        time.perf_counter() - t0,
+        ", ".join(f"batch {r['batch']} {r['provider']}: p50 {r['latency_ms']['p50']:.3f} ms" for r in mine),
+    )
     if bstep.reference:  # gates judge the target, not the source it was compared with
         result.measurements = [m for m in result.measurements if m.model == target]
     return result
@@ -220,22 +310,35 @@ def _export_triton(model_name: str, t: Any, path: Path, out: Path, entry: dict[s
     spec = t.export.triton
     t0 = time.perf_counter()
     try:
-        res = api.export_triton(path, out / "triton", name=spec.name or f"{model_name}-{t.label}",
-                                max_batch=spec.max_batch, max_delay_us=spec.max_delay_us, version=spec.version,
-                                instances=spec.instances, gpu=spec.gpu)
+        res = api.export_triton(
+            path,
+            out / "triton",
+            name=spec.name or f"{model_name}-{t.label}",
+            max_batch=spec.max_batch,
+            max_delay_us=spec.max_delay_us,
+            version=spec.version,
+            instances=spec.instances,
+            gpu=spec.gpu,
+        )
     except PortkitError as e:
-        entry["steps"]["triton"] = _step("error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__)
+        entry["steps"]["triton"] = _step(
+            "error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__
+        )
         return
     d = res.to_dict()
-    d = {**d, **{k: os.path.relpath(d[k], out) for k in ("repository", "model", "config")},
-         "files": [os.path.relpath(f, out) for f in d["files"]]}
+    d = {
+        **d,
+        **{k: os.path.relpath(d[k], out) for k in ("repository", "model", "config")},
+        "files": [os.path.relpath(f, out) for f in d["files"]],
+    }
     entry["exports"]["triton"] = d
     entry["steps"]["triton"] = _step("ok", time.perf_counter() - t0, f"{d['model']} + {d['config']}")
     log(f"{t.label}: Triton repository entry {d['config']}")
 
 
 def run_model(job: dict[str, Any]) -> dict[str, Any]:
-    """One model's manifest entry. Plain data in and out: runs inline, in a spawned process or as a Ray task."""
+    """One model's manifest entry. Plain data in and out: runs inline, in a spawned process or as a Ray
+    task."""
     from portkit import ui
     from portkit.manifest import sha256_of
 
@@ -255,8 +358,15 @@ def run_model(job: dict[str, Any]) -> dict[str, Any]:
         ui.progress(f"[{model.name}] {message}")
 
     source = recipe.resolve(model.source)
-    entry: dict[str, Any] = {"name": model.name, "source": {"path": source, "sha256": sha256_of(source)},
-                             "artifacts": [], "error": None, "passed": False, "seconds": 0.0, "pid": os.getpid()}
+    entry: dict[str, Any] = {
+        "name": model.name,
+        "source": {"path": source, "sha256": sha256_of(source)},
+        "artifacts": [],
+        "error": None,
+        "passed": False,
+        "seconds": 0.0,
+        "pid": os.getpid(),
+    }
     t0 = time.perf_counter()
     try:
         for ti in range(len(model.targets)):
@@ -275,8 +385,17 @@ def run_model(job: dict[str, Any]) -> dict[str, Any]:
 
 def _jobs(recipe: Recipe, out: Path, quiet: bool) -> list[dict[str, Any]]:
     data = recipe.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return [{"recipe": data, "path": recipe.path, "base_dir": recipe.base_dir, "index": i, "out": str(out),
-             "quiet": quiet} for i in range(len(recipe.models))]
+    return [
+        {
+            "recipe": data,
+            "path": recipe.path,
+            "base_dir": recipe.base_dir,
+            "index": i,
+            "out": str(out),
+            "quiet": quiet,
+        }
+        for i in range(len(recipe.models))
+    ]
 
 
 def _execute(jobs: list[dict[str, Any]], n: int, executor: str, log: Log) -> list[dict[str, Any]]:
@@ -291,7 +410,7 @@ def _execute(jobs: list[dict[str, Any]], n: int, executor: str, log: Log) -> lis
     log(f"running {len(jobs)} models in {workers} processes")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futures = [pool.submit(run_model, {**j, "isolated": True}) for j in jobs]
-        return [_collect(f, j) for f, j in zip(futures, jobs)]
+        return [_collect(f, j) for f, j in zip(futures, jobs, strict=True)]
 
 
 def _collect(future: Any, job: dict[str, Any]) -> dict[str, Any]:
@@ -299,8 +418,14 @@ def _collect(future: Any, job: dict[str, Any]) -> dict[str, Any]:
         return future.result()
     except Exception as e:  # noqa: BLE001 - a crashed job is recorded in the manifest, not lost
         m = job["recipe"]["models"][job["index"]]
-        return {"name": m["name"], "source": {"path": m["source"], "sha256": None}, "artifacts": [],
-                "error": _error(e), "passed": False, "seconds": 0.0}
+        return {
+            "name": m["name"],
+            "source": {"path": m["source"], "sha256": None},
+            "artifacts": [],
+            "error": _error(e),
+            "passed": False,
+            "seconds": 0.0,
+        }
 
 
 def _execute_ray(jobs: list[dict[str, Any]], n: int, log: Log) -> list[dict[str, Any]]:
@@ -316,24 +441,48 @@ def _execute_ray(jobs: list[dict[str, Any]], n: int, log: Log) -> list[dict[str,
     task = ray.remote(num_cpus=1)(run_model)
     refs = [task.remote({**j, "isolated": True}) for j in jobs]
     out = []
-    for ref, j in zip(refs, jobs):
+    for ref, j in zip(refs, jobs, strict=True):
         try:
             out.append(ray.get(ref))
         except Exception as e:  # noqa: BLE001 - a failed task is recorded in the manifest
             m = j["recipe"]["models"][j["index"]]
-            out.append({"name": m["name"], "source": {"path": m["source"], "sha256": None}, "artifacts": [],
-                        "error": _error(e), "passed": False, "seconds": 0.0})
+            out.append(
+                {
+                    "name": m["name"],
+                    "source": {"path": m["source"], "sha256": None},
+                    "artifacts": [],
+                    "error": _error(e),
+                    "passed": False,
+                    "seconds": 0.0,
+                }
+            )
     return out
 
 
-def run_recipe(recipe: str | Path | Recipe, *, out: str | Path | None = None, jobs: int = 1,
-               executor: str = "process", junit: str | Path | None = None, report: str | Path | None = None,
-               log: Log | None = None, quiet: bool | None = None) -> RunResult:
+def run_recipe(
+    recipe: str | Path | Recipe,
+    *,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    executor: str = "process",
+    junit: str | Path | None = None,
+    report: str | Path | None = None,
+    log: Log | None = None,
+    quiet: bool | None = None,
+) -> RunResult:
     """See portkit.api.run."""
     from datetime import datetime, timezone
 
     from portkit import __version__, ui
-    from portkit.manifest import SCHEMA, environment, summary, tool_versions, write_html, write_json, write_junit
+    from portkit.manifest import (
+        SCHEMA,
+        environment,
+        summary,
+        tool_versions,
+        write_html,
+        write_json,
+        write_junit,
+    )
 
     if executor not in EXECUTORS:
         raise BadInput(f"unknown executor '{executor}'", hint=f"valid: {', '.join(EXECUTORS)}")
@@ -356,13 +505,22 @@ def run_recipe(recipe: str | Path | Recipe, *, out: str | Path | None = None, jo
     log(f"recipe {r.path}: {len(r.models)} model(s) → {out_dir}")
     models = _execute(_jobs(r, out_dir, quiet), jobs, executor, log)
     manifest: dict[str, Any] = {
-        "schema": SCHEMA, "portkit": __version__,
+        "schema": SCHEMA,
+        "portkit": __version__,
         "recipe": {"path": r.path, "sha256": r.sha256, "name": r.name},
-        "created": started.isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - t0, 3),
-        "seed": r.seed, "executor": {"kind": executor if (jobs > 1 or executor == "ray") else "inline",
-                                     "jobs": jobs},
-        "out": str(out_dir), "tools": tool_versions(), "environment": environment(),
-        "passed": False, "summary": {}, "notes": [], "models": models, "gates": []}
+        "created": started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "seed": r.seed,
+        "executor": {"kind": executor if (jobs > 1 or executor == "ray") else "inline", "jobs": jobs},
+        "out": str(out_dir),
+        "tools": tool_versions(),
+        "environment": environment(),
+        "passed": False,
+        "summary": {},
+        "notes": [],
+        "models": models,
+        "gates": [],
+    }
     for m in models:
         for a in m["artifacts"]:
             for v in (a.get("gates") or {}).get("verdicts") or []:

@@ -4,6 +4,7 @@ A recipe is checked completely — YAML syntax, keys, types, value ranges, the f
 need a step — before anything runs; every problem is reported at once with its key path
 (`models[0].targets[1].quantize`) and the fix, as one exit-2 error.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -17,8 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from portkit.errors import BadInput
 
-__all__ = ["Recipe", "ModelSpec", "Target", "ValidateStep", "BenchStep", "GateSpec", "TritonSpec", "ExportSpec",
-           "RecipeError", "load_recipe", "parse_recipe"]
+__all__ = [
+    "Recipe",
+    "ModelSpec",
+    "Target",
+    "ValidateStep",
+    "BenchStep",
+    "GateSpec",
+    "TritonSpec",
+    "ExportSpec",
+    "RecipeError",
+    "load_recipe",
+    "parse_recipe",
+]
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -30,8 +42,11 @@ class RecipeError(BadInput):
     def __init__(self, path: str | Path, problems: list[tuple[str, str, str]]) -> None:
         text = "; ".join(f"{loc}: {msg}" + (f" — {fix}" if fix else "") for loc, msg, fix in problems)
         n = len(problems)
-        super().__init__(f"recipe has {n} problem{'s' if n > 1 else ''}: {text}", path=path,
-                         hint="nothing was run or written")
+        super().__init__(
+            f"recipe has {n} problem{'s' if n > 1 else ''}: {text}",
+            path=path,
+            hint="nothing was run or written",
+        )
         self.problems = problems
 
 
@@ -125,8 +140,10 @@ class GateSpec(_Strict):
     @model_validator(mode="after")
     def _pair(self) -> GateSpec:
         if (self.baseline is None) != (self.max_regression is None):
-            raise ValueError("baseline and max_regression go together (e.g. baseline: last/manifest.json, "
-                             "max_regression: 10)")
+            raise ValueError(
+                "baseline and max_regression go together (e.g. baseline: last/manifest.json, "
+                "max_regression: 10)"
+            )
         return self
 
     def gates(self) -> Any:
@@ -134,9 +151,15 @@ class GateSpec(_Strict):
 
         lat = self.max_latency_ms or {}
         ((stat, limit),) = lat.items() if lat else (("p50", None),)
-        return Gates(max_error=self.max_error, min_agreement=self.min_agreement, max_latency_ms=limit,
-                     latency_stat=stat, max_size_mb=self.max_size_mb, baseline=self.baseline,
-                     max_regression=self.max_regression)
+        return Gates(
+            max_error=self.max_error,
+            min_agreement=self.min_agreement,
+            max_latency_ms=limit,
+            latency_stat=stat,
+            max_size_mb=self.max_size_mb,
+            baseline=self.baseline,
+            max_regression=self.max_regression,
+        )
 
 
 class TritonSpec(_Strict):
@@ -268,8 +291,12 @@ class Recipe(_Strict):
 # ---------------------------------------------------------------- loading and error messages
 
 _EXAMPLES = {
-    "float": "a number, e.g. 0.5", "int": "a whole number, e.g. 8", "bool": "true or false",
-    "string": "text, e.g. samples/model.onnx", "list": "a list, e.g. [1, 8]", "dict": "a mapping of key: value",
+    "float": "a number, e.g. 0.5",
+    "int": "a whole number, e.g. 8",
+    "bool": "true or false",
+    "string": "text, e.g. samples/model.onnx",
+    "list": "a list, e.g. [1, 8]",
+    "dict": "a mapping of key: value",
 }
 
 
@@ -278,8 +305,11 @@ def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
     node = data
     for part in loc:
         if isinstance(part, int):
-            name = node[part].get("name") if isinstance(node, list) and part < len(node) and \
-                isinstance(node[part], dict) else None
+            name = (
+                node[part].get("name")
+                if isinstance(node, list) and part < len(node) and isinstance(node[part], dict)
+                else None
+            )
             out += f"[{part}]" + (f" ({name})" if name and len(loc) > 2 else "")
         else:
             out += ("." if out else "") + str(part)
@@ -319,8 +349,11 @@ def _keys(cls: type[BaseModel]) -> list[str]:
 
 
 def _problem(err: dict[str, Any], data: Any) -> tuple[str, str, str]:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper() or
-                                              p in ("function-after", "function-before")))
+    loc = tuple(
+        p
+        for p in err["loc"]
+        if not (isinstance(p, str) and p[:1].isupper() or p in ("function-after", "function-before"))
+    )
     where = _loc_text(loc, data)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -329,7 +362,8 @@ def _problem(err: dict[str, Any], data: Any) -> tuple[str, str, str]:
         valid = _keys(cls) if cls else []
         close = difflib.get_close_matches(key, valid, n=1)
         fix = (f"did you mean '{close[0]}'? " if close else "remove it; ") + (
-            f"valid keys here: {', '.join(valid)}" if valid else "")
+            f"valid keys here: {', '.join(valid)}" if valid else ""
+        )
         return where, f"unknown key '{key}'", fix.strip()
     if kind == "missing":
         return where, "required key is missing", f"add `{loc[-1]}: ...` (see docs/recipes.md)"
@@ -348,12 +382,26 @@ def _problem(err: dict[str, Any], data: Any) -> tuple[str, str, str]:
     return where, msg + shown, fix
 
 
-def parse_recipe(data: Any, *, path: str | Path = "recipe", base_dir: str | Path = ".",
-                 check_files: bool = True, sha256: str | None = None) -> Recipe:
+def parse_recipe(
+    data: Any,
+    *,
+    path: str | Path = "recipe",
+    base_dir: str | Path = ".",
+    check_files: bool = True,
+    sha256: str | None = None,
+) -> Recipe:
     """Check parsed YAML against the schema and the files it names; raise RecipeError with every problem."""
     if not isinstance(data, dict):
-        raise RecipeError(path, [("(top level)", "a recipe is a mapping with a `models:` list",
-                                  "start from `portkit init MODEL`")])
+        raise RecipeError(
+            path,
+            [
+                (
+                    "(top level)",
+                    "a recipe is a mapping with a `models:` list",
+                    "start from `portkit init MODEL`",
+                )
+            ],
+        )
     try:
         recipe = Recipe(**data, base_dir=str(base_dir), path=str(path), sha256=sha256)
     except ValidationError as e:
@@ -377,8 +425,13 @@ def _missing_sources(data: dict[str, Any], base_dir: Path) -> list[tuple[str, st
             p = Path(src).expanduser()
             p = p if p.is_absolute() else base_dir / p
             if not p.exists():
-                out.append((_loc_text(("models", i, "source"), data), f"model not found: {p}",
-                            f"fix the path (relative paths are read from the recipe's folder, {base_dir})"))
+                out.append(
+                    (
+                        _loc_text(("models", i, "source"), data),
+                        f"model not found: {p}",
+                        f"fix the path (relative paths are read from the recipe's folder, {base_dir})",
+                    )
+                )
     return out
 
 
@@ -401,8 +454,16 @@ def load_recipe(path: str | Path) -> Recipe:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise RecipeError(p, [(where.rstrip(": ") or "(yaml)", f"not valid YAML: {problem}",
-                               "check the indentation and quoting there")]) from None
+        raise RecipeError(
+            p,
+            [
+                (
+                    where.rstrip(": ") or "(yaml)",
+                    f"not valid YAML: {problem}",
+                    "check the indentation and quoting there",
+                )
+            ],
+        ) from None
     return parse_recipe(data, path=p, base_dir=p.resolve().parent, sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -418,8 +479,13 @@ def _semantic_problems(recipe: Recipe, data: dict[str, Any], check_files: bool) 
             return
         resolved = recipe.resolve(value)
         if resolved and not _REF.match(value) and not Path(resolved).exists():
-            problems.append((where(*loc), f"{what} not found: {resolved}",
-                             f"fix the path (relative paths are read from the recipe's folder, {recipe.base_dir})"))
+            problems.append(
+                (
+                    where(*loc),
+                    f"{what} not found: {resolved}",
+                    f"fix the path (relative paths are read from the recipe's folder, {recipe.base_dir})",
+                )
+            )
 
     for section in ("validate_", "bench", "gates"):
         step = getattr(recipe.defaults, section)
@@ -427,8 +493,13 @@ def _semantic_problems(recipe: Recipe, data: dict[str, Any], check_files: bool) 
             need_file(getattr(step, key, None), "defaults", section.rstrip("_"), key)
     for i, m in enumerate(recipe.models):
         if m.name in seen:
-            problems.append((where("models", i, "name"), f"duplicate model name '{m.name}'",
-                             "give each model its own name (it names its output folder)"))
+            problems.append(
+                (
+                    where("models", i, "name"),
+                    f"duplicate model name '{m.name}'",
+                    "give each model its own name (it names its output folder)",
+                )
+            )
         seen.add(m.name)
         need_file(m.source, "models", i, "source", what="model")
         need_file(m.weights, "models", i, "weights")
@@ -439,8 +510,13 @@ def _semantic_problems(recipe: Recipe, data: dict[str, Any], check_files: bool) 
         labels: set[str] = set()
         for j, t in enumerate(m.targets):
             if t.label in labels:
-                problems.append((where("models", i, "targets", j), f"two targets named '{t.label}'",
-                                 "set `name:` on one of them"))
+                problems.append(
+                    (
+                        where("models", i, "targets", j),
+                        f"two targets named '{t.label}'",
+                        "set `name:` on one of them",
+                    )
+                )
             labels.add(t.label)
             need_file(t.calibration, "models", i, "targets", j, "calibration")
             for section in ("validate_", "gates"):
@@ -452,17 +528,34 @@ def _semantic_problems(recipe: Recipe, data: dict[str, Any], check_files: bool) 
             bench = effective(recipe, m, t, "bench")
             gates = effective_gates(recipe, m, t)
             if gates.max_latency_ms is not None and (bench is None or not bench.enabled):
-                problems.append((where("models", i, "targets", j), "a latency gate needs a bench step",
-                                 "add `bench: {duration: 1}` to the target, the model or `defaults`"))
+                problems.append(
+                    (
+                        where("models", i, "targets", j),
+                        "a latency gate needs a bench step",
+                        "add `bench: {duration: 1}` to the target, the model or `defaults`",
+                    )
+                )
             valid = effective(recipe, m, t, "validate")
-            if (gates.max_error is not None or gates.min_agreement is not None) and valid is not None \
-                    and not valid.enabled:
-                problems.append((where("models", i, "targets", j), "an error/agreement gate needs validation",
-                                 "remove `validate: false`"))
+            if (
+                (gates.max_error is not None or gates.min_agreement is not None)
+                and valid is not None
+                and not valid.enabled
+            ):
+                problems.append(
+                    (
+                        where("models", i, "targets", j),
+                        "an error/agreement gate needs validation",
+                        "remove `validate: false`",
+                    )
+                )
             if t.export and t.export.triton and t.export.triton.enabled and t.to != "onnx":
-                problems.append((where("models", i, "targets", j, "export", "triton"),
-                                 f"Triton export takes an ONNX model, this target is {t.to}",
-                                 "export triton from an `to: onnx` target"))
+                problems.append(
+                    (
+                        where("models", i, "targets", j, "export", "triton"),
+                        f"Triton export takes an ONNX model, this target is {t.to}",
+                        "export triton from an `to: onnx` target",
+                    )
+                )
     return problems
 
 
