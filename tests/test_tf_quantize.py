@@ -19,6 +19,19 @@ def out(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("tf_quant")
 
 
+@pytest.fixture(scope="module")
+def nhwc_digits(out) -> str:
+    """The calibration digits as the Keras model takes them (N×8×8×1): int8 is judged on real data, since
+    random inputs in [-1, 1] lie outside the calibrated range."""
+    import numpy as np
+
+    with np.load(CALIB) as z:
+        x = z["x"]
+    path = out / "digits_nhwc.npz"
+    np.savez(path, x=np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    return str(path)
+
+
 @pytest.mark.parametrize("mode", ["fp16", "dynamic"])
 def test_keras_to_tflite_float_quantization(mode, out):
     res = portkit.convert(KERAS, "tflite", out / f"{mode}.tflite", quantize=mode)
@@ -27,8 +40,9 @@ def test_keras_to_tflite_float_quantization(mode, out):
     assert (out / f"{mode}.tflite").stat().st_size < (SAMPLES / "digits_keras.keras").stat().st_size
 
 
-def test_keras_to_tflite_int8_with_calibration(out):
-    res = portkit.convert(KERAS, "tflite", out / "int8.tflite", quantize="int8", calibration=str(CALIB))
+def test_keras_to_tflite_int8_with_calibration(out, nhwc_digits):
+    res = portkit.convert(KERAS, "tflite", out / "int8.tflite", quantize="int8", calibration=str(CALIB),
+                          inputs=nhwc_digits)
     assert res.passed, res.to_dict()
     md = res.output.metadata
     assert md["quantized"] == "int8" and md["calibration_samples"] == 100
@@ -37,11 +51,11 @@ def test_keras_to_tflite_int8_with_calibration(out):
     assert types["inputs"] == ["float32"]  # float I/O unless --int8-io
 
 
-def test_savedmodel_to_tflite_int8_io(out):
+def test_savedmodel_to_tflite_int8_io(out, nhwc_digits):
     sm = out / "sm"
     portkit.convert(KERAS, "savedmodel", sm)
     res = portkit.convert(sm, "tflite", out / "int8io.tflite", quantize="int8", calibration=str(CALIB),
-                          int8_io=True)
+                          int8_io=True, inputs=nhwc_digits)
     assert res.passed, res.to_dict()
     types = tf_build("tflite_io_types", str(out / "int8io.tflite"))
     assert types["inputs"] == ["int8"] and types["outputs"] == ["int8"]
@@ -50,7 +64,7 @@ def test_savedmodel_to_tflite_int8_io(out):
 def test_onnx_to_tflite_int8_with_explicit_calibration(digits_onnx, out):
     """onnx2tf gets the calibration data explicitly (NCHW data transposed to its NHWC input); offline."""
     res = portkit.convert(digits_onnx, "tflite", out / "onnx_int8.tflite", quantize="int8",
-                          calibration=str(CALIB))
+                          calibration=str(CALIB), inputs=str(CALIB))
     assert res.passed, res.to_dict()
     assert res.output.metadata["quantized"] == "int8"
     assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
