@@ -18,9 +18,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -195,7 +196,7 @@ def _channels_first_front(model: Any, names: list[str]) -> None:
         to_last = CHANNELS_LAST[rank]
         to_first = [to_last.index(i) for i in range(rank)]  # inverse permutation
         old = [onnx.TensorShapeProto.Dimension() for _ in range(rank)]
-        for o, d in zip(old, dims):
+        for o, d in zip(old, dims, strict=False):
             o.CopyFrom(d)
         for i, d in enumerate(dims):
             d.CopyFrom(old[to_first[i]])
@@ -206,7 +207,8 @@ def _channels_first_front(model: Any, names: list[str]) -> None:
                     node.input[i] = inner
         g.node.insert(0, helper.make_node("Transpose", [vi.name], [inner], perm=to_last,
                                           name=f"{vi.name}__portkit_to_nhwc"))
-        _fold_back(g, vi.name, inner, to_first, [d.dim_value if d.HasField("dim_value") else -1 for d in dims])
+        nchw_dims = [d.dim_value if d.HasField("dim_value") else -1 for d in dims]
+        _fold_back(g, vi.name, inner, to_first, nchw_dims)
 
 
 def _fold_back(g: Any, nchw: str, inner: str, to_first: list[int], nchw_dims: list[int]) -> None:
@@ -226,7 +228,7 @@ def _fold_back(g: Any, nchw: str, inner: str, to_first: list[int], nchw_dims: li
             shape = [int(v) for v in consts[node.input[1]]]
             undo = len(shape) == len(nchw_dims) and all(
                 i == 0 and v in (-1, 0) or v == d or (d == -1 and v in (-1, 0)) for i, (v, d) in
-                enumerate(zip(shape, nchw_dims))) and nchw_dims.count(-1) <= 1
+                enumerate(zip(shape, nchw_dims, strict=False))) and nchw_dims.count(-1) <= 1
         if not undo:
             continue
         out = node.output[0]
@@ -244,8 +246,10 @@ def _fold_back(g: Any, nchw: str, inner: str, to_first: list[int], nchw_dims: li
 def _calibration(opts: ConvertOptions, sig: ModelSignature, kept: list[str], work: Path) -> list[list[Any]]:
     from ._tf_common import calibration_arrays
 
-    tf_specs = tuple(s.with_shape(_permuted(s.shape, None if s.name in kept else CHANNELS_LAST.get(len(s.shape))))
-                     for s in sig.inputs)
+    def tf_shape(s: Any) -> tuple[Any, ...]:
+        return _permuted(s.shape, None if s.name in kept else CHANNELS_LAST.get(len(s.shape)))
+
+    tf_specs = tuple(s.with_shape(tf_shape(s)) for s in sig.inputs)
     arrays = calibration_arrays(opts, tf_specs)
     out = []
     for spec in tf_specs:
@@ -265,7 +269,7 @@ def _safe(name: str) -> str:
 
 
 def _input_perms(res: Onnx2TfResult) -> None:
-    for spec, t in zip(res.onnx_sig.inputs, res.model.inputs):
+    for spec, t in zip(res.onnx_sig.inputs, res.model.inputs, strict=False):
         got = tuple(None if d is None else int(d) for d in t.shape)
         perm = None if spec.name in res.kept else CHANNELS_LAST.get(len(spec.shape))
         if perm and not _shape_fits(_permuted(spec.shape, perm), got) and _shape_fits(spec.shape, got):
@@ -274,7 +278,8 @@ def _input_perms(res: Onnx2TfResult) -> None:
 
 
 def _shape_fits(want: tuple[Any, ...], got: tuple[Any, ...]) -> bool:
-    return len(want) == len(got) and all(not isinstance(w, int) or g is None or w == g for w, g in zip(want, got))
+    return len(want) == len(got) and all(not isinstance(w, int) or g is None or w == g
+                                         for w, g in zip(want, got, strict=False))
 
 
 def _output_perms(res: Onnx2TfResult, onnx_path: str) -> None:
@@ -287,7 +292,7 @@ def _output_perms(res: Onnx2TfResult, onnx_path: str) -> None:
     args = [_transpose(feeds[s.name], res.input_perms.get(s.name)) for s in res.onnx_sig.inputs]
     outs = res.model(args if len(args) > 1 else args[0], training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    for spec, o in zip(res.onnx_sig.outputs, outs):
+    for spec, o in zip(res.onnx_sig.outputs, outs, strict=False):
         r, c = np.asarray(ref[spec.name]), np.asarray(o)
         best, err = None, _err(r, c)
         cl = CHANNELS_LAST.get(r.ndim)
@@ -322,7 +327,7 @@ def mapping_metadata(res: Onnx2TfResult, produced: ModelSignature) -> dict[str, 
     renamed: dict[str, dict[str, str]] = {}
     for kind, a, b in (("inputs", res.onnx_sig.inputs, produced.inputs),
                        ("outputs", res.onnx_sig.outputs, produced.outputs)):
-        m = {x.name: y.name for x, y in zip(a, b) if x.name != y.name}
+        m = {x.name: y.name for x, y in zip(a, b, strict=False) if x.name != y.name}
         if m:
             renamed[kind] = m
     md: dict[str, Any] = {"layout": layout, "renamed": renamed, "kept_layout": res.kept, **res.quant}
@@ -339,14 +344,14 @@ def save_savedmodel(res: Onnx2TfResult, out: Path) -> None:
     t = tf()
     model = res.model
     specs = [t.TensorSpec(tuple(i.shape), i.dtype, name=tf_name(s.name))
-             for s, i in zip(res.onnx_sig.inputs, model.inputs)]
+             for s, i in zip(res.onnx_sig.inputs, model.inputs, strict=False)]
     out_names = [tf_name(s.name) for s in res.onnx_sig.outputs]
 
     @t.function(input_signature=specs)
     def serving(*args):  # noqa: ANN202
         outs = model(list(args) if len(args) > 1 else args[0], training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        return dict(zip(out_names, outs))
+        return dict(zip(out_names, outs, strict=False))
 
     t.saved_model.save(model, str(out), signatures={"serving_default": serving.get_concrete_function()})
 

@@ -4,8 +4,9 @@ imported inside the functions, never at module load."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def keras_serving_fn(model: Any) -> tuple[Any, list[Any]]:
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         if isinstance(outs, dict):
             outs = list(outs.values())
-        return {n: o for n, o in zip(out_names, outs)}
+        return {n: o for n, o in zip(out_names, outs, strict=False)}
 
     return t.function(fn, input_signature=specs), specs
 
@@ -85,7 +86,7 @@ def export_savedmodel(model: Any, out: Path, flavour: str) -> None:
         t.saved_model.save(model, str(out), signatures={SERVING: fn.get_concrete_function()})
 
 
-# --- TFLite with quantization --------------------------------------------------------------------------------
+# --- TFLite with quantization ----------------------------------------------------------------------------
 
 def check_quantize(opts: ConvertOptions) -> str | None:
     mode = opts.quantize
@@ -93,7 +94,8 @@ def check_quantize(opts: ConvertOptions) -> str | None:
         return None
     mode = mode.lower()
     if mode not in QUANT_MODES:
-        raise BadInput(f"unknown --quantize '{opts.quantize}' for TFLite", hint=f"valid: {', '.join(QUANT_MODES)}")
+        raise BadInput(f"unknown --quantize '{opts.quantize}' for TFLite",
+                       hint=f"valid: {', '.join(QUANT_MODES)}")
     if mode == "int8" and not opts.calibration:
         raise BadInput("int8 quantization needs calibration data",
                        hint="pass --calibration data.npz (or a folder of .npy) with representative inputs, "
@@ -107,7 +109,7 @@ def fit_layout(arr: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray:
     """Calibration data may be given in the source layout (NCHW); transpose it to the model's when needed."""
     def fits(a: np.ndarray) -> bool:
         return a.ndim == len(shape) and all(not isinstance(d, int) or d < 0 or d == s
-                                            for d, s in zip(shape[1:], a.shape[1:]))
+                                            for d, s in zip(shape[1:], a.shape[1:], strict=False))
 
     if fits(arr):
         return arr
@@ -124,8 +126,9 @@ def calibration_arrays(opts: ConvertOptions, specs: tuple[TensorSpec, ...]) -> d
 
     sets = load_inputs(opts.calibration)  # type: ignore[arg-type]
     out: dict[str, np.ndarray] = {}
-    for i, spec in enumerate(specs):
-        arrays = [s.get(spec.name) if spec.name in s else (next(iter(s.values())) if len(specs) == 1 else None)
+    for _i, spec in enumerate(specs):
+        only = len(specs) == 1
+        arrays = [s[spec.name] if spec.name in s else (next(iter(s.values())) if only else None)
                   for s in sets]
         if any(a is None for a in arrays):
             keys = sorted({k for s in sets for k in s})
@@ -258,7 +261,7 @@ def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, *
         metadata["constant_reshapes"] = folded
     onnx.save(model, str(out))
     sig = onnxutil.signature(model)
-    sig = ModelSignature(tuple(s if s.name not in channels_last else TensorSpec(s.name, s.dtype, s.shape, "NHWC")
+    sig = ModelSignature(tuple(TensorSpec(s.name, s.dtype, s.shape, "NHWC") if s.name in channels_last else s
                                for s in sig.inputs), sig.outputs)
     md = {"producer": tool, "opset": onnxutil.opset(model), "channels_last_inputs": channels_last,
           "versions": versions("tensorflow", "tf2onnx", "onnx"), **metadata}
@@ -277,7 +280,8 @@ def constant_reshapes(model: Any) -> int:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception:  # noqa: BLE001 - best effort: leave the model as it is
         return 0
-    shapes = {v.name: v.type.tensor_type.shape for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    infos = list(inferred.graph.value_info) + list(inferred.graph.output)
+    shapes = {v.name: v.type.tensor_type.shape for v in infos}
     inits = {i.name for i in model.graph.initializer}
     changed = 0
     for node in model.graph.node:
@@ -344,7 +348,7 @@ def position_renames(ref: ModelSignature, cand: ModelSignature) -> dict[str, dic
     """{"inputs": {ref: cand}, "outputs": {...}} for tensors whose names differ (matched by position)."""
     out: dict[str, dict[str, str]] = {}
     for kind, a, b in (("inputs", ref.inputs, cand.inputs), ("outputs", ref.outputs, cand.outputs)):
-        m = {x.name: y.name for x, y in zip(a, b) if x.name != y.name}
+        m = {x.name: y.name for x, y in zip(a, b, strict=False) if x.name != y.name}
         if m:
             out[kind] = m
     return out

@@ -12,8 +12,16 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._tf_common import (finish_tf_onnx, four_d_inputs, keras_input_specs, keras_loader_for, keras_names,
-                         keras_serving_fn, rename_onnx_io, tf2onnx_opset)
+from ._tf_common import (
+    finish_tf_onnx,
+    four_d_inputs,
+    keras_input_specs,
+    keras_loader_for,
+    keras_names,
+    keras_serving_fn,
+    rename_onnx_io,
+    tf2onnx_opset,
+)
 
 SOURCE = (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON)
 TARGET = Format.ONNX
@@ -37,6 +45,6 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             # older/newer Keras objects tf2onnx does not introspect: convert the serving function instead
             fn, specs = keras_serving_fn(model)
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=tf2onnx_opset(opts))
-        rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names)},
-                               **{o.name: n for o, n in zip(proto.graph.output, out_names)}})
+        rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
+                               **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
     return finish_tf_onnx(proto, out, four_d_inputs(sig), TOOL, keras_flavour=kind)

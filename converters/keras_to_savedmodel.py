@@ -24,4 +24,5 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     with converting(f"{src.format.value}→savedmodel (model.export)", alternative="--to onnx"):
         export_savedmodel(model, out, kind)
     return Artifact(str(out), TARGET, savedmodel_signature(str(out)),
-                    {"producer": TOOL, "signature": "serving_default", "versions": versions("tensorflow", "keras")})
+                    {"producer": TOOL, "signature": "serving_default",
+                     "versions": versions("tensorflow", "keras")})

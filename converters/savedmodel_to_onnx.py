@@ -33,11 +33,11 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
     @t.function(input_signature=specs)
     def fn(*args):  # noqa: ANN202
-        res = serving(**dict(zip(in_names, args)))
+        res = serving(**dict(zip(in_names, args, strict=False)))
         return [res[n] for n in out_names]
 
     with converting("savedmodel→onnx (tf2onnx)", alternative="--via tflite"):
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=tf2onnx_opset(opts))
-        rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names)},
-                               **{o.name: n for o, n in zip(proto.graph.output, out_names)}})
+        rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
+                               **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
     return finish_tf_onnx(proto, out, four_d_inputs(sig), TOOL)

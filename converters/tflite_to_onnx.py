@@ -24,10 +24,13 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     tf2onnx = require("tf2onnx", "TFLite → ONNX")
     runner = TFLiteRunner(src.location)
     tensor_to_sig = {d["name"]: n for n, d in runner._in + runner._out}  # noqa: SLF001 - same package
-    with converting("tflite→onnx (tf2onnx)", alternative="convert the model's source (Keras/SavedModel) instead"):
+    alternative = "convert the model's source (Keras/SavedModel) instead"
+    with converting("tflite→onnx (tf2onnx)", alternative=alternative):
         proto, _ = tf2onnx.convert.from_tflite(src.location, opset=tf2onnx_opset(opts))
         mapping = {}
-        for vi, (name, _d) in list(zip(proto.graph.input, runner._in)) + list(zip(proto.graph.output, runner._out)):
+        pairs = list(zip(proto.graph.input, runner._in, strict=False))
+        pairs += list(zip(proto.graph.output, runner._out, strict=False))
+        for vi, (name, _d) in pairs:
             mapping[vi.name] = tensor_to_sig.get(vi.name, name)
         rename_onnx_io(proto, mapping)
     return finish_tf_onnx(proto, out, four_d_inputs(runner.signature), TOOL)

@@ -69,8 +69,8 @@ def sample_formats(tmp_path_factory, request) -> dict[str, dict[str, str]]:
     return out
 
 
-PAIRS = [(s, a.value, b.value) for s in ("keras", "torchscript") for a in MATRIX_FORMATS for b in MATRIX_FORMATS
-         if a is not b]
+PAIRS = [(s, a.value, b.value) for s in ("keras", "torchscript")
+         for a in MATRIX_FORMATS for b in MATRIX_FORMATS if a is not b]
 
 
 @pytest.mark.slow

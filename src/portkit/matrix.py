@@ -6,9 +6,10 @@ different routes never collide) with the same options; a failing target is recor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import PortkitError, ValidationFailed
 from .formats import Format, sniff
@@ -135,7 +136,8 @@ def matrix(model: str | Path, output_dir: str | Path | None = None, *,
 
 def _fill(row: MatrixRow, res: Any) -> None:
     row.route = res.route[0] if res.route else ""
-    checks = [h.validation for h in res.hops if h.validation is not None] + ([res.validation] if res.validation is not None else [])
+    checks = [h.validation for h in res.hops if h.validation is not None]
+    checks += [res.validation] if res.validation is not None else []
     final = res.validation or (res.hops[-1].validation if res.hops else None)
     if final is not None:
         row.max_abs, row.max_rel = final.max_abs, final.max_rel

@@ -40,7 +40,8 @@ def model_config_text(artifact: Artifact) -> tuple[str, str]:
         with h5py.File(path, "r") as f:
             cfg = f.attrs.get("model_config")
             ver = f.attrs.get("keras_version", "")
-        dec = (lambda v: v.decode() if isinstance(v, bytes) else str(v))
+        def dec(v):
+            return (v.decode() if isinstance(v, bytes) else str(v))
         return dec(cfg or ""), dec(ver)
     text = path.read_text()
     return text, str(json.loads(text).get("keras_version", ""))
@@ -174,7 +175,7 @@ class KerasRunner(Runner):
         if isinstance(out, dict):
             out = list(out.values())
         outs = out if isinstance(out, (list, tuple)) else [out]
-        return {s.name: np.asarray(o) for s, o in zip(self.signature.outputs, outs)}
+        return {s.name: np.asarray(o) for s, o in zip(self.signature.outputs, outs, strict=False)}
 
 
 def load(artifact: Artifact, **options: Any) -> KerasRunner:
