@@ -17,6 +17,7 @@ TARGET = Format.ONNX
 REQUIRES = ("tensorflow", "tf2onnx")
 COST = 1.0
 TOOL = "tf2onnx"
+SERVING = "serving_default"
 
 
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
@@ -37,7 +38,24 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         return [res[n] for n in out_names]
 
     with converting("savedmodel→onnx (tf2onnx)", alternative="--via tflite"):
-        proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=tf2onnx_opset(opts))
-        rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
-                               **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
+        try:
+            proto = _frozen(tf2onnx, src.location, out_names, opts)
+        except Exception:  # noqa: BLE001 - tf2onnx's loader rejects some SavedModels; trace the signature
+            proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=tf2onnx_opset(opts))
+        if {i.name for i in proto.graph.input} != set(in_names) or \
+                {o.name for o in proto.graph.output} != set(out_names):  # traced: names by position
+            rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
+                                   **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
     return finish_tf_onnx(proto, out, four_d_inputs(sig), TOOL)
+
+
+def _frozen(tf2onnx, path: str, out_names: list[str], opts: ConvertOptions):  # noqa: ANN001, ANN202
+    """tf2onnx's own SavedModel loader (as `python -m tf2onnx.convert --saved-model`): it freezes the
+    variables, which tracing the loaded signature does not always do (they would become ONNX inputs)."""
+    from tf2onnx import tf_loader
+
+    graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+        path, None, None, signatures=[SERVING], return_tensors_to_rename=True)
+    proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs,
+                                              opset=tf2onnx_opset(opts), tensors_to_rename=renames)
+    return proto
