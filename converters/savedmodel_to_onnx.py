@@ -44,8 +44,9 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=tf2onnx_opset(opts))
         if {i.name for i in proto.graph.input} != set(in_names) or \
                 {o.name for o in proto.graph.output} != set(out_names):  # traced: names by position
-            rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
-                                   **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
+            mapping = {i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)}
+            mapping.update({o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)})
+            rename_onnx_io(proto, mapping)
     return finish_tf_onnx(proto, out, four_d_inputs(sig), TOOL)
 
 
