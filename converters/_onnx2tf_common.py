@@ -96,6 +96,13 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
         with converting(hop, alternative=alternative):
             try:
                 built = onnx2tf.convert(**kwargs)
+            except ModuleNotFoundError as e:
+                if not (e.name or "").startswith("onnx2tf.ops."):
+                    raise
+                op = e.name.rpartition(".")[2]
+                raise ConversionFailed(
+                    f"{hop} failed: unsupported op '{op}' (onnx2tf has no converter for it)",
+                    hint=f"try another route: {alternative}") from None
             except SystemExit as e:
                 raise ConversionFailed(f"{hop} failed: onnx2tf stopped (exit {e.code}); "
                                        "the model likely holds an op or shape onnx2tf cannot convert",

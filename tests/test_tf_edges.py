@@ -257,6 +257,7 @@ def test_onnx2tf_failure_is_one_line_exit_3(out):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("portkit: error:")]
     assert len(errors) == 1, proc.stderr
     assert "onnx→" in errors[0] and "onnx2tf" in errors[0]
+    assert "unsupported op 'Frobnicate'" in errors[0]
     assert "try" in errors[0]  # names an alternative
     assert not any(p.suffix in (".tflite", ".keras") or p.name.endswith(".tmp") for p in folder.iterdir()), \
         list(folder.iterdir())
