@@ -1,7 +1,7 @@
 """Real architectures: keras.applications (weights=None, small inputs) to ONNX and TFLite, and ONNX from
 torchvision architectures to TFLite, each within 1e-4 relative error (after the NCHW→NHWC mapping).
 
-MobileNetV2 runs in the default suite (about 1.5 min); the others are marked slow (minutes each)."""
+All are marked slow (about 1.5 to 5 minutes each on 2 cores)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +16,7 @@ from .test_tf_edges import tf_build
 REL = 1e-4
 
 KERAS_APPS = [
-    pytest.param("MobileNetV2", 32, id="MobileNetV2"),
+    pytest.param("MobileNetV2", 32, id="MobileNetV2", marks=pytest.mark.slow),
     pytest.param("ResNet50", 32, id="ResNet50", marks=pytest.mark.slow),
     pytest.param("EfficientNetB0", 32, id="EfficientNetB0", marks=pytest.mark.slow),
     pytest.param("DenseNet121", 32, id="DenseNet121", marks=pytest.mark.slow),

@@ -109,6 +109,7 @@ def test_keras_to_onnx_keeps_nhwc_and_names(out):
     assert res.output.metadata["channels_last_inputs"] == ["x"]
 
 
+@pytest.mark.slow
 def test_keras_h5_to_tflite_direct(out):
     res = portkit.convert(H5, "tflite", out / "from_h5.tflite")
     _single_hop(res, "keras_h5→tflite")
@@ -146,6 +147,7 @@ def test_onnx_to_tflite_records_the_layout_change(torch_onnx_to_tflite, digits_o
     assert portkit.validate(digits_onnx, torch_onnx_to_tflite, batches=(1, 3))
 
 
+@pytest.mark.slow
 def test_onnx_to_tflite_keep_layout(digits_onnx, out):
     res = portkit.convert(digits_onnx, "tflite", out / "nchw.tflite", keep_layout=True)
     _single_hop(res, "onnx→tflite")
@@ -160,6 +162,7 @@ def test_onnx_to_savedmodel(digits_onnx, out):
     assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
 
 
+@pytest.mark.slow
 def test_onnx_to_keras_is_tf_keras(digits_onnx, out):
     res = portkit.convert(digits_onnx, "keras", out / "onnx.keras")
     _single_hop(res, "onnx→keras")
@@ -196,6 +199,7 @@ def test_pytorch_model_to_tflite(digits_ref, digits_weights, out):
     assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
 
 
+@pytest.mark.slow
 def test_keras_to_torchscript_clean(out):
     res = portkit.convert(KERAS, "torchscript", out / "k2ts" / "digits.pt", clean=True)
     assert res.passed and res.route == ["keras → onnx → torchscript"]
@@ -232,6 +236,7 @@ def test_lambda_layer_refused_without_allow_unsafe(lambda_keras, out):
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_lambda_layer_with_allow_unsafe(lambda_keras, out):
     res = portkit.convert(lambda_keras, "tflite", out / "lambda.tflite", allow_unsafe=True)
     assert res.passed

@@ -32,6 +32,7 @@ def nhwc_digits(out) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fp16", "dynamic"])
 def test_keras_to_tflite_float_quantization(mode, out):
     res = portkit.convert(KERAS, "tflite", out / f"{mode}.tflite", quantize=mode)
@@ -51,6 +52,7 @@ def test_keras_to_tflite_int8_with_calibration(out, nhwc_digits):
     assert types["inputs"] == ["float32"]  # float I/O unless --int8-io
 
 
+@pytest.mark.slow
 def test_savedmodel_to_tflite_int8_io(out, nhwc_digits):
     sm = out / "sm"
     portkit.convert(KERAS, "savedmodel", sm)
@@ -72,12 +74,13 @@ def test_onnx_to_tflite_int8_with_explicit_calibration(digits_onnx, out):
     assert "int8" in types["tensor_types"]
 
 
+@pytest.mark.slow
 def test_onnx_to_tflite_fp16(digits_onnx, out):
     res = portkit.convert(digits_onnx, "tflite", out / "onnx_fp16.tflite", quantize="fp16")
     assert res.passed and res.output.metadata["quantized"] == "fp16"
 
 
-@pytest.mark.parametrize("source", ["keras", "onnx"])
+@pytest.mark.parametrize("source", ["keras", pytest.param("onnx", marks=pytest.mark.slow)])
 def test_int8_without_calibration_is_bad_input(source, digits_onnx, out):
     src = KERAS if source == "keras" else digits_onnx
     target = out / f"nocal_{source}.tflite"
