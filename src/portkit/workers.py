@@ -25,12 +25,21 @@ class WorkerCrashed(ConversionFailed):
 
 
 def _serve(conn: Any) -> None:  # runs in the child
-    # stdout belongs to the parent's results (`--json` alone there): libraries that print (TensorFlow's
-    # "Saved artifact at ...", LiteRT's C++ INFO lines) write to stderr instead, at the file-descriptor level
+    # stdout belongs to the parent's results (`--json` alone there). What libraries print (TensorFlow's
+    # "Saved artifact at ...", LiteRT's C++ INFO lines, torch.export's graph dumps on failure) is chatter
+    # that would bury portkit's one-line messages: dropped at the file-descriptor level (stdout and
+    # stderr), or sent to stderr with --debug.
     import sys
 
     sys.stdout.flush()
-    os.dup2(2, 1)
+    sys.stderr.flush()
+    if os.environ.get("PORTKIT_DEBUG"):
+        os.dup2(2, 1)
+    else:  # errors reach the parent through the pipe, as one line; the rest is noise without --debug
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     # Quieter framework start-up; TF's C++ logs would otherwise flood stderr.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not os.environ.get("PORTKIT_DEBUG"):
