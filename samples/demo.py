@@ -1,5 +1,6 @@
 """`make demo`: convert the bundled samples across all formats, validate every route, benchmark the
-results side by side, and print the tables. Everything runs on the CPU in about two to four minutes.
+results side by side, run the samples' deployment recipe, and print the tables. Everything runs on the
+CPU, in a few minutes.
 
 Outputs go to demo-out/ (ignored by git).
 """
@@ -37,6 +38,19 @@ def _bench(models: list[str]) -> None:
     render(bench(models, batches=(1, 8), duration=1.0, log=ui.progress))
 
 
+def _recipe() -> bool:
+    from portkit import ui
+    from portkit.api import run
+
+    ui.line("\n== the same samples as a deployment recipe (examples/digits.recipe.yaml): convert, validate, "
+            "bench, gate ==")
+    result = run(str(ROOT / "examples" / "digits.recipe.yaml"), out=str(OUT / "recipe"), log=ui.progress)
+    from portkit.commands.run import render
+
+    render(result)
+    return bool(result)
+
+
 def main() -> int:
     from portkit import ui
 
@@ -49,6 +63,7 @@ def main() -> int:
     candidates = [str(TORCH_SAMPLE)] + [str(p) for p in sorted(torch_out.glob("*.onnx"))[:1]] + \
         [str(p) for p in sorted(torch_out.glob("*.tflite"))[:1]]
     _bench(candidates)
+    ok = _recipe() and ok
     ui.line(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; outputs in {OUT.relative_to(ROOT)}/")
     return 0 if ok else 1
 
