@@ -60,8 +60,9 @@ def main() -> int:
     if KERAS_SAMPLE.exists():
         ok = _matrix(KERAS_SAMPLE, OUT / "keras") and ok
     torch_out = OUT / "torch"
-    candidates = [str(TORCH_SAMPLE)] + [str(p) for p in sorted(torch_out.glob("*.onnx"))[:1]] + \
-        [str(p) for p in sorted(torch_out.glob("*.tflite"))[:1]]
+    # the matrix writes each target into its own folder: torch/onnx/*.onnx, torch/tflite/*.tflite
+    candidates = [str(TORCH_SAMPLE)] + [str(p) for p in sorted((torch_out / "onnx").glob("*.onnx"))[:1]] + \
+        [str(p) for p in sorted((torch_out / "tflite").glob("*.tflite"))[:1]]
     _bench(candidates)
     ok = _recipe() and ok
     ui.line(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; outputs in {OUT.relative_to(ROOT)}/")
