@@ -180,7 +180,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
     if same and out.resolve() == Path(src.location).resolve():
         raise BadInput("the output would overwrite the source model", path=out, hint="pass another -o")
-    if src.format is to and via is None and not (opts.quantize or opts.optimize):
+    if same and not (opts.quantize or opts.optimize):
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
     routes = plan(src.format, to, via)

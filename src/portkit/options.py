@@ -30,7 +30,7 @@ class ConvertOptions:
     # anything an edge needs that has no field yet (kept out of the core's way)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def with_(self, **changes: Any) -> "ConvertOptions":
+    def with_(self, **changes: Any) -> ConvertOptions:
         return replace(self, **changes)
 
 

@@ -1,7 +1,7 @@
 """Option helpers shared by the command modules."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -13,7 +13,7 @@ def input_shape_option() -> Any:
                         help="Input shape, e.g. 1,3,224,224, or name=1,3,224,224 per input (repeatable).")
 
 
-def parse_tolerances(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:
+def parse_tolerances(values: list[str] | None) -> dict[str, tuple[float, float]]:
     from portkit.errors import BadInput
 
     out: dict[str, tuple[float, float]] = {}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,8 +18,8 @@ def register(app: typer.Typer) -> None:
 def triton(
     model: Path = typer.Argument(..., help="ONNX model file."),
     output: Path = typer.Option(..., "--output", "-o", help="Model repository folder (created if missing)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name in the repository (default: file name)."),
-    max_batch: Optional[int] = typer.Option(None, "--max-batch", help="max_batch_size (default 8 when the batch dim is dynamic, else 0)."),
+    name: str | None = typer.Option(None, "--name", help="Model name in the repository (default: file name)."),
+    max_batch: int | None = typer.Option(None, "--max-batch", help="max_batch_size (default 8 when the batch dim is dynamic, else 0)."),
     max_delay_us: int = typer.Option(2000, "--max-delay-us", help="Dynamic batching queue delay (microseconds)."),
     version: int = typer.Option(1, "--version", help="Model version folder."),
     instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),

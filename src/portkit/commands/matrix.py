@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,15 +14,15 @@ def register(app: typer.Typer) -> None:
 
 def matrix(
     model: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <model>_matrix)."),
-    to: Optional[list[str]] = typer.Option(None, "--to", "-t", help="Only these targets (repeatable)."),
-    input_shape: Optional[list[str]] = input_shape_option(),
-    weights: Optional[str] = typer.Option(None, "--weights", help="state_dict (.pt) or Keras weights."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default: <model>_matrix)."),
+    to: list[str] | None = typer.Option(None, "--to", "-t", help="Only these targets (repeatable)."),
+    input_shape: list[str] | None = input_shape_option(),
+    weights: str | None = typer.Option(None, "--weights", help="state_dict (.pt) or Keras weights."),
     allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
-    custom_objects: Optional[str] = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
-    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
-    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
-    inputs: Optional[str] = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
+    custom_objects: str | None = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
+    atol: float | None = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
+    rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
+    inputs: str | None = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
     as_json: bool = JSON,
 ) -> None:
     """Convert MODEL to every other format by the best route, validate each, print the table.

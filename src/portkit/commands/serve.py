@@ -1,8 +1,6 @@
 """`portkit serve MODEL [MODEL...]`: an Open Inference Protocol (KServe v2) HTTP server."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
@@ -14,13 +12,13 @@ def serve(
     models: list[str] = typer.Argument(..., help="ONNX (or TFLite) model files; NAME=PATH names a model."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port (0: pick a free one)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name (one model; default: the file name)."),
+    name: str | None = typer.Option(None, "--name", help="Model name (one model; default: the file name)."),
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime execution provider: cpu or cuda."),
     max_batch: int = typer.Option(8, "--max-batch", help="Merge concurrent requests up to N rows (1: no batching)."),
     max_delay_ms: float = typer.Option(2.0, "--max-delay-ms", help="How long a batch waits for more requests."),
     workers: int = typer.Option(1, "--workers", help="Server processes, each with its own copy of the models."),
     concurrency: int = typer.Option(2, "--concurrency", help="Executions in flight per model (threads)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads per execution."),
+    threads: int | None = typer.Option(None, "--threads", help="onnxruntime intra-op threads per execution."),
     max_request_mb: float = typer.Option(64.0, "--max-request-mb", help="Refuse request bodies over this size (413)."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (info shows each start/stop)."),
 ) -> None:
