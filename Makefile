@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python samples/demo.py
 
+# Two pytest workers, one test file each at a time (module fixtures stay in one process): most of the
+# suite waits on worker start-up and framework imports, so this halves the wall time on 2 cores.
 test: $(STAMP) web-deps
-	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not gpu" -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not gpu and not slow" -x $(PYTEST_ARGS)
