@@ -12,9 +12,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    # one function per CLI command
+# one function per CLI command, defined in portkit.api
+_API = (
     "convert",
     "validate",
     "bench",
@@ -28,6 +27,11 @@ __all__ = [
     "run",
     "init",
     "load_recipe",
+)
+
+__all__ = [
+    "__version__",
+    *_API,
     # options, results and gates
     "Format",
     "Gates",
@@ -44,21 +48,6 @@ __all__ = [
     "RuntimeUnavailable",
 ]
 
-_API = (
-    "convert",
-    "validate",
-    "bench",
-    "inspect",
-    "verify",
-    "routes",
-    "export_triton",
-    "serve",
-    "matrix",
-    "ops",
-    "run",
-    "init",
-    "load_recipe",
-)
 _LAZY = {
     **dict.fromkeys(_API, "portkit.api"),
     "Format": "portkit.formats",
