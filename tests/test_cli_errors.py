@@ -132,3 +132,13 @@ def test_help_lists_commands():
 def test_ci_output_has_no_ansi(tmp_path):
     proc = run_cli("routes")
     assert proc.returncode == 0 and "\x1b[" not in proc.stdout
+
+
+def test_relative_paths_survive_converters_that_change_directory(tmp_path, digits_onnx):
+    """onnx2tf works in its own folder; relative source and output paths must still resolve."""
+    import shutil
+
+    shutil.copy(digits_onnx, tmp_path / "m.onnx")
+    proc = run_cli("convert", "m.onnx", "--to", "tflite", "-o", "sub/m.tflite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "sub" / "m.tflite").is_file()

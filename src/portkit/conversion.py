@@ -11,7 +11,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +152,12 @@ def _place(tmp: Path, final: Path, art: Artifact) -> Artifact:
 
 def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions) -> Artifact:
     tmp = _tmp_path(final)
+    if Path(src.location).exists():
+        # converters may change directory (onnx2tf runs in a work folder): hand them absolute paths
+        src = replace(src, location=str(Path(src.location).resolve()))
     try:
-        art = call_in_worker(f"{edge} ({edge.tool})", "portkit.conversion", "_run_edge", edge.name, src, str(tmp),
-                             opts)
+        art = call_in_worker(f"{edge} ({edge.tool})", "portkit.conversion", "_run_edge", edge.name, src,
+                             str(tmp.resolve()), opts)
         if not tmp.exists():
             raise ConversionFailed(f"{edge} ({edge.tool}) produced no output", hint="run with --debug")
         return _place(tmp, final, art)
