@@ -181,7 +181,21 @@ class ExportSpec(_Strict):
         return None if v is False else _toggle(v)
 
 
-class Target(_Strict):
+class _Steps(_Strict):
+    """The validate / bench / gates sections that defaults, a model and a target may each set (a target's
+    None falls back to its model's, a model's to the defaults); `validate: false` switches a step off."""
+
+    validate_: ValidateStep | None = Field(None, alias="validate")
+    bench: BenchStep | None = None
+    gates: GateSpec | None = None
+
+    @field_validator("validate_", "bench", mode="before")
+    @classmethod
+    def _toggle_steps(cls, v: Any) -> Any:
+        return _toggle(v)
+
+
+class Target(_Steps):
     """One conversion of the model: a format, with its options, checks and exports."""
 
     to: str
@@ -195,15 +209,7 @@ class Target(_Strict):
     optimize: bool = False
     keep_layout: bool = False
     clean: bool = False
-    validate_: ValidateStep | None = Field(None, alias="validate")  # None: the model's
-    bench: BenchStep | None = None
-    gates: GateSpec | None = None
     export: ExportSpec | None = None
-
-    @field_validator("validate_", "bench", mode="before")
-    @classmethod
-    def _toggle_steps(cls, v: Any) -> Any:
-        return _toggle(v)
 
     @field_validator("to", "via")
     @classmethod
@@ -222,18 +228,11 @@ class Target(_Strict):
         return self.name or (f"{self.to}-{self.quantize}" if self.quantize else self.to)
 
 
-class Defaults(_Strict):
-    validate_: ValidateStep | None = Field(None, alias="validate")
-    bench: BenchStep | None = None
-    gates: GateSpec | None = None
-
-    @field_validator("validate_", "bench", mode="before")
-    @classmethod
-    def _toggle_steps(cls, v: Any) -> Any:
-        return _toggle(v)
+class Defaults(_Steps):
+    """Steps every model inherits unless it sets its own."""
 
 
-class ModelSpec(_Strict):
+class ModelSpec(_Steps):
     """A source model and the targets to produce from it."""
 
     name: str = Field(pattern=NAME)
@@ -245,14 +244,6 @@ class ModelSpec(_Strict):
     allow_unsafe: bool = False
     custom_objects: str | None = None
     targets: list[Target] = Field(min_length=1)
-    validate_: ValidateStep | None = Field(None, alias="validate")
-    bench: BenchStep | None = None
-    gates: GateSpec | None = None
-
-    @field_validator("validate_", "bench", mode="before")
-    @classmethod
-    def _toggle_steps(cls, v: Any) -> Any:
-        return _toggle(v)
 
     @field_validator("input_shapes", mode="before")
     @classmethod
