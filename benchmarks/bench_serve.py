@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -87,9 +88,16 @@ def input_spec(path: Path) -> tuple[str, list[int]]:
     return i.name, [d if isinstance(d, int) else 1 for d in i.shape]
 
 
-def bare(path: Path, batch: int, threads: int | None, seconds: float) -> dict:
+def bare(path: Path, batch: int, threads: int | None, seconds: float, cpus: set[int] | None = None) -> dict:
+    """A plain `session.run` loop at `batch`, in a child process pinned to `cpus` (the server's cores)."""
+    spec = json.dumps({"path": str(path), "batch": batch, "threads": threads, "seconds": seconds})
+    return json.loads(_child(["_bare", spec], cpus))
+
+
+def _bare_child(spec: dict) -> dict:
     import onnxruntime as ort
 
+    path, batch, threads, seconds = Path(spec["path"]), spec["batch"], spec["threads"], spec["seconds"]
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
@@ -106,24 +114,31 @@ def bare(path: Path, batch: int, threads: int | None, seconds: float) -> dict:
     return {"batch": batch, "runs": n, "samples_per_s": n * batch / dt, "ms_per_run": 1000 * dt / n}
 
 
+def _child(args: list[str], cpus: set[int] | None) -> str:
+    """Run this script's hidden subcommand in a fresh process pinned to `cpus`; its stdout (JSON)."""
+    cmd = [sys.executable, __file__, *args]
+    if cpus and hasattr(os, "sched_setaffinity"):
+        cmd = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *cmd]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(path: Path, port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(path: Path, port: int, extra: list[str], cpus: set[int] | None) -> subprocess.Popen:
     import httpx
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portkit", "serve", f"m={path}", "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [sys.executable, "-m", "portkit", "serve", f"m={path}", "--port", str(port), *extra]
+    if cpus and hasattr(os, "sched_setaffinity"):
+        cmd = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *cmd]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -138,10 +153,10 @@ def start_server(path: Path, port: int, extra: list[str]) -> subprocess.Popen:
     raise RuntimeError("server did not become ready")
 
 
-def infer_request(path: Path) -> bytes:
+def infer_request(path: Path, batch: int) -> bytes:
     """One raw HTTP/1.1 infer request (binary input tensor, binary output), built once and replayed."""
     name, shape = input_spec(path)
-    x = np.random.default_rng(1).random([1] + shape[1:], dtype=np.float32)
+    x = np.random.default_rng(1).random([batch] + shape[1:], dtype=np.float32)
     head = json.dumps(
         {
             "inputs": [
@@ -162,13 +177,20 @@ def infer_request(path: Path) -> bytes:
     ).encode() + body
 
 
-def load(url: str, path: Path, requests: int, clients: int) -> dict:
+def load(url: str, path: Path, requests: int, clients: int, batch: int, cpus: set[int] | None) -> dict:
+    """The load generator, in its own process pinned to `cpus` (the cores the server does not have)."""
+    spec = {"url": url, "path": str(path), "requests": requests, "clients": clients, "batch": batch}
+    return json.loads(_child(["_load", json.dumps(spec)], cpus))
+
+
+def _load_child(spec: dict) -> dict:
     """`clients` keep-alive connections, each sending its share of requests back to back (asyncio, raw
     HTTP/1.1: the load generator's own cost stays small next to the server's)."""
     import asyncio
 
-    host, port = url.split(":")
-    request = infer_request(path)
+    host, port = spec["url"].split(":")
+    request = infer_request(Path(spec["path"]), spec["batch"])
+    clients = spec["clients"]
 
     async def connection(n: int, latencies: list[float], errors: list[int]) -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -193,23 +215,25 @@ def load(url: str, path: Path, requests: int, clients: int) -> dict:
         errors: list[int] = []
         shares = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
         t0 = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(connection(n, latencies, errors) for n in shares if n)), 300)
+        await asyncio.wait_for(asyncio.gather(*(connection(n, latencies, errors) for n in shares if n)), 600)
         return latencies, len(errors), time.perf_counter() - t0
 
-    asyncio.run(run(min(200, requests)))  # warm-up
-    latencies, errors, dt = asyncio.run(run(requests))
+    asyncio.run(run(min(300, spec["requests"])))  # warm-up
+    latencies, errors, dt = asyncio.run(run(spec["requests"]))
     lat = np.array(latencies) * 1000
     return {
         "requests": len(latencies),
         "errors": errors,
         "seconds": dt,
         "req_per_s": len(latencies) / dt,
+        "samples_per_s": len(latencies) * spec["batch"] / dt,
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
     }
 
 
-def mean_batch(url: str) -> float:
+def server_counts(url: str) -> dict[str, float]:
+    """Rows inferred and runtime executions, from the server's /metrics."""
     import httpx
 
     text = httpx.get(f"http://{url}/metrics", timeout=10).text
@@ -218,72 +242,129 @@ def mean_batch(url: str) -> float:
         for key in ("portkit_inference_count_total", "portkit_execution_count_total"):
             if line.startswith(key + "{"):
                 vals[key] = float(line.split()[-1])
-    return vals["portkit_inference_count_total"] / max(1.0, vals["portkit_execution_count_total"])
+    return vals
+
+
+def split_cpus(server_cpus: int | None) -> tuple[set[int] | None, set[int] | None, str]:
+    """Server (and bare loop) cores, load-generator cores, and a sentence saying how they were split."""
+    if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+        return None, None, "no CPU pinning on this platform: server, bare loop and load generator share the CPUs"
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None, "one CPU: server, bare loop and load generator share it"
+    n = server_cpus or max(1, len(cpus) // 2)
+    n = min(n, len(cpus) - 1)
+    server, client = set(cpus[:n]), set(cpus[n:])
+    return (
+        server,
+        client,
+        f"server and bare loop pinned to CPU {_ranges(server)}, load generator to CPU {_ranges(client)}",
+    )
+
+
+def _ranges(cpus: set[int]) -> str:
+    s = sorted(cpus)
+    return f"{s[0]}-{s[-1]}" if len(s) > 1 and s[-1] - s[0] == len(s) - 1 else ",".join(map(str, s))
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["_bare"], ["_load"]):  # hidden subcommands: the pinned child processes
+        child = _bare_child if argv[0] == "_bare" else _load_child
+        print(json.dumps(child(json.loads(argv[1]))))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (server and bare)")
-    ap.add_argument("--concurrency", type=int, default=2, help="server executions in flight per model")
+    ap.add_argument(
+        "--server-cpus", type=int, default=None, help="cores for the server and the bare loop (default: half)"
+    )
+    ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: --server-cpus)")
+    ap.add_argument("--concurrency", type=int, default=1, help="server executions in flight per model")
     ap.add_argument("--bare-seconds", type=float, default=2.0)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-delay-ms", type=float, default=2.0)
+    ap.add_argument("--request-batch", default="1,8", help="rows per request, comma-separated")
     ap.add_argument("--models", default="digits,mlp,mlp-large")
+    ap.add_argument("--tag", default="latest", help="results go to serve-TAG.json / .md")
     a = ap.parse_args(argv)
 
+    server_cpus, client_cpus, pinning = split_cpus(a.server_cpus)
+    threads = a.threads or (len(server_cpus) if server_cpus else 1)
     paths = {
         "digits": digits_model,
         "mlp": lambda: mlp_model(MODELS / "mlp.onnx"),
         "mlp-large": lambda: mlp_model(MODELS / "mlp-large.onnx", width=3072, depth=3),
     }
+    print(pinning, file=sys.stderr)
     rows, runs = [], []
+    bare_cache: dict[tuple[str, int], dict] = {}
+
+    def bare_at(mname: str, path: Path, batch: int) -> dict:
+        if (mname, batch) not in bare_cache:
+            bare_cache[(mname, batch)] = bare(path, batch, threads, a.bare_seconds, server_cpus)
+        return bare_cache[(mname, batch)]
+
     for mname in a.models.split(","):
         path = paths[mname]()
-        bare1 = bare(path, 1, a.threads, a.bare_seconds)
-        for label, extra in (
-            ("no batching", ["--max-batch", "1"]),
-            ("dynamic batching", ["--max-batch", str(a.max_batch), "--max-delay-ms", str(a.max_delay_ms)]),
-        ):
-            port = free_port()
-            proc = start_server(
-                path, port, [*extra, "--threads", str(a.threads), "--concurrency", str(a.concurrency)]
-            )
-            try:
-                res = load(f"127.0.0.1:{port}", path, a.requests, a.clients)
-                mb = mean_batch(f"127.0.0.1:{port}")
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
-            eq = bare1 if round(mb) <= 1 else bare(path, max(1, round(mb)), a.threads, a.bare_seconds)
-            run = {
-                "model": mname,
-                "config": label,
-                **res,
-                "mean_batch": mb,
-                "bare_batch1": bare1,
-                "bare_batch_equivalent": eq,
-                "ratio_vs_bare_batch1": res["req_per_s"] / bare1["samples_per_s"],
-                "ratio_vs_bare_batch_equivalent": res["req_per_s"] / eq["samples_per_s"],
-            }
-            runs.append(run)
-            rows.append(
-                [
-                    mname,
-                    label,
-                    f"{res['req_per_s']:.0f}",
-                    f"{res['p50_ms']:.1f}",
-                    f"{res['p99_ms']:.1f}",
-                    f"{mb:.1f}",
-                    f"{bare1['samples_per_s']:.0f}",
-                    f"{eq['batch']}: {eq['samples_per_s']:.0f}",
-                    f"{run['ratio_vs_bare_batch1']:.2f}",
-                    f"{run['ratio_vs_bare_batch_equivalent']:.2f}",
-                    str(res["errors"]),
-                ]
-            )
-            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+        for rb in (int(b) for b in a.request_batch.split(",")):
+            for label, extra in (
+                ("no batching", ["--max-batch", "1"]),
+                ("dynamic batching", ["--max-batch", str(a.max_batch), "--max-delay-ms", str(a.max_delay_ms)]),
+            ):
+                if label == "dynamic batching" and rb >= a.max_batch:
+                    continue
+                port = free_port()
+                proc = start_server(
+                    path, port, [*extra, "--threads", str(threads), "--concurrency", str(a.concurrency)], server_cpus
+                )
+                try:
+                    before = server_counts(f"127.0.0.1:{port}")
+                    res = load(f"127.0.0.1:{port}", path, a.requests, a.clients, rb, client_cpus)
+                    after = server_counts(f"127.0.0.1:{port}")
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(30)
+                rows_run, execs = (
+                    after.get(k, 0) - before.get(k, 0)
+                    for k in ("portkit_inference_count_total", "portkit_execution_count_total")
+                )
+                mb = rows_run / max(1.0, execs)
+                same = bare_at(mname, path, rb)
+                eq = bare_at(mname, path, max(1, round(mb)))
+                run = {
+                    "model": mname,
+                    "config": label,
+                    "request_batch": rb,
+                    **res,
+                    "mean_batch": mb,
+                    "bare_request_batch": same,
+                    "bare_batch_equivalent": eq,
+                    "ratio_vs_bare_request_batch": res["samples_per_s"] / same["samples_per_s"],
+                    "ratio_vs_bare_batch_equivalent": res["samples_per_s"] / eq["samples_per_s"],
+                    # server time per request beyond the inference it ran: what HTTP and the protocol cost
+                    "overhead_us_per_request": 1e6 * (1 / res["req_per_s"] - rb / eq["samples_per_s"]),
+                }
+                runs.append(run)
+                rows.append(
+                    [
+                        mname,
+                        str(rb),
+                        label,
+                        f"{res['req_per_s']:.0f}",
+                        f"{res['samples_per_s']:.0f}",
+                        f"{res['p50_ms']:.1f}",
+                        f"{res['p99_ms']:.1f}",
+                        f"{mb:.1f}",
+                        f"{same['samples_per_s']:.0f}",
+                        f"{eq['batch']}: {eq['samples_per_s']:.0f}",
+                        f"{run['ratio_vs_bare_request_batch']:.2f}",
+                        f"**{run['ratio_vs_bare_batch_equivalent']:.2f}**",
+                        f"{run['overhead_us_per_request']:.0f}",
+                        str(res["errors"]),
+                    ]
+                )
+                print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
 
     import onnxruntime as ort
 
@@ -291,43 +372,53 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
         "machine": platform.machine(),
+        "processor": platform.processor(),
         "cpus": os.cpu_count(),
+        "pinning": pinning,
+        "server_cpus": sorted(server_cpus) if server_cpus else None,
+        "client_cpus": sorted(client_cpus) if client_cpus else None,
         "requests": a.requests,
         "clients": a.clients,
-        "threads": a.threads,
+        "threads": threads,
         "concurrency": a.concurrency,
         "max_batch": a.max_batch,
         "max_delay_ms": a.max_delay_ms,
-        "note": "clients and server share this machine's CPUs; requests are batch 1 with binary tensors",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve-latest.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
+    (RESULTS / f"serve-{a.tag}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
     head = [
         "model",
+        "rows/req",
         "config",
         "req/s",
+        "samples/s",
         "p50 ms",
         "p99 ms",
-        "mean batch",
-        "bare b1 /s",
+        "rows/exec",
+        "bare same batch /s",
         "bare b=eq /s",
-        "× bare b1",
+        "× bare same batch",
         "× bare b=eq",
+        "overhead µs/req",
         "errors",
     ]
     md = [
         "# portkit serve vs bare onnxruntime",
         "",
-        f"{a.requests} requests, {a.clients} concurrent clients, batch 1 per request, binary tensors; "
-        f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, --threads {a.threads}, "
-        f"--concurrency {a.concurrency}; dynamic batching: --max-batch {a.max_batch} "
-        f"--max-delay-ms {a.max_delay_ms:g}. Client and server share the CPUs.",
+        f"{a.requests} requests per row, {a.clients} concurrent keep-alive clients, binary tensors; "
+        f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
+        f"{pinning}; onnxruntime intra-op threads {threads} (server and bare loop), --concurrency "
+        f"{a.concurrency}; dynamic batching: --max-batch {a.max_batch} --max-delay-ms {a.max_delay_ms:g}.",
+        "",
+        "`× bare b=eq` (the goal, ≥ 0.8): served samples/s over a bare `session.run` loop on the same cores at "
+        "the batch the server actually executed (rows/exec). `× bare same batch`: over the bare loop at the "
+        "request's batch. `overhead µs/req`: server time per request beyond that inference (HTTP, protocol).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    (RESULTS / "serve-latest.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"serve-{a.tag}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 1 if any(r["errors"] for r in runs) else 0
 

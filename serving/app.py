@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -51,7 +53,7 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(models: dict[str, ServedModel], options: ServeOptions | None = None) -> Starlette:
+def create_app(models: dict[str, ServedModel], options: ServeOptions | None = None) -> PortkitApp:
     """An ASGI app serving already-loaded models (see `portkit.serving.server` to run it)."""
     state = ServerState(models, options or ServeOptions())
 
@@ -111,42 +113,6 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
     async def metrics(request: Request) -> Response:
         return Response(state.metrics.render(list(state.models)), media_type=CONTENT_TYPE)
 
-    async def infer(request: Request) -> Response:
-        started = time.perf_counter()
-        name = request.path_params["name"]
-        label, status = "", 200
-        state.metrics.in_flight += 1
-        try:
-            m = state.model(name, request.path_params.get("version"))
-            label = m.name
-            if not state.ready:
-                raise ProtocolError(503, "server is not ready")
-            body = await read_body(request, state.options.max_request_bytes)
-            header_length = _header_length(request)
-            if len(body) > _OFFLOAD_BYTES:
-                req = await asyncio.to_thread(decode_request, body, header_length, m.signature, name)
-            else:
-                req = decode_request(body, header_length, m.signature, name)
-            outputs = await m.infer(req.inputs)
-            payload, json_size = encode_response(m.name, m.version, req, outputs)
-            if json_size is None:
-                return Response(payload, media_type="application/json")
-            return Response(
-                payload,
-                media_type="application/octet-stream",
-                headers={"Inference-Header-Content-Length": str(json_size)},
-            )
-        except ProtocolError as e:
-            status = e.status
-            return error(e.status, e.message)
-        except Exception as e:  # noqa: BLE001 - a server bug must not take the server down; log it fully
-            status = 500
-            log.exception("infer on model '%s' failed", name)
-            return error(500, f"internal error: {type(e).__name__}: {e}")
-        finally:
-            state.metrics.in_flight -= 1
-            state.metrics.request_done(label, time.perf_counter() - started, status)
-
     async def http_error(request: Request, exc: Exception) -> Response:
         return error(getattr(exc, "status_code", 500), str(getattr(exc, "detail", exc)))
 
@@ -162,18 +128,95 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
         Route(versioned + "/ready", model_ready),
         Route(model + "/config", model_config),
         Route(versioned + "/config", model_config),
-        Route(model + "/infer", infer, methods=["POST"]),
-        Route(versioned + "/infer", infer, methods=["POST"]),
+        # POST .../infer is answered by PortkitApp before Starlette routes anything; these routes give
+        # other methods on those paths their 405
+        Route(model + "/infer", _infer_is_post_only, methods=["POST"]),
+        Route(versioned + "/infer", _infer_is_post_only, methods=["POST"]),
         Route("/v2/repository/index", repository_index, methods=["POST", "GET"]),
         Route("/metrics", metrics),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.portkit = state
-    return app
+    return PortkitApp(app, state)
 
 
-def _header_length(request: Request) -> int | None:
-    value = request.headers.get("inference-header-content-length")
+class PortkitApp:
+    """The ASGI entry point. `POST /v2/models/NAME[/versions/V]/infer` is the hot path: it is answered
+    here, straight from the ASGI messages (no middleware stack, Request or Response objects, which cost
+    more than a small model's inference); every other request goes to the Starlette app."""
+
+    def __init__(self, app: Starlette, state: ServerState) -> None:
+        self.app = app
+        self.state = app.state  # `.state.portkit`, as on the Starlette app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = _INFER_PATH.match(scope["path"])
+            if match:
+                await infer(self.state.portkit, match["name"], match["version"], scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_INFER_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer$")
+_JSON = [(b"content-type", b"application/json")]
+_BINARY = [(b"content-type", b"application/octet-stream")]
+
+
+async def infer(state: ServerState, name: str, version: str | None, scope: dict, receive: Any, send: Any) -> None:
+    started = time.perf_counter()
+    label, status = "", 200
+    state.metrics.in_flight += 1
+    try:
+        try:
+            m = state.model(name, version)
+            label = m.name
+            if not state.ready:
+                raise ProtocolError(503, "server is not ready")
+            headers = _headers(scope)
+            body = await read_body(headers, receive, state.options.max_request_bytes)
+            header_length = _header_length(headers)
+            if len(body) > _OFFLOAD_BYTES:
+                req = await asyncio.to_thread(decode_request, body, header_length, m.signature, name)
+            else:
+                req = decode_request(body, header_length, m.signature, name)
+            outputs = await m.infer(req.inputs)
+            payload, json_size = encode_response(m.name, m.version, req, outputs)
+        except ProtocolError as e:
+            status = e.status
+            payload, json_size = _error_body(e.message), None
+        except Exception as e:  # noqa: BLE001 - a server bug must not take the server down; log it fully
+            status = 500
+            log.exception("infer on model '%s' failed", name)
+            payload, json_size = _error_body(f"internal error: {type(e).__name__}: {e}"), None
+        response_headers = [(b"content-length", str(len(payload)).encode())]
+        if json_size is None:
+            response_headers += _JSON
+        else:
+            response_headers += _BINARY
+            response_headers.append((b"inference-header-content-length", str(json_size).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
+    finally:
+        state.metrics.in_flight -= 1
+        state.metrics.request_done(label, time.perf_counter() - started, status)
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+async def _infer_is_post_only(request: Request) -> Response:  # pragma: no cover - PortkitApp answers POST
+    return error(500, "infer requests are answered by PortkitApp")
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    """Request headers, lower-case names (ASGI gives them so), the last value of a repeated header."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _header_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("inference-header-content-length")
     if value is None:
         return None
     try:
@@ -182,9 +225,9 @@ def _header_length(request: Request) -> int | None:
         raise ProtocolError(400, f"Inference-Header-Content-Length is not an integer: {value!r}") from None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(headers: dict[str, str], receive: Any, limit: int) -> bytes:
     """The request body, refused with 413 past `limit` bytes (before and after gzip/deflate decoding)."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         try:
             n = int(declared)
@@ -193,13 +236,19 @@ async def read_body(request: Request, limit: int) -> bytes:
         if n > limit:
             raise ProtocolError(413, f"request body of {n} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProtocolError(400, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise ProtocolError(413, f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = (request.headers.get("content-encoding") or "identity").lower()
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    encoding = (headers.get("content-encoding") or "identity").lower()
     if encoding == "identity":
         return body
     if encoding not in ("gzip", "deflate"):

@@ -462,6 +462,93 @@ def test_metrics_count_requests_errors_latency_and_batches(server, client):
     assert "# TYPE portkit_request_duration_seconds histogram" in text
 
 
+# ---------------------------------------------------------------- where executions run
+
+
+def slow_model(path: Path, width: int = 1024, depth: int = 12) -> Path:
+    """x[N, width] -> depth x MatMul(width x width): tens of ms per execution at batch 256."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(depth)]
+    nodes.append(helper.make_node("Identity", [f"h{depth}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_execution_cost_prediction():
+    from portkit.serving.models import ExecutionCost
+
+    cost = ExecutionCost()
+    assert cost.predict(1) == float("inf"), "no prediction before the warm-up runs"
+    for _ in range(ExecutionCost.WARMUP):
+        cost.observe(4, 0.004)
+    assert cost.predict(1) == pytest.approx(0.001)
+    assert cost.predict(8) == pytest.approx(0.008)
+    for _ in range(50):
+        cost.observe(1, 0.0001)
+    assert cost.predict(1) == pytest.approx(0.0001, rel=0.01)
+
+
+def test_short_executions_run_on_the_event_loop_long_ones_off_it(tmp_path, server):
+    """A tiny model's runs are predicted far below INLINE_BELOW_S (so they skip the thread hop); a slow
+    model's run goes to a thread, and the server keeps answering while it runs."""
+    from portkit.serving.models import INLINE_BELOW_S
+
+    tiny = server.models["tiny"]
+    for i in range(5):
+        httpx.post(
+            f"http://{server.url}/v2/models/tiny/infer",
+            json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
+                             {"name": "k", "datatype": "INT64", "shape": [1, 2], "data": [i, 2]}]},
+            timeout=10,
+        ).raise_for_status()
+    assert tiny._cost.predict(1) < INLINE_BELOW_S
+
+    x = np.random.default_rng(0).standard_normal((256, 1024)).astype(np.float32)
+    with start([str(slow_model(tmp_path / "slow.onnx"))], max_batch=1, threads=1) as srv:
+        c = tritonclient_http.InferenceServerClient(srv.url, network_timeout=60)
+        try:
+            inp = tritonclient_http.InferInput("x", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x, binary_data=True)
+            for _ in range(4):  # past the warm-up: predictions are real now
+                c.infer("slow", [inp])
+            assert srv.models["slow"]._cost.predict(256) > INLINE_BELOW_S
+
+            def infer_in_thread() -> np.ndarray:  # tritonclient (gevent) needs a client per thread
+                c2 = tritonclient_http.InferenceServerClient(srv.url, network_timeout=60)
+                try:
+                    return c2.infer("slow", [inp]).as_numpy("y")
+                finally:
+                    c2.close()
+
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(infer_in_thread)
+                deadline = time.monotonic() + 10
+                while srv.state.metrics.in_flight == 0 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                answered_during_run = 0  # health answers received while the server still ran the infer
+                while not pending.done():
+                    if httpx.get(f"http://{srv.url}/v2/health/live", timeout=10).status_code == 200:
+                        answered_during_run += srv.state.metrics.in_flight > 0
+                y = pending.result(60)
+        finally:
+            c.close()
+        assert answered_during_run > 0, "the event loop was blocked by a long execution"
+        np.testing.assert_allclose(y, ort_run(tmp_path / "slow.onnx", {"x": x})["y"], rtol=1e-4, atol=1e-5)
+
+
 # ---------------------------------------------------------------- load
 
 
