@@ -9,6 +9,7 @@ larger without any added delay. Each request gets exactly its own rows back.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -48,7 +49,8 @@ class Batcher:
         self.max_delay_s = max_delay_s
         self._slots = asyncio.Semaphore(max(1, slots))
         self._on_batch = on_batch
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._arrival: asyncio.Future | None = None  # what the collector awaits while the queue is empty
         self._carry: _Pending | None = None
         self._task: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
@@ -63,7 +65,7 @@ class Batcher:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        for item in ([self._carry] if self._carry else []) + _drain(self._queue):
+        for item in ([self._carry] if self._carry else []) + list(self._queue):
             if not item.future.done():
                 item.future.set_exception(ProtocolError(503, "server is shutting down"))
 
@@ -76,29 +78,41 @@ class Batcher:
                 self._on_batch(rows)
             return out
         fut = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(feeds, rows, batch_key(feeds), fut))
+        self._queue.append(_Pending(feeds, rows, batch_key(feeds), fut))
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
         return await fut
+
+    async def _next(self, deadline: float | None) -> _Pending | None:
+        """The next queued request, waiting for one until `deadline` (loop time; None: for ever).
+        A bare future and a timer: cheaper than asyncio.wait_for, which starts a task per call."""
+        loop = asyncio.get_running_loop()
+        while not self._queue:
+            if deadline is not None and loop.time() >= deadline:
+                return None
+            self._arrival = loop.create_future()
+            timer = loop.call_at(deadline, _wake, self._arrival) if deadline is not None else None
+            try:
+                await self._arrival
+            finally:
+                self._arrival = None
+                if timer is not None:
+                    timer.cancel()
+        return self._queue.popleft()
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._slots.acquire()
             try:
-                first = self._carry or await self._queue.get()
+                first = self._carry or await self._next(None)
                 self._carry = None
                 batch, rows = [first], first.rows
                 deadline = loop.time() + self.max_delay_s
                 while rows < self.max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        left = deadline - loop.time()
-                        if left <= 0:
-                            break
-                        try:
-                            item = await asyncio.wait_for(self._queue.get(), left)
-                        except asyncio.TimeoutError:
-                            break
+                    item = await self._next(deadline)
+                    if item is None:
+                        break
                     if rows + item.rows > self.max_batch:
                         self._carry = item
                         break
@@ -158,10 +172,6 @@ def _split(out: Feeds, sizes: list[int], rows: int) -> list[Feeds]:
     return [{name: parts[name][k] for name in out} for k in range(len(sizes))]
 
 
-def _drain(queue: asyncio.Queue) -> list[_Pending]:
-    items = []
-    while True:
-        try:
-            items.append(queue.get_nowait())
-        except asyncio.QueueEmpty:
-            return items
+def _wake(arrival: asyncio.Future) -> None:
+    if not arrival.done():
+        arrival.set_result(None)

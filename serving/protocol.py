@@ -8,6 +8,7 @@ binary tensor extension (`Inference-Header-Content-Length`).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -98,23 +99,15 @@ def decode_request(
                 f"request body of {len(body)} bytes",
             )
         header_bytes, binary = body[:header_length], memoryview(body)[header_length:]
-    try:
-        header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError(400, f"request body is not valid JSON: {e}") from e
-    if not isinstance(header, dict):
-        raise ProtocolError(400, "request body must be a JSON object with an 'inputs' list")
-    raw_inputs = header.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs:
-        raise ProtocolError(400, "request needs a non-empty 'inputs' list")
-    params = header.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise ProtocolError(400, "'parameters' must be a JSON object")
-
+        if header_length <= _PLAN_MAX_HEADER:
+            plan = _binary_plan(header_bytes, signature, model)
+            if plan is not None and plan.total == len(binary):
+                return plan.request(binary)
+    header = _parse_header(header_bytes)
     expected = {t.name: t for t in signature.inputs}
     inputs: dict[str, np.ndarray] = {}
     offset = 0
-    for raw in raw_inputs:
+    for raw in header["inputs"]:
         arr, used = _decode_tensor(raw, expected, binary, offset, model)
         name = raw["name"]
         if name in inputs:
@@ -125,9 +118,32 @@ def decode_request(
         raise ProtocolError(
             400, f"binary data is {len(binary)} bytes but the inputs' binary_data_size add up to {offset}"
         )
-    missing = [n for n in expected if n not in inputs]
+    return _request(inputs, header, signature, model)
+
+
+def _parse_header(header_bytes: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(header_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ProtocolError(400, f"request body is not valid JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise ProtocolError(400, "request body must be a JSON object with an 'inputs' list")
+    raw_inputs = header.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise ProtocolError(400, "request needs a non-empty 'inputs' list")
+    if not isinstance(header.get("parameters") or {}, dict):
+        raise ProtocolError(400, "'parameters' must be a JSON object")
+    return header
+
+
+def _request(
+    inputs: dict[str, np.ndarray], header: dict[str, Any], signature: ModelSignature, model: str
+) -> InferRequest:
+    missing = [t.name for t in signature.inputs if t.name not in inputs]
     if missing:
-        raise ProtocolError(400, f"missing input(s) {missing} for model '{model}'; it takes {list(expected)}")
+        expected = [t.name for t in signature.inputs]
+        raise ProtocolError(400, f"missing input(s) {missing} for model '{model}'; it takes {expected}")
+    params = header.get("parameters") or {}
     return InferRequest(
         inputs,
         _requested_outputs(header.get("outputs"), signature, model),
@@ -137,9 +153,59 @@ def decode_request(
     )
 
 
-def _decode_tensor(
-    raw: Any, expected: dict[str, TensorSpec], binary: Any, offset: int, model: str
-) -> tuple[np.ndarray, int]:
+# Clients replay the same JSON header for every request of a given shape (only the binary tensors
+# change), so a header's parsing and checking is done once and kept: it was a third of the server's
+# own time per request for a small model.
+_PLAN_MAX_HEADER = 4096
+
+
+@dataclass(frozen=True)
+class _BinaryPlan:
+    """Everything a binary request's header says, checked: the inputs' slices of the binary part."""
+
+    slices: tuple[tuple[str, np.dtype, tuple[int, ...], int, int], ...]  # name, dtype, shape, offset, count
+    total: int
+    template: InferRequest
+
+    def request(self, binary: Any) -> InferRequest:
+        inputs = {
+            name: np.frombuffer(binary, dtype=dtype, count=count, offset=offset).reshape(shape)
+            for name, dtype, shape, offset, count in self.slices
+        }
+        t = self.template
+        return InferRequest(inputs, t.outputs, t.binary_default, t.id, t.parameters)
+
+
+@functools.lru_cache(maxsize=256)
+def _binary_plan(header_bytes: bytes, signature: ModelSignature, model: str) -> _BinaryPlan | None:
+    """The plan of a header whose inputs all travel as binary (not BYTES); None for any other header.
+    A header with a mistake raises here, as in the full path (exceptions are not cached)."""
+    header = _parse_header(header_bytes)
+    expected = {t.name: t for t in signature.inputs}
+    slices, offset, seen = [], 0, set()
+    for raw in header["inputs"]:
+        if not isinstance(raw, dict) or not isinstance(raw.get("parameters"), dict):
+            return None
+        size = raw["parameters"].get("binary_data_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return None
+        name, want, shape, count = _check_tensor_header(raw, expected, model)
+        if want == "BYTES" or name in seen:
+            return None
+        dtype = _numpy_dtype(name, want)
+        if size != count * dtype.itemsize:
+            return None  # the full path words the error
+        slices.append((name, dtype, tuple(shape), offset, count))
+        seen.add(name)
+        offset += size
+    template = _request({n: np.empty(0) for n in seen}, header, signature, model)
+    return _BinaryPlan(tuple(slices), offset, template)
+
+
+def _check_tensor_header(
+    raw: Any, expected: dict[str, TensorSpec], model: str
+) -> tuple[str, str, list[int], int]:
+    """An input's name, datatype and shape checked against the model: (name, datatype, shape, count)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ProtocolError(400, "each input must be an object with 'name', 'shape', 'datatype' and data")
     name = raw["name"]
@@ -157,7 +223,13 @@ def _decode_tensor(
     ):
         raise ProtocolError(400, f"input '{name}' needs 'shape' as a list of non-negative integers")
     _check_shape(name, shape, spec)
-    count = math.prod(shape)
+    return name, want, shape, math.prod(shape)
+
+
+def _decode_tensor(
+    raw: Any, expected: dict[str, TensorSpec], binary: Any, offset: int, model: str
+) -> tuple[np.ndarray, int]:
+    name, want, shape, count = _check_tensor_header(raw, expected, model)
     params = raw.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
@@ -255,30 +327,41 @@ def _requested_outputs(raw: Any, signature: ModelSignature, model: str) -> list[
 def encode_response(
     model: str, version: str, request: InferRequest, outputs: dict[str, np.ndarray]
 ) -> tuple[bytes, int | None]:
-    """Response body and, when any output travels as binary, the JSON header's length."""
+    """Response body and, when any output travels as binary, the JSON header's length.
+
+    The header is written with f-strings around cached, json-escaped names: the same JSON as
+    `json.dumps(..., separators=(",", ":"))`, in a fraction of its time (it was a fifth of the server's
+    own time per request for a small model)."""
     wanted = request.outputs or [RequestedOutput(n, request.binary_default) for n in outputs]
     tensors, blobs = [], []
     for req in wanted:
         arr = np.asarray(outputs[req.name])
-        datatype = NUMPY_TO_OIP.get(
-            arr.dtype.name, "BYTES" if arr.dtype.kind in "OSU" else arr.dtype.name.upper()
-        )
-        t: dict[str, Any] = {"name": req.name, "datatype": datatype, "shape": list(arr.shape)}
+        datatype = _oip_of(arr.dtype)
+        head = f'{{"name":{_quoted(req.name)},"datatype":"{datatype}","shape":[{",".join(map(str, arr.shape))}],'
         if req.binary:
             blob = _to_bytes(arr, datatype)
-            t["parameters"] = {"binary_data_size": len(blob)}
+            tensors.append(f'{head}"parameters":{{"binary_data_size":{len(blob)}}}}}')
             blobs.append(blob)
         else:
-            t["data"] = _to_json(arr, datatype)
-        tensors.append(t)
-    head: dict[str, Any] = {"model_name": model, "model_version": version}
-    if request.id is not None:
-        head["id"] = request.id
-    head["outputs"] = tensors
-    header = json.dumps(head, separators=(",", ":")).encode()
+            tensors.append(f'{head}"data":{json.dumps(_to_json(arr, datatype), separators=(",", ":"))}}}')
+    ident = f'"id":{json.dumps(request.id)},' if request.id is not None else ""
+    header = (
+        f'{{"model_name":{_quoted(model)},"model_version":{_quoted(version)},{ident}'
+        f'"outputs":[{",".join(tensors)}]}}'
+    ).encode()
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(text: str) -> str:
+    return json.dumps(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _oip_of(dtype: np.dtype) -> str:
+    return NUMPY_TO_OIP.get(dtype.name, "BYTES" if dtype.kind in "OSU" else dtype.name.upper())
 
 
 def _to_bytes(arr: np.ndarray, datatype: str) -> bytes:
