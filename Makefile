@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint clean constraints samples web-deps
+.PHONY: install demo test test-fast bench bench-serve lint clean constraints samples web-deps
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_serve.py
+
+# served throughput vs a bare onnxruntime loop (issue 7's goal); results/serve-latest.{json,md}
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/bench_serve.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src converters serving tests samples benchmarks
