@@ -11,8 +11,8 @@ seen by the clients, the rows per execution the server actually ran (from /metri
   x bare b=eq     served samples/s / bare samples/s at that executed batch (the goal: >= 0.8)
   x bare same     served samples/s / bare samples/s at the request's own batch
   overhead        server time per request beyond that inference (HTTP, protocol, batching)
-Models: the digits sample (~30 us per sample: HTTP dominates), a synthetic MLP (~0.35 ms per sample)
-and a larger one (~4 ms per sample: inference dominates).
+Models: the digits sample (~30 us per sample: HTTP dominates), a synthetic MLP (~0.4 ms per sample at
+batch 1) and a larger one (~5 ms at batch 1, ~0.65 ms per sample at batch 32: inference dominates).
 
     python benchmarks/bench_serve.py [--seconds 4] [--request-batch 1,8,64] [--server-cpus N]
 Writes benchmarks/results/serve-TAG.json and .md (TAG: --tag, default "latest").
