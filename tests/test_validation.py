@@ -223,6 +223,22 @@ def test_user_inputs_npz_and_folder(heads, tmp_path) -> None:
         api.validate(heads["a"], heads["a2"], inputs=str(tmp_path / "wrong.npz"))
 
 
+def test_user_data_with_more_rows_than_a_fixed_batch_model_takes_runs_in_chunks(tmp_path) -> None:
+    """Calibration sets and user data hold many rows; mobile models often take exactly one."""
+    ref = vm.two_heads(tmp_path / "dyn.onnx")
+    static = vm.two_heads(tmp_path / "static.onnx", batch=1)
+    x = np.random.default_rng(6).normal(size=(5, 8)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x=x)
+    res = api.validate(ref, static, inputs=str(tmp_path / "data.npz"))
+    assert res.passed, res.summary()
+    assert res.batches == [5] and all(o.shape[0] == 5 for o in res.outputs)
+    assert any("fixed batch of 1: 5 data rows ran 1 at a time" in n for n in res.notes)
+    res = api.validate(static, ref, inputs=str(tmp_path / "data.npz"))  # either side may be the fixed one
+    assert res.passed, res.summary()
+    # random inputs are never chunked: their batch sweep is what catches a lost dynamic batch
+    assert not api.validate(ref, static, batches=(1, 2)).passed
+
+
 # ------------------------------------------------------------------------------------ task accuracy
 
 def test_accuracy_delta(tmp_path) -> None:

@@ -420,11 +420,14 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     rsig = ref.signature
     plan = plan_mapping(rsig, cand.signature, candidate, result)
     ranges = _ranges(reference, candidate, plan, result)
+    # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
+    # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
+    run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
     for case in make_cases(rsig, opts, result, ranges):
         if on_batch:
             on_batch(case.batch)
         try:
-            ref_out = ref.run(case.feeds)
+            ref_out = run(ref, case.feeds, ref_label)
         except Exception as e:  # noqa: BLE001 - runtimes raise their own types; reported as a failed case
             if case.swept:
                 result.warnings.append(f"the reference does not run at {case.label} "
@@ -433,12 +436,39 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
             _failed_case(result, rsig, plan, case, "reference", e)
             continue
         try:
-            cand_out = cand.run(candidate_feeds(case.feeds, plan, result.notes))
+            cand_out = run(cand, candidate_feeds(case.feeds, plan, result.notes), cand_label)
         except Exception as e:  # noqa: BLE001 - e.g. a hard-coded shape that breaks at batch 2
             _failed_case(result, rsig, plan, case, "candidate", e)
             continue
         compare_case(result, rsig, plan, opts, case, ref_out, cand_out)
     return result
+
+
+def static_batch(sig: ModelSignature) -> int | None:
+    """The batch every input is fixed to (first dims all the same int), else None."""
+    firsts = {s.shape[0] for s in sig.inputs if s.shape}
+    if len(firsts) == 1 and all(s.shape for s in sig.inputs):
+        first = next(iter(firsts))
+        return first if isinstance(first, int) and first > 0 else None
+    return None
+
+
+def run_in_chunks(runner: Runner, feeds: dict[str, np.ndarray], notes: list[str] | None = None,
+                  label: str = "model") -> dict[str, np.ndarray]:
+    """`runner.run(feeds)`, except that data of N rows given to a model fixed to batch B (N a multiple of B)
+    runs B rows at a time and the outputs are joined: user data and calibration sets have many rows, a
+    mobile model often takes exactly one."""
+    b = static_batch(runner.signature)
+    rows = {int(a.shape[0]) for a in feeds.values() if np.ndim(a)}
+    n = next(iter(rows)) if len(rows) == 1 else None
+    if b is None or n is None or n == b or n % b:
+        return runner.run(feeds)
+    parts = [runner.run({k: v[i:i + b] for k, v in feeds.items()}) for i in range(0, n, b)]
+    if notes is not None:
+        note = f"the {label} takes a fixed batch of {b}: {n} data rows ran {b} at a time"
+        if note not in notes:
+            notes.append(note)
+    return {k: np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k] for k in parts[0]}
 
 
 def _ranges(reference: Artifact | None, candidate: Artifact, plan: _Plan,
