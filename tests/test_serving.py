@@ -659,6 +659,32 @@ def test_cli_serve_answers_and_stops_on_sigterm(tmp_path):
     assert "model 'm'" in err and f"http://127.0.0.1:{port}" in err
 
 
+def test_cli_serve_with_worker_processes(tmp_path):
+    """`--workers 2`: uvicorn's process manager, each worker loading the models itself; both answer."""
+    from portkit.serving.server import free_port
+
+    path = tiny_model(tmp_path / "tiny.onnx")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
+    cmd = [sys.executable, "-m", "portkit", "serve", f"m={path}", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(f"{HOST}:{port}", proc)
+        feeds = tiny_feeds(3)
+        ref = ort_run(path, feeds)["y"]
+        for _ in range(8):  # fresh connections: the kernel spreads them over the workers
+            c = tritonclient_http.InferenceServerClient(f"{HOST}:{port}")
+            try:
+                np.testing.assert_array_equal(c.infer("m", infer_inputs(feeds, True)).as_numpy("y"), ref)
+            finally:
+                c.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "2 worker processes" in err, err
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
 def test_cli_serve_bad_model_is_a_one_line_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model at all")
