@@ -29,6 +29,12 @@ class _Pending:
     future: asyncio.Future = field(repr=False)
 
 
+def rows_of(feeds: Feeds) -> int:
+    """Rows along the batch axis (the first input's first dim; 1 for a scalar input)."""
+    first = next(iter(feeds.values()), None)
+    return int(first.shape[0]) if first is not None and first.ndim else 1
+
+
 def batch_key(feeds: Feeds) -> tuple:
     """Requests can share a batch when every input agrees on dtype and on all dims but the first."""
     return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in feeds.items()))
@@ -70,7 +76,7 @@ class Batcher:
                 item.future.set_exception(ProtocolError(503, "server is shutting down"))
 
     async def submit(self, feeds: Feeds) -> Feeds:
-        rows = next(iter(feeds.values())).shape[0]
+        rows = rows_of(feeds)
         if rows >= self.max_batch or self._task is None:
             async with self._slots:
                 out = await self._execute(feeds)

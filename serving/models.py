@@ -18,7 +18,7 @@ from portkit.formats import Format, sniff
 from portkit.runtimes import Runner, open_runner
 from portkit.signature import ModelSignature
 
-from .batching import Batcher, Feeds
+from .batching import Batcher, Feeds, rows_of
 from .options import ServeOptions
 from .protocol import ProtocolError, oip_datatype, oip_shape
 
@@ -136,7 +136,7 @@ class ServedModel:
         return out
 
     async def _execute(self, feeds: Feeds) -> Feeds:
-        rows = next(iter(feeds.values())).shape[0] if feeds else 1
+        rows = rows_of(feeds)
         try:
             if self.in_process and self._cost.predict(rows) < INLINE_BELOW_S:
                 return self._timed_run(feeds, rows)
@@ -175,26 +175,29 @@ class ServedModel:
 
 
 class ExecutionCost:
-    """Predicts an execution's duration from the last ones: a moving average of seconds per row, times
-    the rows. Per-row cost falls as batches grow, so this errs long (towards a thread), never short.
-    Until a few executions have been seen, the prediction is infinite."""
+    """Predicts an execution's duration from earlier ones of about the same size: a moving average of
+    seconds per row for each power-of-two band of rows (1, 2-3, 4-7, ...), times the rows. A band run
+    fewer than WARMUP times predicts infinity (a thread), so a size never seen never blocks the loop."""
 
     WARMUP = 3  # the first runs of a session are slow (allocations, kernel selection): not a guide
 
     def __init__(self) -> None:
-        self.seen = 0
-        self.per_row_s = 0.0
+        self._seen: dict[int, int] = {}
+        self._per_row_s: dict[int, float] = {}
 
     def observe(self, rows: int, seconds: float) -> None:
-        self.seen += 1
-        per_row = seconds / max(1, rows)
-        if self.seen <= self.WARMUP:
-            self.per_row_s = per_row
+        band, per_row = max(1, rows).bit_length(), seconds / max(1, rows)
+        seen = self._seen[band] = self._seen.get(band, 0) + 1
+        if seen <= self.WARMUP:
+            self._per_row_s[band] = per_row
         else:
-            self.per_row_s += 0.2 * (per_row - self.per_row_s)
+            self._per_row_s[band] += 0.2 * (per_row - self._per_row_s[band])
 
     def predict(self, rows: int) -> float:
-        return float("inf") if self.seen < self.WARMUP else self.per_row_s * max(1, rows)
+        band = max(1, rows).bit_length()
+        if self._seen.get(band, 0) < self.WARMUP:
+            return float("inf")
+        return self._per_row_s[band] * max(1, rows)
 
 
 def load_models(sources: list[ModelSource], options: ServeOptions) -> dict[str, ServedModel]:

@@ -462,6 +462,28 @@ def test_metrics_count_requests_errors_latency_and_batches(server, client):
     assert "# TYPE portkit_request_duration_seconds histogram" in text
 
 
+def test_scalar_input_model(tmp_path):
+    """A rank-0 input (no batch axis at all) is served without batching."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    path = tmp_path / "scalar.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["t", "t"], ["y"])],
+        "scalar",
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    with start([str(path)]) as srv:
+        body = {"inputs": [{"name": "t", "datatype": "FP32", "shape": [], "data": [1.5]}]}
+        r = httpx.post(f"http://{srv.url}/v2/models/scalar/infer", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == [3.0] and r.json()["outputs"][0]["shape"] == []
+
+
 # ---------------------------------------------------------------- where executions run
 
 
@@ -494,11 +516,13 @@ def test_execution_cost_prediction():
     assert cost.predict(1) == float("inf"), "no prediction before the warm-up runs"
     for _ in range(ExecutionCost.WARMUP):
         cost.observe(4, 0.004)
-    assert cost.predict(1) == pytest.approx(0.001)
-    assert cost.predict(8) == pytest.approx(0.008)
+    assert cost.predict(4) == pytest.approx(0.004)
+    assert cost.predict(6) == pytest.approx(0.006)  # same band (4-7 rows): per-row cost times rows
+    assert cost.predict(1) == float("inf") and cost.predict(8) == float("inf"), "other sizes: not seen yet"
     for _ in range(50):
         cost.observe(1, 0.0001)
     assert cost.predict(1) == pytest.approx(0.0001, rel=0.01)
+    assert cost.predict(4) == pytest.approx(0.004), "bands do not mix"
 
 
 def test_short_executions_run_on_the_event_loop_long_ones_off_it(tmp_path, server):

@@ -14,6 +14,13 @@ from ..signature import ModelSignature
 Feeds = dict[str, np.ndarray]
 
 
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """`a` as a C-contiguous array, rank kept: np.ascontiguousarray turns a rank-0 (scalar) input into
+    shape (1,), which a model declaring a scalar input then sees (or refuses)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 class Runner(ABC):
     """Loaded model: `.signature`, `.run(feeds) -> outputs by name`, `.close()`; a context manager.
 

@@ -14,12 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..artifact import Artifact
 from ..errors import BadInput, RuntimeUnavailable, require
 from ..signature import ModelSignature, TensorSpec
-from .base import Feeds, Runner
+from .base import Feeds, Runner, contiguous
 
 _ORT_TYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
@@ -133,7 +131,7 @@ class OnnxRunner(Runner):
         return "cuda" if self.providers[0] in ("cuda", "tensorrt") else "cpu"
 
     def run(self, feeds: Feeds) -> Feeds:
-        feeds = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        feeds = {k: contiguous(v) for k, v in feeds.items()}
         outs = self.sess.run(self._out_names, feeds)
         return dict(zip(self._out_names, outs))
 
@@ -142,7 +140,7 @@ class OnnxRunner(Runner):
         with tempfile.TemporaryDirectory(prefix="portkit-prof-") as tmp:
             sess = session(self.path, self.providers, self.threads, enable_profiling=True,
                            profile_prefix=os.path.join(tmp, "ort"))
-            sess.run(self._out_names, {k: np.ascontiguousarray(v) for k, v in feeds.items()})
+            sess.run(self._out_names, {k: contiguous(v) for k, v in feeds.items()})
             with open(sess.end_profiling()) as f:
                 events = json.load(f)
         placement = parse_profile(events)
@@ -151,7 +149,7 @@ class OnnxRunner(Runner):
         return placement
 
     def prepare_timed(self, feeds: Feeds, io_binding: bool = False, **_: Any) -> Callable[[], Any]:
-        feeds = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        feeds = {k: contiguous(v) for k, v in feeds.items()}
         self._io_binding = io_binding
         if not io_binding:
             run, names = self.sess.run, self._out_names

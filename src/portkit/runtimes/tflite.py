@@ -11,7 +11,7 @@ import numpy as np
 from ..artifact import Artifact
 from ..errors import BadInput, MissingDependency
 from ..signature import ModelSignature, TensorSpec
-from .base import Feeds, Runner
+from .base import Feeds, Runner, contiguous
 
 SERVING = "serving_default"
 
@@ -117,7 +117,7 @@ class TFLiteRunner(Runner):
             if np.dtype(d["dtype"]).kind in "iu" and arr.dtype.kind == "f" and q[0]:
                 info = np.iinfo(d["dtype"])
                 arr = np.clip(np.round(arr / q[0] + q[1]), info.min, info.max)
-            sets.append((d["index"], np.ascontiguousarray(arr.astype(d["dtype"]))))
+            sets.append((d["index"], contiguous(arr.astype(d["dtype"]))))
         outs = [d["index"] for _, d in self._out]
         set_tensor, invoke, get_tensor = self.interp.set_tensor, self.interp.invoke, self.interp.get_tensor
 

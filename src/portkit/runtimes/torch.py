@@ -15,7 +15,7 @@ from ..artifact import Artifact
 from ..errors import BadInput, require
 from ..formats import Format
 from ..signature import ModelSignature, TensorSpec
-from .base import Feeds, Runner
+from .base import Feeds, Runner, contiguous
 
 SIGNATURE_FILE = "portkit.json"  # stored inside TorchScript archives portkit writes (torch.jit extra_files)
 
@@ -194,7 +194,7 @@ class TorchRunner(Runner):
 
     def _forward(self, feeds: Feeds) -> list[np.ndarray]:
         torch = self.torch
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in self._inputs]
+        args = [torch.from_numpy(contiguous(feeds[s.name])) for s in self._inputs]
         with torch.inference_mode():
             out = self.module(*args)
         return [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in _flatten(out)]
@@ -204,7 +204,7 @@ class TorchRunner(Runner):
         return dict(zip([o.name for o in self.signature.outputs], outs))
 
     def prepare_timed(self, feeds: Feeds, **_: Any) -> Any:  # bench: tensors built once, outside the loop
-        args = [self.torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in self._inputs]
+        args = [self.torch.from_numpy(contiguous(feeds[s.name])) for s in self._inputs]
         module = self.module
         return lambda: module(*args)
 
