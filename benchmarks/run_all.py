@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     result.notes = notes + result.notes
     data = result.to_dict()
     for r in data["results"]:  # paths relative to the repository, so results compare across checkouts
-        r["model"] = str(Path(r["model"]).resolve().relative_to(ROOT)) if Path(r["model"]).resolve().is_relative_to(ROOT) else r["model"]
+        resolved = Path(r["model"]).resolve()
+        r["model"] = str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else r["model"]
     (RESULTS / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     md = "# portkit bench — samples across runtimes\n\n`make bench` (benchmarks/run_all.py), " \
          f"{time.strftime('%Y-%m-%d')}, {a.duration:g} s per series.\n\n" + result.to_markdown()

@@ -195,7 +195,8 @@ def _ev(name: str, op: str, provider: str) -> dict:
 def test_profile_placement_and_honest_label():
     events = [{"cat": "Session", "name": "model_run"}, _ev("mm", "MatMul", "CUDAExecutionProvider"),
               _ev("relu", "Relu", "CUDAExecutionProvider"), _ev("det", "Det", "CPUExecutionProvider"),
-              {"cat": "Node", "name": "det_fence_before", "args": {"op_name": "Det", "provider": "CPUExecutionProvider"}}]
+              {"cat": "Node", "name": "det_fence_before",
+               "args": {"op_name": "Det", "provider": "CPUExecutionProvider"}}]
     p = parse_profile(events)
     assert p["nodes"] == 3 and p["per_provider"] == {"cuda": 2, "cpu": 1}
     assert p["cpu_nodes"] == ["det (Det)"] and p["cpu_ops"] == {"Det": 1}

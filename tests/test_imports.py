@@ -24,7 +24,9 @@ def test_import_portkit_is_light():
 
 
 def test_cli_help_imports_no_framework():
-    mods = _modules_after("import sys\nfrom portkit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    mods = _modules_after(
+        "import sys\nfrom portkit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
     assert not [m for m in HEAVY if m in mods]
 
 

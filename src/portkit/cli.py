@@ -14,7 +14,8 @@ import typer
 from . import __version__
 
 # one line per command module; each registers its own command(s)
-COMMAND_MODULES = ("convert", "inspect", "routes", "validate", "bench", "serve", "export", "verify", "matrix", "run", "init", "ops")
+COMMAND_MODULES = ("convert", "inspect", "routes", "validate", "bench", "serve", "export", "verify", "matrix",
+                   "run", "init", "ops")
 
 HELP = """Move trained models between Keras, SavedModel, PyTorch, ONNX and TFLite — every hop validated.
 

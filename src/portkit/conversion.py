@@ -211,7 +211,8 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
                 _remove(Artifact(hop.output, Format.ONNX).sidecar())
         _mark(result)
         if validate and not result.passed:
-            worst = next(v for v in [*(h.validation for h in result.hops), result.validation] if v is not None and not v)
+            checks = [*(h.validation for h in result.hops), result.validation]
+            worst = next(v for v in checks if v is not None and not v)
             raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}",
                                    path=result.output.location, result=result,
                                    hint="output kept and marked as failed; inspect with `portkit validate`")

@@ -26,7 +26,8 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def _axes(x0: float, x1: float, xlabel: str, ylabel: str, yticks: Sequence[tuple[float, str]]) -> list[str]:
     out = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
            f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
-           f'<text x="{(W + PAD) / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>',
+           f'<text x="{(W + PAD) / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="12">'
+           f'{html.escape(xlabel)}</text>',
            (f'<text x="12" y="{(H - PAD) / 2:.0f}" font-size="12" transform="rotate(-90 12 {(H - PAD) / 2:.0f})" '
             f'text-anchor="middle">{html.escape(ylabel)}</text>')]
     for v in _ticks(x0, x1):
@@ -79,7 +80,8 @@ def histogram_svg(label: str, samples: np.ndarray, bins: int = 40, color: str = 
     for q, dash in ((50, "4,2"), (99, "2,2")):
         v = float(np.percentile(s, q))
         x = PAD + (min(v, hi) - lo) / (hi - lo) * (W - PAD - 10)
-        parts.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{H - PAD}" stroke="#000" stroke-dasharray="{dash}"/>')
+        parts.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{H - PAD}" stroke="#000" '
+                     f'stroke-dasharray="{dash}"/>')
         parts.append(f'<text x="{x + 3:.1f}" y="22" font-size="10">p{q} {v:.3g}</text>')
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img">{"".join(parts)}</svg>'
 
