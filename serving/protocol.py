@@ -366,7 +366,7 @@ def _oip_of(dtype: np.dtype) -> str:
 
 def _to_bytes(arr: np.ndarray, datatype: str) -> bytes:
     if datatype != "BYTES":
-        return np.ascontiguousarray(arr).tobytes()
+        return arr.tobytes()  # C order whatever the array's layout
     parts = []
     for x in arr.ravel():
         b = x if isinstance(x, bytes) else str(x).encode()

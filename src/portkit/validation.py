@@ -589,8 +589,7 @@ def accuracy(runner: Runner, data: str | Path | dict[str, np.ndarray], *, candid
         raise BadInput(f"eval data has no array for input(s) {missing}", path=str(data),
                        hint="keys must be the model's input names plus 'labels'")
     n = len(labels)
-    static = any(isinstance(s.shape[0], int) for s in sig.inputs if s.shape)
-    step = 1 if static and all(s.shape and s.shape[0] == 1 for s in sig.inputs) else batch_size
+    step = 1 if static_batch(sig) == 1 else batch_size
     correct = 0
     for i in range(0, n, step):
         feeds = {k: np.asarray(arrays[k][i:i + step]) for k in ref_inputs}
