@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench bench-serve lint clean constraints samples web-deps
+.PHONY: install demo test test-fast bench bench-serve coverage lint clean constraints samples web-deps
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ install: $(STAMP)
 # beside tensorflow-cpu: both go in with --no-deps, then the few libraries onnx2tf really needs.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) -e '.[cpu,torch,tf,serve,dev]'
+	$(PIP) -e '.[cpu,torch,tf,serve,litert,executorch,hf,ray,dev]'
 	$(PIP) --no-deps onnx2tf tf-keras
 	$(PIP) onnx-graphsurgeon sng4onnx psutil
 	touch $(STAMP)
@@ -31,11 +31,15 @@ test: $(STAMP) web-deps
 test-fast: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not gpu and not slow" -x $(PYTEST_ARGS)
 
-# onnxruntime-web for the web-bundle tests, pinned by web/package-lock.json, installed into web/node_modules
-# (never committed). Offline or without npm this only warns: those tests then skip and say why.
+# onnxruntime-web and playwright-core for the web-bundle tests, pinned by web/package-lock.json, installed
+# into web/node_modules (never committed), and Debian's chromium for the real-browser test (as root, where
+# apt-get exists). Offline or without npm/apt this only warns: those tests then skip and say why.
 WEB_STAMP := web/node_modules/.portkit-stamp
 web-deps: $(WEB_STAMP)
 $(WEB_STAMP): web/package.json web/package-lock.json
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "web-deps: apt-get install chromium failed; the browser test will skip"; fi
 	@if command -v npm >/dev/null 2>&1; then \
 	  if (cd web && npm ci --no-audit --no-fund --loglevel=error); then touch $@; \
 	  else echo "web-deps: npm ci failed (registry unreachable?); web bundle tests will skip"; fi; \
@@ -48,6 +52,11 @@ bench: $(STAMP)
 # served throughput vs a bare onnxruntime loop (issue 7's goal); results/serve-latest.{json,md}
 bench-serve: $(STAMP)
 	$(BIN)/python benchmarks/bench_serve.py
+
+# the architecture corpus over every route (issue 16): benchmarks/results/coverage.{json,md}
+COVERAGE_ARGS ?=
+coverage: $(STAMP)
+	$(BIN)/python benchmarks/coverage.py $(COVERAGE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src converters serving tests samples benchmarks
