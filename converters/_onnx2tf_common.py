@@ -4,7 +4,15 @@ onnx2tf turns channels-first tensors (NCW/NCHW/NCDHW) into channels-last. Every 
 the artifact metadata as `layout.inputs|outputs[onnx name] = {"from", "to", "perm"}` (candidate tensor =
 np.transpose(onnx tensor, perm)), and every renamed tensor as `renamed.inputs|outputs[onnx name] = name`.
 Input layouts follow onnx2tf's rule (checked against the produced shapes); output layouts are measured:
-one inference of onnxruntime against the produced model decides which permutation matches.
+one inference of onnxruntime against the produced model decides which permutation matches (the clearly
+closer one, never an exact match: runtimes differ in the last bits on other CPUs).
+
+Before converting, onnx2tf runs the graph once on a dummy input and many of its op converters (Flatten,
+Reshape, Transpose, ...) choose an axis or layout by comparing TF's result with onnxruntime's. Left alone it
+sets every unknown dim to 1; at batch 1 a Flatten "from axis 0" equals the right answer bit for bit on CPUs
+where both runtimes agree exactly, and batch 1 gets baked in. So portkit always passes `shape_hints`:
+dynamic batch dims are TRIAL_BATCH (2) and other dynamic dims the user's --input-shape value or
+DEFAULT_DYNAMIC_DIM, which makes that coincidence impossible on every CPU.
 
 onnx2tf runs in a private temporary folder (it writes and reads files relative to the working directory)
 holding a locally generated stand-in for the sample-image file it would otherwise download; int8
@@ -28,7 +36,7 @@ import numpy as np
 from portkit import onnxutil
 from portkit.artifact import Artifact
 from portkit.errors import ConversionFailed, converting, require
-from portkit.inputs import make_inputs
+from portkit.inputs import DEFAULT_DYNAMIC_DIM, infer_ranges, make_inputs
 from portkit.options import ConvertOptions
 from portkit.signature import ModelSignature
 
@@ -37,6 +45,7 @@ from ._tf_common import channels_last_inputs, check_quantize, fit_layout, tf
 SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 CHANNELS_LAST = {3: [0, 2, 1], 4: [0, 2, 3, 1], 5: [0, 2, 3, 4, 1]}
 LAYOUT_NAMES = {3: ("NCW", "NWC"), 4: ("NCHW", "NHWC"), 5: ("NCDHW", "NDHWC")}
+TRIAL_BATCH = 2  # onnx2tf's trial run: never 1 (see the module docstring)
 
 
 @dataclass
@@ -48,6 +57,8 @@ class Onnx2TfResult:
     output_perms: dict[str, list[int] | None] = field(default_factory=dict)
     kept: list[str] = field(default_factory=list)
     quant: dict[str, Any] = field(default_factory=dict)
+    shapes: dict[str, Any] = field(default_factory=dict)  # the user's --input-shape values
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # valid ranges of int inputs
 
 
 @contextlib.contextmanager
@@ -82,6 +93,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
             input_onnx_file_path=onnx_path, output_folder_path=str(work / "out"),
             output_signaturedefs=True, copy_onnx_input_output_names_to_tflite=True, non_verbose=True,
             keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
+            shape_hints=shape_hints(model, opts),
         )
         quant: dict[str, Any] = {}
         if mode == "dynamic":
@@ -109,10 +121,41 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
                                        hint=f"try another route: {alternative}") from None
             if built is None:
                 raise ConversionFailed(f"{hop} failed: onnx2tf returned no model", hint=f"try {alternative}")
-        res = Onnx2TfResult(built, work / "out", sig, kept=kept + keep_nchw, quant=quant)
+        res = Onnx2TfResult(built, work / "out", sig, kept=kept + keep_nchw, quant=quant,
+                            shapes=dict(opts.input_shapes), ranges=infer_ranges(src))
         _input_perms(res)
         _output_perms(res, src.location)
         yield res
+
+
+def shape_hints(model: Any, opts: ConvertOptions) -> list[str] | None:
+    """onnx2tf `shape_hints` ("name:d0,d1,...") for every graph input of `model` (the file onnx2tf reads):
+    static dims as they are, a dynamic batch dim TRIAL_BATCH, other dynamic dims the user's --input-shape
+    value or DEFAULT_DYNAMIC_DIM. None when there is nothing dynamic, or when a name cannot be written as
+    a hint (onnx2tf splits hints on ':')."""
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    hints: list[str] = []
+    dynamic = False
+    for i, vi in enumerate(v for v in g.input if v.name not in inits):
+        if ":" in vi.name or "," in vi.name:
+            return None
+        given = opts.input_shapes.get(vi.name) or (opts.input_shapes.get("") if i == 0 else None)
+        dims = []
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+                continue
+            dynamic = True
+            user = given[axis] if given and axis < len(given) else None
+            if isinstance(user, int) and user > 0 and not (axis == 0 and user == 1):
+                dims.append(user)
+            else:
+                dims.append(TRIAL_BATCH if axis == 0 else DEFAULT_DYNAMIC_DIM)
+        if not dims:  # a scalar input: nothing to hint
+            continue
+        hints.append(f"{vi.name}:{','.join(str(d) for d in dims)}")
+    return hints if dynamic and hints else None
 
 
 def _fold_constants(path: str, model: Any) -> Any:
@@ -294,7 +337,7 @@ def _output_perms(res: Onnx2TfResult, onnx_path: str) -> None:
     from portkit.runtimes.onnx import OnnxRunner
 
     ort = OnnxRunner(onnx_path)
-    feeds = make_inputs(ort.signature, batch=1, seed=1)
+    feeds = make_inputs(ort.signature, batch=TRIAL_BATCH, seed=1, shapes=res.shapes, ranges=res.ranges)
     ref = ort.run(feeds)
     args = [_transpose(feeds[s.name], res.input_perms.get(s.name)) for s in res.onnx_sig.inputs]
     outs = res.model(args if len(args) > 1 else args[0], training=False)
@@ -303,11 +346,18 @@ def _output_perms(res: Onnx2TfResult, onnx_path: str) -> None:
         r, c = np.asarray(ref[spec.name]), np.asarray(o)
         best, err = None, _err(r, c)
         cl = CHANNELS_LAST.get(r.ndim)
-        if cl is not None:
-            e = _err(np.transpose(r, cl), c)
-            if e < err:
-                best, err = cl, e
+        if cl is not None and _clearly_closer(_err(np.transpose(r, cl), c), err, r):
+            best = cl
         res.output_perms[spec.name] = best
+
+
+def _clearly_closer(e_perm: float, e_same: float, ref: np.ndarray) -> bool:
+    """Whether the permuted comparison beats the unpermuted one by more than rounding noise: both
+    runtimes round differently on different CPUs, so a near-tie (e.g. a constant output) keeps the
+    identity instead of following the last bits."""
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    noise = 1e-4 * max(scale, 1e-6)
+    return e_perm <= noise < e_same or (e_perm < e_same / 2 and e_same > noise)
 
 
 def _transpose(a: np.ndarray, perm: list[int] | None) -> np.ndarray:
