@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from portkit.errors import RuntimeUnavailable, require
+from portkit.errors import BadInput, RuntimeUnavailable, require
 
 from .models import ModelSource, ServedModel, load_models, model_sources
 from .options import ServeOptions
@@ -64,6 +64,35 @@ def _server_class():  # noqa: ANN202
     return Server
 
 
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before any model loads, when HOST:PORT cannot be listened on (busy port, unknown
+    host, a privileged port): uvicorn would log an error and exit, or with --workers leave a manager up."""
+    import errno
+
+    if not 0 <= port <= 65535:
+        raise BadInput(f"--port {port} is not a TCP port", hint="use 1..65535, or 0 to pick a free one")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise BadInput(f"--host '{host}' is not an address of this machine ({e})",
+                       hint="use 127.0.0.1, 0.0.0.0 or a local interface's address") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise RuntimeUnavailable(f"port {port} on {host} is already in use",
+                                         hint="stop what listens there, or pick another --port (0: any free port)"
+                                         ) from e
+            if e.errno == errno.EACCES:
+                raise RuntimeUnavailable(f"no permission to listen on {host}:{port}",
+                                         hint="ports below 1024 need privileges: pick --port 8000 or above") from e
+            raise RuntimeUnavailable(f"cannot listen on {host}:{port} ({e.strerror or e})",
+                                     hint="check --host and --port") from e
+
+
 def bound_port(server: Any) -> int:
     for s in getattr(server, "servers", []):
         for sock in s.sockets:
@@ -80,6 +109,8 @@ def serve(
     concurrency, threads, max_request_bytes, graceful_timeout_s, log_level.
     """
     opts = ServeOptions(**options)
+    _uvicorn()  # a missing `serve` extra is exit 4 before any model loads
+    check_address(opts.host, opts.port)
     sources = model_sources(list(models), name)
     loaded = load_models(sources, opts)  # in this process: a bad model is a one-line error, not a traceback
     say = log or (lambda _msg: None)
@@ -201,6 +232,7 @@ def start(models: list[str], *, name: str | None = None, **options: Any) -> Runn
     """Load `models` and serve them from a background thread; port 0 (the default here) picks a free one."""
     options.setdefault("port", 0)
     opts = ServeOptions(**options)
+    _uvicorn()
     return RunningServer(load_models(model_sources(list(models), name), opts), opts).start()
 
 

@@ -9,6 +9,7 @@ convert, validate and bench are checked after the work; a failed gate raises `Ga
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -68,12 +69,32 @@ def _shapes(value: Any) -> dict[str, tuple]:
     return parse_input_shapes(list(value))
 
 
+def user_path(value: str | Path | None) -> str | None:
+    """A user's file argument made absolute once, here at the edge: converters and workers may change
+    directory (onnx2tf works in its own folder), so a relative path must not travel further in.
+    `pkg.module:factory` references and None pass through."""
+    if value is None or value == "":
+        return None
+    from .formats import is_reference
+
+    text = str(value)
+    if is_reference(text):
+        return text
+    return os.path.abspath(os.path.expanduser(text))
+
+
+_PATH_OPTIONS = ("weights", "calibration")
+
+
 def convert_options(**options: Any) -> ConvertOptions:
     unknown = set(options) - _CONVERT_FIELDS
     if unknown:
         raise BadInput(
             f"unknown conversion option(s): {sorted(unknown)}", hint=f"valid: {sorted(_CONVERT_FIELDS)}"
         )
+    for key in _PATH_OPTIONS:
+        if options.get(key):
+            options[key] = user_path(options[key])
     if "input_shapes" in options:
         options["input_shapes"] = _shapes(options["input_shapes"])
     if isinstance(options.get("model_args"), str):
@@ -94,6 +115,8 @@ def validate_options(**options: Any) -> ValidateOptions:
         )
     if "input_shapes" in options:
         options["input_shapes"] = _shapes(options["input_shapes"])
+    if options.get("inputs"):
+        options["inputs"] = user_path(options["inputs"])
     if options.get("batches") is not None:
         options["batches"] = tuple(options["batches"])
     return ValidateOptions(**options)
@@ -149,7 +172,7 @@ def convert(
 
     g = _gates(gates, "convert")
     copts = convert_options(**options)
-    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=inputs, input_shapes=copts.input_shapes)
+    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_shapes=copts.input_shapes)
     result = _convert(
         str(source),
         _format(to),
@@ -160,7 +183,7 @@ def convert(
         validate_opts=vopts,
         clean=clean,
         log=log,
-        eval_data=eval_data,
+        eval_data=user_path(eval_data),
         bundle=bundle,
     )
     if not g.any:
@@ -199,7 +222,7 @@ def inspect(
     return inspect_model(
         str(model),
         input_shapes={k: list(v) for k, v in shapes.items()} or None,
-        weights=weights,
+        weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle or None,
     )
@@ -299,7 +322,7 @@ def bench(
         strict=strict,
         seed=seed,
         input_shapes=input_shapes,
-        weights=weights,
+        weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle,
         log=log,

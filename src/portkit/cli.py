@@ -58,19 +58,25 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(exit, abort, usage-error) classes of whichever click typer runs on: typer >= 0.29 vendors its own
+    (`typer._click`) and does not depend on click; older typer uses the click package."""
+    exits: list[type] = [typer.Exit] if hasattr(typer, "Exit") else []
+    aborts: list[type] = [typer.Abort] if hasattr(typer, "Abort") else []
+    usage: list[type] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        exits += [mod.Exit] if hasattr(mod, "Exit") else []
+        aborts += [mod.Abort] if hasattr(mod, "Abort") else []
+        usage.append(mod.ClickException)
+    return tuple(exits), tuple(aborts), tuple(usage)
+
+
 def main(argv: list[str] | None = None) -> int:
-    import click
-
-    # typer >= 0.29 raises its own Exit/Abort and its vendored click's usage errors, not click's
-    exits, aborts, usage = [click.exceptions.Exit], [click.exceptions.Abort], [click.ClickException]
-    exits += [typer.Exit] if hasattr(typer, "Exit") else []
-    aborts += [typer.Abort] if hasattr(typer, "Abort") else []
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-
-        usage.append(VendoredClickException)
-    except ImportError:
-        pass
+    exits, aborts, usage = _click_exceptions()
 
     from .errors import PortkitError
 
@@ -101,17 +107,39 @@ def main(argv: list[str] | None = None) -> int:
 
         ui.error(e.one_line())
         return e.exit_code
-    except tuple(exits) as e:
+    except exits as e:
         return e.exit_code
-    except tuple(aborts):
+    except aborts as e:
+        if isinstance(e.__context__, EOFError):
+            raise e.__context__ from None  # click turns any EOFError into Abort: an unexpected one is a bug, not Ctrl+C
         print("portkit: aborted", file=sys.stderr)
         return 130
-    except tuple(usage) as e:
-        e.show()
-        return 2 if e.exit_code in (1, 2) else e.exit_code
+    except usage as e:
+        code = 2 if e.exit_code in (1, 2) else e.exit_code
+        if type(e).__name__ == "NoArgsIsHelpError" or debug:
+            e.show()  # a bare `portkit convert` shows its help
+            return code
+        from . import ui
+
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None and getattr(ctx, "command_path", None) else "portkit"
+        ui.error(f"{e.format_message()} — see '{where} --help'")
+        return code
     except KeyboardInterrupt:
         print("portkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug in portkit: the traceback is the report, exit 70
+        import traceback
+
+        from .errors import EXIT_INTERNAL
+
+        traceback.print_exc()
+        remote = getattr(e, "remote_traceback", "")
+        if remote:
+            print(f"--- in the worker process:\n{remote}", file=sys.stderr)
+        print(f"portkit: internal error (a bug in portkit, please report it with the traceback above): {e}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def run() -> None:

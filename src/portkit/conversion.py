@@ -179,6 +179,12 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     from .prep import check_options, finish, same_format_output
 
     validate_opts = check_options(src.format, to, opts, validate_opts)
+    # unreadable or empty data files are exit 2 before any hop writes a file
+    data = [validate_opts.inputs] if validate and validate_opts is not None and validate_opts.inputs else []
+    for path in dict.fromkeys([*data, *([opts.calibration] if opts.calibration else [])]):
+        from .inputs import load_inputs
+
+        load_inputs(path)
     same = src.format is to and via is None
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
     if same and out.resolve() == Path(src.location).resolve():

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = [
+    "EXIT_INTERNAL",
     "EXIT_OK",
     "BadInput",
+    "InternalError",
     "ConversionFailed",
     "MissingDependency",
     "PortkitError",
@@ -19,6 +21,7 @@ __all__ = [
 ]
 
 EXIT_OK = 0
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in portkit, reported with its traceback
 
 
 class PortkitError(Exception):
@@ -68,18 +71,36 @@ class ConversionFailed(PortkitError):
 
 
 class MissingDependency(PortkitError):
-    """An optional library is not installed (exit 4); the hint names the extra."""
+    """An optional library is not installed (exit 4); the hint names the extra (and, for the few packages
+    an extra cannot carry, the exact pip line)."""
 
     exit_code = 4
 
-    def __init__(self, module: str, extra: str, *, purpose: str = "") -> None:
+    def __init__(self, module: str, extra: str, *, purpose: str = "", also: tuple[str, ...] = ()) -> None:
+        modules = list(dict.fromkeys([module, *also]))
         what = f" (needed for {purpose})" if purpose else ""
-        super().__init__(
-            f"the Python package '{module}' is not installed{what}",
-            hint=f"install it with: pip install 'portkit[{extra}]'",
-        )
+        names = ", ".join(f"'{m}'" for m in modules)
+        text = (f"the Python package {names} is not installed{what}" if len(modules) == 1
+                else f"the Python packages {names} are not installed{what}")
+        super().__init__(text, hint=f"install {'it' if len(modules) == 1 else 'them'} with: "
+                                    f"{install_line(modules, extra)}")
         self.module = module
+        self.modules = modules
         self.extra = extra
+
+
+class InternalError(Exception):
+    """A bug in portkit that happened in a worker process (exit 70), carrying the worker's traceback.
+
+    Deliberately not a PortkitError: the CLI prints it with the traceback, never as a one-line user error.
+    A library failing on a model (a converter or runtime raising from its own code) is not this: workers
+    map those to ConversionFailed, the same as `converting()` does inside converters."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
 
 
 class RuntimeUnavailable(PortkitError):
@@ -99,11 +120,43 @@ EXTRAS = {
     "keras": "tf",
     "tf2onnx": "tf",
     "onnx2tf": "tf",
+    "tf_keras": "tf",
+    "h5py": "tf",
     "ai_edge_litert": "tf",
     "onnxruntime": "cpu",
     "starlette": "serve",
     "uvicorn": "serve",
+    "ray": "ray",
 }
+
+# Packages no extra can carry: onnx2tf and tf-keras pin ancient exact versions (tf-keras with its
+# dependencies drags in full `tensorflow` beside tensorflow-cpu), so they go in with --no-deps, then the
+# few libraries onnx2tf really needs: the same lines as the Makefile's install.
+NO_DEPS = {"onnx2tf": "onnx2tf", "tf_keras": "tf-keras"}
+NO_DEPS_NEEDS = "onnx-graphsurgeon sng4onnx psutil"
+_ONNX2TF_NEEDS = {"onnx_graphsurgeon", "sng4onnx", "psutil"}
+
+
+def extra_of(module: str) -> str:
+    """The extra that provides import name `module` ("dev" for what only the dev set installs)."""
+    root = module.split(".")[0]
+    return "tf" if root in _ONNX2TF_NEEDS else EXTRAS.get(root, "dev")
+
+
+def install_line(modules: list[str], extra: str | None = None) -> str:
+    """The pip command(s) that install `modules`: their extras, plus the --no-deps line onnx2tf needs."""
+    extras = list(dict.fromkeys([*([extra] if extra else []), *(extra_of(m) for m in modules)]))
+    line = f"pip install 'portkit[{','.join(extras)}]'"
+    roots = {m.split(".")[0] for m in modules}
+    if roots & (set(NO_DEPS) | _ONNX2TF_NEEDS):
+        line += f" && pip install --no-deps {' '.join(NO_DEPS.values())} && pip install {NO_DEPS_NEEDS}"
+    return line
+
+
+def missing(modules: list[str] | tuple[str, ...], purpose: str = "") -> MissingDependency:
+    """One MissingDependency naming every package in `modules` and the extras that provide them."""
+    first, *rest = list(dict.fromkeys(modules))
+    return MissingDependency(first, extra_of(first), purpose=purpose, also=tuple(rest))
 
 
 def require(module: str, purpose: str = ""):
@@ -113,7 +166,10 @@ def require(module: str, purpose: str = ""):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise MissingDependency(module, EXTRAS.get(module.split(".")[0], "dev"), purpose=purpose) from e
+        inner = (getattr(e, "name", None) or "").split(".")[0]
+        if inner and inner != module.split(".")[0] and (inner in EXTRAS or inner in _ONNX2TF_NEEDS):
+            raise missing([inner], purpose) from e  # the module is there, one of *its* imports is not
+        raise MissingDependency(module, extra_of(module), purpose=purpose) from e
 
 
 @contextmanager

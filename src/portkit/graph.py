@@ -86,13 +86,13 @@ def plan(source: Format, target: Format, via: Format | None = None,
     found.sort(key=lambda t: (t[0], len(t[1])))
     routes = [r for _, r in found]
     if not routes:
-        missing = [e for e in edges() if not e.available]
-        if only_available and missing and plan(source, target, via, only_available=False):
-            libs = sorted({m for e in missing for m in e.missing})
-            from .errors import EXTRAS, MissingDependency
+        unavailable = plan(source, target, via, only_available=False) if only_available else []
+        if unavailable:
+            # name what the best route lacks, not every missing library of the graph
+            libs = list(dict.fromkeys(m for e in unavailable[0] for m in e.missing))
+            from .errors import missing
 
-            raise MissingDependency(libs[0], EXTRAS.get(libs[0], "dev"),
-                                    purpose=f"{source.value} → {target.value}")
+            raise missing(libs, purpose=f"{source.value} → {target.value}")
         through = f" through {via.value}" if via else ""
         raise BadInput(f"no route from {source.value} to {target.value}{through}",
                        hint="`portkit routes` lists the edges")

@@ -1,6 +1,7 @@
 """Model inputs: random by dtype and range, or the user's data (.npz, a folder of .npy)."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,8 @@ def load_inputs(path: str | Path) -> list[dict[str, np.ndarray]]:
     p = Path(path)
     if not p.exists():
         raise BadInput("input data not found", path=p, hint="pass an .npz file or a folder of .npy files")
+    if p.is_file() and p.stat().st_size == 0:
+        raise BadInput("input data file is empty", path=p, hint="save it with numpy.savez(path, name=array)")
     try:
         if p.is_dir():
             subdirs = sorted(d for d in p.iterdir() if d.is_dir())
@@ -160,13 +163,20 @@ def load_inputs(path: str | Path) -> list[dict[str, np.ndarray]]:
             with np.load(p, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             sets = _split_sets(arrays)
-    except (ValueError, OSError) as e:
-        raise BadInput(f"input data does not load ({e})", path=p,
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise BadInput(f"input data does not load ({_first_line(e)})", path=p,
                        hint="save with numpy.savez / numpy.save (no pickled objects)") from e
     sets = [s for s in sets if s]
     if not sets:
         raise BadInput("input data holds no arrays", path=p, hint="keys/file names must be input names")
     return sets
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    if "pickled (object) data" in text:
+        return "not an .npz/.npy of plain arrays (pickled objects are never loaded)"
+    return text.splitlines()[0][:200]
 
 
 def _split_sets(arrays: dict[str, Any]) -> list[dict[str, np.ndarray]]:
