@@ -5,6 +5,11 @@ graphs, and onnxruntime does not survive fork. So framework work runs in a spawn
 `(module, function, args, kwargs)`, the child imports the module, calls the function and sends the result
 back. A `Worker` stays warm for several calls (bench, serve, validation of one hop); `call_in_worker` is
 the one-shot form. A child that dies becomes a ConversionFailed naming the task and the signal.
+
+What a call raises arrives in the parent as one of three things: a PortkitError as itself (rebuilt, with
+the worker's traceback attached); an exception raised inside a library (the innermost frame is not
+portkit's: a converter or runtime failing on this model) as ConversionFailed naming the task; and an
+exception raised by portkit's own code as InternalError (exit 70) with the remote traceback: a bug.
 """
 from __future__ import annotations
 
@@ -15,9 +20,9 @@ import signal
 import traceback
 from typing import Any
 
-from .errors import ConversionFailed, PortkitError
+from .errors import ConversionFailed, InternalError, PortkitError
 
-__all__ = ["Worker", "WorkerCrashed", "call_in_worker"]
+__all__ = ["Worker", "WorkerCrashed", "call_in_worker", "raised_by_portkit"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -62,7 +67,20 @@ def _serve(conn: Any) -> None:  # runs in the child
             conn.send(("portkit", (type(e).__module__, type(e).__qualname__, _error_state(e),
                                    traceback.format_exc())))
         except BaseException as e:  # noqa: BLE001 - everything must reach the parent, even SystemExit
-            conn.send(("error", (type(e).__name__, str(e), traceback.format_exc())))
+            status = "bug" if raised_by_portkit(e) else "error"
+            conn.send((status, (type(e).__name__, str(e), traceback.format_exc())))
+
+
+def raised_by_portkit(e: BaseException) -> bool:
+    """True when the innermost frame of `e`'s traceback is portkit's own code (a bug), False when it is a
+    library's (the library failed on this input) or there is no traceback (SystemExit from a library)."""
+    tb = e.__traceback__
+    if tb is None or isinstance(e, (SystemExit, KeyboardInterrupt, MemoryError)):
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__") or ""
+    return module == "portkit" or module.startswith("portkit.")
 
 
 def _error_state(e: PortkitError) -> dict[str, Any]:
@@ -105,6 +123,8 @@ class Worker:
             raise err
         name, text, tb = payload
         first = next((ln for ln in text.splitlines() if ln.strip()), text)[:300]
+        if status == "bug":
+            raise InternalError(f"{self.label}: {name}: {first}", tb)
         err = ConversionFailed(f"{self.label}: {name}: {first}", hint="run with --debug for the traceback")
         err.worker_traceback = tb  # type: ignore[attr-defined]
         raise err
