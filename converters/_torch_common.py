@@ -22,10 +22,35 @@ def module_and_signature(src: Artifact) -> tuple[Any, ModelSignature]:
 
 
 def example_args(specs: tuple[TensorSpec, ...], batch: int = 2) -> tuple[Any, ...]:
+    """Example tensors for tracing/export: batch 2 and other dynamic axes at the default size, so exporters
+    do not specialise them to 0/1; token ids in a small range, masks with padding."""
     import torch
 
     feeds = make_inputs(ModelSignature(specs), batch=batch)
     return tuple(torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in specs)
+
+
+def dynamic_axes(specs: tuple[TensorSpec, ...]) -> dict[str, dict[int, str]]:
+    """input name -> {axis: symbol} for every non-static axis (the legacy exporter's dynamic_axes)."""
+    out = {}
+    for s in specs:
+        axes = {i: (d if isinstance(d, str) and d else ("batch" if i == 0 else f"{s.name}_{i}"))
+                for i, d in enumerate(s.shape) if not isinstance(d, int)}
+        if axes:
+            out[s.name] = axes
+    return out
+
+
+def dynamic_shapes(torch: Any, specs: tuple[TensorSpec, ...]) -> tuple[Any, ...] | None:
+    """torch.export dynamic_shapes: one named Dim per symbol, shared by every input axis with that name
+    (input_ids and attention_mask share `sequence`), so the graph keeps `batch` / `sequence` as names."""
+    axes = dynamic_axes(specs)
+    if not axes:
+        return None
+    dims: dict[str, Any] = {}
+    for symbol in sorted({sym for a in axes.values() for sym in a.values()}):
+        dims[symbol] = torch.export.Dim(symbol if symbol.isidentifier() else f"d_{len(dims)}", min=1)
+    return tuple({i: dims[sym] for i, sym in axes[s.name].items()} if s.name in axes else None for s in specs)
 
 
 def finish_onnx(out: Path, tool: str, **metadata: Any) -> Artifact:

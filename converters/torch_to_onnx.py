@@ -1,4 +1,5 @@
-"""Eager PyTorch module → ONNX with torch.onnx's dynamo exporter (dynamic batch by default)."""
+"""Eager PyTorch module → ONNX with torch.onnx's dynamo exporter (dynamic batch by default, and every axis the
+input specs name dynamic: e.g. batch and sequence of token inputs, one torch.export.Dim per name)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import example_args, finish_onnx, module_and_signature
+from ._torch_common import dynamic_shapes, example_args, finish_onnx, module_and_signature
 
 SOURCE = Format.TORCH
 TARGET = Format.ONNX
@@ -22,12 +23,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     module, sig = module_and_signature(src)
     specs, out_names = sig.inputs, [o.name for o in sig.outputs]
     args = example_args(specs)
-    dynamic = None
-    if any(s.batch_dynamic for s in specs):
-        # a named Dim keeps the batch symbolic (and named "batch" in the graph); the example uses batch 2 so
-        # export does not 0/1-specialise it.
-        batch = torch.export.Dim("batch", min=1)
-        dynamic = tuple({0: batch} if s.batch_dynamic else None for s in specs)
+    dynamic = dynamic_shapes(torch, specs)
     with converting("torch→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
         program = torch.onnx.export(
             module, args, dynamo=True, input_names=[s.name for s in specs], output_names=out_names,

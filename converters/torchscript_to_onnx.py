@@ -11,7 +11,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import example_args, finish_onnx, module_and_signature
+from ._torch_common import dynamic_axes, example_args, finish_onnx, module_and_signature
 
 SOURCE = Format.TORCHSCRIPT
 TARGET = Format.ONNX
@@ -26,8 +26,9 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     module, sig = module_and_signature(src)
     in_names = [s.name for s in sig.inputs]
     out_names = [o.name for o in sig.outputs]
-    axes = {s.name: {0: "batch"} for s in sig.inputs if s.batch_dynamic}
-    axes.update({o: {0: "batch"} for o in out_names} if axes else {})
+    axes: dict[str, dict[int, str]] = dict(dynamic_axes(sig.inputs))  # every dynamic axis, named
+    if any(s.batch_dynamic for s in sig.inputs):
+        axes.update({o: {0: "batch"} for o in out_names})
     with converting("torchscript→onnx (legacy exporter)", alternative="export the eager module instead"):
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
                           input_names=in_names, output_names=out_names, dynamic_axes=axes or None,

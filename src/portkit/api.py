@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import BadInput
 from .formats import Format
 from .options import ConvertOptions, ValidateOptions
-from .signature import parse_input_shapes
+from .signature import InputSpec, parse_input_shapes, parse_input_specs
 
 if TYPE_CHECKING:
     from .benchmark import BenchResult
@@ -86,7 +86,24 @@ def user_path(value: str | Path | None) -> str | None:
 _PATH_OPTIONS = ("weights", "calibration")
 
 
+def input_specs(options: dict[str, Any]) -> None:
+    """Fold the input keywords into options["input_specs"] (one definition): `input_specs` (InputSpec or
+    dicts), `input_shapes`, `input_dtypes` ({name: dtype} or ["name=dtype"]) and `dynamic_axes`
+    ({name: {axis: symbol}} or ["name=axis:symbol"]), the CLI's --input-shape/--input-dtype/--dynamic-axis."""
+    given = options.pop("input_specs", None) or ()
+    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
+    dtypes, axes = options.pop("input_dtypes", None), options.pop("dynamic_axes", None)
+    shapes = options.get("input_shapes")
+    if dtypes or axes:
+        from .signature import merge_input_specs
+
+        specs = merge_input_specs(specs, parse_input_specs(_shapes(shapes) or None, dtypes, axes))
+    if specs:
+        options["input_specs"] = specs
+
+
 def convert_options(**options: Any) -> ConvertOptions:
+    input_specs(options)
     unknown = set(options) - _CONVERT_FIELDS
     if unknown:
         raise BadInput(
@@ -108,6 +125,7 @@ def convert_options(**options: Any) -> ConvertOptions:
 
 
 def validate_options(**options: Any) -> ValidateOptions:
+    input_specs(options)
     unknown = set(options) - _VALIDATE_FIELDS
     if unknown:
         raise BadInput(
@@ -164,7 +182,8 @@ def convert(
 ) -> ConversionResult:
     """Convert `source` (a path or `pkg.module:factory`) to format `to`, validated unless validate=False.
 
-    `options` are ConvertOptions fields: opset, input_shapes, dynamic, weights, model_args, allow_pickle,
+    `options` are ConvertOptions fields: opset, input_shapes (with input_dtypes {name: dtype} and
+    dynamic_axes {name: {axis: symbol}}, folded into input_specs), dynamic, weights, model_args, allow_pickle,
     allow_unsafe, custom_objects, keep_layout, quantize, calibration, int8_io, optimize, extra.
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
@@ -172,7 +191,7 @@ def convert(
 
     g = _gates(gates, "convert")
     copts = convert_options(**options)
-    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_shapes=copts.input_shapes)
+    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs)
     result = _convert(
         str(source),
         _format(to),
@@ -241,10 +260,10 @@ def validate(
     """Run both models on the same inputs and compare every output. Truthy when equivalent.
 
     `options` are ValidateOptions fields (atol, rtol, per_output, batches — default 1, 2, 7 —, samples, seed,
-    inputs, input_shapes). `quantized` ("int8", "dynamic", "fp16") judges the candidate by cosine similarity
-    and
-    argmax agreement; `locate` searches a failing ONNX pair for the first diverging node. `gates`
-    (max_error, min_agreement, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
+    inputs, input_shapes, plus input_dtypes and dynamic_axes). `quantized` ("int8", "dynamic", "fp16")
+    judges the candidate by cosine similarity and argmax agreement; `locate` searches a failing ONNX pair
+    for the first diverging node. `gates` (max_error, min_agreement, max_size_mb, baseline +
+    max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
     from .validation import QUANTIZED_CRITERIA
     from .validation import validate as _validate
@@ -256,10 +275,15 @@ def validate(
         str(reference),
         convert_options(
             **(reference_options or {}),
-            **({"input_shapes": vopts.input_shapes} if vopts.input_shapes else {}),
+            **({"input_specs": vopts.input_specs} if vopts.input_specs else {}),
         ),
     )
-    cand = source_artifact(str(candidate), ConvertOptions(input_shapes=vopts.input_shapes))
+    cand = source_artifact(str(candidate), ConvertOptions(input_specs=vopts.input_specs))
+    if vopts.inputs:
+        from .conversion import data_specs
+
+        for art in (ref, cand):
+            data_specs(art, vopts.inputs)
     if quantized:
         if quantized not in QUANTIZED_CRITERIA:
             raise BadInput(
@@ -295,6 +319,8 @@ def bench(
     strict: bool = False,
     seed: int = 0,
     input_shapes: Any = None,
+    input_dtypes: Any = None,
+    dynamic_axes: Any = None,
     weights: str | None = None,
     model_args: dict[str, Any] | None = None,
     allow_pickle: bool = False,
@@ -322,6 +348,8 @@ def bench(
         strict=strict,
         seed=seed,
         input_shapes=input_shapes,
+        input_dtypes=input_dtypes,
+        dynamic_axes=dynamic_axes,
         weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle,

@@ -380,7 +380,7 @@ def run_bench(artifacts: Sequence[Any], opts: BenchOptions,
               log: Callable[[str], None] | None = None) -> BenchResult:
     """Benchmark each artifact (one runner at a time, kept warm for all its batches and providers)."""
     from .formats import Format
-    from .runtimes import open_runner
+    from .runtimes.borrow import open_borrowing
 
     log = log or (lambda _m: None)
     if not artifacts:
@@ -398,7 +398,8 @@ def run_bench(artifacts: Sequence[Any], opts: BenchOptions,
             kwargs: dict[str, Any] = {"threads": opts.threads}
             if is_onnx:
                 kwargs["providers"] = (provider,)
-            with open_runner(art, **kwargs) as runner:
+            # a model declaring no inputs (bare TorchScript) borrows those of another model benchmarked here
+            with open_borrowing(art, artifacts, notes=notes, **kwargs) as runner:
                 batches, batch_note = _batches_for(runner.signature, opts.batches)
                 measurements += _series(runner, art, provider, batches, opts, reference, log, batch_note)
     _ratios(measurements)
@@ -422,7 +423,8 @@ def _ratios(measurements: list[Measurement]) -> None:
 def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu",),
           batches: Sequence[int] | str | int = (1,), log: Callable[[str], None] | None = None,
           input_shapes: Any = None, weights: str | None = None, model_args: dict[str, Any] | None = None,
-          allow_pickle: bool = False, **options: Any) -> BenchResult:
+          allow_pickle: bool = False, input_dtypes: Any = None, dynamic_axes: Any = None,
+          **options: Any) -> BenchResult:
     """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
 
     options: iterations, duration, warmup, threads, io_binding, strict, seed, keep_samples.
@@ -443,7 +445,7 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
         raise BadInput(f"unknown bench option: {e}",
                        hint="valid: iterations, duration, warmup, threads, io_binding, strict, seed") from e
     copts = convert_options(input_shapes=shapes, weights=weights, model_args=model_args or {},
-                            allow_pickle=allow_pickle)
+                            allow_pickle=allow_pickle, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes)
     artifacts = [source_artifact(str(m), copts) for m in models]
     return run_bench(artifacts, opts, log)
 

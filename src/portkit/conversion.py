@@ -21,7 +21,7 @@ from .formats import Format, sniff
 from .graph import Edge, Route, plan, route_text
 from .options import ConvertOptions, ValidateOptions
 from .validation import ValidationResult, validate_runners
-from .workers import call_in_worker
+from .workers import WorkerPool, call_in_worker, family_of
 
 __all__ = ["ConversionResult", "HopResult", "convert", "default_output", "source_artifact"]
 
@@ -87,6 +87,8 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     md: dict[str, Any] = {"dynamic": opts.dynamic}
     if opts.input_shapes:
         md["input_shapes"] = {k: list(v) for k, v in opts.input_shapes.items()}
+    if opts.input_specs:
+        md["input_specs"] = [s.to_dict() for s in opts.input_specs]
     if fmt in (Format.TORCH, Format.TORCHSCRIPT):
         md.update(weights=opts.weights, model_args=opts.model_args, allow_pickle=opts.allow_pickle)
         if fmt is Format.TORCH and not opts.allow_pickle and Path(str(source)).exists():
@@ -99,6 +101,17 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     if fmt is not Format.TORCH:
         art.read_sidecar_metadata()
     return art
+
+
+def data_specs(art: Artifact, data: str) -> None:
+    """`--inputs DATA` alone is enough for a model that declares no inputs: names, shapes and dtypes of the
+    data's first sample set (batch dynamic, token sequences too) fill what the command did not say."""
+    if art.format not in (Format.TORCH, Format.TORCHSCRIPT):
+        return
+    from .inputs import load_inputs
+    from .signature import specs_from_arrays
+
+    art.metadata["data_specs"] = [s.to_dict() for s in specs_from_arrays(load_inputs(data)[0])]
 
 
 def default_output(source: Artifact, target: Format) -> Path:
@@ -150,14 +163,20 @@ def _place(tmp: Path, final: Path, art: Artifact) -> Artifact:
     return art
 
 
-def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions) -> Artifact:
+def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
+            pool: WorkerPool | None = None) -> Artifact:
+    """Run one edge in a worker (`pool`'s warm worker of the edge's framework family, else a fresh one)."""
     tmp = _tmp_path(final)
     if Path(src.location).exists():
         # converters may change directory (onnx2tf runs in a work folder): hand them absolute paths
         src = replace(src, location=str(Path(src.location).resolve()))
     try:
-        art = call_in_worker(f"{edge} ({edge.tool})", "portkit.conversion", "_run_edge", edge.name, src,
-                             str(tmp.resolve()), opts)
+        label, call = f"{edge} ({edge.tool})", ("portkit.conversion", "_run_edge", edge.name, src,
+                                                 str(tmp.resolve()), opts)
+        if pool is not None:
+            art = pool.get(family_of(edge.requires)).call_as(label, *call)
+        else:
+            art = call_in_worker(label, *call)
         if not tmp.exists():
             raise ConversionFailed(f"{edge} ({edge.tool}) produced no output", hint="run with --debug")
         return _place(tmp, final, art)
@@ -176,6 +195,10 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     opts = opts or ConvertOptions()
     log = log or (lambda _m: None)
     src = source_artifact(source, opts)
+    if src.format is Format.ONNX:
+        from .onnxutil import check_operators
+
+        check_operators(src.location)  # a model no converter can take is exit 2 before any hop runs
     from .prep import check_options, finish, same_format_output
 
     validate_opts = check_options(src.format, to, opts, validate_opts)
@@ -185,6 +208,8 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         from .inputs import load_inputs
 
         load_inputs(path)
+    if validate and validate_opts is not None and validate_opts.inputs:
+        data_specs(src, validate_opts.inputs)
     same = src.format is to and via is None
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
     if same and out.resolve() == Path(src.location).resolve():
@@ -195,18 +220,21 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     routes = plan(src.format, to, via)
     t0 = time.perf_counter()
     failures: list[str] = []
+    first: ConversionFailed | None = None  # the preferred route's error leads when every route fails
     done: dict[tuple[str, ...], Artifact] = {}  # finished route prefixes, reused by fallback routes
     for route in routes:
         try:
             result = _convert_route(src, route, out, opts, validate, validate_opts, done, log)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
+            first = first or e
             nxt = routes.index(route) + 1
             if nxt < len(routes):
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[nxt])}")
                 continue
-            if len(failures) > 1:
-                e.message = f"{e.message} (also tried: {'; '.join(failures[:-1])})"
+            if first is not e:
+                first.message = f"{first.message} (fallbacks also failed: {'; '.join(failures[1:])})"
+                raise first from e
             raise
         result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures
@@ -262,11 +290,17 @@ def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
                    log: Log) -> ConversionResult:
+    from functools import partial
+
     from .runtimes import open_runner
 
     vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
+    # one warm worker per framework for the route: the hop that loaded torch (or TF) also runs the
+    # reference side of its validation, instead of a second process importing the framework again
+    pool = WorkerPool()
+    open_runner = partial(open_runner, pool=pool)
     current = src
     key: tuple[str, ...] = ()
     try:
@@ -278,7 +312,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = done[key]
             else:
                 log(f"{edge} with {edge.tool} → {final}")
-                nxt = run_hop(edge, current, final, opts)
+                nxt = run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
             hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
@@ -295,6 +329,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     finally:
         for r in runners.values():
             r.close()
+        pool.close()
     return ConversionResult(src, current, [route_text(route)], hops, e2e)
 
 

@@ -16,8 +16,10 @@ __all__ = [
     "concrete_shape",
     "dim_key",
     "infer_ranges",
+    "is_mask",
     "load_inputs",
     "make_inputs",
+    "padded_mask",
     "sweep_dims",
 ]
 
@@ -124,6 +126,8 @@ def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator,
             ranges: dict[str, tuple[float, float]] | None) -> np.ndarray:
     dtype = spec.dtype
     lo_hi = (ranges or {}).get(spec.name)
+    if is_mask(spec) and len(shape) >= 2 and lo_hi is None:
+        return padded_mask(shape, dtype)
     if dtype == "bool":
         return rng.random(shape) < 0.5
     if dtype.startswith(("int", "uint")):
@@ -134,13 +138,30 @@ def _random(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator,
     return data.astype("float32" if dtype == "bfloat16" else dtype)
 
 
+def is_mask(spec: TensorSpec) -> bool:
+    """An attention/padding mask: an integer or bool input whose name says mask."""
+    return "mask" in spec.name.lower() and (spec.dtype == "bool" or spec.dtype.startswith(("int", "uint")))
+
+
+def padded_mask(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """1 everywhere except the end of the last row (a quarter of the sequence, at least one position when
+    the sequence has two or more): padding that really masks, with every row keeping real tokens."""
+    mask = np.ones(shape, dtype=dtype)
+    seq = shape[-1]
+    pad = max(1, seq // 4) if seq >= 2 else 0
+    if pad:
+        mask[(shape[0] - 1,) + (slice(None),) * (len(shape) - 2) + (slice(seq - pad, None),)] = 0
+    return mask
+
+
 def make_inputs(signature: ModelSignature, batch: int = 1, seed: int = 0,
                 shapes: dict[str, tuple[Dim, ...]] | None = None,
                 ranges: dict[str, tuple[float, float]] | None = None,
                 dims: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """Random inputs for every input of `signature`; dynamic batch axes take `batch`, other dynamic axes
     the size `dims` gives their name (see dim_key), else DEFAULT_DYNAMIC_DIM. Floats are uniform in
-    [-1, 1), ints in [0, 10) unless `ranges` says otherwise (e.g. [0, vocab)), bools are fair coins."""
+    [-1, 1), ints in [0, 10) unless `ranges` says otherwise (e.g. [0, vocab)), bools are fair coins;
+    masks (int/bool inputs named *mask*) are 1 with the end of the last row padded (0)."""
     rng = np.random.default_rng(seed)
     return {s.name: _random(s, concrete_shape(s, batch, shapes, i, dims), rng, ranges)
             for i, s in enumerate(signature.inputs)}

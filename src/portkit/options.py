@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .signature import Dim
+from .signature import Dim, InputSpec, merge_input_specs
 
 __all__ = ["ConvertOptions", "ValidateOptions"]
 
@@ -14,6 +14,9 @@ class ConvertOptions:
     opset: int | None = None  # None: the converter's default (17 for torch exports)
     input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)  # '' = the only input
     dynamic: bool = True  # dynamic batch axis
+    # name/shape/dtype/dynamic axes per input (--input-shape/--input-dtype/--dynamic-axis); input_shapes is
+    # folded in and kept as the shapes' view of these specs
+    input_specs: tuple[InputSpec, ...] = ()
     # loading
     weights: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -30,6 +33,9 @@ class ConvertOptions:
     # anything an edge needs that has no field yet (kept out of the core's way)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _sync_specs(self)
+
     def with_(self, **changes: Any) -> ConvertOptions:
         return replace(self, **changes)
 
@@ -44,3 +50,16 @@ class ValidateOptions:
     seed: int = 0
     inputs: str | None = None  # .npz or folder of .npy
     input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
+    input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs
+
+    def __post_init__(self) -> None:
+        _sync_specs(self)
+
+
+def _sync_specs(opts: Any) -> None:
+    """One definition: input_shapes (the older field) folds into input_specs, then mirrors their shapes."""
+    shapes = {k: tuple(v) for k, v in (opts.input_shapes or {}).items()}
+    specs = merge_input_specs(tuple(opts.input_specs or ()),
+                              tuple(InputSpec(k, v) for k, v in shapes.items()))
+    object.__setattr__(opts, "input_specs", specs)
+    object.__setattr__(opts, "input_shapes", {s.name: tuple(s.shape) for s in specs if s.shape is not None})

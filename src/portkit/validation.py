@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from .artifact import Artifact
-from .errors import BadInput
+from .errors import BadInput, InternalError
 from .inputs import infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
-from .runtimes import Runner, open_runner
+from .runtimes import Runner
 from .signature import ModelSignature
 
 __all__ = [
@@ -91,6 +91,7 @@ class OutputReport:
     min_cosine: float | None = None  # quantized criteria thresholds
     min_agreement: float | None = None
     candidate_dtype: str = ""
+    failed_to_run: str = ""  # "candidate failed to run: <reason>" when a side raised instead of answering
 
     @property
     def severity(self) -> float:
@@ -155,6 +156,9 @@ class ValidationResult:
             return (f"equivalent: max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g} "
                     f"over {len(self.outputs)} comparisons ({', '.join(self.cases) or 'one case'})")
         where = w.case or f"batch {w.batch}"
+        if w.failed_to_run:  # there is nothing to compare: the reason is the whole story
+            side, _, why = w.failed_to_run.partition(" failed to run: ")
+            return f"{side} failed to run at {where}: {why}"
         if w.min_cosine is not None:
             text = (f"output '{w.name}' differs at {where}: cosine {w.cosine:.6f} (needs ≥ {w.min_cosine}), "
                     f"argmax agreement {_fmt(w.argmax_agreement)}{w.reason}")
@@ -399,15 +403,26 @@ def compare_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, op
                                              quantized=quantized))
 
 
+def _run_error(err: BaseException) -> str:
+    """The telling part of a runtime's error: onnxruntime's status code prefix and C++ source location go."""
+    import re
+
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    text = re.sub(r"\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"/onnxruntime_src/\S+:\d+ \S+?\([^)]*\) ", "", text)
+    return text if len(text) <= 300 else text[:140] + " … " + text[-150:]
+
+
 def _failed_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, case: Case, side: str,
                  err: Exception) -> None:
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    text = _run_error(err)
     for spec in rsig.outputs:
         inf = float("inf")
         result.outputs.append(OutputReport(
             spec.name, plan.out_map.get(spec.name, spec.name), case.batch, [], spec.dtype, inf, inf, inf, 0.0,
             0.0, 0.0, False, required_atol=inf, required_rtol=inf, case=case.label,
-            reason=f" ({side} failed to run: {type(err).__name__}: {text})"))
+            reason=f" ({side} failed to run: {type(err).__name__}: {text})",
+            failed_to_run=f"{side} failed to run: {type(err).__name__}: {text}"))
 
 
 def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: ValidateOptions,
@@ -428,6 +443,8 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
             on_batch(case.batch)
         try:
             ref_out = run(ref, case.feeds, ref_label)
+        except InternalError:
+            raise  # a bug in portkit is not a model that fails to run
         except Exception as e:  # noqa: BLE001 - runtimes raise their own types; reported as a failed case
             if case.swept:
                 result.warnings.append(f"the reference does not run at {case.label} "
@@ -437,6 +454,8 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
             continue
         try:
             cand_out = run(cand, candidate_feeds(case.feeds, plan, result.notes), cand_label)
+        except InternalError:
+            raise
         except Exception as e:  # noqa: BLE001 - e.g. a hard-coded shape that breaks at batch 2
             _failed_case(result, rsig, plan, case, "candidate", e)
             continue
@@ -500,6 +519,7 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
                 raise BadInput(f"input data has no array for input(s) {sorted(missing)}", path=opts.inputs,
                                hint=f"keys must be the model's input names: {sorted(names)}")
             feeds = {k: s[k] for k in names}
+            check_data_shapes(sig, feeds, opts.inputs)
             batch = int(next(iter(feeds.values())).shape[0]) if feeds and next(iter(feeds.values())).ndim else 1
             cases.append(Case(f"sample {i}" if len(sets) > 1 else f"data batch {batch}", batch, feeds))
         result.cases = [c.label for c in cases]
@@ -530,6 +550,21 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
     return cases
 
 
+def check_data_shapes(sig: ModelSignature, feeds: dict[str, np.ndarray], path: str | Path) -> None:
+    """User data must fit the model: the rank, and every static size (a fixed batch may take a multiple of
+    its rows: they run in chunks). Exit 2 naming the input, the expected and the given shape."""
+    for spec in sig.inputs:
+        a = np.asarray(feeds[spec.name])
+        want = spec.shape
+        bad = a.ndim != len(want) or any(
+            isinstance(d, int) and d > 0 and a.shape[i] != d and not (i == 0 and a.shape[0] % d == 0)
+            for i, d in enumerate(want))
+        if bad:
+            expected = "[" + ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in want) + "]"
+            raise BadInput(f"input data '{spec.name}' has shape {list(a.shape)}; the model expects {expected}",
+                           path=path, hint=f"save '{spec.name}' with shape {expected} (names are dynamic axes)")
+
+
 def _feed_sets(sig: ModelSignature, opts: ValidateOptions,
                result: ValidationResult) -> list[tuple[int, dict[str, np.ndarray]]]:
     """Backward-compatible form of make_cases: (batch, feeds) pairs."""
@@ -540,10 +575,16 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
              locate: bool = False, **runner_options: Any) -> ValidationResult:
     """Load both models (framework runtimes in workers), compare them, close them. With `locate`, a
     failing ONNX pair is searched for the first diverging node (see portkit.locate)."""
+    from .runtimes.borrow import open_borrowing
+
     opts = opts or ValidateOptions()
-    with open_runner(reference, **runner_options) as ref, open_runner(candidate, **runner_options) as cand:
+    notes: list[str] = []  # a model declaring no inputs borrows the other's (a bare TorchScript file)
+    with open_borrowing(reference, [candidate], notes=notes, **runner_options) as ref, \
+            open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes,
+                           **runner_options) as cand:
         result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
                                   reference=reference)
+    result.notes[:0] = notes
     if locate and not result.passed:
         from .locate import locate_divergence
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, input_shape_option
+from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
 from ._gates import BASELINE, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, gated, gates_from, render_gates
 
 
@@ -26,6 +26,8 @@ def bench(
     io_binding: bool = typer.Option(False, "--io-binding", help="ONNX: inputs/outputs bound on the device."),
     strict: bool = typer.Option(False, "--strict", help="Exit 5 when a GPU run has nodes on the CPU."),
     input_shape: list[str] | None = input_shape_option(),
+    input_dtype: list[str] | None = input_dtype_option(),
+    dynamic_axis: list[str] | None = dynamic_axis_option(),
     weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     max_latency_ms: str | None = MAX_LATENCY,
@@ -41,6 +43,7 @@ def bench(
     result, failed = gated(lambda: api.bench(
         models, providers=provider, batches=batch, iterations=iterations, duration=duration, warmup=warmup,
         threads=threads, io_binding=io_binding, strict=strict, input_shapes=input_shape or None, weights=weights,
+        input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
         report=report, gates=gates, log=ui.progress))
     if report is not None:
         ui.progress(f"wrote {report}")

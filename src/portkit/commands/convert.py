@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, input_shape_option
+from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
 from ._gates import (
     BASELINE,
     MAX_ERROR,
@@ -30,6 +30,8 @@ def convert(
     via: str | None = typer.Option(None, "--via", help="Force the route through this format."),
     opset: int | None = typer.Option(None, "--opset", help="ONNX opset for ONNX exports."),
     input_shape: list[str] | None = input_shape_option(),
+    input_dtype: list[str] | None = input_dtype_option(),
+    dynamic_axis: list[str] | None = dynamic_axis_option(),
     dynamic: bool = typer.Option(True, "--dynamic/--static", help="Dynamic batch axis (default) or static shapes."),
     weights: str | None = typer.Option(None, "--weights", help="state_dict (.pt, loaded weights_only) or Keras weights."),
     model_args: str | None = typer.Option(None, "--model-args", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'.'),
@@ -63,6 +65,7 @@ def convert(
     result, failed = gated(lambda: api.convert(
         source, to, output, gates=gates, validate=not no_validate, via=via, clean=clean, atol=atol, rtol=rtol,
         inputs=inputs, log=ui.progress, opset=opset, input_shapes=input_shape or None, dynamic=dynamic,
+        input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
         int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle,

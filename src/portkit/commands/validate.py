@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, input_shape_option, parse_tolerances
+from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option, parse_tolerances
 from ._gates import (
     BASELINE,
     MAX_ERROR,
@@ -32,6 +32,8 @@ def validate(
     rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
     tolerance: list[str] | None = typer.Option(None, "--tolerance", help="Per output: name=atol,rtol (repeatable)."),
     input_shape: list[str] | None = input_shape_option(),
+    input_dtype: list[str] | None = input_dtype_option(),
+    dynamic_axis: list[str] | None = dynamic_axis_option(),
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
     quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
     locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging node (ONNX vs ONNX)."),
@@ -54,6 +56,7 @@ def validate(
     result, failed = gated(lambda: api.validate(reference, candidate, gates=gates, inputs=inputs, samples=samples,
                           batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
                           per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed,
+                          input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
                           quantized=quantized, locate=locate,
                           reference_options={"weights": reference_weights} if reference_weights else None))
     for path in report or []:

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from ..artifact import Artifact
 from ..errors import BadInput, require
 from ..formats import Format
-from ..signature import ModelSignature, TensorSpec
+from ..signature import InputSpec, ModelSignature, SignatureMissing, TensorSpec, merge_input_specs
 from .base import Feeds, Runner, contiguous
 
 SIGNATURE_FILE = "portkit.json"  # stored inside TorchScript archives portkit writes (torch.jit extra_files)
@@ -92,13 +93,33 @@ def _load_weights(module: Any, weights: str) -> None:
                        hint="check --model-args (e.g. num_classes)") from e
 
 
-def forward_input_names(module: Any, count: int) -> list[str]:
+def forward_parameters(module: Any) -> list[str] | None:
+    """The names of forward()'s tensor arguments (a ScriptModule's from its schema), or None when unknown.
+    Required arguments, then optional ones (HF models take input_ids, attention_mask, ... all optional)."""
+    schema = getattr(getattr(module, "forward", None), "schema", None)
+    if schema is not None:  # TorchScript: the schema keeps the traced function's argument names
+        return [a.name for a in schema.arguments if a.name != "self"]
     try:
         params = [p for p in inspect.signature(module.forward).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        names = [p.name for p in params][:count]
     except (TypeError, ValueError):
-        names = []
+        return None
+    return [p.name for p in params]
+
+
+def _required_count(module: Any) -> int:
+    schema = getattr(getattr(module, "forward", None), "schema", None)
+    if schema is not None:
+        return sum(1 for a in schema.arguments if a.name != "self" and not a.has_default_value())
+    try:
+        return sum(1 for p in inspect.signature(module.forward).parameters.values()
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
+    except (TypeError, ValueError):
+        return 1
+
+
+def forward_input_names(module: Any, count: int) -> list[str]:
+    names = (forward_parameters(module) or [])[:count]
     if len(names) != count:
         names = ["input"] if count == 1 else [f"input_{i}" for i in range(count)]
     return names
@@ -116,46 +137,90 @@ def read_script_signature(path: str) -> ModelSignature | None:
     return ModelSignature.from_dict(json.loads(extra[SIGNATURE_FILE]))
 
 
+def user_specs(artifact: Artifact) -> tuple[InputSpec, ...]:
+    """What the command says about the inputs: metadata 'input_specs' (--input-shape/--input-dtype/
+    --dynamic-axis, data, or borrowed from another model), with the older 'input_shapes' folded in."""
+    md = artifact.metadata
+    specs = tuple(InputSpec.from_dict(d) for d in md.get("input_specs") or ())
+    shapes = tuple(InputSpec(k, tuple(v)) for k, v in (md.get("input_shapes") or {}).items())
+    dtypes = tuple(InputSpec(k, None, str(v)) for k, v in (md.get("input_dtypes") or {}).items())
+    return merge_input_specs(merge_input_specs(specs, shapes), dtypes)
+
+
+def data_specs(artifact: Artifact) -> tuple[InputSpec, ...]:
+    """Specs taken from the command's --inputs data (metadata 'data_specs'), for models declaring none."""
+    return tuple(InputSpec.from_dict(d) for d in artifact.metadata.get("data_specs") or ())
+
+
 def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
-    """Input specs from --input-shape (metadata 'input_shapes'), a stored signature, or the module."""
+    """Input specs from the artifact's own signature, a stored TorchScript signature (with the command's
+    shapes/dtypes applied), the command's specs, or the module's `input_shape` attribute."""
     if artifact.signature and artifact.signature.inputs:
         return artifact.signature.inputs
-    shapes: dict[str, Any] = artifact.metadata.get("input_shapes") or {}
+    given = user_specs(artifact)
+    dynamic = bool(artifact.metadata.get("dynamic", True))
     if artifact.format is Format.TORCHSCRIPT:
         sig = read_script_signature(artifact.location)
         if sig is not None:
-            if shapes:
-                return _apply_shapes(sig.inputs, shapes, artifact)
-            return sig.inputs
-    if not shapes:
+            return _apply_specs(sig.inputs, given, dynamic)
+    params = forward_parameters(module)
+    data = data_specs(artifact)
+    if data:
+        if len(given) == 1 and not given[0].name and len(data) == 1:
+            given = (replace(given[0], name=data[0].name),)
+        given = merge_input_specs(given, data) if given else data
+    named = [s for s in given if s.name]
+    if named and params and all(s.name in params for s in named):
+        ordered = sorted(named, key=lambda s: params.index(s.name))  # positional order of forward()
+    else:
+        ordered = list(given)
+    if len(ordered) == 1 and not ordered[0].name:
+        ordered = [replace(ordered[0], name=forward_input_names(module, 1)[0])]
+    if not ordered or any(s.shape is None for s in ordered):
         shape = getattr(module, "input_shape", None) or getattr(module, "example_input_shape", None)
-        if shape is None:
-            raise BadInput("a PyTorch model does not declare its input shape", path=artifact.location,
-                           hint="pass --input-shape 1,3,224,224 (or name=shape per input)")
-        shapes = {"": tuple(shape)}
-    names = [n for n in shapes if n] or forward_input_names(module, len(shapes))
-    if "" in shapes:
-        names = forward_input_names(module, 1)
-        shapes = {names[0]: shapes[""]}
-    dtypes = artifact.metadata.get("input_dtypes") or {}
-    return tuple(TensorSpec(n, dtypes.get(n, "float32"), _batch_dynamic(tuple(shapes[n]), artifact))
-                 for n in names)
+        if shape is not None and len(ordered) <= 1:
+            first = ordered[0] if ordered else InputSpec(forward_input_names(module, 1)[0])
+            ordered = [first.merged(InputSpec(first.name, tuple(shape)))]
+        else:
+            message, hint = _missing_message(module, given)
+            raise SignatureMissing(message, hint=hint, path=artifact.location)
+    return tuple(TensorSpec(s.name, s.dtype or "float32", s.symbolic_shape(dynamic) or ()) for s in ordered)
 
 
-def _apply_shapes(specs: tuple[TensorSpec, ...], shapes: dict[str, Any],
-                  artifact: Artifact) -> tuple[TensorSpec, ...]:
+def _missing_message(module: Any, given: tuple[InputSpec, ...]) -> tuple[str, str]:
+    params = forward_parameters(module) or ["input"]
+    names = params[:max(_required_count(module), 1)]
+    no_shape = [s.name for s in given if s.shape is None]
+    if no_shape:
+        names = [n for n in names if n in no_shape] or no_shape
+    example = []
+    for n in names:
+        token = any(w in n for w in ("ids", "mask", "token"))
+        example.append(f"--input-shape {n}={'1,16' if token else '1,3,224,224'}"
+                       + (f" --input-dtype {n}=int64" if token else ""))
+    what = f"forward({', '.join(params)})"
+    if no_shape:
+        return (f"the PyTorch model's input(s) {', '.join(no_shape)} have no shape ({what})",
+                f"pass {' '.join(example)}, or --inputs DATA.npz")
+    return (f"the PyTorch model does not declare its inputs ({what})",
+            f"pass {' '.join(example)} (your sizes), or --inputs DATA.npz with one array per input")
+
+
+def _apply_specs(specs: tuple[TensorSpec, ...], given: tuple[InputSpec, ...],
+                 dynamic: bool) -> tuple[TensorSpec, ...]:
+    """A stored signature with the command's shapes/dtypes/dynamic axes applied."""
     out = []
     for i, s in enumerate(specs):
-        shape = shapes.get(s.name) or (shapes.get("") if i == 0 else None)
-        out.append(s.with_shape(_batch_dynamic(tuple(shape), artifact)) if shape else s)
+        g = next((x for x in given if x.name == s.name), None) or (
+            next((x for x in given if not x.name), None) if i == 0 else None)
+        if g is None:
+            out.append(s)
+            continue
+        shape = g.symbolic_shape(dynamic) if g.shape is not None else s.shape
+        if g.shape is None and g.dynamic_axes:
+            shape = tuple(dict(g.dynamic_axes).get(a, d) for a, d in enumerate(s.shape))
+        out.append(TensorSpec(s.name, g.dtype or s.dtype, tuple(shape), s.layout))
     return tuple(out)
-
-
-def _batch_dynamic(shape: tuple[Any, ...], artifact: Artifact) -> tuple[Any, ...]:
-    # --dynamic (the default) makes the batch axis symbolic; --static keeps the numbers given.
-    if artifact.metadata.get("dynamic", True) and shape and isinstance(shape[0], int):
-        return ("batch",) + tuple(shape[1:])
-    return tuple(shape)
 
 
 def _flatten(out: Any) -> list[Any]:
@@ -186,7 +251,11 @@ class TorchRunner(Runner):
         else:  # probe once to learn the outputs
             from ..inputs import make_inputs
 
-            probe = self._forward(make_inputs(ModelSignature(inputs), batch=1))
+            feeds = make_inputs(ModelSignature(inputs), batch=1)
+            try:
+                probe = self._forward(feeds)
+            except Exception as e:  # noqa: BLE001 - torch raises RuntimeError/TypeError/IndexError...
+                raise rejected_inputs(e, feeds, artifact.location) from e
             names = output_names(len(probe))
             outputs = tuple(TensorSpec(n, str(a.dtype), ("batch",) + a.shape[1:] if inputs and
                                        inputs[0].batch_dynamic else a.shape) for n, a in zip(names, probe))
@@ -210,6 +279,19 @@ class TorchRunner(Runner):
 
     def timing_context(self) -> Any:
         return self.torch.inference_mode()
+
+
+def rejected_inputs(err: Exception, feeds: Feeds, path: str | None = None) -> BadInput:
+    """The one-line error for inputs a model refuses (wrong rank/size/dtype): what was tried, what to change."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    # TorchScript's interpreter wraps the real message in a serialized traceback: its last line says it
+    cause = lines[-1] if lines and "TorchScript interpreter" in lines[0] else (lines[0] if lines else "")
+    cause = cause[:200] or type(err).__name__
+    tried = ", ".join(f"{k} shape {list(np.shape(v))} {np.asarray(v).dtype}" for k, v in feeds.items())
+    names = list(feeds) or ["NAME"]
+    return BadInput(f"the model rejects the inputs tried ({tried}): {cause}", path=path,
+                    hint=f"change --input-shape {names[0]}=DIMS / --input-dtype {names[0]}=DTYPE "
+                         f"(or the arrays in --inputs) to what forward() takes")
 
 
 def load(artifact: Artifact, **options: Any) -> TorchRunner:
