@@ -143,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    from .workers import shutdown
+
+    shutdown()  # nothing of portkit's may outlive the command (multiprocessing's tracker process)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

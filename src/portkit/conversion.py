@@ -233,7 +233,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[nxt])}")
                 continue
             if first is not e:
-                first.message = f"{first.message} (fallbacks also failed: {'; '.join(failures[1:])})"
+                first.message = f"{first.message} (fallbacks also failed: {_fallback_text(failures[1:])})"
                 raise first from e
             raise
         result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
@@ -259,6 +259,15 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             log(f"bundle for `portkit verify`: {result.bundle}")
         return result
     raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
+
+
+def _fallback_text(failures: list[str]) -> str:
+    """`route: reason` lines, routes that failed for the same reason grouped, hints left out."""
+    grouped: dict[str, list[str]] = {}
+    for line in failures:
+        route, _, reason = line.partition(": ")
+        grouped.setdefault(reason.split(" — ")[0], []).append(route)
+    return "; ".join(f"{', '.join(routes)}: {reason}" for reason, routes in grouped.items())
 
 
 def _accuracy(result: ConversionResult, eval_data: str, log: Log) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from typing import Any
 
 from .errors import ConversionFailed, InternalError, PortkitError
 
-__all__ = ["Worker", "WorkerCrashed", "call_in_worker", "raised_by_portkit"]
+__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "family_of", "raised_by_portkit",
+           "shutdown"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -108,6 +109,14 @@ class Worker:
         self._proc.start()
         child.close()
 
+    def call_as(self, label: str, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
+        """`call` with errors named after `label` (a pooled worker runs several tasks in turn)."""
+        old, self.label = self.label, label
+        try:
+            return self.call(module, func, *args, **kwargs)
+        finally:
+            self.label = old
+
     def call(self, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
         try:
             self._conn.send((module, func, args, kwargs))
@@ -169,3 +178,56 @@ def call_in_worker(label: str, module: str, func: str, *args: Any, **kwargs: Any
     """Run one call in a fresh worker and return its result; the worker's memory goes back afterwards."""
     with Worker(label) as w:
         return w.call(module, func, *args, **kwargs)
+
+
+# Import names whose process must never load torch's compiler stack afterwards (see the module docstring):
+# work that needs any of them runs in the "tf" worker of a pool, everything else in the "torch" worker.
+TF_MODULES = frozenset({"tensorflow", "keras", "tf_keras", "tf2onnx", "onnx2tf", "ai_edge_litert", "h5py"})
+
+
+def family_of(modules: Any) -> str:
+    """The pool worker a task belongs in, from the import names it needs: "tf" or "torch"."""
+    return "tf" if any(str(m).split(".")[0] in TF_MODULES for m in modules) else "torch"
+
+
+class WorkerPool:
+    """One warm worker per framework family for the length of one command.
+
+    A conversion's hop and the reference side of its validation then share one process, so the framework
+    is imported once (the bare-script cost), not once per hop and again per runner. Families never mix
+    (TensorFlow before triton is a SIGSEGV); a worker that died is replaced on the next `get`."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, Worker] = {}
+
+    def get(self, family: str) -> Worker:
+        w = self._workers.get(family)
+        if w is None or not w.alive:
+            if w is not None:
+                w.close()
+            w = self._workers[family] = Worker(f"{family} worker")
+        return w
+
+    def close(self) -> None:
+        for w in self._workers.values():
+            w.close()
+        self._workers.clear()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def shutdown() -> None:
+    """Stop multiprocessing's resource tracker (the first spawn starts it) and reap it, so that nothing
+    portkit started outlives the command: without this it lingers in the caller's process group."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if tracker is not None and getattr(tracker, "_pid", None) is not None:
+        try:
+            tracker._stop()
+        except (OSError, ChildProcessError):
+            pass

@@ -1,15 +1,18 @@
 """Runtime adapters: one module per runtime, each with `load(artifact, **options) -> Runner`.
 
 `open_runner` decides where a runner lives: onnxruntime runs in the calling process; every framework
-runtime (torch, TensorFlow/Keras, LiteRT) runs in a spawned worker (see portkit.workers for why).
+runtime (torch, torch.export, ExecuTorch, TensorFlow/Keras, LiteRT) runs in a spawned worker (see portkit.workers for why).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..artifact import Artifact
 from ..formats import Format
 from .base import Runner
+
+if TYPE_CHECKING:
+    from ..workers import WorkerPool
 
 __all__ = ["Runner", "open_runner", "RUNTIME_MODULES", "runtime_name"]
 
@@ -24,6 +27,8 @@ RUNTIME_MODULES: dict[Format, str] = {
     Format.TFLITE: "portkit.runtimes.tflite",
     Format.ORT: "portkit.runtimes.ort",
     Format.WEB: "portkit.runtimes.ort",
+    Format.PT2: "portkit.runtimes.pt2",
+    Format.EXECUTORCH: "portkit.runtimes.executorch",
 }
 _IN_PROCESS = {Format.ONNX, Format.ORT, Format.WEB}
 
@@ -31,11 +36,18 @@ _IN_PROCESS = {Format.ONNX, Format.ORT, Format.WEB}
 def runtime_name(fmt: Format) -> str:
     return {Format.ONNX: "onnxruntime", Format.ORT: "onnxruntime", Format.WEB: "onnxruntime",
             Format.TORCH: "torch", Format.TORCHSCRIPT: "torch",
-            Format.TFLITE: "litert"}.get(fmt, "tensorflow")
+            Format.TFLITE: "litert", Format.PT2: "torch.export",
+            Format.EXECUTORCH: "executorch"}.get(fmt, "tensorflow")
 
 
-def open_runner(artifact: Artifact, *, isolate: bool | None = None, **options: Any) -> Runner:
-    """Load a runner for `artifact`; framework runtimes run in a worker process unless isolate=False."""
+# runtimes that load TensorFlow (or LiteRT beside it): they go in a pool's "tf" worker, never the torch one
+_TF_RUNTIMES = {"portkit.runtimes.keras", "portkit.runtimes.savedmodel", "portkit.runtimes.tflite"}
+
+
+def open_runner(artifact: Artifact, *, isolate: bool | None = None, pool: WorkerPool | None = None,
+                **options: Any) -> Runner:
+    """Load a runner for `artifact`; framework runtimes run in a worker process unless isolate=False
+    (in `pool`'s worker of their framework family when a pool is given: see portkit.workers.WorkerPool)."""
     module = RUNTIME_MODULES[artifact.format]
     if isolate is None:
         isolate = artifact.format not in _IN_PROCESS
@@ -45,4 +57,5 @@ def open_runner(artifact: Artifact, *, isolate: bool | None = None, **options: A
         return importlib.import_module(module).load(artifact, **options)
     from .remote import RemoteRunner
 
-    return RemoteRunner(artifact, module, options)
+    worker = pool.get("tf" if module in _TF_RUNTIMES else "torch") if pool is not None else None
+    return RemoteRunner(artifact, module, options, worker)

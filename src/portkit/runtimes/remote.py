@@ -19,6 +19,12 @@ def _load(module: str, artifact: Artifact, options: dict[str, Any]) -> tuple[int
     return handle, runner.signature, runner.name
 
 
+def _unload(handle: int) -> None:
+    runner = _LOADED.pop(handle, None)
+    if runner is not None:
+        runner.close()
+
+
 def _run(handle: int, feeds: Feeds) -> Feeds:
     return _LOADED[handle].run(feeds)
 
@@ -28,13 +34,18 @@ def _call(handle: int, method: str, args: tuple, kwargs: dict) -> Any:
 
 
 class RemoteRunner(Runner):
-    def __init__(self, artifact: Artifact, module: str, options: dict[str, Any]) -> None:
-        self._worker = Worker(f"{artifact.format.value} runtime")
+    """`worker`: a pooled worker to load into (kept open on close, the model unloaded); else a new one."""
+
+    def __init__(self, artifact: Artifact, module: str, options: dict[str, Any],
+                 worker: Worker | None = None) -> None:
+        self._owned = worker is None
+        self._worker = worker or Worker(f"{artifact.format.value} runtime")
         try:
-            self._handle, self.signature, self.name = self._worker.call(
-                __name__, "_load", module, artifact, options)
+            self._handle, self.signature, self.name = self._worker.call_as(
+                f"{artifact.format.value} runtime", __name__, "_load", module, artifact, options)
         except BaseException:
-            self._worker.close()
+            if self._owned:
+                self._worker.close()
             raise
 
     def run(self, feeds: Feeds) -> Feeds:
@@ -52,4 +63,7 @@ class RemoteRunner(Runner):
         return self.call("describe_timed")
 
     def close(self) -> None:
-        self._worker.close()
+        if self._owned:
+            self._worker.close()
+        elif self._worker.alive:
+            self._worker.call(__name__, "_unload", self._handle)

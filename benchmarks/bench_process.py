@@ -1,0 +1,121 @@
+"""Whole-process cost of `portkit convert` against the bare script it wraps (issue 14's goal).
+
+Each row is a whole process, started fresh, timed from spawn to exit, the variants interleaved in one run
+(so machine noise hits them alike): a bare script doing `torch.jit.load` + `torch.onnx.export` (what a user
+would write), `portkit convert SAMPLE --to onnx` (validated: the source runs again at batch 1 and 2 and
+onnxruntime runs the result) and the same with `--no-validate`. After every portkit run the process group
+is checked for anything left running. Goals: validated ≤ 1.3×, --no-validate ≤ 1.1× the bare script.
+
+Writes benchmarks/results/process-latest.{json,md}.
+
+    python benchmarks/bench_process.py [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SAMPLE = ROOT / "samples" / "digits_cnn.ts.pt"
+PORTKIT = [sys.executable, "-m", "portkit"]
+
+BARE = """
+import sys, warnings, torch
+warnings.filterwarnings("ignore")
+m = torch.jit.load(sys.argv[1], map_location="cpu").eval()
+x = torch.randn(2, 1, 8, 8)
+torch.onnx.export(m, (x,), sys.argv[2], dynamo=False, input_names=["input"], output_names=["output"],
+                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=17)
+"""
+
+GOALS = {"portkit convert (validated)": 1.3, "portkit convert --no-validate": 1.1}
+
+
+def _leftovers(pgid: int) -> list[str]:
+    """Processes still in the group `pgid` (the command's own session) after it exited."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True).stdout
+    rows = [ln.split(None, 2) for ln in out.splitlines() if ln.strip()]
+    return [r[2] if len(r) > 2 else r[0] for r in rows if len(r) > 1 and r[1] == str(pgid)]
+
+
+def _timed(cmd: list[str], cwd: str) -> tuple[float, list[str]]:
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    _, err = p.communicate(timeout=600)
+    seconds = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): {err.decode()[-500:]}")
+    time.sleep(0.2)  # anything still in the group now was left behind, not just exiting
+    left = _leftovers(p.pid)
+    for _ in left:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return seconds, left
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="portkit-bench-process-")
+    bare_py = Path(work) / "bare.py"
+    bare_py.write_text(BARE)
+    variants = {
+        "bare script (torch.jit.load + torch.onnx.export)": [sys.executable, str(bare_py), str(SAMPLE), "b.onnx"],
+        "portkit convert (validated)": [*PORTKIT, "convert", str(SAMPLE), "--to", "onnx", "-o", "p.onnx", "-q"],
+        "portkit convert --no-validate": [*PORTKIT, "convert", str(SAMPLE), "--to", "onnx", "-o", "n.onnx",
+                                          "--no-validate", "-q"],
+    }
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    left: dict[str, list[str]] = {k: [] for k in variants}
+    for cmd in variants.values():  # warm the page cache once, untimed
+        _timed(cmd, work)
+    for _ in range(a.repeat):
+        for name, cmd in variants.items():
+            s, lo = _timed(cmd, work)
+            times[name].append(s)
+            left[name] += lo
+    bare = statistics.median(next(iter(times.values())))
+    rows = []
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        goal = GOALS.get(name)
+        rows.append({"variant": name, "median_s": round(med, 3), "min_s": round(min(ts), 3),
+                     "runs": [round(t, 3) for t in ts], "ratio_to_bare": round(med / bare, 3),
+                     "goal": goal, "met": None if goal is None else med / bare <= goal,
+                     "left_running": sorted(set(left[name]))})
+    import platform
+
+    record = {"sample": SAMPLE.name, "repeat": a.repeat, "machine": platform.platform(),
+              "cpus": os.cpu_count(), "python": platform.python_version(), "rows": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "process-latest.json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = [f"# Whole-process time: portkit convert vs the bare script ({SAMPLE.name} → ONNX)", "",
+             f"{a.repeat} interleaved runs per variant, medians; {os.cpu_count()} CPUs; "
+             f"{platform.platform()}.", "",
+             "| variant | median s | min s | × bare | goal | met | left running at exit |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['ratio_to_bare']:.2f} | "
+                     f"{'≤ ' + str(r['goal']) + '×' if r['goal'] else ''} | "
+                     f"{'' if r['met'] is None else ('yes' if r['met'] else 'no')} | "
+                     f"{', '.join(r['left_running']) or 'nothing'} |")
+    (RESULTS / "process-latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
