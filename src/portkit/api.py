@@ -529,8 +529,13 @@ def run(
     return run_recipe(recipe, out=out, jobs=jobs, executor=executor, junit=junit, report=report, log=log)
 
 
-def init(model: str | Path, output: str | Path = "recipe.yaml", *, force: bool = False) -> Path:
-    """Write a commented starter recipe for `model` (`portkit init`) and return its path."""
+def init(model: str | Path, output: str | Path = "recipe.yaml", *, force: bool = False,
+         calibration: str | Path | None = None, input_shapes: Any = None) -> Path:
+    """Write a commented starter recipe for `model` (`portkit init`) and return its path. The recipe runs
+    as written: int8 targets are active only with `calibration` data (else commented out, saying why);
+    `input_shapes` is written for models that do not declare theirs."""
     from .recipes import write_starter
 
-    return write_starter(str(model), Path(output), force=force)
+    shapes = {k: list(v) for k, v in _shapes(input_shapes).items()} or None
+    return write_starter(str(model), Path(output), force=force, calibration=user_path(calibration),
+                         input_shapes=shapes)

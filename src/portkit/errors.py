@@ -5,6 +5,7 @@ their `exit_code`. portkit's own bugs are anything else and keep their traceback
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -185,11 +186,29 @@ def converting(hop: str, alternative: str | None = None) -> Iterator[None]:
         raise ConversionFailed(f"{hop} failed: {type(e).__name__}: {msg}", hint=hint) from e
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or repr(e)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _telling_line(e: BaseException) -> str:
+    text = _ANSI.sub("", str(e)).strip() or repr(e)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     # Prefer a line that names an op when the library buried it (tf2onnx/onnx2tf logs are long).
     for ln in lines:
         if "unsupported" in ln.lower() or "not supported" in ln.lower():
-            return ln[:300]
-    return (lines[0] if lines else text)[:300]
+            return ln
+    return lines[0] if lines else text
+
+
+def _first_line(e: BaseException) -> str:
+    """The line of a library's exception worth showing; a wrapper that names no reason (torch's
+    "Failed to export the model with torch.export. This is step 1/3 ...") gets its root cause appended."""
+    line = _telling_line(e)
+    root, seen = e, {id(e)}
+    while root.__cause__ is not None and id(root.__cause__) not in seen:
+        root = root.__cause__
+        seen.add(id(root))
+    if root is not e:
+        why = _telling_line(root)
+        if why and why not in line:
+            line = f"{line.split('. ')[0].rstrip('.')}: {type(root).__name__}: {why}"
+    return line[:300]

@@ -92,6 +92,9 @@ def sniff(location: str | Path) -> Format:
         return Format.TORCH
     path = Path(text)
     if not path.exists():
+        if path.is_symlink():
+            raise BadInput("symbolic link points nowhere (a broken link or a loop)", path=path,
+                           hint="point it at the model file")
         raise BadInput("file not found", path=path, hint="check the path")
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
@@ -176,4 +179,22 @@ def _looks_like_onnx(path: Path) -> bool:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # noqa: BLE001 - protobuf raises DecodeError and friends; all mean "not ONNX"
         return False
-    return bool(model.graph.node) or bool(model.graph.output) or model.ir_version > 0 and bool(model.opset_import)
+    if not (bool(model.graph.node) or bool(model.graph.output) or model.ir_version > 0 and bool(model.opset_import)):
+        return False
+    _check_external_data(path, model)
+    return True
+
+
+def _check_external_data(path: Path, model: object) -> None:
+    """An ONNX model whose weights live in external files is unusable without them: name the first missing
+    one (onnxruntime's own message names a path deep in its loader)."""
+    from onnx.external_data_helper import uses_external_data
+
+    for t in model.graph.initializer:  # type: ignore[attr-defined]
+        if not uses_external_data(t):
+            continue
+        location = next((kv.value for kv in t.external_data if kv.key == "location"), "")
+        if not (path.parent / location).is_file():
+            raise BadInput(f"its external data file '{location}' (tensor '{t.name}') is missing beside it",
+                           path=path, hint=f"copy '{location}' into {path.parent or '.'}, or re-export the model "
+                                           "with its weights inside (onnx.save(..., save_as_external_data=False))")

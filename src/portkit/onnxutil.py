@@ -70,6 +70,52 @@ def info(path: str | Path) -> dict[str, Any]:
     }
 
 
+# operator domains onnxruntime implements besides the standard ones
+_RUNTIME_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc", "ai.onnx.training",
+                    "ai.onnx.preview.training", "com.ms.internal.nhwc", "ai.onnx.contrib"}
+
+
+def check_operators(path: str | Path) -> None:
+    """Refuse (exit 2) an ONNX model no converter or runtime can take, before any work: an opset newer
+    than this `onnx` knows, an operator that does not exist at the model's opset, or one from a custom
+    domain that nothing here implements. Functions defined inside the model are fine."""
+    import onnx.defs
+
+    model = load(path)
+    latest = onnx.defs.onnx_opset_version()
+    version = opset(model)
+    if version > latest:
+        raise BadInput(f"the model uses ONNX opset {version}; the installed onnx knows opsets up to {latest}",
+                       path=path, hint=f"re-export it with opset {latest} or lower (e.g. --opset 17)")
+    local = {(f.domain, f.name) for f in model.functions}
+    for node in _all_nodes(model.graph):
+        domain = node.domain or ""
+        if (domain, node.op_type) in local:
+            continue
+        if domain in ("", "ai.onnx"):
+            try:
+                onnx.defs.get_schema(node.op_type, version or latest, "")
+            except onnx.defs.SchemaError:
+                where = f" (node '{node.name}')" if node.name else ""
+                raise BadInput(f"operator '{node.op_type}'{where} is not an ONNX operator at opset {version}",
+                               path=path, hint="re-export the model with a newer opset, or replace the operator"
+                               ) from None
+        elif domain not in _RUNTIME_DOMAINS:
+            raise BadInput(f"operator '{node.op_type}' is from the custom domain '{domain}', which no converter "
+                           "or runtime here implements", path=path,
+                           hint="export the model with standard ONNX operators (or a function body for the op)")
+
+
+def _all_nodes(graph: Any) -> Any:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:  # If / Loop / Scan bodies
+            if attr.g is not None and attr.g.node:
+                yield from _all_nodes(attr.g)
+            for g in attr.graphs:
+                yield from _all_nodes(g)
+
+
 def check_external_data(path: str | Path, model: Any) -> None:
     base = Path(path).parent
     for f in external_data_files(model):

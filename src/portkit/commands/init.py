@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON
+from ._common import JSON, input_shape_option
 
 
 def register(app: typer.Typer) -> None:
@@ -17,13 +17,16 @@ def init(
     model: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory."),
     output: Path = typer.Option(Path("recipe.yaml"), "--output", "-o", help="Where to write the recipe."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    calibration: str | None = typer.Option(None, "--calibration", help="Calibration data (.npz or folder of .npy): adds the int8 targets."),
+    input_shape: list[str] | None = input_shape_option(),
     as_json: bool = JSON,
 ) -> None:
-    """Write a commented starter recipe (targets, validation, benchmark and gates) for MODEL; run it with
-    `portkit run`."""
+    """Write a commented starter recipe (targets, validation, benchmark and gates) for MODEL that runs as
+    written; run it with `portkit run`. int8 targets need --calibration (without it they are written
+    commented out)."""
     from portkit import api, ui
 
-    path = api.init(model, output, force=force)
+    path = api.init(model, output, force=force, calibration=calibration, input_shapes=input_shape or None)
     recipe = api.load_recipe(path)  # the starter must pass its own schema
     if as_json:
         ui.print_json(
