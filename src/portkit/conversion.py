@@ -114,6 +114,37 @@ def data_specs(art: Artifact, data: str) -> None:
     art.metadata["data_specs"] = [s.to_dict() for s in specs_from_arrays(load_inputs(data)[0])]
 
 
+def check_output(out: Path, to: Format, source: str) -> None:
+    """Refuse, before any work, an output path that would overwrite the source, replace a folder that is
+    not a previous output, or cannot be written."""
+    if Path(source).exists() and out.resolve() == Path(source).resolve():
+        raise BadInput("the output would overwrite the source model", path=out,
+                       hint="pass another -o (the source is never replaced)")
+    if out.is_dir() and not to.is_dir:
+        raise BadInput(f"-o names a folder, but a {to.value} model is a file", path=out,
+                       hint=f"name the file, e.g. -o {out / ('model' + to.suffix)}")
+    if out.is_dir() and any(out.iterdir()) and not _is_output_folder(out, to):
+        raise BadInput(f"-o names a folder that is not a {to.value} output; portkit replaces only its own "
+                       "outputs", path=out, hint="pass a new folder name")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInput(f"cannot write the output: '{parent}' is a file, not a folder", path=out,
+                       hint="pass an -o inside a folder")
+    try:  # permissions, read-only mounts, /proc: only a real write tells
+        with tempfile.TemporaryFile(dir=parent, prefix=".portkit-probe-"):
+            pass
+    except OSError as e:
+        raise BadInput(f"cannot write the output in '{parent}' ({e.strerror or e})", path=out,
+                       hint="pass an -o in a folder you can write to") from e
+
+
+def _is_output_folder(folder: Path, to: Format) -> bool:
+    markers = {Format.SAVEDMODEL: ("saved_model.pb", "saved_model.pbtxt"), Format.WEB: ("manifest.json",)}
+    return any((folder / m).exists() for m in markers.get(to, ()))
+
+
 def default_output(source: Artifact, target: Format) -> Path:
     loc = source.location
     stem = loc.rpartition(":")[2] if source.format is Format.TORCH and not Path(loc).exists() else Path(loc).name
@@ -214,6 +245,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
     if same and out.resolve() == Path(src.location).resolve():
         raise BadInput("the output would overwrite the source model", path=out, hint="pass another -o")
+    check_output(out, to, src.location)
     if same and not (opts.quantize or opts.optimize):
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
@@ -316,6 +348,9 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
         for i, edge in enumerate(route):
             key = key + (edge.name,)
             final = _hop_path(out, edge.target, i == len(route) - 1)
+            if Path(src.location).exists() and final.resolve() == Path(src.location).resolve():
+                raise BadInput(f"the route's {edge.target.value} file would overwrite the source model",
+                               path=final, hint="pass an -o in another folder or with another name")
             t = time.perf_counter()
             if key in done and i < len(route) - 1:
                 nxt = done[key]

@@ -87,6 +87,7 @@ def check_operators(path: str | Path) -> None:
     if version > latest:
         raise BadInput(f"the model uses ONNX opset {version}; the installed onnx knows opsets up to {latest}",
                        path=path, hint=f"re-export it with opset {latest} or lower (e.g. --opset 17)")
+    _check_nan_weights(path, model)
     local = {(f.domain, f.name) for f in model.functions}
     for node in _all_nodes(model.graph):
         domain = node.domain or ""
@@ -104,6 +105,26 @@ def check_operators(path: str | Path) -> None:
             raise BadInput(f"operator '{node.op_type}' is from the custom domain '{domain}', which no converter "
                            "or runtime here implements", path=path,
                            hint="export the model with standard ONNX operators (or a function body for the op)")
+
+
+def _check_nan_weights(path: str | Path, model: Any) -> None:
+    """A NaN weight (in the file itself; external data is not read) makes every output NaN: validation
+    would compare NaN with NaN and call it equal. ±Inf stays allowed (attention masks use it)."""
+    import numpy as np
+    from onnx import numpy_helper
+    from onnx.external_data_helper import uses_external_data
+
+    for t in model.graph.initializer:
+        if uses_external_data(t) or t.data_type not in (1, 10, 11, 16):  # float32/16/64, bfloat16
+            continue
+        try:
+            arr = numpy_helper.to_array(t)
+        except Exception:  # noqa: BLE001 - an undecodable tensor is reported by the runtime that loads it
+            continue
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise BadInput(f"weight '{t.name}' holds NaN values ({int(np.isnan(arr).sum())} of {arr.size})",
+                           path=path, hint="the model is broken (diverged training or a bad export): "
+                                           "re-export it from a good checkpoint")
 
 
 def _all_nodes(graph: Any) -> Any:
