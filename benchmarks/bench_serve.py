@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,8 @@ MODELS = RESULTS / "_models"  # conversions cached between runs (ignored by git)
 GOAL = 0.8  # served samples/s over bare at the executed batch (issue 7)
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+from portkit.serving.server import free_port  # noqa: E402
 
 
 def digits_model() -> Path:
@@ -129,12 +130,6 @@ def _child(args: list[str], cpus: set[int] | None) -> str:
     if done.returncode:
         raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}")
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(path: Path, port: int, extra: list[str], cpus: set[int] | None) -> subprocess.Popen:

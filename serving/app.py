@@ -261,7 +261,3 @@ async def read_body(headers: dict[str, str], receive: Any, limit: int) -> bytes:
     if len(out) > limit or d.unconsumed_tail:
         raise ProtocolError(413, f"decompressed request body is over the limit of {limit} bytes")
     return out
-
-
-def state_of(app: Any) -> ServerState:
-    return app.state.portkit

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
+from .stats import bootstrap_median_ci, percentile
 
 __all__ = [
     "SCHEMA",
@@ -41,39 +42,6 @@ __all__ = [
 
 SCHEMA = "portkit.bench/1"
 PERCENTILES = (50, 90, 95, 99)
-
-
-# ---------------------------------------------------------------- statistics (numpy only, no timing here)
-
-def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
-    """q-th percentile (0..100), linear interpolation between the closest ranks (numpy's default)."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q, method="linear"))
-
-
-def bootstrap_median_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
-                        resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the median (resampling with replacement).
-
-    The work is capped (about 2e7 drawn indices): large samples get fewer resamples, never fewer than 200.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    n = x.size
-    if n == 0:
-        return (math.nan, math.nan)
-    if n == 1:
-        return (float(x[0]), float(x[0]))
-    rng = np.random.default_rng(seed)
-    resamples = max(200, min(resamples, int(2e7 // n)))
-    chunk = max(1, int(4e6 // n))
-    medians = np.empty(resamples)
-    done = 0
-    while done < resamples:
-        k = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(k, n))
-        medians[done:done + k] = np.median(x[idx], axis=1)
-        done += k
-    alpha = (1.0 - confidence) / 2.0
-    return (float(np.quantile(medians, alpha)), float(np.quantile(medians, 1.0 - alpha)))
 
 
 @dataclass
@@ -116,72 +84,6 @@ def summarize(times_ns: Sequence[int] | np.ndarray, batch: int = 1, seed: int = 
         median_ci95=bootstrap_median_ci(t, seed=seed),
         throughput=batch * t.size / total_s if total_s > 0 else math.inf,
         outliers=outliers, total_s=total_s)
-
-
-# ---------------------------------------------------------------- environment record
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.lower().startswith(("model name", "hardware", "cpu model")):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpus() -> list[str]:
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10,
-                             check=False)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
-
-
-def environment(threads: int | None = None) -> dict[str, Any]:
-    """The machine and software a result was measured on."""
-    from .versions import versions
-
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    physical = None
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:
-        pass
-    vers = versions("numpy", "onnx", "onnxruntime", "torch", "tensorflow", "ai_edge_litert")
-    try:
-        import onnxruntime as ort
-
-        providers = ort.get_available_providers()
-        # the module imported, not the first distribution's metadata (onnxruntime and -gpu can coexist)
-        vers["onnxruntime"] = getattr(ort, "__version__", vers.get("onnxruntime"))
-        vers["onnxruntime_build"] = "gpu" if "CUDAExecutionProvider" in providers else "cpu"
-    except ImportError:
-        providers = []
-    return {
-        "cpu": _cpu_model(), "machine": platform.machine(), "logical_cores": os.cpu_count(),
-        "physical_cores": physical, "usable_cores": usable,
-        "threads": threads if threads else "runtime default",
-        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-        "versions": vers,
-        "onnxruntime_providers": providers, "gpus": _gpus(),
-        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
-                if k in os.environ},
-    }
 
 
 # ---------------------------------------------------------------- options and results
@@ -461,5 +363,3 @@ def parse_int_list(value: Sequence[int] | str | int) -> list[int]:
         raise BadInput(f"bad batch list '{value}'", hint="write it like 1,8,32") from e
 
 
-def with_options(opts: BenchOptions, **changes: Any) -> BenchOptions:
-    return replace(opts, **changes)

@@ -12,7 +12,6 @@ Layout, next to `model.tflite`:
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from .artifact import Artifact
 from .errors import BadInput
+from .hashing import sha256_of
 from .options import ValidateOptions
 from .signature import ModelSignature
 
@@ -33,16 +33,6 @@ _KEEP_METADATA = ("layout", "renamed", "quantized", "route", "input_ranges")
 def bundle_dir(artifact: str | Path) -> Path:
     p = Path(artifact)
     return p.parent / (p.name + ".bundle")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
-    for f in files:
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | None = None,
@@ -74,7 +64,7 @@ def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | No
         "schema": SCHEMA, "portkit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "artifact": Path(output.location).name, "format": output.format.value,
-        "sha256": _sha256(Path(output.location)), "source": source.location,
+        "sha256": sha256_of(output.location), "source": source.location,
         "source_format": source.format.value, "route": route or [],
         "signature": sig.to_dict(), "input_source": scratch.input_source,
         "cases": [{"label": c.label, "batch": c.batch, "seed": c.seed} for c in cases],
@@ -140,7 +130,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
     rsig = ModelSignature.from_dict(manifest["signature"])
     result = ValidationResult(f"bundle {d} (outputs of {manifest.get('source')})", str(artifact),
                               input_source=str(d / "inputs.npz"))
-    if manifest.get("sha256") and Path(artifact).exists() and _sha256(Path(artifact)) != manifest["sha256"]:
+    if manifest.get("sha256") and Path(artifact).exists() and sha256_of(artifact) != manifest["sha256"]:
         result.warnings.append("the artifact changed since the bundle was written (sha256 differs)")
     with open_runner(cand) as runner:
         plan = plan_mapping(rsig, runner.signature, cand, result)

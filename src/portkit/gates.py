@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BadInput, ValidationFailed
+from .stats import bootstrap_ci
 
 __all__ = [
     "Gates",
@@ -277,22 +278,6 @@ def size_of(path: str | Path) -> int | None:
     return art.size_bytes()
 
 
-def bootstrap_quantile_ci(
-    values: np.ndarray, q: float, confidence: float = CONFIDENCE, resamples: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the q-th percentile (the p99 gate)."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size < 2:
-        v = float(x[0]) if x.size else math.nan
-        return (v, v)
-    rng = np.random.default_rng(seed)
-    resamples = max(200, min(resamples, int(2e7 // x.size)))
-    idx = rng.integers(0, x.size, size=(resamples, x.size))
-    stats = np.percentile(x[idx], q, axis=1)
-    a = (1 - confidence) / 2
-    return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
-
-
 def _latency_series(result: Any) -> list[dict[str, Any]]:
     """Bench series as dicts, each with `ci_ms` for p50 and p99 (p99's from the raw samples if kept)."""
     out = []
@@ -306,7 +291,7 @@ def _latency_series(result: Any) -> list[dict[str, Any]]:
         d = m.to_dict()
         ci = {"p50": list(m.stats.median_ci95)}
         if m.samples_ns:
-            ci["p99"] = list(bootstrap_quantile_ci(np.asarray(m.samples_ns) / 1e6, 99))
+            ci["p99"] = list(bootstrap_ci(np.asarray(m.samples_ns) / 1e6, 99, CONFIDENCE))
         d["ci_ms"] = ci
         out.append(d)
     return out

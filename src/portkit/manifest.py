@@ -8,16 +8,16 @@ the seed, the machine and every library version, so a run can be audited and rep
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-import os
-import platform
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA", "sha256_of", "tool_versions", "write_json", "to_junit", "to_html", "summary"]
+from .environment import environment
+from .hashing import sha256_of
+
+__all__ = ["SCHEMA", "environment", "sha256_of", "tool_versions", "write_json", "to_junit", "to_html", "summary"]
 
 SCHEMA = "portkit.manifest/1"
 TOOLS = (
@@ -38,39 +38,10 @@ TOOLS = (
 )
 
 
-def sha256_of(path: str | Path) -> str | None:
-    """sha256 of a file; of a folder, over its files in sorted order (relative name, then content)."""
-    p = Path(path)
-    if not p.exists():
-        return None
-    h = hashlib.sha256()
-    if p.is_file():
-        files = [(p.name, p)]
-    else:
-        files = sorted((f.relative_to(p).as_posix(), f) for f in p.rglob("*") if f.is_file())
-    for rel, f in files:
-        if p.is_dir():
-            h.update(rel.encode() + b"\0")
-        with f.open("rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def tool_versions() -> dict[str, str | None]:
     from .versions import versions
 
     return versions(*TOOLS)
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "ci": bool(os.environ.get("CI")),
-    }
 
 
 def write_json(data: Any, path: str | Path) -> Path:
