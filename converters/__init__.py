@@ -22,4 +22,11 @@ EDGE_MODULES: tuple[str, ...] = (
     "onnx_to_keras",
     "onnx_to_ort",
     "onnx_to_web",
+    "torch_to_pt2",
+    "torchscript_to_pt2",
+    "pt2_to_onnx",
+    "torch_to_tflite",
+    "pt2_to_executorch",
+    "keras_to_onnx_native",
+    "keras_to_tflite_native",
 )

@@ -148,7 +148,8 @@ def _is_output_folder(folder: Path, to: Format) -> bool:
 def default_output(source: Artifact, target: Format) -> Path:
     loc = source.location
     stem = loc.rpartition(":")[2] if source.format is Format.TORCH and not Path(loc).exists() else Path(loc).name
-    for suffix in (".ts.pt", ".weights.h5", ".keras", ".onnx", ".tflite", ".pt", ".pth", ".h5", ".json"):
+    for suffix in (".ts.pt", ".weights.h5", ".keras", ".onnx", ".tflite", ".pt2", ".pte", ".pt", ".pth", ".h5",
+                   ".json"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -249,7 +250,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     if same and not (opts.quantize or opts.optimize):
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
-    routes = plan(src.format, to, via)
+    routes = plan(src.format, to, via, tool=opts.tool)
     t0 = time.perf_counter()
     failures: list[str] = []
     first: ConversionFailed | None = None  # the preferred route's error leads when every route fails

@@ -21,6 +21,8 @@ class Format(str, enum.Enum):
     TORCHSCRIPT = "torchscript"
     ONNX = "onnx"
     TFLITE = "tflite"
+    PT2 = "pt2"  # torch.export ExportedProgram archive (torch.export.save)
+    EXECUTORCH = "executorch"  # ExecuTorch program (.pte flatbuffer, a target)
     ORT = "ort"  # ONNX Runtime's flatbuffer format for mobile / minimal builds (a target)
     WEB = "web"  # a folder: model + manifest.json + index.html for onnxruntime-web (a target)
 
@@ -51,6 +53,8 @@ _SUFFIX = {
     Format.TORCHSCRIPT: ".pt",
     Format.ONNX: ".onnx",
     Format.TFLITE: ".tflite",
+    Format.PT2: ".pt2",
+    Format.EXECUTORCH: ".pte",
     Format.ORT: ".ort",
     Format.WEB: "",
 }
@@ -66,6 +70,11 @@ _ALIASES = {
     "script": "torchscript",
     "lite": "tflite",
     "litert": "tflite",
+    "export": "pt2",
+    "exported_program": "pt2",
+    "torch_export": "pt2",
+    "pte": "executorch",
+    "et": "executorch",
 }
 
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -112,6 +121,8 @@ def sniff(location: str | Path) -> Format:
         return Format.TFLITE
     if head[4:8] == b"ORTM":
         return Format.ORT
+    if head[4:6] == b"ET" and head[6:8].isdigit():
+        return Format.EXECUTORCH  # ExecuTorch flatbuffer file identifier "ET12" etc.
     if head.startswith(_HDF5_MAGIC):
         return _sniff_h5(path)
     if head.startswith(b"PK"):
@@ -122,7 +133,7 @@ def sniff(location: str | Path) -> Format:
         return Format.TORCH  # a legacy (non-zip) pickle: loadable only with --allow-pickle
     if _looks_like_onnx(path):
         return Format.ONNX
-    raise BadInput("unrecognised model file (not ONNX, TFLite, Keras, HDF5, TorchScript or a SavedModel)",
+    raise BadInput("unrecognised model file (not ONNX, TFLite, Keras, HDF5, TorchScript, .pt2, .pte or a SavedModel)",
                    path=path, hint="check that the file is complete and is a model")
 
 
@@ -148,6 +159,13 @@ def _sniff_zip(path: Path) -> Format:
             names = z.namelist()
     except zipfile.BadZipFile as e:
         raise BadInput("zip container is corrupt or truncated", path=path, hint="re-export the model") from e
+    if any(n == "archive_format" or n.endswith("/archive_format") for n in names) or any(
+        n.endswith("serialized_exported_program.json") for n in names
+    ):
+        if any("/data/aotinductor/" in n or n.startswith("data/aotinductor/") for n in names):
+            raise BadInput("this .pt2 is an AOTInductor package (compiled code), not an ExportedProgram",
+                           path=path, hint="pass the torch.export.save() archive it was compiled from")
+        return Format.PT2
     if "config.json" in names and any(n.endswith("model.weights.h5") for n in names):
         return Format.KERAS
     if any(n.split("/", 2)[1:2] == ["code"] or n.startswith("code/") for n in names) and any(
@@ -157,7 +175,7 @@ def _sniff_zip(path: Path) -> Format:
     if any(n.endswith("data.pkl") for n in names):
         # A torch.save() pickle: a state_dict or a whole module. Only loadable as a model with --allow-pickle.
         return Format.TORCH
-    raise BadInput("zip file is neither a .keras model nor a TorchScript/PyTorch archive", path=path,
+    raise BadInput("zip file is neither a .keras model nor a TorchScript/.pt2/PyTorch archive", path=path,
                    hint="check the file")
 
 

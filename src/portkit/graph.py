@@ -10,7 +10,7 @@ from types import ModuleType
 from .errors import BadInput
 from .formats import Format
 
-__all__ = ["Edge", "Route", "edges", "plan", "route_text"]
+__all__ = ["Edge", "Route", "edges", "plan", "route_text", "tool_matches"]
 
 MAX_HOPS = 4
 
@@ -63,11 +63,33 @@ def route_text(route: Route) -> str:
     return " → ".join([route[0].source.value] + [e.target.value for e in route])
 
 
+def _norm(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def tool_matches(edge: Edge, tool: str) -> bool:
+    """`--tool NAME` names an edge's tool (case, spaces and punctuation ignored; "keras export" also
+    matches "keras export (litert)", "torch.onnx" matches "torch.onnx (dynamo)") or its module name."""
+    want = _norm(tool)
+    have = _norm(edge.tool)
+    return bool(want) and (have == want or have.startswith(want) or _norm(edge.name) == want)
+
+
 def plan(source: Format, target: Format, via: Format | None = None,
-         only_available: bool = True) -> list[Route]:
-    """All routes from `source` to `target` (through `via` if given), cheapest first."""
+         only_available: bool = True, tool: str | None = None) -> list[Route]:
+    """All routes from `source` to `target` (through `via` if given), cheapest first. With `tool`, only
+    the routes where some hop uses that tool."""
     if source is target and via is None:
         return [()]
+    if tool:
+        routes = plan(source, target, via, only_available)
+        exact = [r for r in routes if any(_norm(e.tool) == _norm(tool) for e in r)]
+        kept = exact or [r for r in routes if any(tool_matches(e, tool) for e in r)]
+        if not kept:
+            tools = sorted({e.tool for r in routes for e in r})
+            raise BadInput(f"no {source.value} → {target.value} route uses the tool '{tool}'",
+                           hint=f"tools on these routes: {', '.join(tools)}")
+        return kept
     all_edges = [e for e in edges() if e.available or not only_available]
     found: list[tuple[float, Route]] = []
 

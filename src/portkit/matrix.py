@@ -82,7 +82,8 @@ def targets_for(source: Format, formats: tuple[Format, ...] = MATRIX_FORMATS) ->
 
 def _stem(model: str) -> str:
     name = Path(model).name if Path(model).exists() else model.rpartition(":")[2]
-    for suffix in (".ts.pt", ".weights.h5", ".keras", ".onnx", ".tflite", ".pt", ".pth", ".h5", ".json"):
+    for suffix in (".ts.pt", ".weights.h5", ".keras", ".onnx", ".tflite", ".pt2", ".pte", ".pt", ".pth", ".h5",
+                   ".json"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

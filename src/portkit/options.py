@@ -30,6 +30,8 @@ class ConvertOptions:
     calibration: str | None = None
     int8_io: bool = False
     optimize: bool = False
+    # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
+    tool: str | None = None
     # anything an edge needs that has no field yet (kept out of the core's way)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -28,6 +28,7 @@ def convert(
     to: str = typer.Option(..., "--to", "-t", help="Target format: onnx, torchscript, tflite, savedmodel, keras, ..."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output path (default: beside the source name)."),
     via: str | None = typer.Option(None, "--via", help="Force the route through this format."),
+    tool: str | None = typer.Option(None, "--tool", help="Keep only routes using this tool for a hop (e.g. tf2onnx, 'keras export', litert-torch, onnx2tf; see `portkit routes`)."),
     opset: int | None = typer.Option(None, "--opset", help="ONNX opset for ONNX exports."),
     input_shape: list[str] | None = input_shape_option(),
     input_dtype: list[str] | None = input_dtype_option(),
@@ -68,7 +69,7 @@ def convert(
         input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
-        int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle,
+        int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle, tool=tool,
     ))
     if as_json:
         ui.print_json(result.to_dict())

@@ -22,7 +22,7 @@ def routes(
         from portkit.formats import Format
         from portkit.graph import plan, route_text
 
-        planned = [{"route": route_text(r), "cost": sum(e.cost for e in r), "tools": [e.tool for e in r]}
+        planned = [{"route": route_text(r), "cost": round(sum(e.cost for e in r), 3), "tools": [e.tool for e in r]}
                    for r in plan(Format.parse(source), Format.parse(target))]
         if as_json:
             ui.print_json(planned)

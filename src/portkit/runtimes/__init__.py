@@ -1,7 +1,8 @@
 """Runtime adapters: one module per runtime, each with `load(artifact, **options) -> Runner`.
 
 `open_runner` decides where a runner lives: onnxruntime runs in the calling process; every framework
-runtime (torch, torch.export, ExecuTorch, TensorFlow/Keras, LiteRT) runs in a spawned worker (see portkit.workers for why).
+runtime (torch, torch.export, ExecuTorch, TensorFlow/Keras, LiteRT) runs in a spawned worker
+(see portkit.workers for why).
 """
 from __future__ import annotations
 

@@ -1,0 +1,46 @@
+"""Keras → TFLite with Keras' own exporter (`model.export(path, format="litert")`, Keras >= 3.13), beside
+the TFLiteConverter edge (which the planner falls back to; `--tool TFLiteConverter` forces it). fp32
+only: --quantize fails this hop so the planner takes the TFLiteConverter route, which quantizes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import ConversionFailed, converting, require
+from portkit.formats import Format
+from portkit.inputs import make_inputs
+from portkit.options import ConvertOptions
+from portkit.versions import versions
+
+from ._tf_common import keras_input_specs, keras_loader_for, keras_names
+
+SOURCE = (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON)
+TARGET = Format.TFLITE
+REQUIRES = ("tensorflow", "keras")
+COST = 0.9
+TOOL = "keras export (litert)"
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    if opts.quantize or opts.int8_io:
+        raise ConversionFailed("Keras' litert export writes fp32 only",
+                               hint="--tool TFLiteConverter quantizes (the planner falls back to it)")
+    model, kind = keras_loader_for(src)
+    require("keras", "Keras export")
+    from portkit.runtimes.keras import keras_signature
+    from portkit.runtimes.tflite import TFLiteRunner
+
+    sig = keras_signature(model)
+    in_names, out_names = keras_names(model)
+    with converting(f"{src.format.value}→tflite (keras export)", alternative="--tool TFLiteConverter"):
+        feeds = make_inputs(sig, batch=1)
+        model([feeds[n] for n in in_names] if len(in_names) > 1 else feeds[in_names[0]])
+        model.export(str(out), format="litert", verbose=False, input_signature=keras_input_specs(model))
+    out_sig = TFLiteRunner(str(out)).signature
+    renamed: dict[str, dict[str, str]] = {}
+    for k, ours, theirs in (("inputs", in_names, out_sig.inputs), ("outputs", out_names, out_sig.outputs)):
+        pairs = {a: b.name for a, b in zip(ours, theirs, strict=False) if a != b.name}
+        if pairs and len(ours) == len(theirs):
+            renamed[k] = pairs
+    return Artifact(str(out), TARGET, out_sig, {"producer": TOOL, "keras_flavour": kind, "renamed": renamed,
+                                                "versions": versions("tensorflow", "keras")})

@@ -1,0 +1,55 @@
+"""`.pt2` ExportedProgram → ONNX with torch.onnx's dynamo exporter (the program's dynamic axes are kept;
+symbolic dims get the program's dim names, e.g. `batch`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import converting, require
+from portkit.formats import Format
+from portkit.options import ConvertOptions
+
+from ._torch_common import finish_onnx
+
+SOURCE = Format.PT2
+TARGET = Format.ONNX
+REQUIRES = ("torch", "onnxscript")
+COST = 1.0
+TOOL = "torch.onnx (dynamo)"
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    require("torch", "PyTorch export")
+    import torch
+
+    from portkit.runtimes.pt2 import load_program, program_signature
+
+    program, stored = load_program(src.location)
+    sig = stored if stored is not None and stored.inputs else program_signature(program)
+    with converting("pt2→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
+        onnx_program = torch.onnx.export(
+            program, input_names=[s.name for s in sig.inputs], output_names=[o.name for o in sig.outputs],
+            dynamo=True, opset_version=opts.opset, verbose=False, optimize=True, external_data=False)
+        onnx_program.save(str(out))
+    _name_dims(out, sig)
+    keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
+    return finish_onnx(out, TOOL, **keep)
+
+
+def _name_dims(path: Path, sig) -> None:
+    """Replace the exporter's symbol names (s77) with the signature's dim names where they line up."""
+    import onnx
+
+    model = onnx.load(str(path))
+    rename: dict[str, str] = {}
+    for vi, spec in zip(model.graph.input, sig.inputs):
+        for d, want in zip(vi.type.tensor_type.shape.dim, spec.shape):
+            if d.dim_param and isinstance(want, str) and want:
+                rename.setdefault(d.dim_param, want)
+    if not rename or all(k == v for k, v in rename.items()):
+        return
+    for vi in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    onnx.save(model, str(path))

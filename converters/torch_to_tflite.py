@@ -1,0 +1,74 @@
+"""Eager PyTorch module or `.pt2` program → TFLite with litert-torch (no ONNX, no TensorFlow graph).
+
+Preferred over torch → ONNX → onnx2tf for PyTorch sources: faster, covers transformers (int64 ids +
+masks) that onnx2tf fails, and keeps the source layout (NCHW stays NCHW: recorded as `layout_kept`
+with an empty layout map, so validation compares without transposes). The batch axis (and other
+dynamic axes where litert-torch can keep them) stays dynamic. --quantize fp16 (ai-edge-quantizer
+recipe), dynamic (PT2E dynamic int8) and int8 with --int8-io (PT2E static, calibrated on --calibration).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import ConversionFailed, converting
+from portkit.formats import Format
+from portkit.options import ConvertOptions
+
+from ._litert_common import (
+    VIA_ONNX,
+    check_quantize,
+    dynamic_shapes,
+    missing_ok,
+    named_module,
+    quant_config,
+    require_litert,
+    source_module,
+    tflite_artifact,
+)
+from ._torch_common import example_args
+
+SOURCE = (Format.TORCH, Format.PT2)
+TARGET = Format.TFLITE
+REQUIRES = ("torch", "litert_torch", "ai_edge_litert")
+COST = 1.0
+TOOL = "litert-torch"
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    mode = check_quantize(opts)  # bad options fail before any work
+    litert_torch = require_litert()
+    module, sig = source_module(src)
+    dynamic = opts.dynamic and src.metadata.get("dynamic", True) and any(s.dynamic_dims for s in sig.inputs)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    kwargs = dict(zip([s.name for s in sig.inputs], args))
+    with converting(f"{src.format.value}→tflite (litert-torch)", alternative=VIA_ONNX):
+        model, qcfg = quant_config(mode, module, args, sig, opts)
+        named = named_module(model, sig)
+        target = named if named is not None else model
+        attempts = ["all", "batch"] if any(i for s in sig.inputs for i in s.dynamic_dims) else ["batch"]
+        converted, kept, first_error = None, "none", None
+        for which in attempts if dynamic else []:
+            try:
+                converted = _convert(litert_torch, target, args, kwargs, dynamic_shapes(
+                    sig, named is not None, batch_only=which == "batch"), qcfg, by_name=named is not None)
+                kept = which
+                break
+            except Exception as e:  # noqa: BLE001 - litert-torch's lowering of symbolic shapes fails on
+                first_error = first_error or e  # e.g. flatten/view: try fewer dynamic axes, then give up
+        if dynamic and converted is None:
+            raise ConversionFailed(
+                "litert-torch cannot keep the batch axis dynamic for this graph "
+                f"({type(first_error).__name__}: {str(first_error).splitlines()[0][:160]})",
+                hint=f"--static keeps litert-torch (fixed batch), or {VIA_ONNX} for a dynamic batch")
+        if converted is None:
+            converted = _convert(litert_torch, target, args, kwargs, None, qcfg, by_name=named is not None)
+        converted.export(str(out))
+    missing_ok(out)
+    return tflite_artifact(out, TOOL, src, mode, sig, dynamic_axes=kept)
+
+
+def _convert(litert_torch, module, args, kwargs, shapes, qcfg, *, by_name: bool):
+    if by_name:
+        return litert_torch.convert(module, sample_kwargs=kwargs, dynamic_shapes=shapes, quant_config=qcfg)
+    return litert_torch.convert(module, args, dynamic_shapes=shapes, quant_config=qcfg)

@@ -1,0 +1,34 @@
+"""TorchScript → `.pt2`: torch.export does not take a ScriptModule, so torch's TS2EPConverter translates
+it to an ExportedProgram first; that program's module is then exported again with portkit's dynamic
+axes (TS2EPConverter marks every axis dynamic). Works for traced/scripted modules whose ops
+TS2EPConverter knows; anything else fails this hop (the TorchScript → ONNX route stays)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import converting, require
+from portkit.formats import Format
+from portkit.options import ConvertOptions
+
+from ._pt2_common import export_program, finish_pt2
+from ._torch_common import example_args, module_and_signature
+
+SOURCE = Format.TORCHSCRIPT
+TARGET = Format.PT2
+REQUIRES = ("torch",)
+COST = 1.2
+TOOL = "torch.export (TS2EPConverter)"
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    require("torch", "torch.export")
+    from torch._export.converter import TS2EPConverter  # torch's own (documented) TorchScript bridge
+
+    module, sig = module_and_signature(src)
+    args = example_args(sig.inputs)
+    with converting("torchscript→pt2 (TS2EPConverter + torch.export)",
+                    alternative="--via onnx, or export the eager module with torch.export"):
+        loose = TS2EPConverter(module, args).convert()
+        program = export_program(loose.module(), sig.inputs, args)
+    return finish_pt2(program, out, sig, TOOL, src, converted_from="torchscript")
