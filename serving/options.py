@@ -28,10 +28,11 @@ class ServeOptions:
             raise BadInput(f"unknown provider '{self.provider}'", hint=f"valid: {', '.join(PROVIDERS)}")
         for name in ("max_batch", "workers", "concurrency", "max_request_bytes"):
             if getattr(self, name) < 1:
-                raise BadInput(f"{name.replace('_', '-')} must be at least 1")
+                raise BadInput(f"--{name.replace('_', '-')} must be at least 1",
+                               hint=f"e.g. --{name.replace('_', '-')} 1")
         if self.max_delay_ms < 0:
-            raise BadInput("--max-delay-ms must not be negative")
+            raise BadInput("--max-delay-ms must not be negative", hint="e.g. --max-delay-ms 2 (0: no waiting)")
         if not 0 <= self.port <= 65535:
-            raise BadInput(f"bad port {self.port}")
+            raise BadInput(f"--port {self.port} is not a TCP port", hint="use 1..65535, or 0 to pick a free one")
         if self.threads is not None and self.threads < 1:
-            raise BadInput("--threads must be at least 1")
+            raise BadInput("--threads must be at least 1", hint="omit it for onnxruntime's default")

@@ -240,6 +240,12 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         from .inputs import load_inputs
 
         load_inputs(path)
+    if eval_data:  # a labelled set that does not load fails now, not after the output was written
+        from .inputs import load_inputs
+
+        if not any("labels" in s for s in load_inputs(eval_data)):
+            raise BadInput("eval data has no 'labels' array", path=eval_data,
+                           hint="save it with numpy.savez(path, <input>=x, labels=y)")
     if validate and validate_opts is not None and validate_opts.inputs:
         data_specs(src, validate_opts.inputs)
     same = src.format is to and via is None

@@ -479,9 +479,9 @@ def load_baseline(path: str | Path) -> Baseline:
             path=p,
             hint="write one with --json > FILE (or use a run's manifest.json)",
         ) from e
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError (a binary file) are ValueErrors
         raise BadInput(
-            f"baseline is not a portkit JSON result ({e})",
+            f"baseline is not a portkit JSON result ({str(e)[:120]})",
             path=p,
             hint="use the output of --json or a run's manifest.json",
         ) from e

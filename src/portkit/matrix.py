@@ -103,7 +103,10 @@ def matrix(model: str | Path, output_dir: str | Path | None = None, *,
     log = log or (lambda _m: None)
     model = str(model)
     src_fmt = sniff(model)
-    convert_options(**options)  # bad options fail once, before any work
+    from .conversion import source_artifact
+
+    # bad options and a source no route can load (a pickle without --allow-pickle) fail once, before any work
+    source_artifact(model, convert_options(**options))
     out_dir = Path(output_dir) if output_dir else Path(f"{_stem(model)}_matrix")
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [t if isinstance(t, Format) else Format.parse(t) for t in targets] if targets else \
