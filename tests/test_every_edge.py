@@ -1,0 +1,54 @@
+"""Every edge of the conversion graph, taken from the graph itself, converts a catalogue model and the
+result agrees with its source (portkit's validation: batch 1 and 2 where the batch is dynamic).
+
+The parameters are `portkit.graph.edges()`: an edge added to converters/ is tested here without anyone
+writing its name, and a source format the catalogue cannot provide fails `test_catalogue_covers_every_edge`.
+One WorkerPool serves the module, so torch and TensorFlow are each imported once for all edges.
+"""
+from __future__ import annotations
+
+import pytest
+
+from portkit.conversion import run_hop
+from portkit.graph import edges
+from portkit.options import ConvertOptions, ValidateOptions
+from portkit.runtimes import open_runner
+from portkit.validation import validate_runners
+from portkit.workers import WorkerPool
+
+from .catalogue import Catalogue
+
+EDGES = [e for e in edges()]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPool() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory, pool):
+    return Catalogue(tmp_path_factory.mktemp("catalogue"), pool)
+
+
+def test_catalogue_covers_every_edge(catalogue):
+    missing = sorted({e.source.value for e in EDGES} - {f.value for f in catalogue.formats()})
+    assert not missing, f"no catalogue model for source format(s) {missing}: add one to tests/catalogue.py"
+
+
+@pytest.mark.parametrize("edge", [e for e in EDGES if e.available], ids=lambda e: f"{e.name}[{e.source.value}]")
+def test_edge_round_trip(edge, catalogue, pool, tmp_path):
+    src = catalogue.get(edge.source)
+    out = tmp_path / (f"out{edge.target.suffix}" if edge.target.suffix else f"out_{edge.target.value}")
+    art = run_hop(edge, src, out, ConvertOptions(), pool)
+    assert out.exists() and art.format is edge.target
+    ref, cand = open_runner(src, pool=pool), open_runner(art, pool=pool)
+    try:
+        result = validate_runners(ref, cand, art, ValidateOptions(), src.location, art.location, reference=src)
+    finally:
+        ref.close()
+        cand.close()
+    assert result, f"{edge} ({edge.tool}): {result.summary()}"
+    assert result.batches and 1 in result.batches
