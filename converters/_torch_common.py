@@ -21,6 +21,14 @@ def module_and_signature(src: Artifact) -> tuple[Any, ModelSignature]:
     return runner.module, runner.signature
 
 
+def ranges_metadata(module: Any, sig: ModelSignature) -> dict[str, Any]:
+    """{"input_ranges": {...}} when the module tells valid integer ranges (token ids < vocab), else {}."""
+    from portkit.runtimes.torch import module_ranges
+
+    ranges = module_ranges(module, sig.inputs)
+    return {"input_ranges": ranges} if ranges else {}
+
+
 def example_args(specs: tuple[TensorSpec, ...], batch: int = 2) -> tuple[Any, ...]:
     """Example tensors for tracing/export: batch 2 and other dynamic axes at the default size, so exporters
     do not specialise them to 0/1; token ids in a small range, masks with padding."""

@@ -9,7 +9,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import dynamic_shapes, example_args, finish_onnx, module_and_signature
+from ._torch_common import dynamic_shapes, example_args, finish_onnx, module_and_signature, ranges_metadata
 
 SOURCE = Format.TORCH
 TARGET = Format.ONNX
@@ -31,4 +31,4 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             external_data=False,
         )
         program.save(str(out))
-    return finish_onnx(out, TOOL)
+    return finish_onnx(out, TOOL, **ranges_metadata(module, sig))

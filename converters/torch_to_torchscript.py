@@ -9,7 +9,7 @@ from portkit.formats import Format
 from portkit.options import ConvertOptions
 from portkit.versions import versions
 
-from ._torch_common import example_args, module_and_signature, save_script
+from ._torch_common import example_args, module_and_signature, ranges_metadata, save_script
 
 SOURCE = Format.TORCH
 TARGET = Format.TORCHSCRIPT
@@ -26,4 +26,5 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             # trace records one path through Python control flow; check_trace re-runs and compares
             script = torch.jit.trace(module, example_args(sig.inputs), check_trace=True, strict=False)
         save_script(script, out, sig)
-    return Artifact(str(out), Format.TORCHSCRIPT, sig, {"producer": TOOL, "versions": versions("torch")})
+    md = {"producer": TOOL, "versions": versions("torch"), **ranges_metadata(module, sig)}
+    return Artifact(str(out), Format.TORCHSCRIPT, sig, md)

@@ -11,7 +11,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import dynamic_axes, example_args, finish_onnx, module_and_signature
+from ._torch_common import dynamic_axes, example_args, finish_onnx, module_and_signature, ranges_metadata
 
 SOURCE = Format.TORCHSCRIPT
 TARGET = Format.ONNX
@@ -33,4 +33,4 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
                           input_names=in_names, output_names=out_names, dynamic_axes=axes or None,
                           opset_version=opts.opset or DEFAULT_OPSET, do_constant_folding=True)
-    return finish_onnx(out, TOOL)
+    return finish_onnx(out, TOOL, **ranges_metadata(module, sig))

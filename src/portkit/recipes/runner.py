@@ -121,6 +121,8 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
     copts = api.convert_options(
         opset=t.opset,
         input_shapes=shapes,
+        input_dtypes=model.input_dtypes,
+        dynamic_axes=model.dynamic_axes,
         dynamic=True if t.dynamic is None else t.dynamic,
         weights=recipe.resolve(model.weights),
         model_args=dict(model.model_args),
@@ -141,7 +143,7 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
         samples=vstep.samples,
         seed=recipe.seed,
         inputs=recipe.resolve(vstep.inputs),
-        input_shapes=shapes,
+        input_specs=copts.input_specs,
     )
     source = recipe.resolve(model.source)
     folder = out / model.name / t.label
@@ -280,6 +282,8 @@ def _bench(
             log=log,
             keep_samples=True,
             input_shapes={k: tuple(v) for k, v in (model.input_shapes or {}).items()} or None,
+            input_dtypes=model.input_dtypes,
+            dynamic_axes=model.dynamic_axes,
             weights=recipe.resolve(model.weights),
             model_args=dict(model.model_args),
             allow_pickle=model.allow_pickle,

@@ -240,6 +240,9 @@ class ModelSpec(_Steps):
     weights: str | None = None
     model_args: dict[str, Any] = Field(default_factory=dict)
     input_shapes: dict[str, list[int | str]] | None = None  # {x: [1, 3, 224, 224]}, or one list
+    # with input_shapes, the one input-spec definition (portkit.signature.InputSpec) the CLI flags fill:
+    input_dtypes: dict[str, str] | None = None  # {input_ids: int64}
+    dynamic_axes: dict[str, dict[int, str]] | None = None  # {input_ids: {1: sequence}}
     allow_pickle: bool = False
     allow_unsafe: bool = False
     custom_objects: str | None = None

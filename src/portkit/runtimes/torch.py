@@ -152,6 +152,34 @@ def data_specs(artifact: Artifact) -> tuple[InputSpec, ...]:
     return tuple(InputSpec.from_dict(d) for d in artifact.metadata.get("data_specs") or ())
 
 
+def module_specs(module: Any) -> tuple[InputSpec, ...]:
+    """A module's own `input_specs` attribute: InputSpecs or dicts {name, shape, dtype, dynamic_axes}."""
+    declared = getattr(module, "input_specs", None)
+    if not declared or callable(declared):
+        return ()
+    try:
+        return tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in declared)
+    except (TypeError, ValueError, KeyError):
+        return ()
+
+
+def module_ranges(module: Any, inputs: tuple[TensorSpec, ...]) -> dict[str, list[float]]:
+    """Valid ranges of integer inputs: a module's `input_ranges` attribute, else token ids below the size
+    of its input embedding (`get_input_embeddings()`, as Hugging Face models have) for the first int input."""
+    declared = getattr(module, "input_ranges", None)
+    if isinstance(declared, dict):
+        return {str(k): [float(v[0]), float(v[1])] for k, v in declared.items()}
+    getter = getattr(module, "get_input_embeddings", None)
+    ints = [s.name for s in inputs if s.dtype.startswith(("int", "uint")) and "mask" not in s.name.lower()]
+    if callable(getter) and ints:
+        try:
+            rows = int(getter().num_embeddings)
+        except Exception:  # noqa: BLE001 - a hint only
+            return {}
+        return {ints[0]: [0.0, float(rows)]}
+    return {}
+
+
 def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
     """Input specs from the artifact's own signature, a stored TorchScript signature (with the command's
     shapes/dtypes applied), the command's specs, or the module's `input_shape` attribute."""
@@ -164,6 +192,9 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
         if sig is not None:
             return _apply_specs(sig.inputs, given, dynamic)
     params = forward_parameters(module)
+    declared = module_specs(module)
+    if declared:  # the module says what it takes (an `input_specs` attribute); the command's specs win
+        given = merge_input_specs(given, declared) if given else declared
     data = data_specs(artifact)
     if data:
         if len(given) == 1 and not given[0].name and len(data) == 1:
