@@ -126,6 +126,8 @@ def _parse_header(header_bytes: bytes) -> dict[str, Any]:
         header = json.loads(header_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ProtocolError(400, f"request body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise ProtocolError(400, "request body is JSON nested too deeply") from e
     if not isinstance(header, dict):
         raise ProtocolError(400, "request body must be a JSON object with an 'inputs' list")
     raw_inputs = header.get("inputs")

@@ -182,8 +182,9 @@ def _sniff_zip(path: Path) -> Format:
 def _sniff_json(path: Path) -> Format:
     try:
         data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInput(f"JSON file does not parse ({e})", path=path, hint="the file may be truncated") from e
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:160]
+        raise BadInput(f"JSON file does not parse ({why})", path=path, hint="the file may be truncated") from e
     if isinstance(data, dict) and "class_name" in data and "config" in data:
         return Format.KERAS_JSON
     raise BadInput("JSON file is not a Keras architecture (no class_name/config)", path=path,
