@@ -1,6 +1,8 @@
 """Bad input gets one clear line, a stable exit code, no traceback and no output file."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .conftest import ROOT, build, run_cli
@@ -142,3 +144,86 @@ def test_relative_paths_survive_converters_that_change_directory(tmp_path, digit
     proc = run_cli("convert", "m.onnx", "--to", "tflite", "-o", "sub/m.tflite", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "sub" / "m.tflite").is_file()
+
+
+def _onnx_pair(folder):
+    """identity.onnx (dynamic batch) and fixed.onnx, which reshapes to a hard-coded batch of 1."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    for name, nodes, inits in (
+        ("identity", [helper.make_node("Identity", ["x"], ["y"])], []),
+        ("fixed", [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+         [numpy_helper.from_array(np.array([1, 4], np.int64), "shape")]),
+    ):
+        model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                                  opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, str(folder / f"{name}.onnx"))
+    return folder / "identity.onnx", folder / "fixed.onnx"
+
+
+def test_candidate_that_fails_to_run_says_so(tmp_path):
+    """Not "max abs inf (atol 0 ...; needs atol ≥ inf)": the reason the candidate did not run, and the case."""
+    ref, cand = _onnx_pair(tmp_path)
+    proc = run_cli("validate", str(ref), str(cand))
+    _assert_clean_error(proc, 1, "candidate failed to run at batch 2:", "requested shape")
+    assert "inf" not in proc.stderr.strip().splitlines()[-1]
+
+
+def test_cli_runs_without_the_click_package(tmp_path):
+    """typer >= 0.29 vendors click: portkit must not need the `click` package itself (a fresh [cpu]
+    install crashed on every command with `No module named 'click'`)."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "click.py").write_text("raise ImportError('click is not installed here')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(hide), str(ROOT)])}
+    assert run_cli("--help", env=env).returncode == 0
+    _assert_clean_error(run_cli("convert", "x.onnx", "--to", env=env), 2, "--to")
+    _assert_clean_error(run_cli("inspect", str(tmp_path / "nope.onnx"), env=env), 2, "not found")
+
+
+def test_missing_extra_names_the_route_not_the_alphabet(tmp_path):
+    """A route whose libraries are missing names them and their extra (not the first missing library of
+    the whole graph, which said "'h5py' ... pip install 'portkit[dev]'")."""
+    from portkit.errors import missing
+
+    line = missing(["tensorflow", "onnx2tf", "tf_keras"], "onnx → tflite").one_line()
+    assert "'portkit[tf]'" in line and "pip install --no-deps onnx2tf tf-keras" in line and "[dev]" not in line
+    assert "'portkit[serve]'" in missing(["starlette"]).one_line()
+
+
+@pytest.mark.slow
+def test_every_route_failing_leads_with_the_preferred_one(tmp_path):
+    proc = run_cli("convert", "tests.bad_models:RouteSensitive", "--input-shape", "1,4", "--to", "onnx",
+                   "-o", str(tmp_path / "rs.onnx"))
+    line = proc.stderr.strip().splitlines()[-1]
+    _assert_clean_error(proc, 3)
+    head, _, fallbacks = line.partition("fallbacks also failed")
+    assert "export-route-reason" in head and "trace-route-reason" not in head, line
+    assert "trace-route-reason" in fallbacks, line
+    assert not (tmp_path / "rs.onnx").exists()
+
+
+@pytest.mark.slow
+def test_init_starter_runs_as_written(tmp_path, digits_ts):
+    """`portkit init model.pt` then `portkit run`: exit 0. int8 needs calibration data, so without it the
+    int8 target is written commented out, saying why; with --calibration it is active."""
+    import shutil
+
+    shutil.copy(digits_ts, tmp_path / "model.pt")
+    proc = run_cli("init", "model.pt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "recipe.yaml").read_text()
+    assert "# - to: tflite" in text and "#   quantize: int8" in text and "--calibration" in text
+    run = run_cli("run", "recipe.yaml", "--out", "build", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    calib = ROOT / "samples" / "digits_calib.npz"
+    proc = run_cli("init", "model.pt", "-o", "with-data.yaml", "--calibration", str(calib), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    check = run_cli("run", "with-data.yaml", "--check", "--json", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert "quantize: int8" in (tmp_path / "with-data.yaml").read_text().replace("#   quantize", "")
