@@ -128,6 +128,11 @@ EXTRAS = {
     "starlette": "serve",
     "uvicorn": "serve",
     "ray": "ray",
+    "litert_torch": "litert",
+    "torchao": "litert",
+    "ai_edge_quantizer": "litert",
+    "executorch": "executorch",
+    "transformers": "hf",
 }
 
 # Packages no extra can carry: onnx2tf and tf-keras pin ancient exact versions (tf-keras with its

@@ -71,7 +71,12 @@ def validate(
         render_table(result)
     render_gates(result, as_json)
     if not result:
-        raise ValidationFailed(result.summary(), result=result)
+        w = result.worst()
+        failed = w.failed_to_run.partition(" ")[0] if w is not None else ""  # "candidate" / "reference"
+        model = reference if failed == "reference" else candidate
+        hint = (f"check what it takes: portkit inspect {model}" if failed
+                else "the table above has every output and case; --json for the numbers")
+        raise ValidationFailed(result.summary(), result=result, path=model, hint=hint)
     if failed:
         raise failed
 
