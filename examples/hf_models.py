@@ -43,10 +43,16 @@ SEQUENCE = 16  # the example sequence length (the exported models take any lengt
 class TextModel(torch.nn.Module):
     """(input_ids, attention_mask) -> one tensor (`output`: "last_hidden_state" or "logits")."""
 
-    def __init__(self, model: Any, output: str, sequence: int = SEQUENCE) -> None:
+    def __init__(self, model: Any, output: str, sequence: int = SEQUENCE, causal: bool = False,
+                 mask: str = "wrapper") -> None:
         super().__init__()
         self.model = model
         self.output = output
+        self.causal = causal
+        # "wrapper": the 4-D additive mask is built here from the 0/1 mask with plain tensor ops (what
+        # export wrappers do; transformers passes 4-D masks through), "model": transformers builds it
+        # (its vmap-style index arithmetic exports, but onnx2torch / onnx2tf take less of it)
+        self.mask = mask
         self.vocab_size = int(model.get_input_embeddings().num_embeddings)
         dyn = [[0, "batch"], [1, "sequence"]]
         self.input_specs = [{"name": "input_ids", "shape": [1, sequence], "dtype": "int64", "dynamic_axes": dyn},
@@ -58,7 +64,15 @@ class TextModel(torch.nn.Module):
         return self.model.get_input_embeddings()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
+        mask = attention_mask
+        if self.mask == "wrapper":
+            keep = attention_mask[:, None, None, :].to(torch.float32)  # (N, 1, 1, S): 1 keeps a key
+            if self.causal:
+                seq = input_ids.shape[1]
+                ones = torch.ones(seq, seq, dtype=torch.float32, device=input_ids.device)
+                keep = keep * torch.tril(ones)[None, None]  # (N, 1, S, S)
+            mask = (1.0 - keep) * torch.finfo(torch.float32).min
+        out = self.model(input_ids=input_ids, attention_mask=mask, return_dict=True)
         return out[self.output]
 
 
@@ -134,7 +148,7 @@ def gpt2_tiny(seed: int = 0, **config: Any) -> TextModel:
     defaults = dict(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=128, use_cache=False,
                     bos_token_id=0, eos_token_id=0)
     cfg = _config("GPT2Config", defaults, **config)
-    return TextModel(_build(GPT2LMHeadModel, cfg, seed), "logits").eval()
+    return TextModel(_build(GPT2LMHeadModel, cfg, seed), "logits", causal=True).eval()
 
 
 def llama_tiny(seed: int = 0, **config: Any) -> TextModel:
@@ -144,7 +158,7 @@ def llama_tiny(seed: int = 0, **config: Any) -> TextModel:
     defaults = dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128, use_cache=False)
     cfg = _config("LlamaConfig", defaults, **config)
-    return TextModel(_build(LlamaForCausalLM, cfg, seed), "logits").eval()
+    return TextModel(_build(LlamaForCausalLM, cfg, seed), "logits", causal=True).eval()
 
 
 def vit_tiny(seed: int = 0, image_size: int = 32, **config: Any) -> VisionModel:

@@ -20,6 +20,8 @@ from .errors import BadInput, ConversionFailed, PortkitError, ValidationFailed
 from .formats import Format, sniff
 from .graph import Edge, Route, plan, route_text
 from .options import ConvertOptions, ValidateOptions
+from .signature import InputSpec, merge_input_specs
+from .tensormap import TensorMap
 from .validation import ValidationResult, validate_runners
 from .workers import WorkerPool, call_in_worker, family_of
 
@@ -103,15 +105,18 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     return art
 
 
-def data_specs(art: Artifact, data: str) -> None:
+def data_specs(art: Artifact, data: str) -> tuple[InputSpec, ...]:
     """`--inputs DATA` alone is enough for a model that declares no inputs: names, shapes and dtypes of the
     data's first sample set (batch dynamic, token sequences too) fill what the command did not say."""
-    if art.format not in (Format.TORCH, Format.TORCHSCRIPT):
-        return
     from .inputs import load_inputs
     from .signature import specs_from_arrays
 
-    art.metadata["data_specs"] = [s.to_dict() for s in specs_from_arrays(load_inputs(data)[0])]
+    specs = specs_from_arrays(load_inputs(data)[0])
+    if art.format in (Format.TORCH, Format.TORCHSCRIPT):
+        art.metadata["data_specs"] = [s.to_dict() for s in specs]
+    # the sizes of the data with the batch axis left dynamic (data may hold many rows of a batch-1 model)
+    return tuple(replace(s, shape=("batch", *s.shape[1:]) if s.shape else s.shape, dynamic_axes=())
+                 for s in specs)
 
 
 def check_output(out: Path, to: Format, source: str) -> None:
@@ -247,7 +252,9 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             raise BadInput("eval data has no 'labels' array", path=eval_data,
                            hint="save it with numpy.savez(path, <input>=x, labels=y)")
     if validate and validate_opts is not None and validate_opts.inputs:
-        data_specs(src, validate_opts.inputs)
+        sized = data_specs(src, validate_opts.inputs)
+        if not opts.input_shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
+            opts = replace(opts, input_specs=merge_input_specs(opts.input_specs, sized))
     same = src.format is to and via is None
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
     if same and out.resolve() == Path(src.location).resolve():
@@ -408,31 +415,9 @@ def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
     metadata["hop"]."""
     if "hop" in nxt.metadata:  # already composed (a reused route prefix)
         return
-    own = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
-    nxt.metadata["hop"] = own
-    prev_layout = prev.metadata.get("layout") or {}
-    prev_renamed = prev.metadata.get("renamed") or {}
-    layout: dict[str, dict[str, Any]] = {}
-    renamed: dict[str, dict[str, str]] = {}
-    for kind in ("inputs", "outputs"):
-        p_lay, p_ren = prev_layout.get(kind) or {}, prev_renamed.get(kind) or {}
-        h_lay, h_ren = (own["layout"].get(kind) or {}), (own["renamed"].get(kind) or {})
-        names = set(p_lay) | set(p_ren) | (set(h_lay) | set(h_ren)) - set(p_ren.values())
-        for name in names:
-            mid = p_ren.get(name, name)  # the tensor's name at the hop's input
-            perm_a = (p_lay.get(name) or {}).get("perm")
-            perm_b = (h_lay.get(mid) or {}).get("perm")
-            if perm_a and perm_b:
-                perm = [perm_a[q] for q in perm_b]  # transpose(transpose(x, a), b) == transpose(x, a[b])
-            else:
-                perm = perm_a or perm_b
-            if perm and perm != sorted(perm):
-                entry = dict(h_lay.get(mid) or p_lay.get(name) or {})
-                entry["perm"] = perm
-                layout.setdefault(kind, {})[name] = entry
-            final = h_ren.get(mid, mid)
-            if final != name:
-                renamed.setdefault(kind, {})[name] = final
+    nxt.metadata["hop"] = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
+    composed = TensorMap.from_metadata(prev.metadata).then(TensorMap.from_metadata(nxt.metadata)).to_metadata()
+    layout, renamed = composed["layout"], composed["renamed"]
     nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
     nxt.write_sidecar()
 

@@ -300,7 +300,10 @@ class TorchRunner(Runner):
         return [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in _flatten(out)]
 
     def run(self, feeds: Feeds) -> Feeds:
-        outs = self._forward(feeds)
+        try:
+            outs = self._forward(feeds)
+        except Exception as e:  # noqa: BLE001 - one line naming what was fed, not TorchScript's traceback
+            raise rejected_inputs(e, feeds) from e
         return dict(zip([o.name for o in self.signature.outputs], outs))
 
     def prepare_timed(self, feeds: Feeds, **_: Any) -> Any:  # bench: tensors built once, outside the loop
