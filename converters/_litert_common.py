@@ -96,7 +96,8 @@ def dynamic_shapes(sig: ModelSignature, by_name: bool, batch_only: bool = False)
         key = d if isinstance(d, str) and d else f"{spec.name}_{axis}"
         if key not in dims:
             ident = "".join(c if c.isalnum() else "_" for c in key)
-            dims[key] = torch.export.Dim(ident if ident[:1].isalpha() else f"d_{ident}", min=1 if axis == 0 else 2)
+            dims[key] = torch.export.Dim(ident if ident[:1].isalpha() else f"d_{ident}", min=1) if axis == 0 \
+                else torch.export.Dim.AUTO
         return dims[key]
 
     per = [{i: dim(s, i) for i in s.dynamic_dims if i == 0 or not batch_only} or None for s in sig.inputs]

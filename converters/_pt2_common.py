@@ -10,8 +10,9 @@ from portkit.signature import ModelSignature, TensorSpec
 
 
 def dynamic_shapes(specs: tuple[TensorSpec, ...]) -> tuple[dict[int, Any] | None, ...] | None:
-    """`torch.export.Dim`s for the dynamic axes of the input specs: a named Dim per symbolic name (inputs
-    sharing a sequence length share it), batch from 1. None when every axis is static."""
+    """`torch.export.Dim`s for the dynamic axes of the input specs: the batch as a named Dim from 1 (export
+    fails rather than silently fixing it), other axes `Dim.AUTO` (export infers their range, e.g. a
+    sequence up to the model's position embeddings, and which inputs share it). None when all static."""
     import torch
 
     dims: dict[str, Any] = {}
@@ -23,20 +24,34 @@ def dynamic_shapes(specs: tuple[TensorSpec, ...]) -> tuple[dict[int, Any] | None
             ident = ident if ident[:1].isalpha() else f"d_{ident}"
             # batch from 1 (a named Dim keeps the axis symbolic); other axes from 2: an example size of 1
             # there would be specialised by export's 0/1 rule
-            dims[key] = torch.export.Dim(ident, min=1) if axis == 0 else torch.export.Dim(ident, min=2)
+            dims[key] = torch.export.Dim(ident, min=1) if axis == 0 else torch.export.Dim.AUTO
         return dims[key]
 
     out = tuple({i: dim(str(s.shape[i] or ""), i) for i in s.dynamic_dims} or None for s in specs)
     return out if any(o for o in out) else None
 
 
-def export_program(module: Any, specs: tuple[TensorSpec, ...], args: tuple[Any, ...]) -> Any:
+def export_program(module: Any, specs: tuple[TensorSpec, ...], args: tuple[Any, ...], dynamic: bool = True) -> Any:
+    """torch.export with the specs' dynamic axes, or every axis fixed at the example's size (--static)."""
     import torch
 
-    return torch.export.export(module, args, dynamic_shapes=dynamic_shapes(specs), strict=False)
+    return torch.export.export(module, args, dynamic_shapes=dynamic_shapes(specs) if dynamic else None,
+                               strict=False)
 
 
-def finish_pt2(program: Any, out: Path, sig: ModelSignature, tool: str, src: Artifact, **metadata: Any) -> Artifact:
+def static_signature(sig: ModelSignature, args: tuple[Any, ...], program: Any) -> ModelSignature:
+    """--static: the inputs at the example's sizes, the outputs as the program computes them."""
+    from portkit.runtimes.pt2 import program_signature
+
+    derived = program_signature(program)
+    inputs = tuple(s.with_shape(tuple(int(d) for d in a.shape)) for s, a in zip(sig.inputs, args))
+    outputs = tuple(o.with_shape(p.shape) for o, p in zip(sig.outputs, derived.outputs)) \
+        if len(sig.outputs) == len(derived.outputs) else derived.outputs
+    return ModelSignature(inputs, outputs)
+
+
+def finish_pt2(program: Any, out: Path, sig: ModelSignature, tool: str, src: Artifact, module: Any = None,
+               **metadata: Any) -> Artifact:
     """Save the program with portkit's signature inside; the Artifact keeps the source's input ranges."""
     from portkit.runtimes.pt2 import program_signature, save_program
     from portkit.versions import versions
@@ -47,5 +62,8 @@ def finish_pt2(program: Any, out: Path, sig: ModelSignature, tool: str, src: Art
     final = sig if fits else derived
     save_program(program, str(out), final)
     keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
+    ranges = getattr(module, "input_ranges", None) if module is not None else None
+    if isinstance(ranges, dict) and ranges:  # the module tells its valid integer ranges (token ids < vocab)
+        keep.setdefault("input_ranges", {k: list(v) for k, v in ranges.items()})
     return Artifact(str(out), Format.PT2, final,
                     {**keep, "producer": tool, "versions": versions("torch"), **metadata})

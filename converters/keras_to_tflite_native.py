@@ -1,6 +1,7 @@
 """Keras → TFLite with Keras' own exporter (`model.export(path, format="litert")`, Keras >= 3.13), beside
-the TFLiteConverter edge (which the planner falls back to; `--tool TFLiteConverter` forces it). fp32
-only: --quantize fails this hop so the planner takes the TFLiteConverter route, which quantizes."""
+the TFLiteConverter edge. On the TensorFlow backend Keras' exporter is ExportArchive → SavedModel →
+TFLiteConverter, the same converter, but it names the outputs `output_0`: so it costs a little more and
+is the fallback (`--tool "keras export (litert)"` forces it). fp32 only: --quantize fails this hop."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,7 @@ from ._tf_common import keras_input_specs, keras_loader_for, keras_names
 SOURCE = (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON)
 TARGET = Format.TFLITE
 REQUIRES = ("tensorflow", "keras")
-COST = 0.9
+COST = 1.1
 TOOL = "keras export (litert)"
 
 

@@ -1,8 +1,9 @@
 """Eager PyTorch module or `.pt2` program → ExecuTorch `.pte` with the XNNPACK backend (fp32).
 
 torch.export (dynamic axes bounded: ExecuTorch plans memory for the largest size, so the batch goes up
-to MAX_BATCH and other dynamic axes up to MAX_DIM), then `to_edge_transform_and_lower` with the XNNPACK
-partitioner and `to_executorch()`. Validated by running the .pte with ExecuTorch's Python runtime.
+to MAX_BATCH and other dynamic axes to the range export infers, e.g. the position embeddings), then
+`to_edge_transform_and_lower` with the XNNPACK partitioner and `to_executorch()`. Validated by running
+the .pte with ExecuTorch's Python runtime.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ REQUIRES = ("torch", "executorch")
 COST = 1.0
 TOOL = "executorch (XNNPACK)"
 MAX_BATCH = 64
-MAX_DIM = 512
 
 
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
@@ -77,8 +77,9 @@ def _bounded(sig: ModelSignature) -> tuple[dict[int, Any] | None, ...] | None:
             if key not in dims:
                 ident = "".join(c if c.isalnum() else "_" for c in key)
                 ident = ident if ident[:1].isalpha() else f"d_{ident}"
-                dims[key] = torch.export.Dim(ident, min=1, max=MAX_BATCH) if i == 0 else \
-                    torch.export.Dim(ident, min=2, max=MAX_DIM)
+                # other axes: export infers their range (a sequence up to the position embeddings);
+                # ExecuTorch plans memory for the upper bound, so an unbounded axis fails the hop
+                dims[key] = torch.export.Dim(ident, min=1, max=MAX_BATCH) if i == 0 else torch.export.Dim.AUTO
             entry[i] = dims[key]
         per.append(entry or None)
     return tuple(per) if any(per) else None

@@ -10,19 +10,23 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._pt2_common import export_program, finish_pt2
+from ._pt2_common import export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
 
 SOURCE = Format.TORCH
 TARGET = Format.PT2
 REQUIRES = ("torch",)
-COST = 0.5
+COST = 1.6  # above torch → torchscript → onnx as a fallback of torch → onnx (both use torch.export)
 TOOL = "torch.export"
 
 
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     require("torch", "torch.export")
     module, sig = module_and_signature(src)
+    dynamic = opts.dynamic and src.metadata.get("dynamic", True)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1)
     with converting("torch→pt2 (torch.export)", alternative="--static (no dynamic axes), or --via torchscript"):
-        program = export_program(module, sig.inputs, example_args(sig.inputs))
-    return finish_pt2(program, out, sig, TOOL, src)
+        program = export_program(module, sig.inputs, args, dynamic)
+    if not dynamic:
+        sig = static_signature(sig, args, program)
+    return finish_pt2(program, out, sig, TOOL, src, module)

@@ -46,23 +46,21 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         model, qcfg = quant_config(mode, module, args, sig, opts)
         named = named_module(model, sig)
         target = named if named is not None else model
-        attempts = ["all", "batch"] if any(i for s in sig.inputs for i in s.dynamic_dims) else ["batch"]
-        converted, kept, first_error = None, "none", None
-        for which in attempts if dynamic else []:
+        converted, kept = None, "none"
+        if dynamic:
             try:
-                converted = _convert(litert_torch, target, args, kwargs, dynamic_shapes(
-                    sig, named is not None, batch_only=which == "batch"), qcfg, by_name=named is not None)
-                kept = which
-                break
-            except Exception as e:  # noqa: BLE001 - litert-torch's lowering of symbolic shapes fails on
-                first_error = first_error or e  # e.g. flatten/view: try fewer dynamic axes, then give up
-        if dynamic and converted is None:
-            raise ConversionFailed(
-                "litert-torch cannot keep the batch axis dynamic for this graph "
-                f"({type(first_error).__name__}: {str(first_error).splitlines()[0][:160]})",
-                hint=f"--static keeps litert-torch (fixed batch), or {VIA_ONNX} for a dynamic batch")
-        if converted is None:
+                converted = _convert(litert_torch, target, args, kwargs, dynamic_shapes(sig, named is not None),
+                                     qcfg, by_name=named is not None)
+                kept = "dynamic"
+            except Exception as e:  # noqa: BLE001 - litert-torch 0.10 lowers few symbolic shapes (flatten /
+                # view of a CNN head, attention masks fail): one clear line, and the planner's next route
+                raise ConversionFailed(
+                    "litert-torch cannot keep the dynamic axes of this graph "
+                    f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]})",
+                    hint=f"--static keeps litert-torch (fixed shapes), or {VIA_ONNX} for a dynamic batch") from e
+        else:
             converted = _convert(litert_torch, target, args, kwargs, None, qcfg, by_name=named is not None)
+            kept = "none (static)"
         converted.export(str(out))
     missing_ok(out)
     return tflite_artifact(out, TOOL, src, mode, sig, dynamic_axes=kept)

@@ -11,7 +11,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._pt2_common import export_program, finish_pt2
+from ._pt2_common import export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
 
 SOURCE = Format.TORCHSCRIPT
@@ -26,9 +26,12 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from torch._export.converter import TS2EPConverter  # torch's own (documented) TorchScript bridge
 
     module, sig = module_and_signature(src)
-    args = example_args(sig.inputs)
+    dynamic = opts.dynamic and src.metadata.get("dynamic", True)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1)
     with converting("torchscript→pt2 (TS2EPConverter + torch.export)",
                     alternative="--via onnx, or export the eager module with torch.export"):
         loose = TS2EPConverter(module, args).convert()
-        program = export_program(loose.module(), sig.inputs, args)
-    return finish_pt2(program, out, sig, TOOL, src, converted_from="torchscript")
+        program = export_program(loose.module(), sig.inputs, args, dynamic)
+    if not dynamic:
+        sig = static_signature(sig, args, program)
+    return finish_pt2(program, out, sig, TOOL, src, module, converted_from="torchscript")

@@ -1,0 +1,39 @@
+"""ExecuTorch `.pte` (XNNPACK, fp32): eager / .pt2 → .pte, validated by running the program with
+ExecuTorch's Python runtime against the source; sniffing and inspect."""
+from __future__ import annotations
+
+import pytest
+
+import portkit
+from portkit.formats import Format, sniff
+
+from .conftest import SAMPLES, build
+
+DIGITS = "samples.digits_torch:build"
+
+
+def test_pte_magic(tmp_path):
+    p = tmp_path / "m.bin"
+    p.write_bytes(b"\x1c\x00\x00\x00ET12" + b"\x00" * 64)
+    assert sniff(p) is Format.EXECUTORCH
+    assert Format.parse("pte") is Format.EXECUTORCH
+
+
+def test_eager_to_pte_dynamic_batch(tmp_path):
+    out = tmp_path / "digits.pte"
+    r = portkit.convert(DIGITS, "executorch", out, weights=str(SAMPLES / "digits_cnn.pt"))
+    assert r.passed and r.route == ["torch → executorch"] and r.hops[0].tool == "executorch (XNNPACK)"
+    assert sorted(set(r.hops[0].validation.batches)) == [1, 2] and r.hops[0].validation.max_rel <= 1e-4
+    assert sniff(out) is Format.EXECUTORCH
+    info = portkit.inspect(out)
+    assert info.details["runtime"] == "executorch" and info.signature.inputs[0].name == "x"
+
+
+@pytest.mark.slow
+def test_acceptance_torchvision_cnn_and_tiny_bert(tmp_path):
+    sd = build("torchvision_state_dict", "mobilenet_v3_small", str(tmp_path))
+    r = portkit.convert("torchvision.models:mobilenet_v3_small", "executorch", tmp_path / "mnv3.pte", weights=sd,
+                        model_args={"num_classes": 10}, input_shapes="1,3,64,64")
+    assert r.passed and sorted(set(r.hops[0].validation.batches)) == [1, 2]
+    r = portkit.convert("examples.hf_models:bert_tiny", "executorch", tmp_path / "bert.pte")
+    assert r.passed and sorted(set(r.hops[0].validation.batches)) == [1, 2]

@@ -1,0 +1,90 @@
+"""litert-torch edges: eager / .pt2 → TFLite directly (no ONNX), preferred by the planner for PyTorch
+sources, NCHW kept (no layout map), quantization flags, and the fallback to ONNX → onnx2tf when
+litert-torch cannot keep a dynamic batch."""
+from __future__ import annotations
+
+import pytest
+
+import portkit
+from portkit.errors import BadInput, ConversionFailed
+from portkit.formats import Format
+from portkit.graph import plan, route_text
+from portkit.options import ConvertOptions
+
+from .conftest import SAMPLES, build
+
+DIGITS = "samples.digits_torch:build"
+
+
+def test_planner_prefers_litert_for_pytorch_sources():
+    for src in (Format.TORCH, Format.PT2):
+        first = plan(src, Format.TFLITE)[0]
+        assert [e.tool for e in first] == ["litert-torch"], route_text(first)
+    assert [e.tool for e in plan(Format.ONNX, Format.TFLITE)[0]] == ["onnx2tf"]  # ONNX sources keep onnx2tf
+    assert any("onnx2tf" in [e.tool for e in r] for r in plan(Format.PT2, Format.TFLITE))  # the fallback
+
+
+def test_quantize_checks_before_any_work():
+    from portkit.converters._litert_common import check_quantize
+
+    assert check_quantize(ConvertOptions()) is None
+    assert check_quantize(ConvertOptions(quantize="fp16")) == "fp16"
+    with pytest.raises(BadInput, match="calibration"):
+        check_quantize(ConvertOptions(quantize="int8"))
+    with pytest.raises(ConversionFailed, match="--via onnx"):  # float I/O int8 is onnx2tf's: planner falls back
+        check_quantize(ConvertOptions(quantize="int8", calibration="x.npz"))
+    assert check_quantize(ConvertOptions(quantize="int8", calibration="x.npz", int8_io=True)) == "int8"
+
+
+@pytest.fixture(scope="module")
+def static_pt2(tmp_path_factory):
+    out = tmp_path_factory.mktemp("litert") / "digits_b1.pt2"
+    portkit.convert(DIGITS, "pt2", out, weights=str(SAMPLES / "digits_cnn.pt"), dynamic=False,
+                    input_shapes="1,1,8,8")
+    return out
+
+
+def test_pt2_to_tflite_with_litert_keeps_nchw(static_pt2, tmp_path):
+    r = portkit.convert(static_pt2, "tflite", tmp_path / "d.tflite")
+    assert r.passed and r.route == ["pt2 → tflite"] and r.hops[0].tool == "litert-torch"
+    md = r.output.metadata
+    assert md["layout"] == {} and md["layout_kept"] == "NCHW" and md["producer"] == "litert-torch"
+    assert r.output.signature.inputs[0].name == "x" and r.output.signature.inputs[0].shape == (1, 1, 8, 8)
+    assert r.output.signature.outputs[0].name == "output"  # the wrapper names the serving signature
+    assert r.hops[0].validation.max_rel <= 1e-4
+
+
+def test_litert_quantize_dynamic(static_pt2, tmp_path):
+    r = portkit.convert(static_pt2, "tflite", tmp_path / "d_dyn.tflite", quantize="dynamic")
+    assert r.passed and r.hops[0].tool == "litert-torch" and r.output.metadata["quantized"] == "dynamic"
+    assert r.output.size_bytes() < 0.5 * static_pt2.stat().st_size
+
+
+@pytest.mark.slow
+def test_dynamic_batch_cnn_falls_back_to_onnx2tf(tmp_path):
+    """litert-torch 0.10 cannot lower flatten/view with a symbolic batch: the hop fails with a clear line
+    and the planner takes torch → onnx → tflite (dynamic batch kept)."""
+    r = portkit.convert(DIGITS, "tflite", tmp_path / "d.tflite", weights=str(SAMPLES / "digits_cnn.pt"))
+    assert r.passed and r.route == ["torch → onnx → tflite"]
+    assert r.failed_routes and "litert-torch cannot keep the dynamic axes" in r.failed_routes[0]
+
+
+@pytest.mark.slow
+def test_acceptance_torchvision_cnn(tmp_path):
+    sd = build("torchvision_state_dict", "mobilenet_v3_small", str(tmp_path))
+    for batch in (1, 2):
+        pt2 = tmp_path / f"mnv3_b{batch}.pt2"
+        portkit.convert("torchvision.models:mobilenet_v3_small", "pt2", pt2, weights=sd,
+                        model_args={"num_classes": 10}, input_shapes=f"{batch},3,64,64", dynamic=False)
+        r = portkit.convert(pt2, "tflite", tmp_path / f"mnv3_b{batch}.tflite")
+        assert r.passed and r.hops[0].tool == "litert-torch", r.failed_routes
+        assert r.hops[0].validation.batches == [batch] and r.hops[0].validation.max_rel <= 1e-4
+
+
+@pytest.mark.slow
+def test_acceptance_tiny_bert(tmp_path):
+    pt2 = tmp_path / "bert.pt2"
+    portkit.convert("examples.hf_models:bert_tiny", "pt2", pt2)
+    r = portkit.convert(pt2, "tflite", tmp_path / "bert.tflite")
+    assert r.passed and r.hops[0].tool == "litert-torch", r.failed_routes
+    assert sorted(set(r.hops[0].validation.batches)) == [1, 2]
