@@ -95,6 +95,10 @@ def corpus(tmp_path_factory) -> Path:
     (d / "magic.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + rng.bytes(200))
     (d / "magic.keras").write_bytes(b"PK\x03\x04" + rng.bytes(200))
     (d / "magic.ort").write_bytes(b"\x00\x00\x00\x00ORTM" + rng.bytes(200))
+    with zipfile.ZipFile(d / "garbage.keras", "w") as z:  # the members a .keras has, their contents garbage
+        z.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": "oops"}}')
+        z.writestr("metadata.json", "{}")
+        z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + rng.bytes(100))
     (d / "truncated.json").write_text('{"class_name": "Sequential", "config": {')
     (d / "notkeras.json").write_text('{"layers": []}')
     # zips and folders that pose as models
@@ -212,6 +216,11 @@ CASES = [
     Case("truncated-json", ["inspect", "truncated.json"], 2, ["truncated.json"]),
     Case("json-not-keras", ["convert", "notkeras.json", "--to", "onnx"], 2, ["notkeras.json", "class_name"]),
     Case("folder-poser", ["convert", "folder_model", "--to", "onnx", "-o", "o5.onnx"], 2, ["folder_model"], "o5.onnx"),
+    # the same, read by the framework runtimes (LiteRT, onnxruntime's ORT format, Keras)
+    Case("garbage-tflite", ["inspect", "magic.tflite"], 2, ["magic.tflite", "does not load"]),
+    Case("garbage-ort", ["bench", "magic.ort", "-n", "2"], 2, ["magic.ort"]),
+    Case("garbage-keras", ["convert", "garbage.keras", "--to", "onnx", "-o", "o30.onnx"], 2, ["garbage.keras"],
+         "o30.onnx"),
     Case("symlink-loop", ["inspect", "loop_a.onnx"], 2, ["loop_a.onnx", "link"]),
     Case("symlink-dangling", ["convert", "dangling.onnx", "--to", "ort", "-o", "o6.ort"], 2, ["dangling.onnx"],
          "o6.ort"),
