@@ -68,9 +68,9 @@ class TextModel(torch.nn.Module):
         if self.mask == "wrapper":
             keep = attention_mask[:, None, None, :].to(torch.float32)  # (N, 1, 1, S): 1 keeps a key
             if self.causal:
-                seq = input_ids.shape[1]
-                ones = torch.ones(seq, seq, dtype=torch.float32, device=input_ids.device)
-                keep = keep * torch.tril(ones)[None, None]  # (N, 1, S, S)
+                pos = torch.cumsum(torch.ones_like(input_ids[0]), 0)  # 1..S (Range-free: exports plainly)
+                causal = (pos[None, :] < pos[:, None] + 1).to(torch.float32)  # key <= query
+                keep = keep * causal[None, None]  # (N, 1, S, S)
             mask = (1.0 - keep) * torch.finfo(torch.float32).min
         out = self.model(input_ids=input_ids, attention_mask=mask, return_dict=True)
         return out[self.output]

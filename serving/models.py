@@ -15,7 +15,8 @@ from typing import Any
 from portkit.artifact import Artifact
 from portkit.errors import BadInput, PortkitError
 from portkit.formats import Format, sniff
-from portkit.runtimes import Runner, open_runner
+from portkit.runtimes import Runner
+from portkit.runtimes.borrow import open_borrowing
 from portkit.signature import ModelSignature
 
 from .batching import Batcher, Feeds, rows_of
@@ -73,7 +74,8 @@ def _stem(path: Path) -> str:
 
 
 class ServedModel:
-    def __init__(self, source: ModelSource, options: ServeOptions) -> None:
+    def __init__(self, source: ModelSource, options: ServeOptions,
+                 others: list[ModelSource] | None = None) -> None:
         self.name = source.name
         self.source = source
         self.version = VERSION
@@ -88,7 +90,12 @@ class ServedModel:
             raise BadInput(f"--provider {options.provider} applies to ONNX models only", path=source.path)
         art = Artifact(str(source.path), source.format)
         art.read_sidecar_metadata()
-        self.runner: Runner = open_runner(art, **runner_opts)
+        # a model declaring no inputs (a bare TorchScript file) borrows those of another model served here
+        lenders = [Artifact(str(o.path), o.format) for o in others or [] if o.path != source.path]
+        for lender in lenders:
+            lender.read_sidecar_metadata()
+        self.notes: list[str] = []
+        self.runner: Runner = open_borrowing(art, lenders, log=_note, notes=self.notes, **runner_opts)
         self.signature: ModelSignature = self.runner.signature
         self.in_process = source.format is Format.ONNX
         # onnxruntime sessions run concurrently; a worker process answers one call at a time
@@ -200,11 +207,17 @@ class ExecutionCost:
         return self._per_row_s[band] * max(1, rows)
 
 
+def _note(text: str) -> None:
+    import sys
+
+    print(f"portkit: {text}", file=sys.stderr)
+
+
 def load_models(sources: list[ModelSource], options: ServeOptions) -> dict[str, ServedModel]:
     models: dict[str, ServedModel] = {}
     try:
         for s in sources:
-            models[s.name] = ServedModel(s, options)
+            models[s.name] = ServedModel(s, options, sources)
     except BaseException:
         for m in models.values():
             m.close()

@@ -168,3 +168,15 @@ def test_wrong_shaped_data_is_bad_input(cnn, d):
     proc = run_cli("validate", str(onnx_path), str(onnx_path), "--inputs", str(data))
     assert proc.returncode == 2, proc.stderr
     assert "'x' has shape [2, 3, 15, 16]; the model expects [batch, 3, 16, 16]" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_bare_torchscript_onnx_tflite(cnn, d):
+    """`portkit bench m.pt m.onnx m.tflite` with no shape flag: the TorchScript borrows from the ONNX."""
+    pt, onnx_path = cnn
+    tfl = d / "cnn.tflite"
+    proc = run_cli("convert", str(onnx_path), "--to", "tflite", "-o", str(tfl))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("bench", str(pt), str(onnx_path), str(tfl), "--iterations", "5", "--warmup", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "declares no inputs: using those of cnn.onnx" in proc.stdout + proc.stderr

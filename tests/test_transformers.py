@@ -96,9 +96,26 @@ def test_causal_lm_traced_to_onnx(d, name):
 
 @pytest.mark.slow
 def test_bert_onnx_to_torchscript_validates(bert, d):
+    """onnx2torch's module is traced at the data's size (the TorchScript keeps that size); masks included."""
     _, out, feeds = bert
     proc = run_cli("convert", str(out), "--to", "torchscript", "--inputs", str(feeds), "-o", str(d / "bert.ts.pt"))
     assert proc.returncode == 0, proc.stderr
+    assert "validate onnx→torchscript: ok" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,config", [("gpt2", {}), ("bert", {"hidden_act": "gelu_new"})])
+def test_text_model_to_tflite_static_validates(d, name, config):
+    """torchscript → onnx → tflite (onnx2tf) at the data's static size, padded row included. (BERT's erf
+    GELU becomes a Select-TF-op FlexErf the LiteRT interpreter lacks: the tanh GELU here; see docs/formats.md.)"""
+    pt, feeds = d / f"{name}_tfl.pt", d / f"{name}_tfl_feeds.npz"
+    np.savez(feeds, **call_in_worker(f"trace {name}", "examples.hf_models", "save_traced", name, str(pt),
+                                     **config))
+    out = d / f"{name}.tflite"
+    proc = run_cli("convert", str(pt), "--to", "tflite", "--via", "onnx", "--static", "--inputs", str(feeds),
+                   "-o", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "validate end to end: ok" in proc.stderr
 
 
 @pytest.mark.slow

@@ -114,6 +114,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
     """Run `artifact` on the bundle's inputs and compare with the saved source outputs."""
     from .formats import sniff
     from .runtimes import open_runner
+    from .signature import SignatureMissing, specs_from_signature
     from .validation import Case, ValidationResult, _failed_case, candidate_feeds, compare_case, plan_mapping
 
     d = Path(bundle) if bundle else bundle_dir(artifact)
@@ -132,7 +133,13 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
                               input_source=str(d / "inputs.npz"))
     if manifest.get("sha256") and Path(artifact).exists() and sha256_of(artifact) != manifest["sha256"]:
         result.warnings.append("the artifact changed since the bundle was written (sha256 differs)")
-    with open_runner(cand) as runner:
+    try:
+        runner = open_runner(cand)
+    except SignatureMissing:  # a bare TorchScript file: the bundle's inputs say what it takes
+        cand.metadata["input_specs"] = [s.to_dict() for s in specs_from_signature(rsig.inputs)]
+        result.notes.append(f"{Path(artifact).name} declares no inputs: using the bundle's")
+        runner = open_runner(cand)
+    with runner:
         plan = plan_mapping(rsig, runner.signature, cand, result)
         for info, feeds, ref_out in zip(manifest["cases"], inputs, outputs):
             case = Case(info["label"], int(info["batch"]), feeds, info.get("seed"))

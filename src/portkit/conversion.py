@@ -105,7 +105,7 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     return art
 
 
-def data_specs(art: Artifact, data: str) -> tuple[InputSpec, ...]:
+def data_specs(art: Artifact, data: str, dynamic: bool = True) -> tuple[InputSpec, ...]:
     """`--inputs DATA` alone is enough for a model that declares no inputs: names, shapes and dtypes of the
     data's first sample set (batch dynamic, token sequences too) fill what the command did not say."""
     from .inputs import load_inputs
@@ -115,7 +115,7 @@ def data_specs(art: Artifact, data: str) -> tuple[InputSpec, ...]:
     if art.format in (Format.TORCH, Format.TORCHSCRIPT):
         art.metadata["data_specs"] = [s.to_dict() for s in specs]
     # the sizes of the data with the batch axis left dynamic (data may hold many rows of a batch-1 model)
-    return tuple(replace(s, shape=("batch", *s.shape[1:]) if s.shape else s.shape, dynamic_axes=())
+    return tuple(replace(s, shape=("batch", *s.shape[1:]) if s.shape and dynamic else s.shape, dynamic_axes=())
                  for s in specs)
 
 
@@ -252,7 +252,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             raise BadInput("eval data has no 'labels' array", path=eval_data,
                            hint="save it with numpy.savez(path, <input>=x, labels=y)")
     if validate and validate_opts is not None and validate_opts.inputs:
-        sized = data_specs(src, validate_opts.inputs)
+        sized = data_specs(src, validate_opts.inputs, opts.dynamic)
         if not opts.input_shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
             opts = replace(opts, input_specs=merge_input_specs(opts.input_specs, sized))
     same = src.format is to and via is None

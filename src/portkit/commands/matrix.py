@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, input_shape_option
+from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
 
 
 def register(app: typer.Typer) -> None:
@@ -17,6 +17,8 @@ def matrix(
     output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default: <model>_matrix)."),
     to: list[str] | None = typer.Option(None, "--to", "-t", help="Only these targets (repeatable)."),
     input_shape: list[str] | None = input_shape_option(),
+    input_dtype: list[str] | None = input_dtype_option(),
+    dynamic_axis: list[str] | None = dynamic_axis_option(),
     weights: str | None = typer.Option(None, "--weights", help="state_dict (.pt) or Keras weights."),
     allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
     custom_objects: str | None = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
@@ -32,7 +34,8 @@ def matrix(
     from portkit.errors import ConversionFailed, ValidationFailed
     from portkit.matrix import matrix as run_matrix
 
-    options = {k: v for k, v in dict(input_shapes=input_shape or None, weights=weights,
+    options = {k: v for k, v in dict(input_shapes=input_shape or None, input_dtypes=input_dtype or None,
+                                     dynamic_axes=dynamic_axis or None, weights=weights,
                                      allow_unsafe=allow_unsafe or None, custom_objects=custom_objects).items()
                if v is not None}
     result = run_matrix(model, output, targets=list(to) if to else None, log=ui.progress, atol=atol, rtol=rtol,

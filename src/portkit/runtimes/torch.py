@@ -196,6 +196,8 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
     if declared:  # the module says what it takes (an `input_specs` attribute); the command's specs win
         given = merge_input_specs(given, declared) if given else declared
     data = data_specs(artifact)
+    if not dynamic:  # --static: the data's sizes as they are
+        data = tuple(replace(d, dynamic_axes=()) for d in data)
     if data:
         if len(given) == 1 and not given[0].name and len(data) == 1:
             given = (replace(given[0], name=data[0].name),)
