@@ -26,6 +26,7 @@ import numpy as np
 from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
 from .stats import bootstrap_median_ci, percentile
+from .tensormap import channels_last
 
 __all__ = [
     "SCHEMA",
@@ -233,10 +234,10 @@ def _shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artif
         ref_name, ref_arr = ref_items[i]
         perm = (layout.get(ref_name) or layout.get(name) or {}).get("perm")
         cand = np.transpose(ref_arr, perm) if perm and ref_arr.ndim == len(perm) else ref_arr
-        if cand.shape != arr.shape and not perm and ref_arr.ndim == 4 and \
-                ref_arr.transpose(0, 2, 3, 1).shape == arr.shape:
+        to_last = channels_last(ref_arr.ndim) if ref_arr.ndim == 4 else None
+        if cand.shape != arr.shape and not perm and to_last and ref_arr.transpose(to_last).shape == arr.shape:
             # no layout recorded (e.g. lost along a multi-hop route), but the shapes say NCHW -> NHWC
-            cand = ref_arr.transpose(0, 2, 3, 1)
+            cand = ref_arr.transpose(to_last)
             note = "same inputs transposed NCHW→NHWC (inferred from the shapes: no layout recorded)"
         if cand.shape != arr.shape or cand.dtype != arr.dtype:
             return own, "input shapes differ from the first model's: own random inputs used"

@@ -24,6 +24,7 @@ from .inputs import infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
 from .runtimes import Runner
 from .signature import ModelSignature
+from .tensormap import TensorMap
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -289,14 +290,12 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
 # ---------------------------------------------------------------------------------------------- mapping
 
 def _layout(candidate: Artifact, kind: str) -> dict[str, Any]:
-    return (candidate.metadata.get("layout") or {}).get(kind) or {}
+    changes = TensorMap.from_metadata(candidate.metadata).layout.get(kind, {})
+    return {name: change.to_dict() for name, change in changes.items()}
 
 
 def _renamed(candidate: Artifact, kind: str) -> dict[str, str]:
-    renamed = candidate.metadata.get("renamed") or {}
-    if kind in renamed and isinstance(renamed[kind], dict):
-        return renamed[kind]
-    return {k: v for k, v in renamed.items() if isinstance(v, str)}  # flat {"x": "x_1"} form
+    return TensorMap.from_metadata(candidate.metadata).renamed.get(kind, {})
 
 
 def match_names(ref_names: list[str], cand_names: list[str], renamed: dict[str, str], kind: str,
@@ -563,12 +562,6 @@ def check_data_shapes(sig: ModelSignature, feeds: dict[str, np.ndarray], path: s
             expected = "[" + ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in want) + "]"
             raise BadInput(f"input data '{spec.name}' has shape {list(a.shape)}; the model expects {expected}",
                            path=path, hint=f"save '{spec.name}' with shape {expected} (names are dynamic axes)")
-
-
-def _feed_sets(sig: ModelSignature, opts: ValidateOptions,
-               result: ValidationResult) -> list[tuple[int, dict[str, np.ndarray]]]:
-    """Backward-compatible form of make_cases: (batch, feeds) pairs."""
-    return [(c.batch, c.feeds) for c in make_cases(sig, opts, result)]
 
 
 def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None, *,
