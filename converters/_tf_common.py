@@ -342,13 +342,3 @@ def keras_artifact(out: Path, fmt: Any, model: Any, kind: str, src: Artifact, to
     md: dict[str, Any] = {"producer": tool, "keras_flavour": kind,
                           "versions": versions("tensorflow", "keras" if kind == "keras" else "tf_keras")}
     return Artifact(str(out), fmt, keras_signature(model), md)
-
-
-def position_renames(ref: ModelSignature, cand: ModelSignature) -> dict[str, dict[str, str]]:
-    """{"inputs": {ref: cand}, "outputs": {...}} for tensors whose names differ (matched by position)."""
-    out: dict[str, dict[str, str]] = {}
-    for kind, a, b in (("inputs", ref.inputs, cand.inputs), ("outputs", ref.outputs, cand.outputs)):
-        m = {x.name: y.name for x, y in zip(a, b, strict=False) if x.name != y.name}
-        if m:
-            out[kind] = m
-    return out

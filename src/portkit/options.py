@@ -1,7 +1,7 @@
 """Frozen option objects. The CLI builds them; the core never sees typer objects."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .signature import Dim, InputSpec, merge_input_specs
@@ -37,9 +37,6 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         _sync_specs(self)
-
-    def with_(self, **changes: Any) -> ConvertOptions:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
