@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from portkit import onnxutil
 from portkit.artifact import Artifact
 from portkit.errors import ConversionFailed, converting, require
 from portkit.inputs import DEFAULT_DYNAMIC_DIM, infer_ranges, make_inputs
+from portkit.normalize import normalize
 from portkit.options import ConvertOptions
 from portkit.signature import ModelSignature
 
@@ -59,6 +61,7 @@ class Onnx2TfResult:
     quant: dict[str, Any] = field(default_factory=dict)
     shapes: dict[str, Any] = field(default_factory=dict)  # the user's --input-shape values
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # valid ranges of int inputs
+    notes: list[str] = field(default_factory=list)  # what portkit.normalize rewrote
 
 
 @contextlib.contextmanager
@@ -76,13 +79,16 @@ def _workdir() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
-                want_quant: bool = False) -> Iterator[Onnx2TfResult]:
-    """Run onnx2tf on `src` in a temporary folder; yields the result while its files still exist."""
+                want_quant: bool = False, tflite: bool = False) -> Iterator[Onnx2TfResult]:
+    """Run onnx2tf on `src` in a temporary folder; yields the result while its files still exist.
+    `tflite`: the hop needs onnx2tf's .tflite files (otherwise they are not built; see _tflite_writer)."""
     onnx2tf = require("onnx2tf", "ONNX → TensorFlow")
     tf()
     model = onnxutil.load(src.location, external=True)
     sig = onnxutil.signature(model)
     model = _fold_constants(src.location, model)
+    ranges = infer_ranges(src)
+    model, notes = normalize(model, hop=hop, shapes=opts.input_shapes, ranges=ranges)
     kept = sorted(set(channels_last_inputs(model)) | set(src.metadata.get("channels_last_inputs") or []))
     keep_nchw = [s.name for s in sig.inputs if opts.keep_layout and len(s.shape) in CHANNELS_LAST
                  and s.name not in kept]
@@ -91,7 +97,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
         onnx_path = _prepare(model, kept, work)
         kwargs: dict[str, Any] = dict(
             input_onnx_file_path=onnx_path, output_folder_path=str(work / "out"),
-            output_signaturedefs=True, copy_onnx_input_output_names_to_tflite=True, non_verbose=True,
+            output_signaturedefs=True, copy_onnx_input_output_names_to_tflite=tflite, non_verbose=True,
             keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
             shape_hints=shape_hints(model, opts),
         )
@@ -105,7 +111,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
             quant = {"calibration": str(opts.calibration), "int8_io": opts.int8_io}
         if mode:
             quant["quantized"] = mode
-        with converting(hop, alternative=alternative):
+        with converting(hop, alternative=alternative), _tflite_writer(tflite):
             try:
                 built = onnx2tf.convert(**kwargs)
             except ModuleNotFoundError as e:
@@ -122,10 +128,43 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
             if built is None:
                 raise ConversionFailed(f"{hop} failed: onnx2tf returned no model", hint=f"try {alternative}")
         res = Onnx2TfResult(built, work / "out", sig, kept=kept + keep_nchw, quant=quant,
-                            shapes=dict(opts.input_shapes), ranges=infer_ranges(src))
+                            shapes=dict(opts.input_shapes), ranges=ranges, notes=notes)
         _input_perms(res)
         _output_perms(res, src.location)
         yield res
+
+
+class _NoTflite:
+    """Stands in for the TFLiteConverter onnx2tf builds when the hop needs no .tflite."""
+
+    def __init__(self) -> None:
+        self.target_spec = SimpleNamespace()
+
+    def convert(self) -> bytes:
+        return b""
+
+
+@contextlib.contextmanager
+def _tflite_writer(tflite: bool) -> Iterator[None]:
+    """onnx2tf always writes float32 and float16 .tflite files, each through
+    TFLiteConverter.from_keras_model, which serialises the tf-keras model and deep-copies every layer's
+    config (constants included): minutes for a ResNet. onnx2tf falls back to its concrete function when
+    from_keras_model raises (the path its quantized outputs take anyway), which converts in seconds; and a
+    hop that needs no .tflite (SavedModel, Keras) gets a converter that writes nothing."""
+    conv = tf().lite.TFLiteConverter
+    original = conv.__dict__["from_keras_model"]
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("portkit: convert from the concrete function")
+
+    def skip(*_args: Any, **_kwargs: Any) -> Any:
+        return _NoTflite()
+
+    conv.from_keras_model = staticmethod(refuse if tflite else skip)
+    try:
+        yield
+    finally:
+        conv.from_keras_model = original
 
 
 def shape_hints(model: Any, opts: ConvertOptions) -> list[str] | None:
@@ -388,6 +427,8 @@ def mapping_metadata(res: Onnx2TfResult, produced: ModelSignature) -> dict[str, 
         if m:
             renamed[kind] = m
     md: dict[str, Any] = {"layout": layout, "renamed": renamed, "kept_layout": res.kept, **res.quant}
+    if res.notes:
+        md["normalised"] = res.notes
     return md
 
 
@@ -410,7 +451,12 @@ def save_savedmodel(res: Onnx2TfResult, out: Path) -> None:
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return dict(zip(out_names, outs, strict=False))
 
-    t.saved_model.save(model, str(out), signatures={"serving_default": serving.get_concrete_function()})
+    # a plain tf.Module holding the variables: saving the tf-keras model itself serialises (and deep-copies)
+    # every layer's config, minutes for a ResNet, for metadata the SavedModel runtime never reads
+    holder = t.Module()
+    holder.model_variables = list(model.variables)
+    holder.serving = serving
+    t.saved_model.save(holder, str(out), signatures={"serving_default": serving.get_concrete_function()})
 
 
 def pick_tflite(res: Onnx2TfResult, mode: str | None, int8_io: bool) -> Path:

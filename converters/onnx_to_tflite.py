@@ -26,7 +26,8 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from portkit.runtimes.tflite import TFLiteRunner
 
     mode = check_quantize(opts)
-    with onnx2tf_run(src, opts, HOP, "--via savedmodel (TFLiteConverter)", want_quant=True) as res:
+    with onnx2tf_run(src, opts, HOP, "--via savedmodel (TFLiteConverter)", want_quant=True,
+                      tflite=True) as res:
         shutil.copyfile(pick_tflite(res, mode, opts.int8_io), out)
     sig = TFLiteRunner(str(out)).signature
     return Artifact(str(out), TARGET, sig, {"producer": TOOL, **mapping_metadata(res, sig),

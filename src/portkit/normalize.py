@@ -1,0 +1,364 @@
+"""ONNX graph normalisation: rewrite what a wrapped converter cannot take, before it runs.
+
+Each rewrite is one small function that changes a ModelProto in place (or returns a new one) and returns a
+note per change. `normalize` runs the rewrites a tool needs, then checks the rewritten model against the
+original with onnxruntime on the same random inputs (dtype- and range-aware: token ids stay below the
+vocabulary) and raises ConversionFailed when they differ. This is why portkit converts models the bare tools
+stop on:
+
+- alias_initializers: the TorchScript exporter deduplicates equal weights behind Identity nodes
+  (`onnx::Conv_177 = Identity(layer1.0.conv1.weight)`); onnx2torch looks weights up as initializers
+  and raises KeyError. Consumers are pointed at the initializer itself.
+- decompose_gelu / decompose_layernorm: ops newer than the tool's opset that `onnx.version_converter`
+  cannot lower are written out in older ops first.
+- lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
+- drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
+- bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
+
+Needs only onnx (and onnxruntime for the check); imports no framework.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .errors import ConversionFailed
+
+__all__ = [
+    "alias_initializers",
+    "bool_arithmetic",
+    "check_equivalent",
+    "decompose_gelu",
+    "decompose_layernorm",
+    "drop_reshape_allowzero",
+    "lower_opset",
+    "normalize",
+]
+
+CHECK_RTOL = 1e-4  # the rewrites are exact up to float rounding (a decomposed Gelu rounds differently)
+CHECK_ATOL = 1e-5
+MAX_CHECK_BYTES = 1_500_000_000  # larger models cannot be handed to onnxruntime as one protobuf
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _graphs(graph: Any) -> Iterable[Any]:
+    """A graph and every subgraph (If/Loop/Scan bodies) inside it."""
+    yield graph
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == a.GRAPH:
+                yield from _graphs(a.g)
+            for g in a.graphs:
+                yield from _graphs(g)
+
+
+def _rename_uses(graph: Any, old: str, new: str) -> None:
+    for g in _graphs(graph):
+        for node in g.node:
+            for i, n in enumerate(node.input):
+                if n == old:
+                    node.input[i] = new
+
+
+def _unique(model: Any, base: str) -> Callable[[str], str]:
+    used = {n for g in _graphs(model.graph) for node in g.node for n in (*node.input, *node.output)}
+    used |= {i.name for i in model.graph.initializer}
+    count = [0]
+
+    def make(suffix: str) -> str:
+        while True:
+            count[0] += 1
+            name = f"{base}__portkit_{suffix}{count[0]}"
+            if name not in used:
+                used.add(name)
+                return name
+
+    return make
+
+
+def _elem_types(model: Any) -> dict[str, int]:
+    """ONNX element type of every tensor shape inference can type."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: untyped tensors are simply not rewritten
+        inferred = model
+    g = inferred.graph
+    out = {v.name: v.type.tensor_type.elem_type for v in (*g.value_info, *g.input, *g.output)
+           if v.type.HasField("tensor_type")}
+    out.update({i.name: i.data_type for i in g.initializer})
+    return out
+
+
+def _opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _const(model: Any, name: str, value: float, elem: int) -> str:
+    from onnx import helper, numpy_helper
+
+    dtype = helper.tensor_dtype_to_np_dtype(elem) if elem else np.float32
+    model.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    return name
+
+
+def _replace_node(graph: Any, node: Any, new_nodes: list[Any]) -> None:
+    idx = list(graph.node).index(node)
+    graph.node.remove(node)
+    for k, n in enumerate(new_nodes):
+        graph.node.insert(idx + k, n)
+
+
+# ---------------------------------------------------------------- rewrites
+
+
+def alias_initializers(model: Any) -> list[str]:
+    """Identity(initializer) → the initializer itself, for every consumer (graph outputs keep the node)."""
+    inits = {i.name for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    notes: list[str] = []
+    changed = True
+    while changed:  # Identity chains resolve one link per pass
+        changed = False
+        for node in list(model.graph.node):
+            if node.op_type != "Identity" or node.input[0] not in inits or node.output[0] in outputs:
+                continue
+            _rename_uses(model.graph, node.output[0], node.input[0])
+            model.graph.node.remove(node)
+            notes.append(f"{node.output[0]}: Identity of initializer {node.input[0]} → the initializer")
+            changed = True
+    return [f"alias_initializers: {len(notes)} Identity-aliased initializer(s) resolved"] if notes else []
+
+
+def decompose_gelu(model: Any, max_opset: int) -> list[str]:
+    """Gelu (opset 20) → 0.5·x·(1 + erf(x/√2)), or the tanh form for approximate="tanh"."""
+    from onnx import helper
+
+    if max_opset >= 20:
+        return []
+    types = _elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Gelu" or node.domain not in ("", "ai.onnx"):
+            continue
+        x, y = node.input[0], node.output[0]
+        elem = types.get(x, 1)
+        approx = next((a.s.decode() for a in node.attribute if a.name == "approximate"), "none")
+        new = _unique(model, node.name or "gelu")
+        half, one = _const(model, new("half"), 0.5, elem), _const(model, new("one"), 1.0, elem)
+        t = [new("t") for _ in range(6)]
+        if approx == "tanh":
+            c, k = _const(model, new("c"), math.sqrt(2 / math.pi), elem), _const(model, new("k"), 0.044715, elem)
+            three = _const(model, new("three"), 3.0, elem)
+            nodes = [helper.make_node("Pow", [x, three], [t[0]]), helper.make_node("Mul", [t[0], k], [t[1]]),
+                     helper.make_node("Add", [x, t[1]], [t[2]]), helper.make_node("Mul", [t[2], c], [t[3]]),
+                     helper.make_node("Tanh", [t[3]], [t[4]])]
+        else:
+            s = _const(model, new("rsqrt2"), 1 / math.sqrt(2), elem)
+            nodes = [helper.make_node("Mul", [x, s], [t[3]]), helper.make_node("Erf", [t[3]], [t[4]])]
+        nodes += [helper.make_node("Add", [t[4], one], [t[5]]), helper.make_node("Mul", [x, t[5]], [t[0] + "m"]),
+                  helper.make_node("Mul", [t[0] + "m", half], [y])]
+        _replace_node(model.graph, node, nodes)
+        n_done += 1
+    return [f"decompose_gelu: {n_done} Gelu → Erf/Tanh arithmetic (opset ≤ {max_opset})"] if n_done else []
+
+
+def decompose_layernorm(model: Any, max_opset: int) -> list[str]:
+    """LayerNormalization (opset 17) → ReduceMean/Sub/Pow/Sqrt/Div/Mul/Add over the trailing axes."""
+    from onnx import helper, numpy_helper
+
+    if max_opset >= 17:
+        return []
+    types = _elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "LayerNormalization" or node.domain not in ("", "ai.onnx") or len(node.output) > 1 \
+                and any(node.output[1:]):
+            continue
+        x, y = node.input[0], node.output[0]
+        elem = types.get(x, 1)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        if axis >= 0:
+            continue  # needs the rank; torch exporters always write a negative axis
+        new = _unique(model, node.name or "layernorm")
+        axes = new("axes")
+        model.graph.initializer.append(numpy_helper.from_array(np.arange(axis, 0, dtype=np.int64), axes))
+        e, two = _const(model, new("eps"), eps, elem), _const(model, new("two"), 2.0, elem)
+        mean, d, sq, var, ve, sd, norm = (new(s) for s in ("mean", "d", "sq", "var", "ve", "sd", "norm"))
+
+        def reduce(i: str, o: str, axes: str = axes, axis: int = axis) -> Any:
+            if max_opset >= 18:
+                return helper.make_node("ReduceMean", [i, axes], [o], keepdims=1)
+            return helper.make_node("ReduceMean", [i], [o], axes=list(range(axis, 0)), keepdims=1)
+
+        nodes = [reduce(x, mean), helper.make_node("Sub", [x, mean], [d]), helper.make_node("Pow", [d, two], [sq]),
+                 reduce(sq, var), helper.make_node("Add", [var, e], [ve]), helper.make_node("Sqrt", [ve], [sd]),
+                 helper.make_node("Div", [d, sd], [norm])]
+        scaled = norm
+        if len(node.input) > 1 and node.input[1]:
+            scaled = new("scaled")
+            nodes.append(helper.make_node("Mul", [norm, node.input[1]], [scaled]))
+        if len(node.input) > 2 and node.input[2]:
+            nodes.append(helper.make_node("Add", [scaled, node.input[2]], [y]))
+        else:
+            nodes.append(helper.make_node("Identity", [scaled], [y]))
+        _replace_node(model.graph, node, nodes)
+        n_done += 1
+    return [f"decompose_layernorm: {n_done} LayerNormalization → arithmetic"] if n_done else []
+
+
+def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
+    """onnx.version_converter down to `max_opset` after the decompositions above. The 18→17 adapters keep
+    `noop_with_empty_axes` on Reduce* ops, which opset 17 knows only for ReduceSum; its default (0) is
+    opset 17's behaviour, so it is dropped."""
+    from onnx import version_converter
+
+    current = _opset(model)
+    if current <= max_opset:
+        return model, []
+    notes = decompose_gelu(model, max_opset) + decompose_layernorm(model, max_opset)
+    try:
+        model = version_converter.convert_version(model, max_opset)
+    except Exception as e:
+        raise ConversionFailed(f"cannot lower ONNX opset {current} to {max_opset}: {str(e).splitlines()[0]}",
+                               hint=f"re-export the model with --opset {max_opset}") from e
+    for g in _graphs(model.graph):
+        for node in g.node:
+            if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+                for a in list(node.attribute):
+                    if a.name == "noop_with_empty_axes" and a.i == 0:
+                        node.attribute.remove(a)
+    return model, [*notes, f"lower_opset: opset {current} → {max_opset}"]
+
+
+def _constants(model: Any) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+    return consts
+
+
+def drop_reshape_allowzero(model: Any) -> list[str]:
+    """Reshape allowzero=1 → 0 where the shape is a constant without zeros (the flag cannot matter)."""
+    consts = _constants(model)
+    notes = []
+    for node in model.graph.node:
+        if node.op_type != "Reshape":
+            continue
+        for a in list(node.attribute):
+            if a.name == "allowzero" and a.i == 1:
+                shape = consts.get(node.input[1])
+                if shape is not None and not np.any(shape == 0):
+                    node.attribute.remove(a)
+                    notes.append(f"drop_reshape_allowzero: Reshape {node.name} (constant shape has no 0)")
+    return notes
+
+
+def bool_arithmetic(model: Any) -> list[str]:
+    """Mul / Add of two bool tensors (attention masks combined by exporters) → And / Or."""
+    types = _elem_types(model)
+    bool_t = 9
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type in ("Mul", "Add") and len(node.input) == 2 and \
+                all(types.get(i) == bool_t for i in node.input):
+            node.op_type = "And" if node.op_type == "Mul" else "Or"
+            n_done += 1
+    return [f"bool_arithmetic: {n_done} bool Mul/Add → And/Or"] if n_done else []
+
+
+# ---------------------------------------------------------------- the pass and its check
+
+
+def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize",
+              shapes: dict[str, tuple[Any, ...]] | None = None,
+              ranges: dict[str, tuple[float, float]] | None = None, check: bool = True) -> tuple[Any, list[str]]:
+    """Run every rewrite (opset lowering only when `max_opset` is given) on a copy of `model`; check the
+    result against the original with onnxruntime when anything changed. Returns (model, notes)."""
+    import onnx
+
+    original = model
+    model = onnx.ModelProto()
+    model.CopyFrom(original)
+    notes = alias_initializers(model)
+    if max_opset is not None:
+        model, lowered = lower_opset(model, max_opset)
+        notes += lowered
+    notes += drop_reshape_allowzero(model)
+    notes += bool_arithmetic(model)
+    if notes and check:
+        notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
+    return model, notes
+
+
+def check_equivalent(original: Any, rewritten: Any, *, hop: str = "normalize",
+                     shapes: dict[str, tuple[Any, ...]] | None = None,
+                     ranges: dict[str, tuple[float, float]] | None = None, batch: int = 2,
+                     seed: int = 0) -> list[str]:
+    """Run both models with onnxruntime on the same random inputs; raise ConversionFailed if any output
+    differs by more than float rounding. Returns a note on what was checked (or why it could not be)."""
+    from . import onnxutil
+    from .inputs import make_inputs
+
+    if original.ByteSize() > MAX_CHECK_BYTES:
+        return ["normalize check skipped: model too large to hand to onnxruntime in memory"]
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return ["normalize check skipped: onnxruntime is not installed"]
+    feeds = make_inputs(onnxutil.signature(original), batch=batch, seed=seed, shapes=shapes, ranges=ranges)
+    try:
+        ref = _run(original, feeds)
+    except Exception as e:  # noqa: BLE001 - the tool may still take what onnxruntime cannot run
+        return [f"normalize check skipped: onnxruntime cannot run the original ({type(e).__name__})"]
+    try:
+        got = _run(rewritten, feeds)
+    except Exception as e:
+        raise ConversionFailed(f"{hop}: graph normalisation produced a model onnxruntime cannot run: "
+                               f"{str(e).splitlines()[0][:300]}", hint="report this as a portkit bug") from e
+    for name, r in ref.items():
+        c = got.get(name)
+        if c is None or c.shape != r.shape or not _close(r, c):
+            err = float(np.max(np.abs(r.astype(np.float64) - c.astype(np.float64)))) \
+                if c is not None and c.shape == r.shape else float("inf")
+            raise ConversionFailed(f"{hop}: graph normalisation changed output '{name}' (max abs {err:.3g})",
+                                   hint="report this as a portkit bug; --debug shows the rewrites")
+    return [f"normalize check: {len(ref)} output(s) equal within rtol {CHECK_RTOL:g} at batch {batch}"]
+
+
+def _run(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    wanted = {i.name for i in sess.get_inputs()}
+    return dict(zip(names, (np.asarray(v) for v in sess.run(names, {k: v for k, v in feeds.items()
+                                                                      if k in wanted})), strict=True))
+
+
+def _close(r: np.ndarray, c: np.ndarray) -> bool:
+    if r.dtype.kind not in "fc":
+        return bool(np.array_equal(r, c))
+    r64, c64 = r.astype(np.float64), c.astype(np.float64)
+    if not np.array_equal(np.isnan(r64), np.isnan(c64)):
+        return False
+    fin = np.isfinite(r64) & np.isfinite(c64)
+    if not np.array_equal(r64[~fin & ~np.isnan(r64)], c64[~fin & ~np.isnan(r64)]):
+        return False
+    scale = float(np.max(np.abs(r64[fin]))) if fin.any() else 0.0
+    return bool(np.all(np.abs(r64[fin] - c64[fin]) <= CHECK_ATOL * max(scale, 1.0) + CHECK_RTOL * np.abs(r64[fin])))

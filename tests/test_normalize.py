@@ -1,0 +1,156 @@
+"""portkit.normalize: each rewrite on a small hand-built ONNX graph, checked with onnxruntime, plus the
+issue's real case (resnet18 traced, exported by the TorchScript exporter, then ONNX → TorchScript).
+
+Graphs are built with onnx.helper in the test process (onnx + onnxruntime only, no framework)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import portkit
+from portkit.errors import ConversionFailed
+from portkit.normalize import (
+    alias_initializers,
+    bool_arithmetic,
+    check_equivalent,
+    decompose_gelu,
+    drop_reshape_allowzero,
+    lower_opset,
+    normalize,
+)
+
+from .conftest import build
+
+pytest.importorskip("onnxruntime")
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8 if opset <= 17 else 10
+    return m
+
+
+def _f(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _ops(model) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def aliased_conv():
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "conv.w")
+    nodes = [helper.make_node("Identity", ["conv.w"], ["onnx::Conv_177"]),
+             helper.make_node("Identity", ["onnx::Conv_177"], ["onnx::Conv_178"]),
+             helper.make_node("Conv", ["x", "onnx::Conv_177"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "onnx::Conv_178"], ["y"], pads=[1, 1, 1, 1])]
+    w2 = numpy_helper.from_array(np.random.default_rng(1).normal(size=(4, 4, 3, 3)).astype(np.float32), "conv.w")
+    m = _model(nodes, [_f("x", ["N", 3, 8, 8])], [_f("y", ["N", 4, 8, 8])], [w])
+    # the second Conv needs 4 input channels: give it its own (aliased) weight
+    m.graph.initializer.append(w2)
+    m.graph.initializer[1].name = "conv.w2"
+    m.graph.node[1].input[0] = "conv.w2"
+    return m
+
+
+def test_alias_initializers_points_consumers_at_the_initializer():
+    m = aliased_conv()
+    notes = alias_initializers(m)
+    assert notes and "Identity" not in _ops(m)
+    inits = {i.name for i in m.graph.initializer}
+    assert all(n.input[1] in inits for n in m.graph.node if n.op_type == "Conv")
+    out, notes = normalize(aliased_conv())
+    assert any("equal" in n for n in notes), notes  # checked numerically
+
+
+def test_identity_feeding_a_graph_output_is_kept():
+    w = numpy_helper.from_array(np.ones((2,), np.float32), "w")
+    m = _model([helper.make_node("Identity", ["w"], ["y"]), helper.make_node("Add", ["x", "w"], ["z"])],
+               [_f("x", [2])], [_f("y", [2]), _f("z", [2])], [w])
+    assert alias_initializers(m) == []
+
+
+@pytest.mark.parametrize("approx", ["none", "tanh"])
+def test_gelu_is_decomposed_to_reach_opset_17(approx):
+    m = _model([helper.make_node("Gelu", ["x"], ["y"], approximate=approx)], [_f("x", ["N", 16])],
+               [_f("y", ["N", 16])], opset=20)
+    out, notes = normalize(m, max_opset=17)
+    assert "Gelu" not in _ops(out)
+    assert next(o.version for o in out.opset_import if o.domain == "") == 17
+    assert any("decompose_gelu" in n for n in notes) and any("equal" in n for n in notes), notes
+
+
+def test_gelu_untouched_when_the_tool_takes_it():
+    m = _model([helper.make_node("Gelu", ["x"], ["y"])], [_f("x", [4])], [_f("y", [4])], opset=20)
+    assert decompose_gelu(m, 20) == []
+
+
+def test_layernorm_is_decomposed_below_opset_17():
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(8,)).astype(np.float32), "g"),
+             numpy_helper.from_array(rng.normal(size=(8,)).astype(np.float32), "b")]
+    m = _model([helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
+               [_f("x", ["N", 5, 8])], [_f("y", ["N", 5, 8])], inits, opset=17)
+    out, notes = normalize(m, max_opset=16)
+    assert "LayerNormalization" not in _ops(out)
+    assert any("equal" in n for n in notes), notes
+
+
+def test_reduce_attribute_left_by_the_version_converter_is_dropped():
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    m = _model([helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=1, noop_with_empty_axes=0)],
+               [_f("x", ["N", 4])], [_f("y", ["N", 1])], [axes], opset=18)
+    out, notes = lower_opset(m, 17)
+    assert notes and not any(a.name == "noop_with_empty_axes" for n in out.graph.node for a in n.attribute)
+
+
+def test_reshape_allowzero_dropped_only_without_zeros():
+    shape = numpy_helper.from_array(np.array([-1, 8], np.int64), "s")
+    m = _model([helper.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)], [_f("x", ["N", 2, 4])],
+               [_f("y", ["N", 8])], [shape], opset=17)
+    assert drop_reshape_allowzero(m)
+    assert not m.graph.node[0].attribute
+    zero = numpy_helper.from_array(np.array([0, 8], np.int64), "s")
+    m = _model([helper.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)], [_f("x", [1, 2, 4])],
+               [_f("y", [1, 8])], [zero], opset=17)
+    assert drop_reshape_allowzero(m) == []
+
+
+def test_bool_mul_becomes_and():
+    m = _model([helper.make_node("Expand", ["m", "shape"], ["e"]), helper.make_node("Mul", ["e", "k"], ["y"])],
+               [_f("m", ["N", 1, 6], TensorProto.BOOL), _f("k", ["N", 6, 6], TensorProto.BOOL)],
+               [_f("y", ["N", 6, 6], TensorProto.BOOL)],
+               [numpy_helper.from_array(np.array([1, 6, 6], np.int64), "shape")])
+    assert bool_arithmetic(m)
+    assert _ops(m) == ["Expand", "And"]
+
+
+def test_a_wrong_rewrite_is_caught():
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [_f("x", ["N", 4])], [_f("y", ["N", 4])])
+    bad = _model([helper.make_node("Sigmoid", ["x"], ["y"])], [_f("x", ["N", 4])], [_f("y", ["N", 4])])
+    with pytest.raises(ConversionFailed, match="changed output 'y'"):
+        check_equivalent(m, bad)
+
+
+def test_int_inputs_respect_ranges():
+    """An embedding lookup: ids drawn from [0, vocab) so both models run (out of range ids would fail)."""
+    table = numpy_helper.from_array(np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32), "emb")
+    m = _model([helper.make_node("Gather", ["emb", "ids"], ["y"])], [_f("ids", ["N", 4], TensorProto.INT64)],
+               [_f("y", ["N", 4, 3])], [table])
+    assert check_equivalent(m, m, ranges={"ids": (0, 5)})
+
+
+@pytest.mark.slow
+def test_torchscript_exported_resnet18_converts_to_torchscript(tmp_path):
+    """The issue's case: resnet18 traced → ONNX (TorchScript exporter) → TorchScript via onnx2torch."""
+    ts = build("torchvision_torchscript", "resnet18", str(tmp_path), 32)
+    onnx_file = tmp_path / "resnet18.onnx"
+    assert portkit.convert(ts, "onnx", onnx_file).passed
+    res = portkit.convert(onnx_file, "torchscript", tmp_path / "back.ts.pt")
+    assert res.passed, res.to_dict()
+    assert any("alias_initializers" in n for n in res.output.metadata["normalised"])
+    assert Path(res.output.location).is_file()
