@@ -439,7 +439,8 @@ def _execute_ray(jobs: list[dict[str, Any]], n: int, log: Log) -> list[dict[str,
         raise MissingDependency("ray", "ray", purpose="--executor ray") from e
     if not ray.is_initialized():
         # RAY_ADDRESS (or `ray start`) joins a cluster; otherwise a local instance with n CPUs
-        kwargs: dict[str, Any] = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(1, n)}
+        kwargs: dict[str, Any] = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(1, n),
+                                                                            "include_dashboard": False}
         ray.init(ignore_reinit_error=True, log_to_driver=True, **kwargs)
     log(f"running {len(jobs)} models as Ray tasks")
     task = ray.remote(num_cpus=1)(run_model)
