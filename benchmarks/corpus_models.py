@@ -1,0 +1,202 @@
+"""The coverage corpus's models, built from code with seeded random weights (no downloads, ever).
+
+PyTorch models are referenced by portkit as `benchmarks.corpus_models:<factory>` with `model_args`, so
+every worker that loads the source (conversion, validation) builds the same weights (seed 0). Keras models
+are built by `keras_file` inside a worker and saved as `.keras`; the subclassed one is registered here and
+loaded with `custom_objects="benchmarks.corpus_models"`.
+
+Each factory imports its framework inside: importing this module costs nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+SEED = 0
+
+
+def _seed() -> Any:
+    import torch
+
+    torch.manual_seed(SEED)
+    return torch
+
+
+# ---------------------------------------------------------------- torchvision
+
+
+def torchvision_model(arch: str, size: int = 64) -> Any:
+    """A torchvision architecture (10 classes). `vit_tiny` / `swin_tiny` are torchvision's
+    VisionTransformer / SwinTransformer classes at a small configuration (the B/T sizes are 86M/28M)."""
+    _seed()
+    import torchvision
+
+    if arch == "vit_tiny":
+        m = torchvision.models.VisionTransformer(image_size=size, patch_size=16, num_layers=2, num_heads=2,
+                                                 hidden_dim=64, mlp_dim=128, num_classes=10)
+    elif arch == "swin_tiny":
+        m = torchvision.models.SwinTransformer(patch_size=[4, 4], embed_dim=24, depths=[2, 2], num_heads=[2, 4],
+                                               window_size=[4, 4], stochastic_depth_prob=0.0, num_classes=10)
+    else:
+        kwargs: dict[str, Any] = {"weights": None, "num_classes": 10}
+        if arch in ("googlenet", "inception_v3"):
+            kwargs.update(aux_logits=False, init_weights=True)
+        m = getattr(torchvision.models, arch)(**kwargs)
+    m.eval()
+    m.input_shape = (1, 3, size, size)
+    return m
+
+
+# ---------------------------------------------------------------- timm
+
+
+def timm_model(name: str, size: int = 64) -> Any:
+    _seed()
+    import timm
+
+    kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 10}
+    if any(name.startswith(p) for p in ("vit_", "deit_", "mixer_")):
+        kwargs["img_size"] = size
+    m = timm.create_model(name, **kwargs).eval()
+    m.input_shape = (1, 3, size, size)
+    return m
+
+
+# ---------------------------------------------------------------- Hugging Face transformers (tiny configs)
+
+HF_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+
+
+def _hf_config(kind: str) -> tuple[Any, str]:
+    import transformers as tr
+
+    vocab = 100
+    if kind == "bert":
+        return tr.BertConfig(vocab_size=vocab, max_position_embeddings=64, **HF_TINY), "text"
+    if kind == "distilbert":
+        return tr.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                   max_position_embeddings=64), "text"
+    if kind == "roberta":
+        return tr.RobertaConfig(vocab_size=vocab, max_position_embeddings=72, pad_token_id=1, **HF_TINY), "text"
+    if kind == "albert":
+        return tr.AlbertConfig(vocab_size=vocab, embedding_size=16, max_position_embeddings=64, **HF_TINY), "text"
+    if kind == "gpt2":
+        return tr.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                             use_cache=False), "text"
+    if kind == "llama":
+        return tr.LlamaConfig(vocab_size=vocab, max_position_embeddings=64, num_key_value_heads=2, use_cache=False,
+                              **HF_TINY), "text"
+    if kind == "vit":
+        return tr.ViTConfig(image_size=32, patch_size=8, num_channels=3, **HF_TINY), "image"
+    if kind == "convnext":
+        return tr.ConvNextConfig(num_channels=3, hidden_sizes=[16, 32], depths=[1, 1], num_stages=2,
+                                 image_size=32), "image"
+    raise ValueError(f"unknown HF corpus model {kind!r}")
+
+
+def hf_model(kind: str) -> Any:
+    """A tiny HF model (AutoModel of its config) returning its last hidden state as one tensor."""
+    torch = _seed()
+    import transformers as tr
+
+    config, modality = _hf_config(kind)
+    inner = tr.AutoModel.from_config(config, attn_implementation="eager").eval()
+
+    if modality == "text":
+        class Text(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = inner
+                dyn = [[0, "batch"], [1, "sequence"]]
+                # int64 ids and mask, batch and sequence dynamic; ids below the vocabulary (portkit reads these)
+                self.input_specs = [{"name": n, "shape": [1, 16], "dtype": "int64", "dynamic_axes": dyn}
+                                    for n in ("input_ids", "attention_mask")]
+                self.input_ranges = {"input_ids": [0, config.vocab_size]}
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        return Text().eval()
+
+    class Image(torch.nn.Module):
+        input_shape = (1, 3, 32, 32)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, pixel_values: Any) -> Any:
+            return self.model(pixel_values=pixel_values).last_hidden_state
+
+    return Image().eval()
+
+
+def hf_modality(kind: str) -> str:
+    return {"vit": "image", "convnext": "image"}.get(kind, "text")
+
+
+# ---------------------------------------------------------------- Keras
+
+KERAS_APPS = {  # name -> input size (the smallest each accepts comfortably)
+    "MobileNet": 32, "MobileNetV2": 32, "MobileNetV3Small": 32, "ResNet50": 32, "DenseNet121": 32,
+    "EfficientNetB0": 32, "EfficientNetV2B0": 32, "VGG16": 32, "Xception": 75, "NASNetMobile": 32,
+}
+KERAS_OWN = ("conv1d", "lstm", "gru", "subclassed")
+
+
+def _register(keras: Any) -> Any:
+    @keras.saving.register_keras_serializable(package="portkit_corpus")
+    class SubclassedNet(keras.Model):
+        """A subclassed model: two branches (Conv1D and Dense) joined, its own get_config."""
+
+        def __init__(self, units: int = 16, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.conv = keras.layers.Conv1D(units, 3, padding="same", activation="relu")
+            self.pool = keras.layers.GlobalAveragePooling1D()
+            self.dense = keras.layers.Dense(units, activation="tanh")
+            self.head = keras.layers.Dense(5)
+
+        def call(self, x: Any) -> Any:
+            return self.head(self.pool(self.conv(x)) + self.dense(keras.ops.mean(x, axis=1)))
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "units": self.units}
+
+    return SubclassedNet
+
+
+def custom_objects() -> dict[str, Any]:
+    import keras
+
+    cls = _register(keras)
+    return {"portkit_corpus>SubclassedNet": cls, "SubclassedNet": cls}
+
+
+def keras_file(kind: str, name: str, out: str) -> str:
+    """Build a Keras model (an application with weights=None, or one of KERAS_OWN) and save it as .keras."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(SEED)
+    if kind == "app":
+        size = KERAS_APPS[name]
+        kwargs: dict[str, Any] = {"weights": None, "input_shape": (size, size, 3), "classes": 10}
+        if name.startswith("MobileNetV3") or name.startswith("EfficientNetV2"):
+            kwargs["include_preprocessing"] = False
+        model = getattr(keras.applications, name)(**kwargs)
+    elif name == "conv1d":
+        model = keras.Sequential([keras.Input((32, 8)), keras.layers.Conv1D(16, 3, activation="relu"),
+                                  keras.layers.MaxPooling1D(2), keras.layers.Conv1D(16, 3, padding="same"),
+                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(4)])
+    elif name == "lstm":
+        model = keras.Sequential([keras.Input((16, 8)), keras.layers.LSTM(16, return_sequences=True),
+                                  keras.layers.LSTM(8), keras.layers.Dense(3)])
+    elif name == "gru":
+        model = keras.Sequential([keras.Input((16, 8)), keras.layers.GRU(16), keras.layers.Dense(3)])
+    elif name == "subclassed":
+        model = _register(keras)()
+        model(np.zeros((1, 16, 8), np.float32))
+    else:
+        raise ValueError(f"unknown Keras corpus model {name!r}")
+    model.save(out)
+    return out
