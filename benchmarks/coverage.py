@@ -11,7 +11,8 @@ benchmarks/results/coverage.{json,md}.
 Families: torchvision, timm, hf (transformers, tiny configs), keras-apps (keras.applications, weights=None),
 keras-own (Conv1D / LSTM / GRU / subclassed). PyTorch routes: torch→onnx (dynamo), onnx→tflite and
 onnx→torchscript from that ONNX, torch→torchscript (trace), torchscript→onnx (TorchScript exporter),
-ts-onnx→torchscript (the TorchScript-exported ONNX back through onnx2torch), torch→tflite (litert-torch).
+ts-onnx→torchscript (the TorchScript-exported ONNX back through onnx2torch), torch→tflite (litert-torch,
+fixed shapes).
 Keras routes: keras→onnx, keras→tflite, keras→savedmodel, keras→torchscript (via ONNX, validated end to
 end against Keras). Every hop is validated against its input by portkit.convert; a route from an
 intermediate ONNX is thus checked against that ONNX, which was checked against the framework source.
@@ -150,7 +151,8 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         step("torchscript→onnx", "torch→torchscript", folder / "model.ts.pt", "onnx", folder / "ts.onnx", **data)
         step("ts-onnx→torchscript", "torchscript→onnx", folder / "ts.onnx", "torchscript", folder / "ts_back.ts.pt",
              **data)
-        step("torch→tflite", None, ref, "tflite", folder / "litert.tflite", **src)
+        # litert-torch exports fixed shapes (the ONNX route above keeps the batch dynamic)
+        step("torch→tflite", None, ref, "tflite", folder / "litert.tflite", dynamic=False, **src)
     else:
         from portkit.workers import call_in_worker
 
@@ -294,7 +296,8 @@ def markdown(doc: dict[str, Any]) -> str:
             cells = []
             for route in routes:
                 r = next((x for x in fam_rows if x["model"] == model and x["route"] == route), None)
-                cells.append("" if r is None else f"{'✅' if r['passed'] else '❌'} {r['seconds']:.0f}s")
+                fallback = " (fallback)" if r and r.get("failed_routes") and r["passed"] else ""
+                cells.append("" if r is None else f"{'✅' if r['passed'] else '❌'} {r['seconds']:.0f}s{fallback}")
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
     failures = [r for r in rows if not r["passed"]]
     if failures:
