@@ -9,7 +9,7 @@ from portkit.errors import BadInput
 from portkit.formats import Format
 from portkit.graph import plan
 
-from .conftest import SAMPLES, build, run_cli
+from .conftest import SAMPLES, run_cli
 
 KERAS = SAMPLES / "digits_keras.keras"
 
@@ -48,6 +48,8 @@ def test_keras_to_tflite_with_keras_export(tmp_path):
 
 @pytest.mark.slow
 def test_keras_applications_model(tmp_path):
-    model = build("keras_application", str(tmp_path))
+    from portkit.workers import call_in_worker
+
+    model = call_in_worker("build keras_application", "tests.export_models", "keras_application", str(tmp_path))
     r = portkit.convert(model, "onnx", tmp_path / "mnv3.onnx")
     assert r.passed and r.hops[0].tool == "keras export", r.failed_routes

@@ -83,8 +83,12 @@ def test_acceptance_torchvision_cnn(tmp_path):
 
 @pytest.mark.slow
 def test_acceptance_tiny_bert(tmp_path):
+    """A fixed-shape .pt2 (ids + mask 1×32) → TFLite with litert-torch (ids become int32). The .pt2 is
+    exported unvalidated: bert_tiny declares dynamic axes, which --static does not override on the eager
+    side, so the eager reference would be swept at batch 2 against a fixed-shape program."""
     pt2 = tmp_path / "bert.pt2"
-    portkit.convert("examples.hf_models:bert_tiny", "pt2", pt2)
+    portkit.convert("examples.hf_models:bert_tiny", "pt2", pt2, dynamic=False, validate=False)
     r = portkit.convert(pt2, "tflite", tmp_path / "bert.tflite")
     assert r.passed and r.hops[0].tool == "litert-torch", r.failed_routes
-    assert sorted(set(r.hops[0].validation.batches)) == [1, 2]
+    assert [s.dtype for s in r.output.signature.inputs] == ["int32", "int32"]  # LiteRT: int64 ids → int32
+    assert r.hops[0].validation.max_rel <= 1e-4
