@@ -145,11 +145,7 @@ class InputSpec:
         dyn = dict(self.dynamic_axes)
         if batch_dynamic and self.shape and 0 not in dyn and isinstance(self.shape[0], int):
             dyn[0] = "batch"
-        return tuple(dyn.get(i, d) if i in dyn else d for i, d in enumerate(self.shape))
-
-    def sizes(self) -> tuple[Dim, ...] | None:
-        """The shape as given (ints where given), for filling dynamic axes with the user's sizes."""
-        return self.shape
+        return tuple(dyn.get(i, d) for i, d in enumerate(self.shape))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": None if self.shape is None else list(self.shape),
@@ -241,6 +237,9 @@ def parse_input_specs(shapes: Any = None, dtypes: Any = None, dynamic_axes: Any 
             raise BadInput(f"bad axis name '{symbol}' in --dynamic-axis", hint="use a name like sequence")
         cur = get(name)
         specs[name] = replace(cur, dynamic_axes=tuple(sorted({**dict(cur.dynamic_axes), axis: symbol}.items())))
+    named = [n for n in specs if n]
+    if "" in specs and len(named) == 1:  # `--input-shape 1,16 --input-dtype ids=int64`: one input, said twice
+        specs[named[0]] = specs[named[0]].merged(specs.pop(""))
     return tuple(specs.values())
 
 
