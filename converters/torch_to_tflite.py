@@ -30,7 +30,9 @@ from ._torch_common import example_args
 
 SOURCE = (Format.TORCH, Format.PT2)
 TARGET = Format.TFLITE
-REQUIRES = ("torch", "litert_torch", "ai_edge_litert")
+# litert-torch loads torch's compiler stack (triton), never TensorFlow: this hop belongs in the torch worker
+# family (ai_edge_litert, which it brings along, would put it in the TensorFlow one: see portkit.workers)
+REQUIRES = ("torch", "litert_torch")
 COST = 1.0
 TOOL = "litert-torch"
 
