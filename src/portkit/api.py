@@ -381,7 +381,7 @@ def routes(source: Format | str | None = None, target: Format | str | None = Non
 
     if source is not None and target is not None:
         return RouteTable(
-            {"route": route_text(r), "cost": sum(e.cost for e in r), "tools": [e.tool for e in r]}
+            {"route": route_text(r), "cost": round(sum(e.cost for e in r), 3), "tools": [e.tool for e in r]}
             for r in plan(_format(source), _format(target))
         )
     if source is not None or target is not None:
