@@ -17,7 +17,7 @@ from ._torch_common import example_args, module_and_signature
 SOURCE = Format.TORCHSCRIPT
 TARGET = Format.PT2
 REQUIRES = ("torch",)
-COST = 1.2
+COST = 1.6  # ts → pt2 → tflite stays behind ts → onnx → tflite (2.5): TS2EP + a fixed-shape litert-torch
 TOOL = "torch.export (TS2EPConverter)"
 
 
