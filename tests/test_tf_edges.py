@@ -254,7 +254,7 @@ def test_custom_objects_module(out):
 # --- errors: one line, exit 3, nothing left behind -----------------------------------------------------
 
 def test_onnx2tf_failure_is_one_line_exit_3(out):
-    src = tf_build("onnx_with_unknown_op", str(out / "unknown.onnx"))
+    src = tf_build("onnx_with_unconvertible_op", str(out / "unknown.onnx"))
     folder = out / "fail"
     folder.mkdir()
     proc = run_cli("convert", src, "--to", "tflite", "-o", str(folder / "unknown.tflite"))
@@ -262,7 +262,7 @@ def test_onnx2tf_failure_is_one_line_exit_3(out):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("portkit: error:")]
     assert len(errors) == 1, proc.stderr
     assert "onnx→" in errors[0] and "onnx2tf" in errors[0]
-    assert "unsupported op 'Frobnicate'" in errors[0]
+    assert "unsupported op 'BitCast'" in errors[0]
     assert "try" in errors[0]  # names an alternative
     assert not any(p.suffix in (".tflite", ".keras") or p.name.endswith(".tmp") for p in folder.iterdir()), \
         list(folder.iterdir())

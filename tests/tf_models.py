@@ -45,17 +45,17 @@ def custom_layer_model(out: str) -> str:
     return out
 
 
-def onnx_with_unknown_op(out: str) -> str:
-    """A valid ONNX graph whose one node is an op no converter knows (domain portkit.test)."""
+def onnx_with_unconvertible_op(out: str) -> str:
+    """A valid ONNX graph whose one node is a standard op (BitCast, opset 26) onnx2tf has no converter for.
+    (An op from an unknown custom domain is refused before any hop, exit 2: tests/test_bad_inputs.py.)"""
     import onnx
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 8, 8])
-    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="portkit.test", name="frob")
-    graph = helper.make_graph([node], "unknown_op", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("portkit.test", 1)])
+    y = helper.make_tensor_value_info("y", TensorProto.INT32, ["batch", 3, 8, 8])
+    node = helper.make_node("BitCast", ["x"], ["y"], name="bits", to=TensorProto.INT32)
+    graph = helper.make_graph([node], "unconvertible_op", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26)])
     onnx.save(model, out)
     return out
 
@@ -63,11 +63,11 @@ def onnx_with_unknown_op(out: str) -> str:
 def run_edge_and_list_frameworks(edge: str, src: str, src_format: str, out: str) -> dict[str, bool]:
     """Run one edge's converter here (a fresh worker) and report which frameworks got imported."""
     from portkit.artifact import Artifact
-    from portkit.conversion import _run_edge
+    from portkit.conversion import run_edge
     from portkit.formats import Format
     from portkit.options import ConvertOptions
 
-    _run_edge(edge, Artifact(src, Format(src_format)), out, ConvertOptions())
+    run_edge(edge, Artifact(src, Format(src_format)), out, ConvertOptions())
     return {m: m in sys.modules for m in ("torch", "tensorflow", "onnx2torch", "triton")}
 
 

@@ -161,7 +161,7 @@ def default_output(source: Artifact, target: Format) -> Path:
     return Path(stem + target.suffix) if target.suffix else Path(f"{stem}_{target.value}")
 
 
-def _run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
+def run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
     """Runs inside the worker."""
     import importlib
 
@@ -208,7 +208,7 @@ def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
         # converters may change directory (onnx2tf runs in a work folder): hand them absolute paths
         src = replace(src, location=str(Path(src.location).resolve()))
     try:
-        label, call = f"{edge} ({edge.tool})", ("portkit.conversion", "_run_edge", edge.name, src,
+        label, call = f"{edge} ({edge.tool})", ("portkit.conversion", "run_edge", edge.name, src,
                                                  str(tmp.resolve()), opts)
         if pool is not None:
             art = pool.get(family_of(edge.requires)).call_as(label, *call)
@@ -268,20 +268,26 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     failures: list[str] = []
     first: ConversionFailed | None = None  # the preferred route's error leads when every route fails
     done: dict[tuple[str, ...], Artifact] = {}  # finished route prefixes, reused by fallback routes
-    for route in routes:
+    # failed route prefixes (edge names up to the hop that failed): a later route through the same hops
+    # would fail the same way, so it is skipped instead of running the same converter again
+    failed: dict[tuple[str, ...], str] = {}
+    last: ConversionFailed | None = None
+    for n, route in enumerate(routes):
+        names = tuple(e.name for e in route)
+        seen = next((p for p in failed if names[:len(p)] == p), None)
+        if seen is not None:
+            failures.append(f"{route_text(route)}: {failed[seen]}")
+            log(f"route {route_text(route)} skipped: its first hops ({' → '.join(seen)}) already failed")
+            continue
         try:
             result = _convert_route(src, route, out, opts, validate, validate_opts, done, log)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
-            first = first or e
-            nxt = routes.index(route) + 1
-            if nxt < len(routes):
-                log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[nxt])}")
-                continue
-            if first is not e:
-                first.message = f"{first.message} (fallbacks also failed: {_fallback_text(failures[1:])})"
-                raise first from e
-            raise
+            failed[getattr(e, "failed_prefix", names)] = e.one_line()
+            first, last = first or e, e
+            if n + 1 < len(routes):
+                log(f"route {route_text(route)} failed ({e.message}); trying the next route")
+            continue
         result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
@@ -304,7 +310,13 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             result.bundle = str(write_bundle(src, result.output, validate_opts, result.route))
             log(f"bundle for `portkit verify`: {result.bundle}")
         return result
-    raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
+    if first is None or last is None:
+        raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
+    if len(failures) > 1:
+        first.message = f"{first.message} (fallbacks also failed: {_fallback_text(failures[1:])})"
+    if first is last:
+        raise first
+    raise first from last
 
 
 def _fallback_text(failures: list[str]) -> str:
@@ -384,6 +396,9 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
         if validate and len(route) > 1:
             e2e = _validate_pair(src, current, runners, vopts, open_runner)
             log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
+    except ConversionFailed as e:
+        e.failed_prefix = key  # type: ignore[attr-defined]  # convert() skips routes through these hops
+        raise
     finally:
         for r in runners.values():
             r.close()
