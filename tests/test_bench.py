@@ -299,18 +299,18 @@ def test_cuda_io_binding_runs(tiny):
 
 def test_same_inputs_shared_across_models_and_layouts():
     from portkit.artifact import Artifact
-    from portkit.benchmark import _shared_feeds
+    from portkit.benchmark import shared_feeds
     from portkit.formats import Format
 
     nchw = ModelSignature((TensorSpec("x", "float32", ("batch", 1, 8, 8)),))
     nhwc = ModelSignature((TensorSpec("input_1", "float32", ("batch", 8, 8, 1)),))
-    ref, note = _shared_feeds(None, nchw, Artifact("a.onnx", Format.ONNX), 2, BenchOptions())
+    ref, note = shared_feeds(None, nchw, Artifact("a.onnx", Format.ONNX), 2, BenchOptions())
     assert note is None and ref["x"].shape == (2, 1, 8, 8)
     recorded = Artifact("b.tflite", Format.TFLITE, metadata={"layout": {"inputs": {"x": {"perm": [0, 2, 3, 1]}}}})
-    feeds, note = _shared_feeds(ref, nhwc, recorded, 2, BenchOptions())
+    feeds, note = shared_feeds(ref, nhwc, recorded, 2, BenchOptions())
     assert note is None and np.array_equal(feeds["input_1"], ref["x"].transpose(0, 2, 3, 1))
-    feeds, note = _shared_feeds(ref, nhwc, Artifact("c.tflite", Format.TFLITE), 2, BenchOptions())
+    feeds, note = shared_feeds(ref, nhwc, Artifact("c.tflite", Format.TFLITE), 2, BenchOptions())
     assert "inferred" in note and np.array_equal(feeds["input_1"], ref["x"].transpose(0, 2, 3, 1))
     other = ModelSignature((TensorSpec("z", "float32", ("batch", 5)),))
-    feeds, note = _shared_feeds(ref, other, Artifact("d.onnx", Format.ONNX), 2, BenchOptions())
+    feeds, note = shared_feeds(ref, other, Artifact("d.onnx", Format.ONNX), 2, BenchOptions())
     assert "own random inputs" in note and feeds["z"].shape == (2, 5)

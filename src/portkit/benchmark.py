@@ -215,7 +215,7 @@ def _batches_for(signature: Any, wanted: Sequence[int]) -> tuple[list[int], str 
     return [static], note
 
 
-def _shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifact: Any,
+def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifact: Any,
                   batch: int, opts: BenchOptions) -> tuple[dict[str, np.ndarray], str | None]:
     """The same input data for every model when shapes allow (by position, with a recorded layout
     transpose applied); otherwise this model's own random inputs, and a note saying so."""
@@ -252,7 +252,7 @@ def _series(runner: Any, artifact: Any, provider: str, batches: list[int], opts:
 
     out = []
     for b in batches:
-        feeds, feed_note = _shared_feeds(reference.get(b), runner.signature, artifact, b, opts)
+        feeds, feed_note = shared_feeds(reference.get(b), runner.signature, artifact, b, opts)
         reference.setdefault(b, feeds)
         placement = None
         if provider != "cpu" and hasattr(runner, "placement"):

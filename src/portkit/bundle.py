@@ -115,7 +115,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
     from .formats import sniff
     from .runtimes import open_runner
     from .signature import SignatureMissing, specs_from_signature
-    from .validation import Case, ValidationResult, _failed_case, candidate_feeds, compare_case, plan_mapping
+    from .validation import Case, ValidationResult, candidate_feeds, compare_case, failed_case, plan_mapping
 
     d = Path(bundle) if bundle else bundle_dir(artifact)
     if not d.is_dir():
@@ -149,7 +149,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
             try:
                 cand_out = runner.run(candidate_feeds(feeds, plan, result.notes))
             except Exception as e:  # noqa: BLE001 - reported as a failed case
-                _failed_case(result, rsig, plan, case, "artifact", e)
+                failed_case(result, rsig, plan, case, "artifact", e)
                 continue
             compare_case(result, rsig, plan, opts, case, ref_out, cand_out)
     result.batches = sorted({int(c["batch"]) for c in manifest["cases"]})

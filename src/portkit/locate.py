@@ -85,8 +85,8 @@ def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOp
     from . import onnxutil
     from .validation import (
         ValidationResult,
-        _ranges,
         candidate_feeds,
+        case_ranges,
         compare_arrays,
         make_cases,
         plan_mapping,
@@ -104,7 +104,7 @@ def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOp
     rsig, csig = onnxutil.signature(ref_model), onnxutil.signature(cand_model)
     scratch = ValidationResult(reference.location, candidate.location)
     plan = plan_mapping(rsig, csig, candidate, scratch)
-    cases = make_cases(rsig, opts, scratch, _ranges(reference, candidate, plan, scratch))
+    cases = make_cases(rsig, opts, scratch, case_ranges(reference, candidate, plan, scratch))
     case = cases[0]
     if result is not None and result.worst() is not None:  # the case where the outputs disagreed most
         case = next((c for c in cases if c.label == result.worst().case), case)

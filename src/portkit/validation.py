@@ -412,7 +412,7 @@ def _run_error(err: BaseException) -> str:
     return text if len(text) <= 300 else text[:140] + " … " + text[-150:]
 
 
-def _failed_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, case: Case, side: str,
+def failed_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, case: Case, side: str,
                  err: Exception) -> None:
     text = _run_error(err)
     for spec in rsig.outputs:
@@ -433,7 +433,7 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     result = ValidationResult(ref_label, cand_label, seed=opts.seed)
     rsig = ref.signature
     plan = plan_mapping(rsig, cand.signature, candidate, result)
-    ranges = _ranges(reference, candidate, plan, result)
+    ranges = case_ranges(reference, candidate, plan, result)
     # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
     # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
     run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
@@ -449,14 +449,14 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
                 result.warnings.append(f"the reference does not run at {case.label} "
                                        f"({type(e).__name__}); that size was skipped")
                 continue
-            _failed_case(result, rsig, plan, case, "reference", e)
+            failed_case(result, rsig, plan, case, "reference", e)
             continue
         try:
             cand_out = run(cand, candidate_feeds(case.feeds, plan, result.notes), cand_label)
         except InternalError:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a hard-coded shape that breaks at batch 2
-            _failed_case(result, rsig, plan, case, "candidate", e)
+            failed_case(result, rsig, plan, case, "candidate", e)
             continue
         compare_case(result, rsig, plan, opts, case, ref_out, cand_out)
     return result
@@ -489,7 +489,7 @@ def run_in_chunks(runner: Runner, feeds: dict[str, np.ndarray], notes: list[str]
     return {k: np.concatenate([p[k] for p in parts]) if np.ndim(parts[0][k]) else parts[0][k] for k in parts[0]}
 
 
-def _ranges(reference: Artifact | None, candidate: Artifact, plan: _Plan,
+def case_ranges(reference: Artifact | None, candidate: Artifact, plan: _Plan,
             result: ValidationResult) -> dict[str, tuple[float, float]]:
     """Integer input ranges (e.g. token ids < vocab size) from the reference, else the candidate."""
     ranges = infer_ranges(reference) if reference is not None else {}
