@@ -55,7 +55,9 @@ def session(path: str, providers: Sequence[str] = ("cpu",), threads: int | None 
             f"requested execution provider {missing[0]}, available providers are {available}",
             hint=_GPU_HINT if ("CUDA" in missing[0] or "Tensorrt" in missing[0]) else None)
     so = ort.SessionOptions()
-    so.log_severity_level = 3
+    # a model that fails to run raises with the reason, which portkit reports in one line; onnxruntime's
+    # own "[E:onnxruntime:...]" copy on stderr is only noise beside it, except with --debug
+    so.log_severity_level = 3 if os.environ.get("PORTKIT_DEBUG") else 4
     if threads:
         so.intra_op_num_threads = threads
     if enable_profiling:
