@@ -86,6 +86,18 @@ def test_unknown_dtype_is_bad_usage():
     assert proc.returncode == 2 and "quaternion" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_recipes_take_the_same_fields():
+    from portkit.recipes.schema import parse_recipe
+
+    r = parse_recipe({"models": [{"name": "bert", "source": "examples.hf_models:bert_tiny",
+                                  "input_shapes": {"input_ids": [1, 16]}, "input_dtypes": {"input_ids": "int64"},
+                                  "dynamic_axes": {"input_ids": {1: "sequence"}}, "targets": [{"to": "onnx"}]}]},
+                     check_files=False)
+    m = r.models[0]
+    opts = convert_options(input_shapes=m.input_shapes, input_dtypes=m.input_dtypes, dynamic_axes=m.dynamic_axes)
+    assert opts.input_specs == (InputSpec("input_ids", (1, 16), "int64", ((1, "sequence"),)),)
+
+
 # ------------------------------------------------------------------------------------------- typed inputs
 
 @pytest.fixture(scope="module")
@@ -180,3 +192,15 @@ def test_bench_bare_torchscript_onnx_tflite(cnn, d):
     proc = run_cli("bench", str(pt), str(onnx_path), str(tfl), "--iterations", "5", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
     assert "declares no inputs: using those of cnn.onnx" in proc.stdout + proc.stderr
+
+
+def test_api_takes_dtypes_and_dynamic_axes(d):
+    src = d / "int32_api.pt"
+    _build("int32_model", str(src))
+    r = portkit.convert(str(src), "onnx", d / "int32_api.onnx", input_shapes={"ids": (1, 5)},
+                        input_dtypes={"ids": "int32"}, dynamic_axes={"ids": {1: "tokens"}})
+    assert r.passed
+    assert _onnx_inputs(d / "int32_api.onnx") == {"ids": (ONNX_TYPES["int32"], ["batch", "tokens"])}
+    # validation swept the named axis and kept ids below the embedding's 50 rows (ONNX Gather)
+    assert any("tokens 7" in c for c in r.hops[0].validation.cases)
+    assert any("integers in [0, 50)" in n for n in r.hops[0].validation.notes)
