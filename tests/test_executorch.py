@@ -7,7 +7,7 @@ import pytest
 import portkit
 from portkit.formats import Format, sniff
 
-from .conftest import SAMPLES, build
+from .conftest import SAMPLES, build, run_cli
 
 DIGITS = "samples.digits_torch:build"
 
@@ -17,6 +17,14 @@ def test_pte_magic(tmp_path):
     p.write_bytes(b"\x1c\x00\x00\x00ET12" + b"\x00" * 64)
     assert sniff(p) is Format.EXECUTORCH
     assert Format.parse("pte") is Format.EXECUTORCH
+
+
+def test_truncated_pte_is_one_line_exit_2(tmp_path):
+    p = tmp_path / "bad.pte"
+    p.write_bytes(b"\x1c\x00\x00\x00ET12" + b"\x00" * 40)
+    res = run_cli("inspect", str(p))
+    assert res.returncode == 2, res.stderr
+    assert ".pte program does not load" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_eager_to_pte_dynamic_batch(tmp_path):

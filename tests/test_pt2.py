@@ -36,6 +36,16 @@ def test_aoti_package_is_named(tmp_path):
         sniff(p)
 
 
+def test_broken_pt2_is_one_line_exit_2(tmp_path):
+    p = tmp_path / "broken.pt2"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("broken/archive_format", "pt2")
+        z.writestr("broken/models/model.json", "{not json")
+    res = run_cli("inspect", str(p))
+    assert res.returncode == 2, res.stderr
+    assert ".pt2 archive does not load" in res.stderr and "Traceback" not in res.stderr
+
+
 @pytest.fixture(scope="module")
 def digits_pt2(tmp_path_factory):
     out = tmp_path_factory.mktemp("pt2") / "digits.pt2"
