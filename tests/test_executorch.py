@@ -2,12 +2,18 @@
 ExecuTorch's Python runtime against the source; sniffing and inspect."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import portkit
 from portkit.formats import Format, sniff
 
 from .conftest import SAMPLES, build, run_cli
+
+# the issue's acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
+ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),
+                                reason="torchvision CNN + tiny BERT acceptance: set PORTKIT_ACCEPTANCE=1")
 
 DIGITS = "samples.digits_torch:build"
 
@@ -38,6 +44,7 @@ def test_eager_to_pte_dynamic_batch(tmp_path):
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_acceptance_torchvision_cnn_and_tiny_bert(tmp_path):
     sd = build("torchvision_state_dict", "mobilenet_v3_small", str(tmp_path))
     r = portkit.convert("torchvision.models:mobilenet_v3_small", "executorch", tmp_path / "mnv3.pte", weights=sd,

@@ -3,6 +3,8 @@ sources, NCHW kept (no layout map), quantization flags, and the fallback to ONNX
 litert-torch cannot keep a dynamic batch."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import portkit
@@ -12,6 +14,10 @@ from portkit.graph import plan, route_text
 from portkit.options import ConvertOptions
 
 from .conftest import SAMPLES, build
+
+# the issue's acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
+ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),
+                                reason="torchvision CNN + tiny BERT acceptance: set PORTKIT_ACCEPTANCE=1")
 
 DIGITS = "samples.digits_torch:build"
 
@@ -70,6 +76,7 @@ def test_dynamic_batch_cnn_falls_back_to_onnx2tf(tmp_path):
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_acceptance_torchvision_cnn(tmp_path):
     sd = build("torchvision_state_dict", "mobilenet_v3_small", str(tmp_path))
     for batch in (1, 2):
@@ -82,6 +89,7 @@ def test_acceptance_torchvision_cnn(tmp_path):
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_acceptance_tiny_bert(tmp_path):
     """A fixed-shape .pt2 (ids + mask 1×32) → TFLite with litert-torch (ids become int32). The .pt2 is
     exported unvalidated: bert_tiny declares dynamic axes, which --static does not override on the eager

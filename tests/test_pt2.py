@@ -1,10 +1,11 @@
 """torch.export `.pt2`: sniffing, inspect, the runner, torch → pt2, torchscript → pt2, pt2 → onnx.
 
 Cheap tests use the digits sample; the acceptance (a torchvision CNN and a tiny BERT: eager → pt2 → onnx
-with a dynamic batch, validated at batch 1 and 2) is marked slow."""
+with a dynamic batch, validated at batch 1 and 2) is opt-in: PORTKIT_ACCEPTANCE=1."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import pytest
@@ -14,6 +15,10 @@ from portkit.errors import BadInput
 from portkit.formats import Format, sniff
 
 from .conftest import SAMPLES, build, run_cli
+
+# the issue's acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
+ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),
+                                reason="torchvision CNN + tiny BERT acceptance: set PORTKIT_ACCEPTANCE=1")
 
 DIGITS = "samples.digits_torch:build"
 
@@ -91,6 +96,7 @@ def test_routes_list_the_new_edges():
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_acceptance_torchvision_cnn(tmp_path):
     sd = build("torchvision_state_dict", "mobilenet_v3_small", str(tmp_path))
     pt2 = tmp_path / "mnv3.pt2"
@@ -103,6 +109,7 @@ def test_acceptance_torchvision_cnn(tmp_path):
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_acceptance_tiny_bert(tmp_path):
     pt2 = tmp_path / "bert.pt2"
     r = portkit.convert("examples.hf_models:bert_tiny", "pt2", pt2)
