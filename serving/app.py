@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portkit import __version__
+from portkit.versions import PORTKIT
 
 from .metrics import CONTENT_TYPE, Metrics
 from .models import ServedModel
@@ -76,7 +76,7 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions | None = No
         return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
 
     async def server_metadata(request: Request) -> Response:
-        return JSONResponse({"name": "portkit", "version": __version__, "extensions": EXTENSIONS})
+        return JSONResponse({"name": "portkit", "version": PORTKIT, "extensions": EXTENSIONS})
 
     async def model_metadata(request: Request) -> Response:
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from portkit.artifact import Artifact
-from portkit.conversion import run_hop, source_artifact
+from portkit.conversion import source_artifact
 from portkit.formats import Format
 from portkit.graph import edges
+from portkit.hops import run_hop
 from portkit.options import ConvertOptions
 from portkit.workers import WorkerPool
 

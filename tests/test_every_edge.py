@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from portkit.conversion import run_hop
 from portkit.graph import edges
+from portkit.hops import run_hop
 from portkit.options import ConvertOptions, ValidateOptions
 from portkit.runtimes import open_runner
 from portkit.validation import validate_runners

@@ -63,8 +63,8 @@ def onnx_with_unconvertible_op(out: str) -> str:
 def run_edge_and_list_frameworks(edge: str, src: str, src_format: str, out: str) -> dict[str, bool]:
     """Run one edge's converter here (a fresh worker) and report which frameworks got imported."""
     from portkit.artifact import Artifact
-    from portkit.conversion import run_edge
     from portkit.formats import Format
+    from portkit.hops import run_edge
     from portkit.options import ConvertOptions
 
     run_edge(edge, Artifact(src, Format(src_format)), out, ConvertOptions())

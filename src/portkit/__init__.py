@@ -10,7 +10,7 @@ import sys
 import types
 from typing import Any
 
-__version__ = "0.1.0"
+from .versions import PORTKIT as __version__
 
 # one function per CLI command, defined in portkit.api
 _API = (

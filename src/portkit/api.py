@@ -8,17 +8,13 @@ convert, validate and bench are checked after the work; a failed gate raises `Ga
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
 from .formats import Format
-from .options import ConvertOptions, ValidateOptions
-from .signature import InputSpec, parse_input_shapes, parse_input_specs
+from .options import ConvertOptions, ValidateOptions, convert_options, shapes_of, user_path, validate_options
 
 if TYPE_CHECKING:
     from .benchmark import BenchResult
@@ -49,95 +45,8 @@ __all__ = [
 
 Log = Callable[[str], None]
 
-_CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
-_VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
-
-
 def _format(value: Format | str) -> Format:
     return value if isinstance(value, Format) else Format.parse(value)
-
-
-def _shapes(value: Any) -> dict[str, tuple]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {k: tuple(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
-        return {"": tuple(value)}
-    if isinstance(value, str):
-        value = [value]
-    return parse_input_shapes(list(value))
-
-
-def user_path(value: str | Path | None) -> str | None:
-    """A user's file argument made absolute once, here at the edge: converters and workers may change
-    directory (onnx2tf works in its own folder), so a relative path must not travel further in.
-    `pkg.module:factory` references and None pass through."""
-    if value is None or value == "":
-        return None
-    from .formats import is_reference
-
-    text = str(value)
-    if is_reference(text):
-        return text
-    return os.path.abspath(os.path.expanduser(text))
-
-
-_PATH_OPTIONS = ("weights", "calibration")
-
-
-def input_specs(options: dict[str, Any]) -> None:
-    """Fold the input keywords into options["input_specs"] (one definition): `input_specs` (InputSpec or
-    dicts), `input_shapes`, `input_dtypes` ({name: dtype} or ["name=dtype"]) and `dynamic_axes`
-    ({name: {axis: symbol}} or ["name=axis:symbol"]), the CLI's --input-shape/--input-dtype/--dynamic-axis."""
-    given = options.pop("input_specs", None) or ()
-    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
-    dtypes, axes = options.pop("input_dtypes", None), options.pop("dynamic_axes", None)
-    shapes = options.get("input_shapes")
-    if dtypes or axes:
-        from .signature import merge_input_specs
-
-        specs = merge_input_specs(specs, parse_input_specs(_shapes(shapes) or None, dtypes, axes))
-    if specs:
-        options["input_specs"] = specs
-
-
-def convert_options(**options: Any) -> ConvertOptions:
-    input_specs(options)
-    unknown = set(options) - _CONVERT_FIELDS
-    if unknown:
-        raise BadInput(
-            f"unknown conversion option(s): {sorted(unknown)}", hint=f"valid: {sorted(_CONVERT_FIELDS)}"
-        )
-    for key in _PATH_OPTIONS:
-        if options.get(key):
-            options[key] = user_path(options[key])
-    if "input_shapes" in options:
-        options["input_shapes"] = _shapes(options["input_shapes"])
-    if isinstance(options.get("model_args"), str):
-        try:
-            options["model_args"] = json.loads(options["model_args"])
-        except json.JSONDecodeError as e:
-            raise BadInput(
-                f"--model-args is not valid JSON ({e})", hint="write it like '{\"num_classes\": 10}'"
-            ) from e
-    return ConvertOptions(**options)
-
-
-def validate_options(**options: Any) -> ValidateOptions:
-    input_specs(options)
-    unknown = set(options) - _VALIDATE_FIELDS
-    if unknown:
-        raise BadInput(
-            f"unknown validation option(s): {sorted(unknown)}", hint=f"valid: {sorted(_VALIDATE_FIELDS)}"
-        )
-    if "input_shapes" in options:
-        options["input_shapes"] = _shapes(options["input_shapes"])
-    if options.get("inputs"):
-        options["inputs"] = user_path(options["inputs"])
-    if options.get("batches") is not None:
-        options["batches"] = tuple(options["batches"])
-    return ValidateOptions(**options)
 
 
 def _gates(gates: Any, kind: str) -> Gates:
@@ -234,14 +143,20 @@ def inspect(
     weights: str | None = None,
     model_args: dict[str, Any] | None = None,
     allow_pickle: bool = False,
+    input_dtypes: Any = None,
+    dynamic_axes: Any = None,
 ) -> ModelInfo:
-    """Format, inputs/outputs (with dynamic dims), size and opset/producer of a model."""
+    """Format, inputs/outputs (with dynamic dims), size and opset/producer of a model. `input_shapes`,
+    `input_dtypes` and `dynamic_axes` describe the inputs of a model that declares none (bare TorchScript)."""
     from .inspection import inspect_model
+    from .signature import parse_input_specs
 
-    shapes = _shapes(input_shapes)
+    shapes = shapes_of(input_shapes)
+    specs = parse_input_specs(shapes or None, input_dtypes, dynamic_axes) if (input_dtypes or dynamic_axes) else ()
     return inspect_model(
         str(model),
         input_shapes={k: list(v) for k, v in shapes.items()} or None,
+        input_specs=[sp.to_dict() for sp in specs] or None,
         weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle or None,
@@ -291,7 +206,11 @@ def validate(
                 f"unknown quantization kind '{quantized}'", hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}"
             )
         cand.metadata["quantized"] = quantized
-    result = _validate(ref, cand, vopts, locate=locate)
+    result = _validate(ref, cand, vopts)
+    if locate and not result.passed:
+        from .locate import locate_divergence
+
+        result.locate = locate_divergence(ref, cand, vopts, result)
     if not g.any:
         return result
     from .gates import check
@@ -489,7 +408,7 @@ def ops(model: str | Path, target: str = "web") -> Any:
     path = Path(model)
     fmt = sniff(path)
     if fmt is Format.WEB:
-        from .prep.web_bundle import model_file
+        from .formats import model_file
 
         path = model_file(path)
         if path.suffix != ".onnx":
@@ -537,6 +456,6 @@ def init(model: str | Path, output: str | Path = "recipe.yaml", *, force: bool =
     `input_shapes` is written for models that do not declare theirs."""
     from .recipes import write_starter
 
-    shapes = {k: list(v) for k, v in _shapes(input_shapes).items()} or None
+    shapes = {k: list(v) for k, v in shapes_of(input_shapes).items()} or None
     return write_starter(str(model), Path(output), force=force, calibration=user_path(calibration),
                          input_shapes=shapes)

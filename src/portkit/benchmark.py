@@ -332,15 +332,15 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
 
     options: iterations, duration, warmup, threads, io_binding, strict, seed, keep_samples.
     """
-    from .api import _shapes, convert_options
     from .conversion import source_artifact
+    from .options import convert_options, shapes_of
 
     if isinstance(models, str):
         models = [models]
     if isinstance(providers, str):
         providers = [p.strip() for p in providers.split(",") if p.strip()]
     batches = parse_int_list(batches)
-    shapes = _shapes(input_shapes)
+    shapes = shapes_of(input_shapes)
     try:
         opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
                             input_shapes=shapes, **options)

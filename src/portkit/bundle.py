@@ -41,10 +41,10 @@ def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | No
     inputs, outputs and a manifest in `<artifact>.bundle/`. Written to a temp folder, renamed at the end."""
     import shutil
 
-    from . import __version__
     from .inputs import infer_ranges
     from .runtimes import open_runner
     from .validation import ValidationResult, make_cases
+    from .versions import PORTKIT
 
     vopts = vopts or ValidateOptions()
     scratch = ValidationResult(source.location, output.location)
@@ -61,7 +61,7 @@ def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | No
     np.savez(tmp / "inputs.npz", **{f"{k}__{i}": v for i, c in enumerate(cases) for k, v in c.feeds.items()})
     np.savez(tmp / "outputs.npz", **{f"{k}__{i}": np.asarray(v) for i, o in enumerate(outs) for k, v in o.items()})
     manifest = {
-        "schema": SCHEMA, "portkit_version": __version__,
+        "schema": SCHEMA, "portkit_version": PORTKIT,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "artifact": Path(output.location).name, "format": output.format.value,
         "sha256": sha256_of(output.location), "source": source.location,

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import __version__
+from .versions import PORTKIT
 
 # one line per command module; each registers its own command(s)
 COMMAND_MODULES = ("convert", "inspect", "routes", "validate", "bench", "serve", "export", "verify", "matrix",
@@ -33,7 +33,7 @@ Exit codes: 0 ok · 1 validation failed · 2 bad usage/input · 3 conversion fai
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"portkit {__version__}")
+        typer.echo(f"portkit {PORTKIT}")
         raise typer.Exit()
 
 

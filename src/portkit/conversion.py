@@ -6,41 +6,27 @@ result says so.
 """
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .artifact import Artifact
-from .errors import BadInput, ConversionFailed, PortkitError, ValidationFailed
+from .errors import BadInput, ConversionFailed, ValidationFailed
 from .formats import Format, sniff
-from .graph import Edge, Route, plan, route_text
+from .graph import Route, plan, route_text
+from .hops import HopResult, remove, run_hop, validate_pair
 from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
 from .tensormap import TensorMap
-from .validation import ValidationResult, validate_runners
-from .workers import WorkerPool, call_in_worker, family_of
+from .validation import ValidationResult
+from .workers import WorkerPool
 
 __all__ = ["ConversionResult", "HopResult", "convert", "default_output", "source_artifact"]
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class HopResult:
-    edge: str
-    tool: str
-    output: str
-    seconds: float
-    validation: ValidationResult | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"edge": self.edge, "tool": self.tool, "output": self.output, "seconds": round(self.seconds, 3),
-                "validation": self.validation.to_dict() if self.validation is not None else None}
 
 
 @dataclass
@@ -161,67 +147,6 @@ def default_output(source: Artifact, target: Format) -> Path:
     return Path(stem + target.suffix) if target.suffix else Path(f"{stem}_{target.value}")
 
 
-def run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
-    """Runs inside the worker."""
-    import importlib
-
-    if not opts.extra.get("debug"):
-        warnings.filterwarnings("ignore")
-        import logging
-
-        logging.disable(logging.WARNING)
-    mod = importlib.import_module(f"portkit.converters.{edge_name}")
-    return mod.convert(src, Path(out), opts)
-
-
-def _tmp_path(final: Path) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + (final.suffix or ""), dir=final.parent)
-    import os
-
-    os.close(fd)
-    Path(name).unlink()
-    return Path(name)
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir():
-        shutil.rmtree(p, ignore_errors=True)
-    elif p.exists():
-        p.unlink()
-
-
-def _place(tmp: Path, final: Path, art: Artifact) -> Artifact:
-    """Rename a finished hop output into place, replacing an older file, and record its sidecar."""
-    _remove(final)
-    tmp.rename(final)
-    art.location = str(final)
-    art.write_sidecar()
-    return art
-
-
-def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
-            pool: WorkerPool | None = None) -> Artifact:
-    """Run one edge in a worker (`pool`'s warm worker of the edge's framework family, else a fresh one)."""
-    tmp = _tmp_path(final)
-    if Path(src.location).exists():
-        # converters may change directory (onnx2tf runs in a work folder): hand them absolute paths
-        src = replace(src, location=str(Path(src.location).resolve()))
-    try:
-        label, call = f"{edge} ({edge.tool})", ("portkit.conversion", "run_edge", edge.name, src,
-                                                 str(tmp.resolve()), opts)
-        if pool is not None:
-            art = pool.get(family_of(edge.requires)).call_as(label, *call)
-        else:
-            art = call_in_worker(label, *call)
-        if not tmp.exists():
-            raise ConversionFailed(f"{edge} ({edge.tool}) produced no output", hint="run with --debug")
-        return _place(tmp, final, art)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
 def convert(source: str | Path, to: Format, output: str | Path | None = None,
             opts: ConvertOptions | None = None, *, validate: bool = True, via: Format | None = None,
             validate_opts: ValidateOptions | None = None, clean: bool = False,
@@ -293,8 +218,8 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         result.seconds = time.perf_counter() - t0
         if clean:
             for hop in result.hops[:-1]:
-                _remove(Path(hop.output))
-                _remove(Artifact(hop.output, Format.ONNX).sidecar())
+                remove(Path(hop.output))
+                remove(Artifact(hop.output, Format.ONNX).sidecar())
         _mark(result)
         if validate and not result.passed:
             checks = [*(h.validation for h in result.hops), result.validation]
@@ -388,13 +313,13 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
             _relative_to_source(current if i else _without_maps(src), nxt)
             if validate:
-                hop.validation = _validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
+                hop.validation = validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
                 log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
             hops.append(hop)
             current = nxt
         e2e = None
         if validate and len(route) > 1:
-            e2e = _validate_pair(src, current, runners, vopts, open_runner)
+            e2e = validate_pair(src, current, runners, vopts, open_runner)
             log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
     except ConversionFailed as e:
         e.failed_prefix = key  # type: ignore[attr-defined]  # convert() skips routes through these hops
@@ -435,18 +360,3 @@ def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
     layout, renamed = composed["layout"], composed["renamed"]
     nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
     nxt.write_sidecar()
-
-
-def _validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
-                   open_runner: Callable[..., Any]) -> ValidationResult:
-    for a in (ref, cand):
-        if a.location not in runners:
-            try:
-                runners[a.location] = open_runner(a)
-            except PortkitError as e:
-                if isinstance(e, ConversionFailed):
-                    raise
-                raise ConversionFailed(f"cannot load {a.location} to validate it: {e.message}",
-                                       hint=e.hint) from e
-    return validate_runners(runners[ref.location], runners[cand.location], cand, vopts,
-                            ref.location, cand.location, reference=ref)

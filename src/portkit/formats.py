@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import BadInput
 
-__all__ = ["Format", "is_reference", "sniff", "suggest"]
+__all__ = ["Format", "is_reference", "model_file", "sniff", "suggest"]
 
 
 class Format(str, enum.Enum):
@@ -217,3 +217,14 @@ def _check_external_data(path: Path, model: object) -> None:
             raise BadInput(f"its external data file '{location}' (tensor '{t.name}') is missing beside it",
                            path=path, hint=f"copy '{location}' into {path.parent or '.'}, or re-export the model "
                                            "with its weights inside (onnx.save(..., save_as_external_data=False))")
+
+
+def model_file(bundle: str | Path) -> Path:
+    """The model inside a web bundle folder (Format.WEB), as its manifest names it."""
+    b = Path(bundle)
+    try:
+        manifest = json.loads((b / "manifest.json").read_text())
+        return b / manifest["model"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise BadInput(f"not a portkit web bundle ({type(e).__name__}: {e})", path=b,
+                       hint="a bundle has manifest.json naming its model") from e

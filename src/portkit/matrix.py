@@ -98,15 +98,16 @@ def matrix(model: str | Path, output_dir: str | Path | None = None, *,
     `options` are ConvertOptions fields (weights, input_shapes, allow_unsafe, ...), used for every target.
     Returns a MatrixResult (truthy when every route passed); never raises for one failing target.
     """
-    from .api import convert, convert_options
+    from .conversion import convert, source_artifact
+    from .options import ValidateOptions, convert_options, user_path
 
     log = log or (lambda _m: None)
     model = str(model)
     src_fmt = sniff(model)
-    from .conversion import source_artifact
-
+    copts = convert_options(**options)
+    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs)
     # bad options and a source no route can load (a pickle without --allow-pickle) fail once, before any work
-    source_artifact(model, convert_options(**options))
+    source_artifact(model, copts)
     out_dir = Path(output_dir) if output_dir else Path(f"{_stem(model)}_matrix")
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [t if isinstance(t, Format) else Format.parse(t) for t in targets] if targets else \
@@ -121,7 +122,7 @@ def matrix(model: str | Path, output_dir: str | Path | None = None, *,
         log(f"matrix: {src_fmt.value} → {target.value}")
         t = time.perf_counter()
         try:
-            res = convert(model, target, out, atol=atol, rtol=rtol, inputs=inputs, log=log, **options)
+            res = convert(model, target, out, copts, validate_opts=vopts, log=log)
             _fill(row, res)
         except ValidationFailed as e:
             row.status, row.message, row.exit_code = "FAILED", e.one_line(), e.exit_code

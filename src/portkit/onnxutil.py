@@ -102,7 +102,8 @@ def check_operators(path: str | Path) -> None:
                                path=path, hint="re-export the model with a newer opset, or replace the operator"
                                ) from None
         elif domain not in _RUNTIME_DOMAINS:
-            raise BadInput(f"operator '{node.op_type}' is from the custom domain '{domain}', which no converter "
+            where = f" (node '{node.name}')" if node.name else ""
+            raise BadInput(f"operator '{node.op_type}'{where} is from the custom domain '{domain}', which no converter "
                            "or runtime here implements", path=path,
                            hint="export the model with standard ONNX operators (or a function body for the op)")
 

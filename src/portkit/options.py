@@ -1,12 +1,18 @@
 """Frozen option objects. The CLI builds them; the core never sees typer objects."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from .signature import Dim, InputSpec, merge_input_specs
+from .errors import BadInput
+from .formats import is_reference
+from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
 
-__all__ = ["ConvertOptions", "ValidateOptions"]
+__all__ = ["ConvertOptions", "ValidateOptions", "convert_options", "fold_input_specs", "shapes_of", "user_path",
+           "validate_options"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,98 @@ class ValidateOptions:
 
 def _sync_specs(opts: Any) -> None:
     """One definition: input_shapes (the older field) folds into input_specs, then mirrors their shapes."""
+    if not opts.input_specs and not opts.input_shapes:
+        return
     shapes = {k: tuple(v) for k, v in (opts.input_shapes or {}).items()}
     specs = merge_input_specs(tuple(opts.input_specs or ()),
                               tuple(InputSpec(k, v) for k, v in shapes.items()))
     object.__setattr__(opts, "input_specs", specs)
-    object.__setattr__(opts, "input_shapes", {s.name: tuple(s.shape) for s in specs if s.shape is not None})
+    # axes named dynamic (--dynamic-axis) stay symbolic here: their size is an example, not a fixed shape
+    object.__setattr__(opts, "input_shapes", {s.name: s.symbolic_shape(False) for s in specs if s.shape is not None})
+
+
+# ---------------------------------------------------------------- keywords → options (the API, recipes, bench)
+
+_CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
+_VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
+
+
+def shapes_of(value: Any) -> dict[str, tuple]:
+    """Input shapes as the API and recipes take them (a list of ints, {name: dims}, "1,3,8,8" or
+    ["x=1,3,8,8"]) as {name: dims}; '' is the only input."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: tuple(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
+        return {"": tuple(value)}
+    if isinstance(value, str):
+        value = [value]
+    return parse_input_shapes(list(value))
+
+
+def user_path(value: str | Path | None) -> str | None:
+    """A user's file argument made absolute once, at the edge (API keywords, recipes): converters and workers may change
+    directory (onnx2tf works in its own folder), so a relative path must not travel further in.
+    `pkg.module:factory` references and None pass through."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if is_reference(text):
+        return text
+    return os.path.abspath(os.path.expanduser(text))
+
+
+_PATH_OPTIONS = ("weights", "calibration")
+
+
+def fold_input_specs(options: dict[str, Any]) -> None:
+    """Fold the input keywords into options["input_specs"] (one definition): `input_specs` (InputSpec or
+    dicts), `input_shapes`, `input_dtypes` ({name: dtype} or ["name=dtype"]) and `dynamic_axes`
+    ({name: {axis: symbol}} or ["name=axis:symbol"]), the CLI's --input-shape/--input-dtype/--dynamic-axis."""
+    given = options.pop("input_specs", None) or ()
+    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
+    dtypes, axes = options.pop("input_dtypes", None), options.pop("dynamic_axes", None)
+    shapes = options.get("input_shapes")
+    if dtypes or axes:
+        specs = merge_input_specs(specs, parse_input_specs(shapes_of(shapes) or None, dtypes, axes))
+    if specs:
+        options["input_specs"] = specs
+
+
+def convert_options(**options: Any) -> ConvertOptions:
+    fold_input_specs(options)
+    unknown = set(options) - _CONVERT_FIELDS
+    if unknown:
+        raise BadInput(
+            f"unknown conversion option(s): {sorted(unknown)}", hint=f"valid: {sorted(_CONVERT_FIELDS)}"
+        )
+    for key in _PATH_OPTIONS:
+        if options.get(key):
+            options[key] = user_path(options[key])
+    if "input_shapes" in options:
+        options["input_shapes"] = shapes_of(options["input_shapes"])
+    if isinstance(options.get("model_args"), str):
+        try:
+            options["model_args"] = json.loads(options["model_args"])
+        except json.JSONDecodeError as e:
+            raise BadInput(
+                f"--model-args is not valid JSON ({e})", hint="write it like '{\"num_classes\": 10}'"
+            ) from e
+    return ConvertOptions(**options)
+
+
+def validate_options(**options: Any) -> ValidateOptions:
+    fold_input_specs(options)
+    unknown = set(options) - _VALIDATE_FIELDS
+    if unknown:
+        raise BadInput(
+            f"unknown validation option(s): {sorted(unknown)}", hint=f"valid: {sorted(_VALIDATE_FIELDS)}"
+        )
+    if "input_shapes" in options:
+        options["input_shapes"] = shapes_of(options["input_shapes"])
+    if options.get("inputs"):
+        options["inputs"] = user_path(options["inputs"])
+    if options.get("batches") is not None:
+        options["batches"] = tuple(options["batches"])
+    return ValidateOptions(**options)

@@ -18,6 +18,10 @@ def set_quiet(quiet: bool) -> None:
     _QUIET = quiet
 
 
+def is_quiet() -> bool:
+    return _QUIET
+
+
 def plain() -> bool:
     return bool(os.environ.get("CI")) or bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
 

@@ -564,10 +564,10 @@ def check_data_shapes(sig: ModelSignature, feeds: dict[str, np.ndarray], path: s
                            path=path, hint=f"save '{spec.name}' with shape {expected} (names are dynamic axes)")
 
 
-def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None, *,
-             locate: bool = False, **runner_options: Any) -> ValidationResult:
-    """Load both models (framework runtimes in workers), compare them, close them. With `locate`, a
-    failing ONNX pair is searched for the first diverging node (see portkit.locate)."""
+def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None,
+             **runner_options: Any) -> ValidationResult:
+    """Load both models (framework runtimes in workers), compare them, close them. (`--locate`, the search
+    for the first diverging node of a failing pair, is portkit.locate's, run after this.)"""
     from .runtimes.borrow import open_borrowing
 
     opts = opts or ValidateOptions()
@@ -578,10 +578,6 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
         result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
                                   reference=reference)
     result.notes[:0] = notes
-    if locate and not result.passed:
-        from .locate import locate_divergence
-
-        result.locate = locate_divergence(reference, candidate, opts, result)
     return result
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from importlib import metadata
 
+PORTKIT = "0.1.0"  # portkit's own version (portkit.__version__)
+
 _DIST = {"tensorflow": "tensorflow-cpu", "onnxruntime": "onnxruntime"}
 
 
@@ -21,6 +23,4 @@ def version_of(name: str) -> str | None:
 
 
 def versions(*names: str) -> dict[str, str | None]:
-    from . import __version__
-
-    return {"portkit": __version__, **{n: version_of(n) for n in names}}
+    return {"portkit": PORTKIT, **{n: version_of(n) for n in names}}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import JSON, input_shape_option
+from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
 
 
 def register(app: typer.Typer) -> None:
@@ -13,6 +13,8 @@ def register(app: typer.Typer) -> None:
 def inspect(
     model: str = typer.Argument(..., help="Model file/folder or pkg.module:factory."),
     input_shape: list[str] | None = input_shape_option(),
+    input_dtype: list[str] | None = input_dtype_option(),
+    dynamic_axis: list[str] | None = dynamic_axis_option(),
     weights: str | None = typer.Option(None, "--weights", help="state_dict for a factory reference."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module."),
     as_json: bool = JSON,
@@ -20,7 +22,8 @@ def inspect(
     """Show a model's format, inputs/outputs (dynamic dims kept), size and opset/producer."""
     from portkit import api, ui
 
-    info = api.inspect(model, input_shapes=input_shape or None, weights=weights, allow_pickle=allow_pickle)
+    info = api.inspect(model, input_shapes=input_shape or None, weights=weights, allow_pickle=allow_pickle,
+                       input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None)
     if as_json:
         ui.print_json(info.to_dict())
         return

@@ -175,7 +175,7 @@ def _report_size(result: ConversionResult, log: Log) -> None:
     before = before_art.size_bytes() if Path(before_loc).is_file() else 0
     after = out.size_bytes()
     if out.format is Format.WEB:
-        from .web_bundle import model_file
+        from ..formats import model_file
 
         after = model_file(out.location).stat().st_size
     if before and after:
@@ -188,16 +188,16 @@ def _report_size(result: ConversionResult, log: Log) -> None:
 
 def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
                 vopts: ValidateOptions | None, log: Log) -> ConversionResult:
-    from ..conversion import HopResult, _place, _remove, _tmp_path, _validate_pair
+    from ..hops import HopResult, place, remove, tmp_path, validate_pair
     from ..runtimes import open_runner
     from ..workers import call_in_worker
 
     current = result.output
     if result.hops:  # the route wrote the float model at `out`; it steps aside as an intermediate
         moved = _step_path(out, "float")
-        _remove(moved)
+        remove(moved)
         out.rename(moved)
-        _remove(current.sidecar())
+        remove(current.sidecar())
         current.location = str(moved)
         current.write_sidecar()
         result.hops[-1].output = str(moved)
@@ -211,26 +211,26 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
             label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
             log(f"{label} with {_tool(step, opts)} → {final}")
             t = time.perf_counter()
-            tmp = _tmp_path(final)
+            tmp = tmp_path(final)
             try:
                 nxt = call_in_worker(label, "portkit.prep.steps", "_run_step", step, current, str(tmp), opts)
                 if not tmp.exists():
                     raise ConversionFailed(f"{label} produced no output", hint="run with --debug")
-                nxt = _place(tmp, final, nxt)
+                nxt = place(tmp, final, nxt)
             except BaseException:
-                _remove(tmp)
+                remove(tmp)
                 raise
             if "quantized" in current.metadata and step == "optimize":
                 nxt.metadata.setdefault("quantized", current.metadata["quantized"])
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
             if validate:
-                hop.validation = _validate_pair(current, nxt, runners, vopts, open_runner)
+                hop.validation = validate_pair(current, nxt, runners, vopts, open_runner)
                 ok = "ok" if hop.validation else "FAILED"
                 log(f"  validate {label}: {ok} — {quant_summary(hop.validation)}")
             result.hops.append(hop)
             current = nxt
         if validate and len(result.hops) > 1:
-            result.validation = _validate_pair(result.source, current, runners, vopts, open_runner)
+            result.validation = validate_pair(result.source, current, runners, vopts, open_runner)
             log(f"  validate end to end: {'ok' if result.validation else 'FAILED'} — "
                 f"{quant_summary(result.validation)}")
     finally:

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..formats import model_file
 from ..signature import ModelSignature, TensorSpec
 
 __all__ = ["ASSETS", "MANIFEST_SCHEMA", "ORT_WEB_VERSION", "guess_layout", "model_file", "write_bundle"]
@@ -104,14 +105,3 @@ def write_bundle(model: Path, out: Path, sig: ModelSignature, *, model_format: s
     return manifest
 
 
-def model_file(bundle: str | Path) -> Path:
-    """The model inside a bundle folder, as its manifest names it."""
-    from ..errors import BadInput
-
-    b = Path(bundle)
-    try:
-        manifest = json.loads((b / "manifest.json").read_text())
-        return b / manifest["model"]
-    except (OSError, json.JSONDecodeError, KeyError) as e:
-        raise BadInput(f"not a portkit web bundle ({type(e).__name__}: {e})", path=b,
-                       hint="a bundle has manifest.json naming its model") from e

@@ -104,12 +104,11 @@ def _bench_path(path: Path, fmt: str) -> tuple[str | None, str]:
 
 
 def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, Any]:
-    from portkit import api
     from portkit.conversion import convert, default_output, source_artifact
     from portkit.formats import Format
     from portkit.gates import evaluate
     from portkit.manifest import sha256_of
-    from portkit.options import ValidateOptions
+    from portkit.options import ValidateOptions, convert_options
 
     model = recipe.models[mi]
     t = model.targets[ti]
@@ -118,7 +117,7 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
     gates = effective_gates(recipe, model, t)
     fmt = Format(t.to)
     shapes = {k: tuple(v) for k, v in (model.input_shapes or {}).items()}
-    copts = api.convert_options(
+    copts = convert_options(
         opset=t.opset,
         input_shapes=shapes,
         input_dtypes=model.input_dtypes,
@@ -309,12 +308,12 @@ def _bench(
 
 
 def _export_triton(model_name: str, t: Any, path: Path, out: Path, entry: dict[str, Any], log: Log) -> None:
-    from portkit import api
+    from portkit.serving import export_triton
 
     spec = t.export.triton
     t0 = time.perf_counter()
     try:
-        res = api.export_triton(
+        res = export_triton(
             path,
             out / "triton",
             name=spec.name or f"{model_name}-{t.label}",
@@ -478,7 +477,7 @@ def run_recipe(
     """See portkit.api.run."""
     from datetime import datetime, timezone
 
-    from portkit import __version__, ui
+    from portkit import ui
     from portkit.manifest import (
         SCHEMA,
         environment,
@@ -488,6 +487,7 @@ def run_recipe(
         write_json,
         write_junit,
     )
+    from portkit.versions import PORTKIT
 
     if executor not in EXECUTORS:
         raise BadInput(f"unknown executor '{executor}'", hint=f"valid: {', '.join(EXECUTORS)}")
@@ -506,12 +506,12 @@ def run_recipe(
         raise BadInput("the output folder is a file", path=out_dir, hint="choose another --out")
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    quiet = ui._QUIET if quiet is None else quiet  # noqa: SLF001 - children inherit --quiet
+    quiet = ui.is_quiet() if quiet is None else quiet  # children inherit --quiet
     log(f"recipe {r.path}: {len(r.models)} model(s) → {out_dir}")
     models = _execute(_jobs(r, out_dir, quiet), jobs, executor, log)
     manifest: dict[str, Any] = {
         "schema": SCHEMA,
-        "portkit": __version__,
+        "portkit": PORTKIT,
         "recipe": {"path": r.path, "sha256": r.sha256, "name": r.name},
         "created": started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 3),

@@ -50,16 +50,16 @@ def _shape_lines(model: str, input_shapes: dict[str, list[int]] | None) -> list[
     """The model's inputs as comments (read by `portkit inspect`), and `input_shapes` when given. A model
     that cannot be inspected without more options is exit 2 here (nothing written): a starter that
     cannot run as written helps nobody."""
-    from portkit import api
+    from portkit.inspection import inspect_model
 
     if input_shapes:
-        info = api.inspect(model, input_shapes=input_shapes)
+        info = inspect_model(model, input_shapes=input_shapes)
         shapes = ", ".join(f"{k or info.signature.inputs[0].name}: {list(v)}" for k, v in input_shapes.items())
         return [
             "    # inputs: " + ", ".join(f"{t.name} {t.dtype} {t.shape_text()}" for t in info.signature.inputs),
             f"    input_shapes: {{{shapes}}}",
         ]
-    info = api.inspect(model)
+    info = inspect_model(model)
     return [
         "    # inputs: " + ", ".join(f"{t.name} {t.dtype} {t.shape_text()}" for t in info.signature.inputs),
         "    # input_shapes: {"

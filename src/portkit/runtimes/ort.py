@@ -8,14 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..artifact import Artifact
-from ..formats import Format
+from ..formats import Format, model_file
 from .onnx import OnnxRunner
 
 
 def load(artifact: Artifact, **options: Any) -> OnnxRunner:
     path = artifact.location
     if artifact.format is Format.WEB:
-        from ..prep.web_bundle import model_file
-
         path = str(model_file(path))
     return OnnxRunner(path, **options)

@@ -281,18 +281,39 @@ class TorchRunner(Runner):
         self._inputs = inputs
         if stored is not None and stored.outputs:
             outputs = stored.outputs
-        else:  # probe once to learn the outputs
-            from ..inputs import make_inputs
-
-            feeds = make_inputs(ModelSignature(inputs), batch=1)
-            try:
-                probe = self._forward(feeds)
-            except Exception as e:  # noqa: BLE001 - torch raises RuntimeError/TypeError/IndexError...
-                raise rejected_inputs(e, feeds, artifact.location) from e
-            names = output_names(len(probe))
-            outputs = tuple(TensorSpec(n, str(a.dtype), ("batch",) + a.shape[1:] if inputs and
-                                       inputs[0].batch_dynamic else a.shape) for n, a in zip(names, probe))
+        else:  # probe to learn the outputs (at the command's sizes, so a wrong one fails here, named)
+            outputs = self._probe(artifact, inputs)
         self.signature = ModelSignature(inputs, outputs)
+
+    def _probe(self, artifact: Artifact, inputs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+        """Output specs from a run at batch 1 (the command's sizes for other axes); when inputs have dynamic
+        non-batch axes, a second run with those one longer tells which output axes follow them (named
+        after the input axis of the same size, e.g. `sequence`)."""
+        from ..inputs import dim_key, make_inputs
+
+        sizes = {s.name: s.shape for s in (*data_specs(artifact), *user_specs(artifact))
+                 if s.name and s.shape is not None}
+        sig = ModelSignature(inputs)
+        feeds = make_inputs(sig, batch=1, shapes=sizes or None)
+        try:
+            probe = self._forward(feeds)
+        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError/TypeError/IndexError...
+            raise rejected_inputs(e, feeds, artifact.location) from e
+        batch = bool(inputs) and inputs[0].batch_dynamic
+        shapes: list[list[Any]] = [(["batch"] if batch and a.ndim else []) + list(a.shape[1 if batch else 0:])
+                                   for a in probe]
+        symbols = {dim_key(s, ax): int(feeds[s.name].shape[ax]) for s in inputs for ax in s.dynamic_dims if ax}
+        if symbols:
+            try:
+                longer = self._forward(make_inputs(sig, batch=1, dims={k: v + 1 for k, v in symbols.items()}))
+            except Exception:  # noqa: BLE001 - only a finer signature; the first probe ran
+                longer = None
+            for shape, a, b in zip(shapes, probe, longer or []):
+                for ax in range(1 if batch else 0, min(a.ndim, b.ndim)):
+                    if a.shape[ax] != b.shape[ax]:
+                        shape[ax] = next((k for k, v in symbols.items() if v == a.shape[ax]), f"d{ax}")
+        names = output_names(len(probe))
+        return tuple(TensorSpec(n, str(a.dtype), tuple(sh)) for n, a, sh in zip(names, probe, shapes))
 
     def _forward(self, feeds: Feeds) -> list[np.ndarray]:
         torch = self.torch

@@ -1,0 +1,111 @@
+"""The hop executor: one edge of the conversion graph run in a worker, its output written to a temp path
+beside the destination and renamed into place only when it succeeded (with its sidecar), and the
+validation of a hop against its input. Routes (portkit.conversion) and the post-route ONNX steps
+(portkit.prep) both run their hops through here.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .artifact import Artifact
+from .errors import ConversionFailed, PortkitError
+from .graph import Edge
+from .options import ConvertOptions, ValidateOptions
+from .validation import ValidationResult, validate_runners
+from .workers import WorkerPool, call_in_worker, family_of
+
+__all__ = ["HopResult", "place", "remove", "run_edge", "run_hop", "tmp_path", "validate_pair"]
+
+
+@dataclass
+class HopResult:
+    edge: str
+    tool: str
+    output: str
+    seconds: float
+    validation: ValidationResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edge": self.edge, "tool": self.tool, "output": self.output, "seconds": round(self.seconds, 3),
+                "validation": self.validation.to_dict() if self.validation is not None else None}
+
+
+def run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
+    """Runs inside the worker."""
+    import importlib
+
+    if not opts.extra.get("debug"):
+        warnings.filterwarnings("ignore")
+        import logging
+
+        logging.disable(logging.WARNING)
+    mod = importlib.import_module(f"portkit.converters.{edge_name}")
+    return mod.convert(src, Path(out), opts)
+
+
+def tmp_path(final: Path) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + (final.suffix or ""), dir=final.parent)
+    os.close(fd)
+    Path(name).unlink()
+    return Path(name)
+
+
+def remove(p: Path) -> None:
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    elif p.exists():
+        p.unlink()
+
+
+def place(tmp: Path, final: Path, art: Artifact) -> Artifact:
+    """Rename a finished hop output into place, replacing an older file, and record its sidecar."""
+    remove(final)
+    tmp.rename(final)
+    art.location = str(final)
+    art.write_sidecar()
+    return art
+
+
+def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
+            pool: WorkerPool | None = None) -> Artifact:
+    """Run one edge in a worker (`pool`'s warm worker of the edge's framework family, else a fresh one)."""
+    tmp = tmp_path(final)
+    if Path(src.location).exists():
+        # converters may change directory (onnx2tf runs in a work folder): hand them absolute paths
+        src = replace(src, location=str(Path(src.location).resolve()))
+    try:
+        label, call = f"{edge} ({edge.tool})", ("portkit.hops", "run_edge", edge.name, src,
+                                                 str(tmp.resolve()), opts)
+        if pool is not None:
+            art = pool.get(family_of(edge.requires)).call_as(label, *call)
+        else:
+            art = call_in_worker(label, *call)
+        if not tmp.exists():
+            raise ConversionFailed(f"{edge} ({edge.tool}) produced no output", hint="run with --debug")
+        return place(tmp, final, art)
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+def validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
+                   open_runner: Callable[..., Any]) -> ValidationResult:
+    for a in (ref, cand):
+        if a.location not in runners:
+            try:
+                runners[a.location] = open_runner(a)
+            except PortkitError as e:
+                if isinstance(e, ConversionFailed):
+                    raise
+                raise ConversionFailed(f"cannot load {a.location} to validate it: {e.message}",
+                                       hint=e.hint) from e
+    return validate_runners(runners[ref.location], runners[cand.location], cand, vopts,
+                            ref.location, cand.location, reference=ref)
