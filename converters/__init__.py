@@ -29,4 +29,7 @@ EDGE_MODULES: tuple[str, ...] = (
     "pt2_to_executorch",
     "keras_to_onnx_native",
     "keras_to_tflite_native",
+    # ONNX → ONNX transform steps (STEP set): appended after a route by portkit.prep, never routed through
+    "onnx_optimize",
+    "onnx_quantize",
 )

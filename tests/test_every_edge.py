@@ -12,6 +12,7 @@ import pytest
 from portkit.graph import edges
 from portkit.hops import run_hop
 from portkit.options import ConvertOptions, ValidateOptions
+from portkit.prep.steps import quantized_validation
 from portkit.runtimes import open_runner
 from portkit.validation import validate_runners
 from portkit.workers import WorkerPool
@@ -19,6 +20,8 @@ from portkit.workers import WorkerPool
 from .catalogue import Catalogue
 
 EDGES = [e for e in edges()]
+# the options an edge needs to do anything (transform steps act on what their option asks for)
+EDGE_OPTIONS = {"onnx_optimize": ConvertOptions(optimize=True), "onnx_quantize": ConvertOptions(quantize="dynamic")}
 pytestmark = pytest.mark.slow
 
 
@@ -42,11 +45,13 @@ def test_catalogue_covers_every_edge(catalogue):
 def test_edge_round_trip(edge, catalogue, pool, tmp_path):
     src = catalogue.get(edge.source)
     out = tmp_path / (f"out{edge.target.suffix}" if edge.target.suffix else f"out_{edge.target.value}")
-    art = run_hop(edge, src, out, ConvertOptions(), pool)
+    opts = EDGE_OPTIONS.get(edge.name, ConvertOptions())
+    art = run_hop(edge, src, out, opts, pool)
     assert out.exists() and art.format is edge.target
     ref, cand = open_runner(src, pool=pool), open_runner(art, pool=pool)
     try:
-        result = validate_runners(ref, cand, art, ValidateOptions(), src.location, art.location, reference=src)
+        vopts = quantized_validation(opts, ValidateOptions()) if opts.quantize else ValidateOptions()
+        result = validate_runners(ref, cand, art, vopts, src.location, art.location, reference=src)
     finally:
         ref.close()
         cand.close()

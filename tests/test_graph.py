@@ -56,10 +56,10 @@ def test_fallback_to_next_route(tmp_path, monkeypatch):
 
     real = conversion.run_hop
 
-    def flaky(edge, src, final, opts):
+    def flaky(edge, src, final, opts, pool=None):
         if edge.name == "torch_to_onnx":
             raise ConversionFailed("torch→onnx failed: simulated exporter bug")
-        return real(edge, src, final, opts)
+        return real(edge, src, final, opts, pool)
 
     monkeypatch.setattr(conversion, "run_hop", flaky)
     messages: list[str] = []

@@ -211,7 +211,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             failed[getattr(e, "failed_prefix", names)] = e.one_line()
             first, last = first or e, e
             if n + 1 < len(routes):
-                log(f"route {route_text(route)} failed ({e.message}); trying the next route")
+                log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[n + 1])}")
             continue
         result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures

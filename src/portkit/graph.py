@@ -10,7 +10,7 @@ from types import ModuleType
 from .errors import BadInput
 from .formats import Format
 
-__all__ = ["Edge", "Route", "edges", "plan", "route_text", "tool_matches"]
+__all__ = ["Edge", "Route", "edges", "plan", "route_text", "step_edge", "tool_matches"]
 
 MAX_HOPS = 4
 
@@ -23,6 +23,7 @@ class Edge:
     requires: tuple[str, ...]
     cost: float
     tool: str  # the library doing the work, for messages and reports
+    step: str | None = None  # set for ONNX → ONNX transform steps (optimize, quantize): never routed through
 
     @property
     def available(self) -> bool:
@@ -53,14 +54,19 @@ def edges() -> tuple[Edge, ...]:
         sources = mod.SOURCE if isinstance(mod.SOURCE, tuple) else (mod.SOURCE,)
         for src in sources:
             out.append(Edge(name, src, mod.TARGET, tuple(mod.REQUIRES), float(mod.COST),
-                            getattr(mod, "TOOL", name)))
+                            getattr(mod, "TOOL", name), getattr(mod, "STEP", None)))
     return tuple(out)
+
+
+def step_edge(step: str) -> Edge:
+    """The transform edge of a post-route step ("optimize", "quantize")."""
+    return next(e for e in edges() if e.step == step)
 
 
 def route_text(route: Route) -> str:
     if not route:
         return "(none)"
-    return " → ".join([route[0].source.value] + [e.target.value for e in route])
+    return " → ".join([route[0].source.value] + [e.step or e.target.value for e in route])
 
 
 def _norm(text: str) -> str:
@@ -90,7 +96,7 @@ def plan(source: Format, target: Format, via: Format | None = None,
             raise BadInput(f"no {source.value} → {target.value} route uses the tool '{tool}'",
                            hint=f"tools on these routes: {', '.join(tools)}")
         return kept
-    all_edges = [e for e in edges() if e.available or not only_available]
+    all_edges = [e for e in edges() if (e.available or not only_available) and e.step is None]
     found: list[tuple[float, Route]] = []
 
     def walk(fmt: Format, path: list[Edge], seen: set[Format]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..artifact import Artifact
-from ..errors import BadInput, ConversionFailed
+from ..errors import BadInput
 from ..formats import Format
 from ..options import ConvertOptions, ValidateOptions
 from .calibration import require_calibration
@@ -95,30 +95,16 @@ def prepare_onnx(src: Path, out: Path, opts: ConvertOptions) -> dict[str, Any]:
     return md
 
 
-def _run_step(step: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
-    """Runs inside a worker: one post-route step on an ONNX artifact."""
-    import warnings
-
+def transformed(src: Artifact, out: Path, md: dict[str, Any], tool: str) -> Artifact:
+    """The Artifact an ONNX → ONNX step wrote (converters/onnx_optimize.py, onnx_quantize.py; in the worker):
+    its own signature, the source's layout/renames/ranges carried over, what the step recorded."""
     from .. import onnxutil
     from ..versions import versions
 
-    warnings.filterwarnings("ignore")
-    import logging
-
-    logging.disable(logging.WARNING)
-    if step == "optimize":
-        from .optimize_onnx import optimize
-
-        md = optimize(src.location, out)
-    else:
-        from .quantize_onnx import quantize
-
-        md = quantize(src.location, out, opts.quantize or "", opts.calibration,
-                      reduce_range=bool(opts.extra.get("reduce_range", True)))
     model = onnxutil.load(out)
     keep = {k: v for k, v in src.metadata.items() if k in ("layout", "renamed", "input_ranges", "dynamic")}
-    return Artifact(out, Format.ONNX, onnxutil.signature(model),
-                    {**keep, **md, "producer": _tool(step, opts), "opset": onnxutil.opset(model),
+    return Artifact(str(out), Format.ONNX, onnxutil.signature(model),
+                    {**keep, **md, "producer": tool, "opset": onnxutil.opset(model),
                      "versions": versions("onnxruntime", "onnx", "onnxslim")})
 
 
@@ -188,9 +174,12 @@ def _report_size(result: ConversionResult, log: Log) -> None:
 
 def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
                 vopts: ValidateOptions | None, log: Log) -> ConversionResult:
-    from ..hops import HopResult, place, remove, tmp_path, validate_pair
+    from functools import partial
+
+    from ..graph import step_edge
+    from ..hops import HopResult, remove, run_hop, validate_pair
     from ..runtimes import open_runner
-    from ..workers import call_in_worker
+    from ..workers import WorkerPool
 
     current = result.output
     if result.hops:  # the route wrote the float model at `out`; it steps aside as an intermediate
@@ -205,21 +194,15 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
     steps = (["optimize"] if opts.optimize else []) + (["quantize"] if opts.quantize else [])
     vopts = quantized_validation(opts, vopts) if opts.quantize else vopts
     runners: dict[str, Any] = {}
+    pool = WorkerPool()  # the steps need no framework: one worker runs them all
+    open_runner = partial(open_runner, pool=pool)
     try:
         for i, step in enumerate(steps):
             final = out if i == len(steps) - 1 else _step_path(out, "opt")
             label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
             log(f"{label} with {_tool(step, opts)} → {final}")
             t = time.perf_counter()
-            tmp = tmp_path(final)
-            try:
-                nxt = call_in_worker(label, "portkit.prep.steps", "_run_step", step, current, str(tmp), opts)
-                if not tmp.exists():
-                    raise ConversionFailed(f"{label} produced no output", hint="run with --debug")
-                nxt = place(tmp, final, nxt)
-            except BaseException:
-                remove(tmp)
-                raise
+            nxt = run_hop(step_edge(step), current, final, opts, pool)
             if "quantized" in current.metadata and step == "optimize":
                 nxt.metadata.setdefault("quantized", current.metadata["quantized"])
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
@@ -236,6 +219,7 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
     finally:
         for r in runners.values():
             r.close()
+        pool.close()
     current.metadata["float_model"] = float_model
     current.write_sidecar()
     result.output = current

@@ -1,0 +1,33 @@
+"""ONNX → ONNX: quantization (`--quantize int8|dynamic` with onnxruntime.quantization, `fp16` with
+onnxruntime.transformers.float16; IO stays float32).
+
+A transform step, not a conversion: the planner never routes through it; `--quantize` appends it after a
+route that ends in ONNX (portkit.prep), and the hop executor runs and validates it like any edge (on the
+calibration data, or more random samples, with quantized criteria)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portkit.artifact import Artifact
+from portkit.errors import BadInput
+from portkit.formats import Format
+from portkit.options import ConvertOptions
+
+SOURCE = Format.ONNX
+TARGET = Format.ONNX
+REQUIRES = ("onnxruntime",)
+COST = 0.1
+TOOL = "onnxruntime.quantization"
+FP16_TOOL = "onnxruntime.transformers.float16"
+STEP = "quantize"
+
+
+def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
+    from portkit.prep.quantize_onnx import quantize
+    from portkit.prep.steps import transformed
+
+    if not opts.quantize:
+        raise BadInput("the quantize step needs a kind", hint="pass --quantize int8|dynamic|fp16")
+    md = quantize(src.location, str(out), opts.quantize, opts.calibration,
+                  reduce_range=bool(opts.extra.get("reduce_range", True)))
+    return transformed(src, out, md, FP16_TOOL if opts.quantize == "fp16" else TOOL)
