@@ -73,9 +73,12 @@ def finish_onnx(out: Path, tool: str, **metadata: Any) -> Artifact:
     return Artifact(str(out), Format.ONNX, sig, md)
 
 
-def save_script(script: Any, out: Path, signature: ModelSignature) -> None:
+def save_script(script: Any, out: Path, signature: ModelSignature,
+                ranges: dict[str, Any] | None = None) -> None:
+    """Save TorchScript with its signature (and valid integer input ranges, e.g. token ids < vocab) inside."""
     import torch
 
     from portkit.runtimes.torch import SIGNATURE_FILE
 
-    torch.jit.save(script, str(out), _extra_files={SIGNATURE_FILE: json.dumps(signature.to_dict())})
+    stored = {**signature.to_dict(), **({"input_ranges": ranges} if ranges else {})}
+    torch.jit.save(script, str(out), _extra_files={SIGNATURE_FILE: json.dumps(stored)})

@@ -25,6 +25,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         with torch.no_grad():
             # trace records one path through Python control flow; check_trace re-runs and compares
             script = torch.jit.trace(module, example_args(sig.inputs), check_trace=True, strict=False)
-        save_script(script, out, sig)
-    md = {"producer": TOOL, "versions": versions("torch"), **ranges_metadata(module, sig)}
+        ranges = ranges_metadata(module, sig)
+        save_script(script, out, sig, ranges.get("input_ranges"))
+    md = {"producer": TOOL, "versions": versions("torch"), **ranges}
     return Artifact(str(out), Format.TORCHSCRIPT, sig, md)

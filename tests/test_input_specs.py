@@ -204,3 +204,26 @@ def test_api_takes_dtypes_and_dynamic_axes(d):
     # validation swept the named axis and kept ids below the embedding's 50 rows (ONNX Gather)
     assert any("tokens 7" in c for c in r.hops[0].validation.cases)
     assert any("integers in [0, 50)" in n for n in r.hops[0].validation.notes)
+
+
+def test_token_ranges_stored_in_torchscript_are_read_without_torch(tmp_path):
+    """torch→torchscript stores {input_ids: [0, vocab)} in the archive's portkit.json; read back as a zip."""
+    import json
+    import zipfile
+
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+    from portkit.inputs import infer_ranges, make_inputs
+    from portkit.signature import ModelSignature, TensorSpec
+
+    p = tmp_path / "m.pt"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("m/extra/portkit.json", json.dumps({"inputs": [], "input_ranges": {"input_ids": [0, 1000]}}))
+    ranges = infer_ranges(Artifact(str(p), Format.TORCHSCRIPT))
+    assert ranges == {"input_ids": (0.0, 1000.0)}
+    sig = ModelSignature((TensorSpec("input_ids", "int64", ("batch", "sequence")),
+                          TensorSpec("attention_mask", "int64", ("batch", "sequence"))))
+    feeds = make_inputs(sig, batch=3, ranges=ranges, dims={"sequence": 12})
+    assert feeds["input_ids"].max() < 1000 and feeds["input_ids"].max() >= 10  # the whole vocabulary
+    mask = feeds["attention_mask"]
+    assert set(np.unique(mask)) == {0, 1} and mask[:-1].all() and mask[-1, :9].all() and not mask[-1, 9:].any()

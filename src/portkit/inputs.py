@@ -80,13 +80,25 @@ def infer_ranges(artifact: Any) -> dict[str, tuple[float, float]]:
         return {}
     out: dict[str, tuple[float, float]] = {k: (float(v[0]), float(v[1]))
                                            for k, v in (artifact.metadata.get("input_ranges") or {}).items()}
-    if getattr(artifact.format, "value", None) == "onnx":
+    kind = getattr(artifact.format, "value", None)
+    if kind in ("onnx", "torchscript"):
         try:
-            found = _onnx_ranges(artifact.location)
+            found = _onnx_ranges(artifact.location) if kind == "onnx" else _script_ranges(artifact.location)
         except Exception:  # noqa: BLE001 - a hint only; an unreadable model is reported by its runner
             found = {}
         out = {**found, **out}
     return out
+
+
+def _script_ranges(path: str) -> dict[str, tuple[float, float]]:
+    """`input_ranges` stored in a TorchScript archive's portkit.json (read as a zip: no torch import)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        member = next((n for n in z.namelist() if n.endswith("extra/portkit.json")), None)
+        stored = json.loads(z.read(member)) if member else {}
+    return {k: (float(v[0]), float(v[1])) for k, v in (stored.get("input_ranges") or {}).items()}
 
 
 def _onnx_ranges(path: str) -> dict[str, tuple[float, float]]:
