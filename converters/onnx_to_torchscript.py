@@ -33,7 +33,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     model = onnxutil.load(src.location, external=True)
     sig = onnxutil.signature(model)
     model, notes = normalize(model, max_opset=MAX_OPSET, hop="onnx→torchscript", shapes=opts.input_shapes,
-                             ranges=infer_ranges(src))
+                             ranges=infer_ranges(src), tool=TOOL)
     with converting("onnx→torchscript (onnx2torch)", alternative="keep the model in ONNX (onnxruntime)"):
         module = onnx2torch.convert(model).eval()
         specs = _concrete_specs(sig, opts)

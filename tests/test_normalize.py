@@ -20,6 +20,7 @@ from portkit.normalize import (
     drop_reshape_allowzero,
     lower_opset,
     normalize,
+    split_comparisons,
 )
 
 from .conftest import build
@@ -120,6 +121,16 @@ def test_reshape_allowzero_dropped_only_without_zeros():
     assert drop_reshape_allowzero(m) == []
 
 
+def test_reshape_allowzero_dropped_for_a_shape_computed_from_sizes():
+    inits = [numpy_helper.from_array(np.array([v], np.int64), n) for v, n in ((0, "s0"), (1, "s1"), (-1, "m1"))]
+    nodes = [helper.make_node("Shape", ["x"], ["shp"]), helper.make_node("Slice", ["shp", "s0", "s1"], ["n"]),
+             helper.make_node("Concat", ["n", "m1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"], allowzero=1)]
+    m = _model(nodes, [_f("x", ["N", 2, 4])], [_f("y", ["N", 8])], inits)
+    out, notes = normalize(m)
+    assert any("computed from tensor sizes" in n for n in notes) and any("equal" in n for n in notes), notes
+
+
 def test_bool_mul_becomes_and():
     m = _model([helper.make_node("Expand", ["m", "shape"], ["e"]), helper.make_node("Mul", ["e", "k"], ["y"])],
                [_f("m", ["N", 1, 6], TensorProto.BOOL), _f("k", ["N", 6, 6], TensorProto.BOOL)],
@@ -127,6 +138,19 @@ def test_bool_mul_becomes_and():
                [numpy_helper.from_array(np.array([1, 6, 6], np.int64), "shape")])
     assert bool_arithmetic(m)
     assert _ops(m) == ["Expand", "And"]
+
+
+def test_greater_or_equal_becomes_not_less_for_onnx2torch():
+    m = _model([helper.make_node("GreaterOrEqual", ["x", "t"], ["y"])],
+               [_f("x", ["N", 4], TensorProto.INT64), _f("t", ["N", 4], TensorProto.INT64)],
+               [_f("y", ["N", 4], TensorProto.BOOL)])
+    out, notes = normalize(m, tool="onnx2torch")
+    assert _ops(out) == ["Less", "Not"]
+    assert any("equal" in n for n in notes), notes
+    assert split_comparisons(m) and _ops(m) == ["Less", "Not"]
+    untouched, _ = normalize(_model([helper.make_node("LessOrEqual", ["x", "x"], ["y"])], [_f("x", [2])],
+                                    [_f("y", [2], TensorProto.BOOL)]))
+    assert _ops(untouched) == ["LessOrEqual"]  # onnx2tf takes it: only onnx2torch gets the rewrite
 
 
 def test_a_wrong_rewrite_is_caught():

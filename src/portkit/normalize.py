@@ -14,6 +14,8 @@ stop on:
 - lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
 - drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
 - bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
+- split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
+  converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
 Needs only onnx (and onnxruntime for the check); imports no framework.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "drop_reshape_allowzero",
     "lower_opset",
     "normalize",
+    "split_comparisons",
 ]
 
 CHECK_RTOL = 1e-4  # the rewrites are exact up to float rounding (a decomposed Gelu rounds differently)
@@ -251,18 +254,33 @@ def _constants(model: Any) -> dict[str, np.ndarray]:
 
 
 def drop_reshape_allowzero(model: Any) -> list[str]:
-    """Reshape allowzero=1 → 0 where the shape is a constant without zeros (the flag cannot matter)."""
+    """Reshape allowzero=1 → 0 where the flag cannot matter: a constant shape without zeros, or a shape
+    computed at run time (torch exporters: Concat of Shape/Gather results and constants) whose constant
+    parts hold no zero — its other entries are sizes of real tensors, so a 0 there means an empty tensor."""
     consts = _constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
     notes = []
     for node in model.graph.node:
         if node.op_type != "Reshape":
             continue
         for a in list(node.attribute):
-            if a.name == "allowzero" and a.i == 1:
-                shape = consts.get(node.input[1])
-                if shape is not None and not np.any(shape == 0):
-                    node.attribute.remove(a)
-                    notes.append(f"drop_reshape_allowzero: Reshape {node.name} (constant shape has no 0)")
+            if a.name != "allowzero" or a.i != 1:
+                continue
+            shape = consts.get(node.input[1])
+            if shape is not None:
+                if np.any(shape == 0):
+                    continue
+                why = "constant shape has no 0"
+            else:
+                src = producer.get(node.input[1])
+                parts = [consts[i] for i in src.input if i in consts] if src is not None and \
+                    src.op_type == "Concat" else []
+                if src is None or src.op_type not in ("Concat", "Shape", "Slice", "Gather", "Unsqueeze") or \
+                        any(np.any(p == 0) for p in parts):
+                    continue
+                why = "shape computed from tensor sizes"
+            node.attribute.remove(a)
+            notes.append(f"drop_reshape_allowzero: Reshape {node.name} ({why})")
     return notes
 
 
@@ -279,14 +297,35 @@ def bool_arithmetic(model: Any) -> list[str]:
     return [f"bool_arithmetic: {n_done} bool Mul/Add → And/Or"] if n_done else []
 
 
+def split_comparisons(model: Any) -> list[str]:
+    """GreaterOrEqual(a, b) → Not(Less(a, b)) and LessOrEqual(a, b) → Not(Greater(a, b)) (equal for every
+    non-NaN input; the check below compares the models on real inputs)."""
+    from onnx import helper
+
+    flip = {"GreaterOrEqual": "Less", "LessOrEqual": "Greater"}
+    n_done = 0
+    for g in _graphs(model.graph):
+        for node in list(g.node):
+            if node.op_type not in flip or node.domain not in ("", "ai.onnx"):
+                continue
+            new = _unique(model, node.name or node.op_type)
+            mid = new("cmp")
+            _replace_node(g, node, [helper.make_node(flip[node.op_type], list(node.input), [mid], name=new("n")),
+                                    helper.make_node("Not", [mid], list(node.output), name=new("n"))])
+            n_done += 1
+    return [f"split_comparisons: {n_done} GreaterOrEqual/LessOrEqual → Not(Less/Greater)"] if n_done else []
+
+
 # ---------------------------------------------------------------- the pass and its check
 
 
 def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize",
               shapes: dict[str, tuple[Any, ...]] | None = None,
-              ranges: dict[str, tuple[float, float]] | None = None, check: bool = True) -> tuple[Any, list[str]]:
-    """Run every rewrite (opset lowering only when `max_opset` is given) on a copy of `model`; check the
-    result against the original with onnxruntime when anything changed. Returns (model, notes)."""
+              ranges: dict[str, tuple[float, float]] | None = None, check: bool = True,
+              tool: str = "") -> tuple[Any, list[str]]:
+    """Run every rewrite (opset lowering only when `max_opset` is given; tool-specific ones for `tool`) on a
+    copy of `model`; check the result against the original with onnxruntime when anything changed.
+    Returns (model, notes)."""
     import onnx
 
     original = model
@@ -298,6 +337,8 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += lowered
     notes += drop_reshape_allowzero(model)
     notes += bool_arithmetic(model)
+    if tool == "onnx2torch":
+        notes += split_comparisons(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes
