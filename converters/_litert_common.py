@@ -8,10 +8,10 @@ from typing import Any
 from portkit.artifact import Artifact
 from portkit.errors import BadInput, ConversionFailed, require
 from portkit.formats import Format
-from portkit.options import ConvertOptions
+from portkit.options import QUANTIZE_KINDS, ConvertOptions
 from portkit.signature import ModelSignature, TensorSpec
 
-QUANT_MODES = ("fp16", "dynamic", "int8")
+QUANT_MODES = QUANTIZE_KINDS
 VIA_ONNX = "--via onnx (onnx2tf)"
 
 

@@ -12,13 +12,13 @@ import numpy as np
 
 from portkit.artifact import Artifact
 from portkit.errors import BadInput, require
-from portkit.options import ConvertOptions
+from portkit.options import QUANTIZE_KINDS, ConvertOptions
 from portkit.signature import ModelSignature, TensorSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SERVING = "serving_default"
-QUANT_MODES = ("fp16", "dynamic", "int8")
+QUANT_MODES = QUANTIZE_KINDS
 LAYOUT_PROP = "portkit.layout."  # ONNX metadata_props key prefix: input name -> NHWC when channels-last
 
 

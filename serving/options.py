@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portkit.errors import BadInput
-
-PROVIDERS = ("cpu", "cuda", "tensorrt")
+from portkit.options import PROVIDERS
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
+from .options import PROVIDERS
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
 
@@ -114,7 +115,7 @@ class BenchOptions:
             raise BadInput("--warmup must be 0 or more")
         if not self.batches or any(b < 1 for b in self.batches):
             raise BadInput("batch sizes must be 1 or more", hint="e.g. --batch 1,8,32")
-        bad = [p for p in self.providers if p not in ("cpu", "cuda", "tensorrt")]
+        bad = [p for p in self.providers if p not in PROVIDERS]
         if bad:
             raise BadInput(f"unknown provider '{bad[0]}'", hint="choose from cpu, cuda, tensorrt")
 

@@ -1,6 +1,7 @@
 """Frozen option objects. The CLI builds them; the core never sees typer objects."""
 from __future__ import annotations
 
+import enum
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -11,8 +12,28 @@ from .errors import BadInput
 from .formats import is_reference
 from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
 
-__all__ = ["ConvertOptions", "ValidateOptions", "convert_options", "fold_input_specs", "shapes_of", "user_path",
-           "validate_options"]
+__all__ = ["PROVIDERS", "QUANTIZE_KINDS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
+           "convert_options", "fold_input_specs", "shapes_of", "user_path", "validate_options"]
+
+
+class Quantize(str, enum.Enum):
+    """--quantize: what a quantized (or half-precision) result stores. Strings compare equal to values."""
+
+    FP16 = "fp16"
+    DYNAMIC = "dynamic"
+    INT8 = "int8"
+
+
+class Provider(str, enum.Enum):
+    """onnxruntime execution providers portkit benchmarks and serves with (--provider)."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    TENSORRT = "tensorrt"
+
+
+QUANTIZE_KINDS: tuple[str, ...] = tuple(q.value for q in Quantize)
+PROVIDERS: tuple[str, ...] = tuple(p.value for p in Provider)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portkit.errors import BadInput
+from portkit.options import PROVIDERS, QUANTIZE_KINDS
 
 __all__ = [
     "Recipe",
@@ -87,7 +88,7 @@ class BenchStep(_Strict):
     """Benchmark each target (and the source with `reference: true`)."""
 
     enabled: bool = True
-    providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    providers: list[Literal[PROVIDERS]] = Field(default_factory=lambda: ["cpu"], min_length=1)
     batches: list[int] = Field(default_factory=lambda: [1], min_length=1)
     duration: float | None = Field(None, gt=0)  # seconds per series (default 2 when no iterations)
     iterations: int | None = Field(None, ge=2)
@@ -203,7 +204,7 @@ class Target(_Steps):
     via: str | None = None
     opset: int | None = Field(None, ge=7)
     dynamic: bool | None = None
-    quantize: Literal["fp16", "dynamic", "int8"] | None = None
+    quantize: Literal[QUANTIZE_KINDS] | None = None
     calibration: str | None = None  # .npz / folder of .npy for int8
     int8_io: bool = False
     optimize: bool = False
