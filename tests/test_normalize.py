@@ -173,7 +173,7 @@ def test_torchscript_exported_resnet18_converts_to_torchscript(tmp_path):
     """The issue's case: resnet18 traced → ONNX (TorchScript exporter) → TorchScript via onnx2torch."""
     ts = build("torchvision_torchscript", "resnet18", str(tmp_path), 32)
     onnx_file = tmp_path / "resnet18.onnx"
-    assert portkit.convert(ts, "onnx", onnx_file).passed
+    assert portkit.convert(ts, "onnx", onnx_file, input_shapes={"x": (1, 3, 32, 32)}).passed
     res = portkit.convert(onnx_file, "torchscript", tmp_path / "back.ts.pt")
     assert res.passed, res.to_dict()
     assert any("alias_initializers" in n for n in res.output.metadata["normalised"])
