@@ -14,6 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 from portkit.errors import BadInput
 from portkit.formats import Format, is_reference, sniff
 
+from .conftest import run_cli
+
 
 def tiny_onnx(path: Path, external: bool = False) -> Path:
     w = numpy_helper.from_array(np.ones((4, 3), dtype=np.float32), "w")
@@ -124,3 +126,16 @@ def test_format_parse_suggests():
     assert Format.parse("h5") is Format.KERAS_H5
     with pytest.raises(BadInput, match="did you mean 'onnx'"):
         Format.parse("onx")
+
+
+def test_file_path_factory_references(tmp_path):
+    """`path/to/models.py:factory` names a model as `pkg.module:factory` does (the documented
+    `examples/hf_models.py:bert_tiny`); a .py path that does not exist is not a reference."""
+    assert is_reference("examples/hf_models.py:bert_tiny") and sniff("examples/hf_models.py:bert_tiny") is Format.TORCH
+    assert not is_reference(str(tmp_path / "missing.py") + ":build")
+    model = tmp_path / "my_models.py"
+    model.write_text("import torch\n\nclass Tiny(torch.nn.Module):\n    input_shape = (1, 4)\n\n"
+                     "    def forward(self, x):\n        return x * 2\n\n\ndef build():\n    return Tiny()\n")
+    r = run_cli("inspect", f"{model}:build", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["format"] == "torch"

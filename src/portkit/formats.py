@@ -78,6 +78,7 @@ _ALIASES = {
 }
 
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_FILE_REF = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][\w.]*)$")  # path/to/models.py:factory
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -90,8 +91,11 @@ def suggest(text: str, choices: list[str]) -> str:
 
 
 def is_reference(text: str) -> bool:
-    """`package.module:factory` names an eager PyTorch model built by code (no unpickling)."""
-    return bool(_REF.match(text)) and not Path(text).exists()
+    """`package.module:factory` (or `path/to/file.py:factory`) names an eager PyTorch model built by code
+    (no unpickling)."""
+    if Path(text).exists():
+        return False
+    return bool(_REF.match(text)) or bool((m := _FILE_REF.match(text)) and Path(m["file"]).is_file())
 
 
 def sniff(location: str | Path) -> Format:

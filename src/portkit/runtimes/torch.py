@@ -49,12 +49,33 @@ def load_module(artifact: Artifact) -> Any:
     return obj.eval()
 
 
+def _import_file(path: str) -> Any:
+    """A module from a file (`path/to/models.py:factory` references), registered under a stable name so
+    the classes it defines can be found again (tracing, torch.export)."""
+    import hashlib
+    import importlib.util
+
+    resolved = Path(path).resolve()
+    name = f"portkit_user_{resolved.stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    if str(resolved.parent) not in sys.path:
+        sys.path.insert(0, str(resolved.parent))  # its own sibling imports work as in a script
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _build_from_reference(ref: str, model_args: dict[str, Any]) -> Any:
-    mod_name, _, attr = ref.partition(":")
+    mod_name, _, attr = ref.rpartition(":")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # let users name modules of their own project
     try:
-        obj: Any = importlib.import_module(mod_name)
+        obj: Any = _import_file(mod_name) if mod_name.endswith(".py") else importlib.import_module(mod_name)
     except ImportError as e:
         raise BadInput(f"cannot import module '{mod_name}' ({e})", path=ref,
                        hint="run from the folder holding it or add it to PYTHONPATH") from e
