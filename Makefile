@@ -48,6 +48,8 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_process.py
+	$(BIN)/python benchmarks/bench_litert.py
 
 # served throughput vs a bare onnxruntime loop (issue 7's goal); results/serve-latest.{json,md}
 bench-serve: $(STAMP)
