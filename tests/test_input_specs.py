@@ -227,3 +227,15 @@ def test_token_ranges_stored_in_torchscript_are_read_without_torch(tmp_path):
     assert feeds["input_ids"].max() < 1000 and feeds["input_ids"].max() >= 10  # the whole vocabulary
     mask = feeds["attention_mask"]
     assert set(np.unique(mask)) == {0, 1} and mask[:-1].all() and mask[-1, :9].all() and not mask[-1, 9:].any()
+
+
+def test_static_fixes_the_axes_a_module_declares_dynamic(tmp_path):
+    """--static fixes every axis, also those a model declares dynamic itself (examples/hf_models.py)."""
+    out = tmp_path / "bert_static.onnx"
+    r = run_cli("convert", "examples.hf_models:bert_tiny", "--to", "onnx", "-o", str(out), "--static")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    r = run_cli("inspect", str(out), "--json")
+    shapes = {t["name"]: t["shape"] for t in json.loads(r.stdout)["inputs"]}
+    assert shapes == {"input_ids": [1, 16], "attention_mask": [1, 16]}, shapes

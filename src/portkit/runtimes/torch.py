@@ -214,6 +214,8 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
             return _apply_specs(sig.inputs, given, dynamic)
     params = forward_parameters(module)
     declared = module_specs(module)
+    if not dynamic:  # --static: the module's own dynamic axes are fixed at their example sizes too
+        declared = tuple(replace(d, dynamic_axes=()) for d in declared)
     if declared:  # the module says what it takes (an `input_specs` attribute); the command's specs win
         given = merge_input_specs(given, declared) if given else declared
     data = data_specs(artifact)
