@@ -100,6 +100,9 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
             output_signaturedefs=True, copy_onnx_input_output_names_to_tflite=tflite, non_verbose=True,
             keep_ncw_or_nchw_or_ncdhw_input_names=keep_nchw or None,
             shape_hints=shape_hints(model, opts),
+            # TFLite has no builtin Erf (BERT's exact GELU): it would become a Flex op the LiteRT interpreter
+            # cannot run; onnx2tf's pseudo Erf is built from builtins (validation judges its accuracy)
+            replace_to_pseudo_operators=["erf"] if tflite else None,  # lower case: as its CLI passes it
         )
         quant: dict[str, Any] = {}
         if mode == "dynamic":
