@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from portkit.artifact import Artifact
-from portkit.errors import converting, require
+from portkit.errors import ConversionFailed, converting, require
 from portkit.formats import Format
 from portkit.inputs import make_inputs
 from portkit.options import ConvertOptions
@@ -37,6 +37,16 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         import onnx
 
         proto = onnx.load(str(out))
+    # Keras' exporter can leave constants of the graph as inputs (EfficientNet's Normalization layer: its
+    # mean/variance became 'Sub/y:0', 'Sqrt/x:0' inputs): no runtime would be fed those, so the hop fails
+    # here and the planner falls back to tf2onnx, instead of a file that validation can only reject
+    inits = {t.name for t in proto.graph.initializer}
+    extra = [i.name for i in proto.graph.input if i.name not in inits][len(in_names):]
+    if extra:
+        raise ConversionFailed(f"{src.format.value}→onnx (keras export) left constants as model inputs: "
+                               f"{', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}",
+                               hint="--tool tf2onnx converts this model")
+    with converting(f"{src.format.value}→onnx (keras export)", alternative="--tool tf2onnx"):
         rename_onnx_io(proto, {**{i.name: n for i, n in zip(proto.graph.input, in_names, strict=False)},
                                **{o.name: n for o, n in zip(proto.graph.output, out_names, strict=False)}})
     return finish_tf_onnx(proto, out, four_d_inputs(sig), TOOL, keras_flavour=kind)

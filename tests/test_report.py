@@ -26,7 +26,8 @@ SCHEMA_KEYS = {"schema", "reference", "candidate", "passed", "criteria", "max_ab
 OUTPUT_KEYS = {"name", "candidate_name", "case", "batch", "shape", "dtype", "candidate_dtype", "passed", "criteria",
                "max_abs", "mean_abs", "max_rel", "cosine", "argmax_agreement", "top_k_agreement", "nan_mismatch",
                "atol", "rtol", "required_atol", "required_rtol", "p99_abs", "percentiles", "min_cosine",
-               "min_agreement", "reason", "histogram"}
+               "min_agreement", "reason", "histogram",
+               "failed_to_run"}  # added in schema 1 (additive): true when a side did not run at that case
 
 
 def test_json_schema_is_stable(failing) -> None:
