@@ -220,9 +220,16 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
                   batch: int, opts: BenchOptions) -> tuple[dict[str, np.ndarray], str | None]:
     """The same input data for every model when shapes allow (by position, with a recorded layout
     transpose applied); otherwise this model's own random inputs, and a note saying so."""
+    from .errors import BadInput
     from .inputs import make_inputs
 
-    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
+    try:
+        own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
+    except BadInput:
+        if reference is None:
+            raise  # --input-shape is the first model's: one it cannot take is the user's mistake
+        # a later model in another layout (NHWC beside NCHW): the shape was not said for it
+        own = make_inputs(signature, batch=batch, seed=opts.seed)
     if reference is None:
         return own, None
     layout = (artifact.metadata.get("layout") or {}).get("inputs") or {}

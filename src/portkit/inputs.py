@@ -38,7 +38,15 @@ def concrete_shape(spec: TensorSpec, batch: int, overrides: dict[str, tuple[Dim,
     shape: tuple[Dim, ...] = spec.shape
     if overrides:
         given = overrides.get(spec.name) or (overrides.get("") if index == 0 else None)
-        if given and len(given) == len(shape):
+        if given and (len(given) != len(shape) or any(
+                i and isinstance(g, int) and isinstance(s, int) and g != s
+                for i, (g, s) in enumerate(zip(given, shape)))):
+            # the model declares this input: a shape it cannot take is the user's to fix, not a crash later
+            raise BadInput(f"--input-shape {','.join(str(g) for g in given)} does not fit input '{spec.name}', "
+                           f"which the model declares as {spec.shape_text()}",
+                           hint=f"pass --input-shape {spec.name}=... with {len(shape)} dims matching "
+                                f"{spec.shape_text()} (names and ? are dynamic), or drop it")
+        if given:
             # a user shape fills dynamic dims, but a symbolic batch axis stays swept by `batch`
             shape = tuple(s if i == 0 and not isinstance(s, int) else (g if isinstance(g, int) else s)
                           for i, (g, s) in enumerate(zip(given, shape)))
