@@ -220,16 +220,11 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
                   batch: int, opts: BenchOptions) -> tuple[dict[str, np.ndarray], str | None]:
     """The same input data for every model when shapes allow (by position, with a recorded layout
     transpose applied); otherwise this model's own random inputs, and a note saying so."""
-    from .errors import BadInput
-    from .inputs import make_inputs
+    from .inputs import check_shapes, make_inputs
 
-    try:
-        own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
-    except BadInput:
-        if reference is None:
-            raise  # --input-shape is the first model's: one it cannot take is the user's mistake
-        # a later model in another layout (NHWC beside NCHW): the shape was not said for it
-        own = make_inputs(signature, batch=batch, seed=opts.seed)
+    if reference is None:  # --input-shape is said for the first model (later ones may be NHWC)
+        check_shapes(signature, opts.input_shapes, getattr(artifact, "location", None))
+    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
     if reference is None:
         return own, None
     layout = (artifact.metadata.get("layout") or {}).get("inputs") or {}

@@ -13,6 +13,7 @@ from .signature import Dim, ModelSignature, TensorSpec
 __all__ = [
     "DEFAULT_DYNAMIC_DIM",
     "SEQUENCE_SWEEP",
+    "check_shapes",
     "concrete_shape",
     "dim_key",
     "infer_ranges",
@@ -38,15 +39,7 @@ def concrete_shape(spec: TensorSpec, batch: int, overrides: dict[str, tuple[Dim,
     shape: tuple[Dim, ...] = spec.shape
     if overrides:
         given = overrides.get(spec.name) or (overrides.get("") if index == 0 else None)
-        if given and (len(given) != len(shape) or any(
-                i and isinstance(g, int) and isinstance(s, int) and g != s
-                for i, (g, s) in enumerate(zip(given, shape)))):
-            # the model declares this input: a shape it cannot take is the user's to fix, not a crash later
-            raise BadInput(f"--input-shape {','.join(str(g) for g in given)} does not fit input '{spec.name}', "
-                           f"which the model declares as {spec.shape_text()}",
-                           hint=f"pass --input-shape {spec.name}=... with {len(shape)} dims matching "
-                                f"{spec.shape_text()} (names and ? are dynamic), or drop it")
-        if given:
+        if given and _fits(given, shape):
             # a user shape fills dynamic dims, but a symbolic batch axis stays swept by `batch`
             shape = tuple(s if i == 0 and not isinstance(s, int) else (g if isinstance(g, int) else s)
                           for i, (g, s) in enumerate(zip(given, shape)))
@@ -59,6 +52,26 @@ def concrete_shape(spec: TensorSpec, batch: int, overrides: dict[str, tuple[Dim,
         else:
             out.append((dims or {}).get(dim_key(spec.with_shape(shape), i), DEFAULT_DYNAMIC_DIM))
     return tuple(out)
+
+
+def _fits(given: tuple[Dim, ...], shape: tuple[Dim, ...]) -> bool:
+    """A user shape fits a declared one: same rank, and the same size wherever both are fixed (the batch
+    axis aside: a fixed-batch model is run in chunks of its batch)."""
+    return len(given) == len(shape) and not any(
+        i and isinstance(g, int) and isinstance(s, int) and g != s for i, (g, s) in enumerate(zip(given, shape)))
+
+
+def check_shapes(signature: ModelSignature, shapes: dict[str, tuple[Dim, ...]] | None, path: str | None) -> None:
+    """--input-shape against the inputs the user's model declares: a shape it cannot take is exit 2 naming
+    the input, before any run. (Only for the model the user named: intermediates of a route may be in
+    another layout, where the shape does not apply and is not used.)"""
+    for i, spec in enumerate(signature.inputs):
+        given = (shapes or {}).get(spec.name) or ((shapes or {}).get("") if i == 0 else None)
+        if given and not _fits(given, spec.shape):
+            raise BadInput(f"--input-shape {','.join(str(g) for g in given)} does not fit input '{spec.name}', "
+                           f"which the model declares as {spec.shape_text()}", path=path,
+                           hint=f"pass --input-shape {spec.name}=... with {len(spec.shape)} dims matching "
+                                f"{spec.shape_text()} (names and ? are dynamic), or drop it")
 
 
 def sweep_dims(signature: ModelSignature, overrides: dict[str, tuple[Dim, ...]] | None = None

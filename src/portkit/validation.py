@@ -20,7 +20,7 @@ import numpy as np
 
 from .artifact import Artifact
 from .errors import BadInput, InternalError
-from .inputs import infer_ranges, load_inputs, make_inputs, sweep_dims
+from .inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
 from .runtimes import Runner
 from .signature import ModelSignature
@@ -575,6 +575,7 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
     with open_borrowing(reference, [candidate], notes=notes, **runner_options) as ref, \
             open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes,
                            **runner_options) as cand:
+        check_shapes(ref.signature, opts.input_shapes, reference.location)  # the user's model: exit 2 early
         result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
                                   reference=reference)
     result.notes[:0] = notes
