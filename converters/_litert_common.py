@@ -9,6 +9,7 @@ from portkit.artifact import Artifact
 from portkit.errors import BadInput, ConversionFailed, require
 from portkit.formats import Format
 from portkit.options import QUANTIZE_KINDS, ConvertOptions
+from portkit.runtimes.torch import flatten_outputs
 from portkit.signature import ModelSignature, TensorSpec
 
 QUANT_MODES = QUANTIZE_KINDS
@@ -49,14 +50,6 @@ def source_module(src: Artifact) -> tuple[Any, ModelSignature]:
     return module_and_signature(src)
 
 
-def _flatten(out: Any) -> list[Any]:
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flatten(o)]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _flatten(v)]
-    return [out]
-
-
 def named_module(module: Any, sig: ModelSignature) -> Any:
     """A wrapper whose forward takes the inputs by their names and returns {output name: tensor}, so the
     .tflite's serving signature carries portkit's names (litert-torch writes args_0 / output_0 else)."""
@@ -73,7 +66,7 @@ def named_module(module: Any, sig: ModelSignature) -> Any:
             self.inner = inner
 
         def call(self, *args: Any) -> dict[str, Any]:
-            outs = _flatten(self.inner(*args))
+            outs = flatten_outputs(self.inner(*args))
             names = out_names if len(out_names) == len(outs) else (
                 ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))])
             return dict(zip(names, outs))

@@ -16,6 +16,7 @@ from ..artifact import Artifact
 from ..errors import BadInput, require
 from ..signature import Dim, ModelSignature, TensorSpec
 from .base import Feeds, Runner, contiguous
+from .torch import flatten_outputs
 
 __all__ = ["SIGNATURE_FILE", "Pt2Runner", "load", "load_program", "program_signature", "save_program"]
 
@@ -94,14 +95,6 @@ def program_signature(program: Any) -> ModelSignature:
     return ModelSignature(inputs, outputs)
 
 
-def _flatten(out: Any) -> list[Any]:
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flatten(o)]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _flatten(v)]
-    return [out]
-
-
 class Pt2Runner(Runner):
     name = "torch.export"
 
@@ -127,7 +120,7 @@ class Pt2Runner(Runner):
     def run(self, feeds: Feeds) -> Feeds:
         with self.torch.inference_mode():
             out = self.module(*self._args(feeds))
-        arrays = [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in _flatten(out)]
+        arrays = [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in flatten_outputs(out)]
         names = [o.name for o in self.signature.outputs] or output_names(len(arrays))
         if len(names) != len(arrays):
             names = output_names(len(arrays))

@@ -279,11 +279,12 @@ def _apply_specs(specs: tuple[TensorSpec, ...], given: tuple[InputSpec, ...],
     return tuple(out)
 
 
-def _flatten(out: Any) -> list[Any]:
+def flatten_outputs(out: Any) -> list[Any]:
+    """A forward()'s tensors in order, from nested tuples, lists and dicts (ModelOutput too)."""
     if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flatten(o)]
+        return [t for o in out for t in flatten_outputs(o)]
     if isinstance(out, dict):
-        return [t for v in out.values() for t in _flatten(v)]
+        return [t for v in out.values() for t in flatten_outputs(v)]
     return [out]
 
 
@@ -343,7 +344,7 @@ class TorchRunner(Runner):
         args = [torch.from_numpy(contiguous(feeds[s.name])) for s in self._inputs]
         with torch.inference_mode():
             out = self.module(*args)
-        return [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in _flatten(out)]
+        return [t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t) for t in flatten_outputs(out)]
 
     def run(self, feeds: Feeds) -> Feeds:
         try:
