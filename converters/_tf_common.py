@@ -40,6 +40,16 @@ def keras_loader_for(src: Artifact):  # noqa: ANN201
     return load_keras_model(src)
 
 
+def keras_export(model: Any, sig: ModelSignature, in_names: list[str], out: Path, fmt: str, **options: Any) -> None:
+    """`model.export(out, format=fmt)` (Keras' own ONNX / LiteRT export). Keras exports only a built model
+    that has been called ("The model provided has never called"): it is called once on random inputs."""
+    from portkit.inputs import make_inputs
+
+    feeds = make_inputs(sig, batch=1)
+    model([feeds[n] for n in in_names] if len(in_names) > 1 else feeds[in_names[0]])
+    model.export(str(out), format=fmt, verbose=False, input_signature=keras_input_specs(model), **options)
+
+
 def keras_input_specs(model: Any) -> list[Any]:
     t = tf()
     return [t.TensorSpec(tuple(i.shape), i.dtype, name=_clean(i.name)) for i in model.inputs]

@@ -9,10 +9,9 @@ from pathlib import Path
 from portkit.artifact import Artifact
 from portkit.errors import ConversionFailed, converting, require
 from portkit.formats import Format
-from portkit.inputs import make_inputs
 from portkit.options import ConvertOptions
 
-from ._tf_common import finish_tf_onnx, four_d_inputs, keras_input_specs, keras_loader_for, keras_names, rename_onnx_io
+from ._tf_common import finish_tf_onnx, four_d_inputs, keras_export, keras_loader_for, keras_names, rename_onnx_io
 
 SOURCE = (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON)
 TARGET = Format.ONNX
@@ -29,11 +28,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     sig = keras_signature(model)
     in_names, out_names = keras_names(model)
     with converting(f"{src.format.value}→onnx (keras export)", alternative="--tool tf2onnx"):
-        feeds = make_inputs(sig, batch=1)
-        model([feeds[n] for n in in_names] if len(in_names) > 1 else feeds[in_names[0]])  # export needs a built,
-        # called model ("The model provided has never called")
-        model.export(str(out), format="onnx", verbose=False, input_signature=keras_input_specs(model),
-                     opset_version=opts.opset)
+        keras_export(model, sig, in_names, out, "onnx", opset_version=opts.opset)
         import onnx
 
         proto = onnx.load(str(out))

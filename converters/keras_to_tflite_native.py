@@ -9,11 +9,10 @@ from pathlib import Path
 from portkit.artifact import Artifact
 from portkit.errors import ConversionFailed, converting, require
 from portkit.formats import Format
-from portkit.inputs import make_inputs
 from portkit.options import ConvertOptions
 from portkit.versions import versions
 
-from ._tf_common import keras_input_specs, keras_loader_for, keras_names
+from ._tf_common import keras_export, keras_loader_for, keras_names
 
 SOURCE = (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON)
 TARGET = Format.TFLITE
@@ -34,9 +33,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     sig = keras_signature(model)
     in_names, out_names = keras_names(model)
     with converting(f"{src.format.value}→tflite (keras export)", alternative="--tool TFLiteConverter"):
-        feeds = make_inputs(sig, batch=1)
-        model([feeds[n] for n in in_names] if len(in_names) > 1 else feeds[in_names[0]])
-        model.export(str(out), format="litert", verbose=False, input_signature=keras_input_specs(model))
+        keras_export(model, sig, in_names, out, "litert")
     out_sig = TFLiteRunner(str(out)).signature
     renamed: dict[str, dict[str, str]] = {}
     for k, ours, theirs in (("inputs", in_names, out_sig.inputs), ("outputs", out_names, out_sig.outputs)):

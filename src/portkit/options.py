@@ -143,18 +143,23 @@ def fold_input_specs(options: dict[str, Any]) -> None:
         options["input_specs"] = specs
 
 
-def convert_options(**options: Any) -> ConvertOptions:
+def _checked(options: dict[str, Any], valid: set[str], kind: str) -> dict[str, Any]:
+    """The part convert and validate options share: input keywords folded into specs, unknown names refused,
+    shapes in their one form."""
     fold_input_specs(options)
-    unknown = set(options) - _CONVERT_FIELDS
+    unknown = set(options) - valid
     if unknown:
-        raise BadInput(
-            f"unknown conversion option(s): {sorted(unknown)}", hint=f"valid: {sorted(_CONVERT_FIELDS)}"
-        )
+        raise BadInput(f"unknown {kind} option(s): {sorted(unknown)}", hint=f"valid: {sorted(valid)}")
+    if "input_shapes" in options:
+        options["input_shapes"] = shapes_of(options["input_shapes"])
+    return options
+
+
+def convert_options(**options: Any) -> ConvertOptions:
+    _checked(options, _CONVERT_FIELDS, "conversion")
     for key in _PATH_OPTIONS:
         if options.get(key):
             options[key] = user_path(options[key])
-    if "input_shapes" in options:
-        options["input_shapes"] = shapes_of(options["input_shapes"])
     if isinstance(options.get("model_args"), str):
         try:
             options["model_args"] = json.loads(options["model_args"])
@@ -166,14 +171,7 @@ def convert_options(**options: Any) -> ConvertOptions:
 
 
 def validate_options(**options: Any) -> ValidateOptions:
-    fold_input_specs(options)
-    unknown = set(options) - _VALIDATE_FIELDS
-    if unknown:
-        raise BadInput(
-            f"unknown validation option(s): {sorted(unknown)}", hint=f"valid: {sorted(_VALIDATE_FIELDS)}"
-        )
-    if "input_shapes" in options:
-        options["input_shapes"] = shapes_of(options["input_shapes"])
+    _checked(options, _VALIDATE_FIELDS, "validation")
     if options.get("inputs"):
         options["inputs"] = user_path(options["inputs"])
     if options.get("batches") is not None:
