@@ -117,7 +117,96 @@ def load_keras_model(artifact: Artifact) -> tuple[Any, str]:
                 if "custom" in str(e).lower() or "Could not locate" in str(e) else
                 ("pass --allow-unsafe if you trust the file" if "safe_mode" in str(e) else "check the file"))
         raise BadInput(f"Keras model does not load: {first}", path=artifact.location, hint=hint) from e
+    if not _has_inputs(model):
+        model = functional_view(keras, model, artifact)
     return model, kind
+
+
+def _has_inputs(model: Any) -> bool:
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def functional_view(keras: Any, model: Any, artifact: Artifact) -> Any:
+    """A subclassed model has no `inputs`/`outputs` until it is called symbolically: every Keras edge and the
+    runner need them (signature, export specs). It is wrapped in a functional model calling it once on
+    `keras.Input`s shaped as Keras stored when the model was built (its `build_config`; `--input-shape` may
+    make more dims dynamic, e.g. `x=1,seq,8`), with the batch dynamic, named after `call()`'s argument. Same
+    weights, same arithmetic: the wrapper only adds the input layers."""
+    shapes = _subclassed_input_shapes(model, artifact)
+    dtypes = {s.get("name"): s.get("dtype") for s in artifact.metadata.get("input_specs") or []
+              if isinstance(s, dict)}
+
+    def make(name: str, shape: Any) -> Any:
+        return keras.Input(shape=tuple(None if d is None else int(d) for d in shape[1:]), name=name,
+                           dtype=dtypes.get(name) or dtypes.get("") or "float32")
+
+    try:
+        if isinstance(shapes, dict):
+            inputs: Any = {n: make(n, s) for n, s in shapes.items()}
+            outputs = model(inputs)
+        elif len(shapes) == 1:
+            inputs = make(*shapes[0])
+            outputs = model(inputs)
+        else:
+            inputs = [make(n, s) for n, s in shapes]
+            outputs = model(inputs)
+        return keras.Model(inputs, outputs, name=model.name)
+    except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise BadInput(f"the subclassed Keras model '{model.name}' cannot be called on inputs of shape "
+                       f"{_describe(shapes)}: {first}", path=artifact.location,
+                       hint="pass --input-shape NAME=DIMS with the shape its call() takes") from e
+
+
+def _describe(shapes: Any) -> str:
+    items = shapes.items() if isinstance(shapes, dict) else shapes
+    return ", ".join(f"{n}={list(s)}" for n, s in items)
+
+
+def _subclassed_input_shapes(model: Any, artifact: Artifact) -> Any:
+    """[(name, shape)] (or {name: shape} for a model called on a dict): the model's build_config, or
+    --input-shape where given; batch (axis 0) dynamic either way."""
+    arg = _call_argument(model)
+    given = {k: list(v) for k, v in (artifact.metadata.get("input_shapes") or {}).items()}
+    build = None
+    try:
+        build = (model.get_build_config() or {}).get("input_shape")
+    except (AttributeError, TypeError, ValueError):
+        build = None
+
+    def dyn(shape: Any) -> tuple[Any, ...]:
+        dims = tuple(None if d is None or (isinstance(d, int) and d < 0) or isinstance(d, str) else int(d)
+                     for d in shape)
+        return (None,) + dims[1:] if dims else dims
+
+    if not build:
+        # Keras builds a subclassed model's layers (creating their weights) on its first call: a model saved
+        # before that holds no weights, so every load would draw new random ones
+        raise BadInput(f"the subclassed Keras model '{model.name}' was saved before it was ever called, so the "
+                       "file holds neither its weights nor its input shape", path=artifact.location,
+                       hint="call the model once on an example batch (model(x)) before model.save()")
+    if isinstance(build, dict):
+        return {n: dyn(given.get(n) or s) for n, s in build.items()}
+    if all(isinstance(s, (list, tuple)) for s in build):
+        names = [f"{arg}_{i}" for i in range(len(build))]
+        return [(n, dyn(given.get(n) or s)) for n, s in zip(names, build, strict=True)]
+    shape = given.get(arg) or (next(iter(given.values())) if len(given) == 1 else None) or build
+    return [(arg, dyn(shape))]
+
+
+def _call_argument(model: Any) -> str:
+    """The name of the first argument of the model's call() ('inputs', 'x', ...), for the input's name."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(model.call).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return params[0].name if params else "inputs"
 
 
 def _from_json(keras: Any, kind: str, cfg: str, custom: dict[str, Any], safe: bool) -> Any:
