@@ -8,8 +8,69 @@ from typing import Any
 
 from .formats import Format
 from .signature import ModelSignature
+from .tensormap import TensorMap
 
-__all__ = ["Artifact"]
+__all__ = ["Artifact", "HopRecord"]
+
+
+@dataclass(frozen=True)
+class HopRecord:
+    """What a hop produced, typed: the one view of `Artifact.metadata` that readers use. The dict stays the
+    storage (and the `.portkit.json` sidecar its JSON), so files written by earlier versions read unchanged;
+    keys this record does not name are kept in `extra` and written back as they were."""
+
+    producer: str | None = None  # the tool (and version) that wrote the file: onnx2tf, litert-torch, tf2onnx ...
+    versions: dict[str, Any] = field(default_factory=dict)  # package versions the hop ran with
+    tensors: TensorMap = field(default_factory=TensorMap)  # layout changes / renames relative to the source
+    hop_tensors: TensorMap | None = None  # those of this hop alone (routes: metadata["hop"])
+    quantized: str | None = None  # int8 | dynamic | fp16: validation judges by agreement, not atol
+    int8_io: bool = False
+    dynamic: bool | None = None  # whether a dynamic batch was asked for
+    dynamic_axes: str | None = None  # what the tool kept ("dynamic", "none (static)", ...)
+    layout_kept: str | None = None  # the source layout a converter kept (litert-torch: NCHW)
+    opset: int | None = None
+    normalised: tuple[str, ...] = ()  # graph rewrites portkit made before the converter (portkit.normalize)
+    external_data: tuple[str, ...] = ()  # ONNX external-data files beside the model
+    input_ranges: dict[str, Any] = field(default_factory=dict)  # valid [low, high) of integer inputs
+    route: Any = None  # the route that produced it (conversion results)
+    validation: str | None = None  # "passed" / "FAILED" of the conversion's validation
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _SCALARS = ("producer", "quantized", "dynamic", "dynamic_axes", "layout_kept", "opset", "route", "validation")
+
+    @classmethod
+    def from_metadata(cls, md: dict[str, Any] | None) -> HopRecord:
+        md = dict(md or {})
+        known = {k: md.pop(k) for k in cls._SCALARS if k in md}
+        hop = md.pop("hop", None)
+        tensors = TensorMap.from_metadata({k: md.pop(k) for k in ("layout", "renamed") if k in md})
+        return cls(
+            versions=dict(md.pop("versions", None) or {}),
+            tensors=tensors,
+            hop_tensors=TensorMap.from_metadata(hop) if isinstance(hop, dict) else None,
+            int8_io=bool(md.pop("int8_io", False)),
+            normalised=tuple(md.pop("normalised", None) or ()),
+            external_data=tuple(md.pop("external_data", None) or ()),
+            input_ranges=dict(md.pop("input_ranges", None) or {}),
+            extra=md,
+            **{k: v for k, v in known.items()},
+        )
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The dict form (sidecar JSON); only keys that carry something are written."""
+        md: dict[str, Any] = {k: getattr(self, k) for k in self._SCALARS if getattr(self, k) is not None}
+        md.update({k: v for k, v in self.tensors.to_metadata().items() if v})
+        if self.hop_tensors is not None:
+            md["hop"] = self.hop_tensors.to_metadata()
+        for key in ("versions", "input_ranges"):
+            if getattr(self, key):
+                md[key] = dict(getattr(self, key))
+        for key in ("normalised", "external_data"):
+            if getattr(self, key):
+                md[key] = list(getattr(self, key))
+        if self.int8_io:
+            md["int8_io"] = True
+        return {**self.extra, **md}
 
 
 @dataclass
@@ -24,6 +85,11 @@ class Artifact:
     @property
     def path(self) -> Path:
         return Path(self.location)
+
+    @property
+    def record(self) -> HopRecord:
+        """The typed view of `metadata` (what the hop that produced this artifact recorded)."""
+        return HopRecord.from_metadata(self.metadata)
 
     def size_bytes(self) -> int:
         p = self.path

@@ -18,14 +18,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
-from .options import PROVIDERS
+from .options import PROVIDERS, option
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
 
@@ -92,15 +92,19 @@ def summarize(times_ns: Sequence[int] | np.ndarray, batch: int = 1, seed: int = 
 
 @dataclass(frozen=True)
 class BenchOptions:
-    providers: tuple[str, ...] = ("cpu",)  # for ONNX models; framework runtimes run on their own device
-    batches: tuple[int, ...] = (1,)
-    iterations: int | None = None  # a fixed count, or ...
-    duration: float | None = None  # ... a time budget in seconds per series (default 2 s when neither)
-    warmup: int = 10
-    threads: int | None = None
-    io_binding: bool = False
-    strict: bool = False  # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
-    seed: int = 0
+    # for ONNX models; framework runtimes run on their own device
+    providers: tuple[str, ...] = option(("cpu",), recipe="bench", choices=PROVIDERS, min_length=1,
+                                        recipe_type=list[str])
+    batches: tuple[int, ...] = option((1,), recipe="bench", min_length=1, item_ge=1, recipe_type=list[int])
+    iterations: int | None = option(None, recipe="bench", ge=2)  # a fixed count, or ...
+    # ... a time budget in seconds per series (default 2 s when neither)
+    duration: float | None = option(None, recipe="bench", gt=0)
+    warmup: int = option(10, recipe="bench", ge=0)
+    threads: int | None = option(None, recipe="bench", ge=1)
+    io_binding: bool = option(False, recipe="bench")
+    # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
+    strict: bool = option(False, recipe="bench")
+    seed: int = 0  # recipes: the recipe's `seed`
     input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     keep_samples: bool = True  # raw timings on each Measurement (the HTML report plots them)
 
@@ -227,7 +231,7 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
     own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
     if reference is None:
         return own, None
-    layout = (artifact.metadata.get("layout") or {}).get("inputs") or {}
+    tensors = artifact.record.tensors
     ref_items = list(reference.items())
     out: dict[str, np.ndarray] = {}
     note = None
@@ -235,7 +239,7 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
         if i >= len(ref_items):
             return own, "inputs differ from the first model's: own random inputs used"
         ref_name, ref_arr = ref_items[i]
-        perm = (layout.get(ref_name) or layout.get(name) or {}).get("perm")
+        perm = tensors.perm("inputs", ref_name) or tensors.perm("inputs", name)
         cand = np.transpose(ref_arr, perm) if perm and ref_arr.ndim == len(perm) else ref_arr
         to_last = channels_last(ref_arr.ndim) if ref_arr.ndim == 4 else None
         if cand.shape != arr.shape and not perm and to_last and ref_arr.transpose(to_last).shape == arr.shape:
@@ -333,7 +337,8 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
           **options: Any) -> BenchResult:
     """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
 
-    options: iterations, duration, warmup, threads, io_binding, strict, seed, keep_samples.
+    options: BenchOptions fields (iterations, duration, warmup, threads, io_binding, strict, seed,
+    keep_samples) and the ConvertOptions that load a model (allow_unsafe, custom_objects, ...).
     """
     from .conversion import source_artifact
     from .options import convert_options, shapes_of
@@ -344,14 +349,14 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
         providers = [p.strip() for p in providers.split(",") if p.strip()]
     batches = parse_int_list(batches)
     shapes = shapes_of(input_shapes)
-    try:
-        opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
-                            input_shapes=shapes, **options)
-    except TypeError as e:
-        raise BadInput(f"unknown bench option: {e}",
-                       hint="valid: iterations, duration, warmup, threads, io_binding, strict, seed") from e
+    # the rest of **options loads the models (ConvertOptions: allow_unsafe, custom_objects, ...)
+    mine = {f.name for f in fields(BenchOptions)}
+    loading = {k: options.pop(k) for k in list(options) if k not in mine}
+    opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
+                        input_shapes=shapes, **options)
     copts = convert_options(input_shapes=shapes, weights=weights, model_args=model_args or {},
-                            allow_pickle=allow_pickle, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes)
+                            allow_pickle=allow_pickle, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes,
+                            **loading)
     artifacts = [source_artifact(str(m), copts) for m in models]
     return run_bench(artifacts, opts, log)
 

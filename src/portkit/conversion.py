@@ -20,7 +20,6 @@ from .graph import Route, plan, route_text
 from .hops import HopResult, remove, run_hop, validate_pair
 from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
-from .tensormap import TensorMap
 from .validation import ValidationResult
 from .workers import WorkerPool
 
@@ -356,7 +355,7 @@ def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
     if "hop" in nxt.metadata:  # already composed (a reused route prefix)
         return
     nxt.metadata["hop"] = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
-    composed = TensorMap.from_metadata(prev.metadata).then(TensorMap.from_metadata(nxt.metadata)).to_metadata()
+    composed = prev.record.tensors.then(nxt.record.tensors).to_metadata()
     layout, renamed = composed["layout"], composed["renamed"]
     nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
     nxt.write_sidecar()

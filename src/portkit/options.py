@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ from .formats import is_reference
 from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
 
 __all__ = ["PROVIDERS", "QUANTIZE_KINDS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "convert_options", "fold_input_specs", "shapes_of", "user_path", "validate_options"]
+           "convert_options", "fold_input_specs", "option", "recipe_fields", "shapes_of", "user_path",
+           "validate_options"]
 
 
 class Quantize(str, enum.Enum):
@@ -35,30 +36,50 @@ class Provider(str, enum.Enum):
 QUANTIZE_KINDS: tuple[str, ...] = tuple(q.value for q in Quantize)
 PROVIDERS: tuple[str, ...] = tuple(p.value for p in Provider)
 
+RECIPE_SCOPES = ("model", "target", "validate", "bench")
+
+
+def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = MISSING, **rules: Any) -> Any:
+    """A field of an options dataclass, the one definition of that option: its default, where a recipe
+    takes it (`recipe`: "model", "target", "validate" or "bench"; None: not in recipes) and the rules the
+    recipe schema checks it with — pydantic's `ge`/`gt`/`min_length`, `choices` (allowed strings), `item_ge`
+    (each list item ≥), `path` (a file, read relative to the recipe), `alias` (the recipe key when it differs)
+    and `recipe_type` (the YAML spelling when it differs from the field's Python type). The recipe schema
+    (portkit.recipes.schema) and the recipe runner are generated from these, so a new option is this field
+    plus its CLI flag."""
+    assert recipe is None or recipe in RECIPE_SCOPES, recipe
+    return field(default=default, default_factory=factory, metadata={"recipe": recipe, **rules})
+
+
+def recipe_fields(cls: type, scope: str) -> list[Field]:
+    """The fields of options dataclass `cls` that recipes take at `scope`, in definition order."""
+    return [f for f in fields(cls) if f.metadata.get("recipe") == scope]
+
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    opset: int | None = None  # None: the converter's default (17 for torch exports)
-    input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)  # '' = the only input
-    dynamic: bool = True  # dynamic batch axis
+    opset: int | None = option(None, recipe="target", ge=7)  # None: the converter's default (17 for torch)
+    input_shapes: dict[str, tuple[Dim, ...]] = option(  # '' = the only input
+        recipe="model", factory=dict, recipe_type=dict[str, list[int | str]] | None)
+    dynamic: bool = option(True, recipe="target")  # dynamic batch axis
     # name/shape/dtype/dynamic axes per input (--input-shape/--input-dtype/--dynamic-axis); input_shapes is
-    # folded in and kept as the shapes' view of these specs
+    # folded in and kept as the shapes' view of these specs (recipes spell them input_dtypes / dynamic_axes)
     input_specs: tuple[InputSpec, ...] = ()
     # loading
-    weights: str | None = None
-    model_args: dict[str, Any] = field(default_factory=dict)
-    allow_pickle: bool = False
-    allow_unsafe: bool = False  # Keras safe_mode=False (Lambda layers)
-    custom_objects: str | None = None  # module whose Keras custom objects to register
+    weights: str | None = option(None, recipe="model", path=True)
+    model_args: dict[str, Any] = option(recipe="model", factory=dict)
+    allow_pickle: bool = option(False, recipe="model")
+    allow_unsafe: bool = option(False, recipe="model")  # Keras safe_mode=False (Lambda layers)
+    custom_objects: str | None = option(None, recipe="model")  # module whose Keras custom objects to register
     # TF side
-    keep_layout: bool = False  # ask onnx2tf to keep NCHW where it can
+    keep_layout: bool = option(False, recipe="target")  # ask onnx2tf to keep NCHW where it can
     # mobile / web prep
-    quantize: str | None = None  # fp16 | dynamic | int8
-    calibration: str | None = None
-    int8_io: bool = False
-    optimize: bool = False
+    quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS)  # fp16 | dynamic | int8
+    calibration: str | None = option(None, recipe="target", path=True)
+    int8_io: bool = option(False, recipe="target")
+    optimize: bool = option(False, recipe="target")
     # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
-    tool: str | None = None
+    tool: str | None = option(None, recipe="target")
     # anything an edge needs that has no field yet (kept out of the core's way)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -68,13 +89,15 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class ValidateOptions:
-    atol: float | None = None  # None: per-dtype default
-    rtol: float | None = None
-    per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
-    batches: tuple[int, ...] | None = None  # None: 1 and 2 when the batch is dynamic (plus 7 in sweeps)
-    samples: int = 1
-    seed: int = 0
-    inputs: str | None = None  # .npz or folder of .npy
+    atol: float | None = option(None, recipe="validate", ge=0)  # None: per-dtype default
+    rtol: float | None = option(None, recipe="validate", ge=0)
+    per_output: dict[str, tuple[float, float]] = option(recipe="validate", factory=dict, alias="tolerances")
+    # None: 1 and 2 when the batch is dynamic (plus 7 in sweeps)
+    batches: tuple[int, ...] | None = option(None, recipe="validate", min_length=1, item_ge=1,
+                                             recipe_type=list[int] | None)
+    samples: int = option(1, recipe="validate", ge=1)
+    seed: int = 0  # recipes: the recipe's `seed`
+    inputs: str | None = option(None, recipe="validate", path=True)  # .npz or folder of .npy
     input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
     input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs
 

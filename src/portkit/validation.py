@@ -24,7 +24,6 @@ from .inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_
 from .options import ValidateOptions
 from .runtimes import Runner
 from .signature import ModelSignature
-from .tensormap import TensorMap
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -290,12 +289,12 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
 # ---------------------------------------------------------------------------------------------- mapping
 
 def _layout(candidate: Artifact, kind: str) -> dict[str, Any]:
-    changes = TensorMap.from_metadata(candidate.metadata).layout.get(kind, {})
+    changes = candidate.record.tensors.layout.get(kind, {})
     return {name: change.to_dict() for name, change in changes.items()}
 
 
 def _renamed(candidate: Artifact, kind: str) -> dict[str, str]:
-    return TensorMap.from_metadata(candidate.metadata).renamed.get(kind, {})
+    return candidate.record.tensors.renamed.get(kind, {})
 
 
 def match_names(ref_names: list[str], cand_names: list[str], renamed: dict[str, str], kind: str,
@@ -367,7 +366,7 @@ def plan_mapping(rsig: ModelSignature, csig: ModelSignature, candidate: Artifact
                 result.notes.append(f"{kind} '{name}': layout {change.get('from', '?')}→{change.get('to', '?')} "
                                     f"applied from the candidate's metadata (perm {change['perm']})")
     result.mapping = {"inputs": in_how, "outputs": out_how}
-    quantized = candidate.metadata.get("quantized") or None
+    quantized = candidate.record.quantized or None
     if quantized:
         result.criteria = f"quantized:{quantized}"
     return _Plan(in_map, out_map, in_layout, out_layout, {s.name: s.dtype for s in csig.inputs}, quantized)

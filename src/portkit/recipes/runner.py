@@ -116,34 +116,10 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
     bstep = effective(recipe, model, t, "bench")
     gates = effective_gates(recipe, model, t)
     fmt = Format(t.to)
-    shapes = {k: tuple(v) for k, v in (model.input_shapes or {}).items()}
-    copts = convert_options(
-        opset=t.opset,
-        input_shapes=shapes,
-        input_dtypes=model.input_dtypes,
-        dynamic_axes=model.dynamic_axes,
-        dynamic=True if t.dynamic is None else t.dynamic,
-        weights=recipe.resolve(model.weights),
-        model_args=dict(model.model_args),
-        allow_pickle=model.allow_pickle,
-        allow_unsafe=model.allow_unsafe,
-        custom_objects=model.custom_objects,
-        keep_layout=t.keep_layout,
-        quantize=t.quantize,
-        calibration=recipe.resolve(t.calibration),
-        int8_io=t.int8_io,
-        optimize=t.optimize,
-    )
-    vopts = ValidateOptions(
-        atol=vstep.atol,
-        rtol=vstep.rtol,
-        per_output=dict(vstep.tolerances),
-        batches=tuple(vstep.batches) if vstep.batches else None,
-        samples=vstep.samples,
-        seed=recipe.seed,
-        inputs=recipe.resolve(vstep.inputs),
-        input_specs=copts.input_specs,
-    )
+    # every option comes from its one definition (portkit.options): the model's loading options, the
+    # target's conversion options, the validate step's options
+    copts = convert_options(**model.loading(recipe.resolve), **t.option_values(recipe.resolve))
+    vopts = ValidateOptions(**vstep.option_values(recipe.resolve), seed=recipe.seed, input_specs=copts.input_specs)
     source = recipe.resolve(model.source)
     folder = out / model.name / t.label
     name = default_output(source_artifact(source, copts), fmt).name
@@ -270,22 +246,11 @@ def _bench(
     try:
         result = bench(
             models,
-            providers=bstep.providers,
-            batches=list(bstep.batches),
-            iterations=bstep.iterations,
-            duration=bstep.duration,
-            warmup=bstep.warmup,
-            threads=bstep.threads,
-            io_binding=bstep.io_binding,
+            **bstep.option_values(),
             seed=recipe.seed,
             log=log,
             keep_samples=True,
-            input_shapes={k: tuple(v) for k, v in (model.input_shapes or {}).items()} or None,
-            input_dtypes=model.input_dtypes,
-            dynamic_axes=model.dynamic_axes,
-            weights=recipe.resolve(model.weights),
-            model_args=dict(model.model_args),
-            allow_pickle=model.allow_pickle,
+            **model.loading(recipe.resolve),
         )
     except PortkitError as e:
         entry["steps"]["bench"] = _step(

@@ -11,13 +11,15 @@ import difflib
 import hashlib
 import re
 import typing
+from collections.abc import Callable
+from dataclasses import MISSING
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from portkit.errors import BadInput
-from portkit.options import PROVIDERS, QUANTIZE_KINDS
+from portkit.options import ConvertOptions, ValidateOptions, recipe_fields
 
 __all__ = [
     "Recipe",
@@ -64,44 +66,98 @@ def _toggle(value: Any) -> Any:
     return value
 
 
-class ValidateStep(_Strict):
-    """Compare each target with the source (hop by hop and end to end)."""
+class _Options(_Strict):
+    """A recipe section generated from an options dataclass (portkit.options.option fields of one scope):
+    the dataclass is the one definition of each option, this class only adds the recipe's own keys."""
 
+    _options_of: ClassVar[tuple[type, str]]
+
+    def option_values(self, resolve: Callable[[str | None], str | None] = lambda v: v) -> dict[str, Any]:
+        """{dataclass field: value} for the options this section sets; files resolved with `resolve`, YAML
+        lists as the dataclass's tuples."""
+        cls, scope = self._options_of
+        out: dict[str, Any] = {}
+        for f in recipe_fields(cls, scope):
+            value = getattr(self, f.name)
+            if f.metadata.get("path"):
+                value = resolve(value)
+            elif isinstance(value, list) and not f.metadata.get("recipe_type") == _YAML_SHAPES:
+                value = tuple(value)
+            out[f.name] = value
+        return out
+
+
+_YAML_SHAPES = dict[str, list[int | str]] | None
+
+
+def section_model(name: str, base: type[_Options], cls: type, scope: str, doc: str) -> Any:
+    """`base` plus one pydantic field per option of `cls` at `scope`, typed, defaulted and checked as the
+    option's definition says."""
+    hints = typing.get_type_hints(cls)
+    defs: dict[str, Any] = {}
+    for f in recipe_fields(cls, scope):
+        rules = dict(f.metadata)
+        tp = rules.pop("recipe_type", hints[f.name])
+        choices, item_ge = rules.pop("choices", None), rules.pop("item_ge", None)
+        if choices or item_ge is not None:
+            item = Literal[choices] if choices else Annotated[int, Field(ge=item_ge)]
+            many = typing.get_origin(tp) in (list, tuple) or list in typing.get_args(tp) or any(
+                typing.get_origin(a) in (list, tuple) for a in typing.get_args(tp))
+            tp = list[item] if many else item
+            if f.default is None:
+                tp = tp | None
+        kw = {k: v for k, v in rules.items() if k in ("ge", "gt", "le", "min_length")}
+        if "alias" in rules:
+            kw["alias"] = rules["alias"]
+        if f.default_factory is not MISSING:
+            default = Field(default_factory=f.default_factory, **kw)
+        else:
+            value = list(f.default) if isinstance(f.default, tuple) else f.default
+            default = Field(default_factory=lambda v=value: list(v), **kw) if isinstance(value, list) \
+                else Field(value, **kw)
+        defs[f.name] = (tp, default)
+    model = create_model(name, __base__=base, __doc__=doc, __module__=__name__, **defs)
+    model._options_of = (cls, scope)
+    return model
+
+
+class _ValidateBase(_Options):
     enabled: bool = True
-    inputs: str | None = None  # .npz (keys = input names) or a folder of .npy; default random inputs
-    atol: float | None = Field(None, ge=0)
-    rtol: float | None = Field(None, ge=0)
-    tolerances: dict[str, tuple[float, float]] = Field(default_factory=dict)  # output -> (atol, rtol)
-    batches: list[int] | None = Field(None, min_length=1)
-    samples: int = Field(1, ge=1)
     eval_data: str | None = None  # labelled .npz: accuracy before/after (quantized targets)
 
-    @field_validator("batches")
-    @classmethod
-    def _positive(cls, v: list[int] | None) -> list[int] | None:
-        if v and any(b < 1 for b in v):
-            raise ValueError("batch sizes must be 1 or more")
-        return v
+
+ValidateStep = section_model(
+    "ValidateStep", _ValidateBase, ValidateOptions, "validate",
+    "Compare each target with the source (hop by hop and end to end); options: portkit.options.ValidateOptions.")
 
 
-class BenchStep(_Strict):
-    """Benchmark each target (and the source with `reference: true`)."""
-
+class _BenchBase(_Options):
     enabled: bool = True
-    providers: list[Literal[PROVIDERS]] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    batches: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    duration: float | None = Field(None, gt=0)  # seconds per series (default 2 when no iterations)
-    iterations: int | None = Field(None, ge=2)
-    warmup: int = Field(10, ge=0)
-    threads: int | None = Field(None, ge=1)
-    io_binding: bool = False
-    reference: bool = False
+    reference: bool = False  # benchmark the source beside the target
 
     @model_validator(mode="after")
-    def _one_budget(self) -> BenchStep:
-        if self.duration is not None and self.iterations is not None:
+    def _as_options(self) -> Any:
+        """The dataclass's own checks (one budget: duration or iterations, ...)."""
+        from portkit.benchmark import BenchOptions
+
+        if getattr(self, "duration", None) is not None and getattr(self, "iterations", None) is not None:
             raise ValueError("give duration or iterations, not both")
+        try:
+            BenchOptions(**self.option_values())
+        except BadInput as e:
+            raise ValueError(e.message) from None
         return self
+
+
+def _bench_step() -> Any:
+    from portkit.benchmark import BenchOptions
+
+    return section_model("BenchStep", _BenchBase, BenchOptions, "bench",
+                      "Benchmark each target (and the source with `reference: true`); options: "
+                      "portkit.benchmark.BenchOptions.")
+
+
+BenchStep = _bench_step()
 
 
 class GateSpec(_Strict):
@@ -196,19 +252,10 @@ class _Steps(_Strict):
         return _toggle(v)
 
 
-class Target(_Steps):
-    """One conversion of the model: a format, with its options, checks and exports."""
-
+class _TargetBase(_Steps, _Options):
     to: str
     name: str | None = Field(None, pattern=NAME)  # folder name under OUT/MODEL/ (default: to[-quantize])
     via: str | None = None
-    opset: int | None = Field(None, ge=7)
-    dynamic: bool | None = None
-    quantize: Literal[QUANTIZE_KINDS] | None = None
-    calibration: str | None = None  # .npz / folder of .npy for int8
-    int8_io: bool = False
-    optimize: bool = False
-    keep_layout: bool = False
     clean: bool = False
     export: ExportSpec | None = None
 
@@ -226,33 +273,41 @@ class Target(_Steps):
 
     @property
     def label(self) -> str:
-        return self.name or (f"{self.to}-{self.quantize}" if self.quantize else self.to)
+        quantize = getattr(self, "quantize", None)
+        return self.name or (f"{self.to}-{quantize}" if quantize else self.to)
+
+
+Target = section_model("Target", _TargetBase, ConvertOptions, "target",
+                    "One conversion of the model: a format, with its options (portkit.options.ConvertOptions "
+                    "fields of scope 'target'), checks and exports.")
 
 
 class Defaults(_Steps):
     """Steps every model inherits unless it sets its own."""
 
 
-class ModelSpec(_Steps):
-    """A source model and the targets to produce from it."""
-
+class _ModelBase(_Steps, _Options):
     name: str = Field(pattern=NAME)
     source: str  # a model file/folder, or pkg.module:factory for an eager PyTorch model
-    weights: str | None = None
-    model_args: dict[str, Any] = Field(default_factory=dict)
-    input_shapes: dict[str, list[int | str]] | None = None  # {x: [1, 3, 224, 224]}, or one list
-    # with input_shapes, the one input-spec definition (portkit.signature.InputSpec) the CLI flags fill:
+    # with input_shapes, spellings of the one input-spec definition (portkit.signature.InputSpec):
     input_dtypes: dict[str, str] | None = None  # {input_ids: int64}
     dynamic_axes: dict[str, dict[int, str]] | None = None  # {input_ids: {1: sequence}}
-    allow_pickle: bool = False
-    allow_unsafe: bool = False
-    custom_objects: str | None = None
     targets: list[Target] = Field(min_length=1)
 
-    @field_validator("input_shapes", mode="before")
+    @field_validator("input_shapes", mode="before", check_fields=False)
     @classmethod
     def _shapes(cls, v: Any) -> Any:
         return {"": v} if isinstance(v, list) else v
+
+    def loading(self, resolve: Callable[[str | None], str | None]) -> dict[str, Any]:
+        """The keywords that load this model (portkit.options.convert_options / bench take them)."""
+        return {**self.option_values(resolve), "input_shapes": dict(self.input_shapes or {}),
+                "input_dtypes": self.input_dtypes, "dynamic_axes": self.dynamic_axes}
+
+
+ModelSpec = section_model("ModelSpec", _ModelBase, ConvertOptions, "model",
+                       "A source model (portkit.options.ConvertOptions fields of scope 'model') and the targets "
+                       "to produce from it.")
 
 
 class Recipe(_Strict):

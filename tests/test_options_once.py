@@ -1,0 +1,100 @@
+"""Each option is defined once (a field of its options dataclass, portkit.options.option); the recipe schema
+and the recipe runner are generated from those fields, and the CLI maps a flag onto each."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from portkit.benchmark import BenchOptions
+from portkit.options import ConvertOptions, ValidateOptions, convert_options, option, recipe_fields
+from portkit.recipes import schema
+from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep, parse_recipe
+
+# fields recipes spell another way (input_specs: input_shapes/input_dtypes/dynamic_axes) or take from the
+# recipe itself (seed), or that are not user options (extra, keep_samples)
+NOT_IN_RECIPES = {
+    ConvertOptions: {"input_specs", "extra"},
+    ValidateOptions: {"seed", "input_shapes", "input_specs"},
+    BenchOptions: {"seed", "input_shapes", "keep_samples"},
+}
+SECTIONS = [(Target, ConvertOptions, "target"), (ModelSpec, ConvertOptions, "model"),
+            (ValidateStep, ValidateOptions, "validate"), (BenchStep, BenchOptions, "bench")]
+
+
+@pytest.mark.parametrize("cls", list(NOT_IN_RECIPES))
+def test_every_option_has_its_recipe_place(cls):
+    for f in dataclasses.fields(cls):
+        assert f.metadata.get("recipe") or f.name in NOT_IN_RECIPES[cls], f"{cls.__name__}.{f.name}"
+
+
+@pytest.mark.parametrize("section,cls,scope", SECTIONS, ids=[s[2] for s in SECTIONS])
+def test_recipe_sections_are_the_dataclass_fields(section, cls, scope):
+    for f in recipe_fields(cls, scope):
+        field = section.model_fields[f.name]
+        assert field.alias == f.metadata.get("alias")
+        made = field.get_default(call_default_factory=True)
+        want = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        assert (tuple(made) if isinstance(made, list) else made) == want, f.name
+    # and the values a recipe gives reach the dataclass unchanged
+    defaults = section.model_construct().option_values() if scope != "model" else None
+    if defaults is not None:
+        assert set(defaults) == {f.name for f in recipe_fields(cls, scope)}
+
+
+def test_a_new_option_needs_only_its_definition():
+    """A field added to an options dataclass appears in the generated recipe section, checked by its rules,
+    and comes back out as the dataclass keyword."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Grown(ConvertOptions):
+        new_knob: int = option(3, recipe="target", ge=1)
+
+    section = schema.section_model("Grown", schema._TargetBase, Grown, "target", "test")
+    t = section(to="onnx", new_knob=5)
+    assert t.option_values()["new_knob"] == 5
+    with pytest.raises(Exception, match="greater than or equal to 1"):
+        section(to="onnx", new_knob=0)
+    assert section(to="onnx").option_values()["new_knob"] == 3
+
+
+def test_recipe_values_reach_the_options(tmp_path):
+    (tmp_path / "cal.npz").write_bytes(b"")
+    recipe = parse_recipe({"models": [{
+        "name": "m", "source": "examples.hf_models:bert_tiny", "allow_pickle": True, "custom_objects": "my.mod",
+        "input_shapes": {"input_ids": [1, 16]}, "input_dtypes": {"input_ids": "int64"},
+        "targets": [{"to": "tflite", "opset": 13, "dynamic": False, "keep_layout": True, "quantize": "int8",
+                     "calibration": "cal.npz", "int8_io": True, "optimize": True, "tool": "onnx2tf",
+                     "validate": {"atol": 0.01, "tolerances": {"y": [0.1, 0.2]}, "batches": [1, 3],
+                                  "samples": 2},
+                     "bench": {"providers": ["cpu"], "batches": [1, 4], "iterations": 5, "warmup": 0,
+                               "threads": 1, "strict": True}}]}]}, base_dir=tmp_path)
+    m = recipe.models[0]
+    t = m.targets[0]
+    opts = convert_options(**m.loading(recipe.resolve), **t.option_values(recipe.resolve))
+    assert (opts.opset, opts.dynamic, opts.keep_layout, opts.quantize, opts.int8_io, opts.optimize, opts.tool) == \
+        (13, False, True, "int8", True, True, "onnx2tf")
+    assert opts.calibration == str(tmp_path / "cal.npz") and opts.allow_pickle and opts.custom_objects == "my.mod"
+    assert opts.input_specs[0].dtype == "int64" and opts.input_shapes == {"input_ids": (1, 16)}
+    v = ValidateOptions(**t.validate_.option_values(recipe.resolve))
+    assert (v.atol, v.per_output, v.batches, v.samples) == (0.01, {"y": (0.1, 0.2)}, (1, 3), 2)
+    b = BenchOptions(**t.bench.option_values())
+    assert (b.batches, b.iterations, b.warmup, b.threads, b.strict) == ((1, 4), 5, 0, 1, True)
+
+
+FLAG_OF = {"input_shapes": "--input-shape", "dynamic": "--static", "per_output": "--tolerance",
+           "batches": "--batch", "providers": "--provider"}
+
+
+@pytest.mark.parametrize("command,cls", [("convert", ConvertOptions), ("validate", ValidateOptions),
+                                         ("bench", BenchOptions)])
+def test_the_cli_has_a_flag_for_every_option(command, cls):
+    out = subprocess.run([sys.executable, "-m", "portkit", command, "--help"], capture_output=True, text=True,
+                         env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"}).stdout
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("recipe"):
+            continue
+        flag = FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
+        assert flag in out, f"portkit {command}: no {flag} for {cls.__name__}.{f.name}"
