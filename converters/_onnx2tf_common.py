@@ -88,7 +88,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
     sig = onnxutil.signature(model)
     model = _fold_constants(src.location, model)
     ranges = infer_ranges(src)
-    model, notes = normalize(model, hop=hop, shapes=opts.input_shapes, ranges=ranges)
+    model, notes = normalize(model, hop=hop, shapes=opts.input_shapes, ranges=ranges, tool="onnx2tf")
     kept = sorted(set(channels_last_inputs(model)) | set(src.metadata.get("channels_last_inputs") or []))
     keep_nchw = [s.name for s in sig.inputs if opts.keep_layout and len(s.shape) in CHANNELS_LAST
                  and s.name not in kept]

@@ -14,6 +14,8 @@ stop on:
 - lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
 - drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
 - bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
+- constant_reshape_shapes (onnx2tf only): Reshape targets computed from Shape ops → constants with 0s
+  where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -33,6 +35,7 @@ __all__ = [
     "alias_initializers",
     "bool_arithmetic",
     "check_equivalent",
+    "constant_reshape_shapes",
     "decompose_gelu",
     "decompose_layernorm",
     "drop_reshape_allowzero",
@@ -316,6 +319,83 @@ def split_comparisons(model: Any) -> list[str]:
     return [f"split_comparisons: {n_done} GreaterOrEqual/LessOrEqual → Not(Less/Greater)"] if n_done else []
 
 
+def constant_reshape_shapes(model: Any) -> list[str]:
+    """Reshape whose target shape is computed at run time (torch exporters: Concat of Shape/Gather results
+    and constants, e.g. attention's split/merge of heads) → a constant target of ints and 0s ("copy this
+    input dim"), where onnxruntime's symbolic shape inference proves every output dim is either a fixed
+    size or the input's dim at the same axis. onnx2tf cannot follow computed shapes with dynamic dims: it
+    guesses that a 4-D tensor of unknown dims is channels-last and transposes it before the Reshape
+    (BERT's merge of heads came out permuted at a dynamic sequence); with 0s it reads each dim from the
+    input. Shape arithmetic left unused is removed."""
+    from onnx import numpy_helper
+
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except Exception:  # noqa: BLE001 - sympy missing: nothing is rewritten
+        return []
+    import logging
+
+    logging.getLogger("onnxruntime.tools.symbolic_shape_infer").setLevel(logging.ERROR)
+    inferred = None
+    # auto_merge (unify two symbols a broadcast meets) only where strict inference stops; what it assumes is
+    # checked with onnxruntime after the rewrites, like every rewrite here
+    for merge in (False, True):
+        try:
+            inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=merge)
+            break
+        except Exception:  # noqa: BLE001, S112 - best effort: without symbolic shapes nothing is rewritten
+            continue
+    if inferred is None:
+        return []
+    g = inferred.graph
+    dims: dict[str, list[Any]] = {}
+    for v in (*g.value_info, *g.input, *g.output):
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            dims[v.name] = [d.dim_param if d.HasField("dim_param") else
+                            (int(d.dim_value) if d.HasField("dim_value") else None) for d in t.shape.dim]
+    consts = _constants(model)
+    new = _unique(model, "reshape")
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] in consts or \
+                any(a.name == "allowzero" and a.i == 1 for a in node.attribute):
+            continue
+        src, out = dims.get(node.input[0]), dims.get(node.output[0])
+        if not src or not out:
+            continue
+        target = []
+        for axis, d in enumerate(out):
+            if isinstance(d, int) and d > 0:
+                target.append(d)
+            elif isinstance(d, str) and d and axis < len(src) and src[axis] == d:
+                target.append(0)
+            else:
+                break
+        if len(target) != len(out) or 0 not in target:
+            continue
+        name = new("shape")
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(target, np.int64), name))
+        node.input[1] = name
+        n_done += 1
+    if not n_done:
+        return []
+    _drop_unused(model)
+    return [f"constant_reshape_shapes: {n_done} Reshape target(s) computed at run time → constant (0 = keep dim)"]
+
+
+def _drop_unused(model: Any) -> None:
+    """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
+    keep = {o.name for o in model.graph.output}
+    while True:
+        used = keep | {n for g in _graphs(model.graph) for node in g.node for n in node.input}
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for n in dead:
+            model.graph.node.remove(n)
+
+
 # ---------------------------------------------------------------- the pass and its check
 
 
@@ -339,6 +419,8 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
     notes += bool_arithmetic(model)
     if tool == "onnx2torch":
         notes += split_comparisons(model)
+    if tool == "onnx2tf":
+        notes += constant_reshape_shapes(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes

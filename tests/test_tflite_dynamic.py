@@ -1,0 +1,99 @@
+"""Routes into TFLite that keep dynamic axes (issue 15's acceptance: a traced BERT with int64 ids + mask
+converts to TFLite without --static and passes validation, masks included).
+
+The cause of the old ~0.045 error at a dynamic sequence: onnx2tf cannot follow a Reshape whose target is
+computed from Shape ops (attention's split/merge of heads); a 4-D tensor of unknown dims is taken for
+channels-last and transposed before the Reshape. portkit.normalize.constant_reshape_shapes writes those
+targets as constants (0 = keep the input's dim) where symbolic shape inference proves it exact."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from portkit.normalize import check_equivalent, constant_reshape_shapes, normalize
+
+from .conftest import run_cli
+
+pytest.importorskip("onnxruntime")
+
+
+def _heads_graph() -> onnx.ModelProto:
+    """x (N, S, 8) → split into 2 heads of 4 with a computed target → transpose → back → merge (computed),
+    plus a Reshape to (N*S, 8) that no constant of 0s can express."""
+    i64 = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    inits = [i64("i0", [0]), i64("i1", [1]), i64("heads", [2, 4]), i64("width", [8]), i64("m1", [-1]),
+             numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("Shape", ["h"], ["shp"]),
+        helper.make_node("Gather", ["shp", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["shp", "i1"], ["s"], axis=0),
+        helper.make_node("Concat", ["n", "s", "heads"], ["split_to"], axis=0),
+        helper.make_node("Reshape", ["h", "split_to"], ["split"]),
+        helper.make_node("Transpose", ["split"], ["t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["t"], ["t2"], perm=[0, 2, 1, 3]),
+        helper.make_node("Concat", ["n", "s", "width"], ["merge_to"], axis=0),
+        helper.make_node("Reshape", ["t2", "merge_to"], ["y"]),
+        helper.make_node("Concat", ["m1", "width"], ["flat_to"], axis=0),
+        helper.make_node("Reshape", ["y", "flat_to"], ["flat"]),
+    ]
+    g = helper.make_graph(nodes, "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "S", 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("flat", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_computed_reshape_targets_become_constants():
+    original = _heads_graph()
+    m = onnx.ModelProto()
+    m.CopyFrom(original)
+    notes = constant_reshape_shapes(m)
+    assert notes and "2 Reshape" in notes[0]
+    consts = {i.name: numpy_helper.to_array(i).tolist() for i in m.graph.initializer}
+    targets = {n.output[0]: consts.get(n.input[1]) for n in m.graph.node if n.op_type == "Reshape"}
+    assert targets["split"] == [0, 0, 2, 4] and targets["y"] == [0, 0, 8]
+    assert targets["flat"] is None  # (N*S, 8): not a kept dim, left computed
+    assert "Concat" in [n.op_type for n in m.graph.node]  # the flat target still needs its Concat
+    # equal at shapes other than the check's own
+    for shape in ((3, 5), (1, 1), (2, 9)):
+        check_equivalent(original, m, shapes={"x": (*shape, 8)})
+
+
+def test_unused_shape_arithmetic_is_removed():
+    m = _heads_graph()
+    del m.graph.node[-2:]  # no flat output
+    del m.graph.output[1]
+    constant_reshape_shapes(m)
+    assert [n.op_type for n in m.graph.node] == ["MatMul", "Reshape", "Transpose", "Transpose", "Reshape"]
+
+
+def test_only_the_onnx2tf_pass_rewrites_reshapes():
+    m = _heads_graph()
+    _, notes = normalize(m, tool="onnx2torch")
+    assert not any("constant_reshape_shapes" in n for n in notes)
+    _, notes = normalize(m, tool="onnx2tf")
+    assert any("constant_reshape_shapes" in n for n in notes) and any("normalize check" in n for n in notes)
+
+
+def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):
+    """The acceptance command, without --static: validation at the data (one row padded) passes, and the
+    .tflite takes another batch and sequence."""
+    pytest.importorskip("transformers")
+    from portkit.workers import call_in_worker
+
+    pt, feeds, out = tmp_path / "bert.pt", tmp_path / "feeds.npz", tmp_path / "bert.tflite"
+    np.savez(feeds, **call_in_worker("trace bert", "examples.hf_models", "save_traced", "bert", str(pt)))
+    proc = run_cli("convert", str(pt), "--to", "tflite", "--inputs", str(feeds), "-o", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "validate end to end: ok" in proc.stderr
+    rng = np.random.default_rng(3)
+    mask = np.ones((3, 24), np.int64)
+    mask[-1, -7:] = 0
+    other = tmp_path / "b3s24.npz"
+    np.savez(other, input_ids=rng.integers(0, 1000, (3, 24)).astype(np.int64), attention_mask=mask)
+    proc = run_cli("validate", str(pt), str(out), "--inputs", str(other), timeout=600)
+    assert proc.returncode == 0, proc.stderr
