@@ -1,7 +1,9 @@
 """ONNX → TorchScript with onnx2torch, after normalising the graph to what onnx2torch accepts
 (portkit.normalize: Identity-aliased initializers of TorchScript-exported ONNX, opset ≤ 17 with Gelu &co.
-decomposed first, Reshape allowzero; checked with onnxruntime). The resulting fx module is traced to
-TorchScript with the ONNX signature stored inside.
+decomposed first, Split-18 as Slices, Reshape allowzero; checked with onnxruntime). The resulting fx module
+is traced to TorchScript with the ONNX signature stored inside. onnx2torch runs with portkit's converters
+(converters/_onnx2torch_ops.py): shape arithmetic the tracer keeps symbolic, so the TorchScript keeps the
+dynamic batch and sequence of transformers, plus LSTM/GRU, which onnx2torch has no converter for.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from portkit.options import ConvertOptions
 from portkit.signature import ModelSignature
 from portkit.versions import versions
 
+from ._onnx2torch_ops import install as install_onnx2torch_ops
 from ._torch_common import example_args, save_script
 
 SOURCE = Format.ONNX
@@ -35,6 +38,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     model, notes = normalize(model, max_opset=MAX_OPSET, hop="onnx→torchscript", shapes=opts.input_shapes,
                              ranges=infer_ranges(src), tool=TOOL)
     with converting("onnx→torchscript (onnx2torch)", alternative="keep the model in ONNX (onnxruntime)"):
+        install_onnx2torch_ops()
         module = onnx2torch.convert(model).eval()
         specs = _concrete_specs(sig, opts)
         with torch.no_grad():

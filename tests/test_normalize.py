@@ -21,6 +21,7 @@ from portkit.normalize import (
     lower_opset,
     normalize,
     split_comparisons,
+    split_to_slices,
 )
 
 from .conftest import build
@@ -151,6 +152,29 @@ def test_greater_or_equal_becomes_not_less_for_onnx2torch():
     untouched, _ = normalize(_model([helper.make_node("LessOrEqual", ["x", "x"], ["y"])], [_f("x", [2])],
                                     [_f("y", [2], TensorProto.BOOL)]))
     assert _ops(untouched) == ["LessOrEqual"]  # onnx2tf takes it: only onnx2torch gets the rewrite
+
+
+@pytest.mark.parametrize("channels, count", [(12, 3), (10, 3)])
+def test_opset18_split_becomes_slices_to_reach_opset_17(channels, count):
+    """Split with `num_outputs` (opset 18; uneven: the last chunk smaller) has no 18→17 adapter."""
+    chunk = -(-channels // count)
+    sizes = [min(chunk, channels - i * chunk) for i in range(count)]
+    outs = [f"y{i}" for i in range(count)]
+    m = _model([helper.make_node("Split", ["x"], outs, axis=1, num_outputs=count)], [_f("x", ["N", channels, 4])],
+               [_f(o, ["N", s, 4]) for o, s in zip(outs, sizes, strict=True)], opset=18)
+    out, notes = normalize(m, max_opset=17)
+    assert "Split" not in _ops(out) and _ops(out).count("Slice") == count
+    assert any("split_to_slices" in n for n in notes) and any("equal" in n for n in notes), notes
+
+
+def test_split_with_constant_sizes_and_unknown_axis_size():
+    sizes = numpy_helper.from_array(np.array([1, 3], np.int64), "sizes")
+    m = _model([helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=-1)], [_f("x", ["N", "S"])],
+               [_f("a", ["N", 1]), _f("b", ["N", 3])], [sizes], opset=18)
+    assert split_to_slices(m, 17) and _ops(m) == ["Slice", "Slice"]
+    unknown = _model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2)], [_f("x", ["N", "S"])],
+                     [_f("a", ["N", "A"]), _f("b", ["N", "B"])], opset=18)
+    assert split_to_slices(unknown, 17) == [] and split_to_slices(m, 18) == []
 
 
 def test_a_wrong_rewrite_is_caught():

@@ -11,6 +11,7 @@ stop on:
   and raises KeyError. Consumers are pointed at the initializer itself.
 - decompose_gelu / decompose_layernorm: ops newer than the tool's opset that `onnx.version_converter`
   cannot lower are written out in older ops first.
+- split_to_slices: Split of opset 18 (`num_outputs`) → Slices, which version_converter can lower.
 - lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
 - drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
 - bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
@@ -42,6 +43,7 @@ __all__ = [
     "lower_opset",
     "normalize",
     "split_comparisons",
+    "split_to_slices",
 ]
 
 CHECK_RTOL = 1e-4  # the rewrites are exact up to float rounding (a decomposed Gelu rounds differently)
@@ -220,6 +222,59 @@ def decompose_layernorm(model: Any, max_opset: int) -> list[str]:
     return [f"decompose_layernorm: {n_done} LayerNormalization → arithmetic"] if n_done else []
 
 
+def split_to_slices(model: Any, max_opset: int) -> list[str]:
+    """Split (opset 18: `num_outputs`, or a `split` input) → one Slice per output, where the sizes are known
+    (a constant `split`, or `num_outputs` over an axis whose size shape inference knows). onnx's
+    version_converter has no 18→17 adapter for Split; Slice did not change after opset 13."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    if max_opset >= 18 or _opset(model) < 18:
+        return []
+    consts = _constants(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without shapes only constant `split` inputs are rewritten
+        inferred = model
+    g = inferred.graph
+    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in (*g.value_info, *g.input, *g.output) if v.type.tensor_type.HasField("shape")}
+    dims.update({k: list(v.shape) for k, v in consts.items()})
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Split" or node.domain not in ("", "ai.onnx"):
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        count = next((a.i for a in node.attribute if a.name == "num_outputs"), len(node.output))
+        if len(node.input) > 1 and node.input[1]:
+            if node.input[1] not in consts:
+                continue
+            sizes = [int(v) for v in consts[node.input[1]].reshape(-1)]
+        else:
+            shape = dims.get(node.input[0])
+            if not shape or not -len(shape) <= axis < len(shape) or shape[axis] is None:
+                continue
+            total = int(shape[axis])
+            chunk = -(-total // count)  # opset 18: equal chunks, the last one smaller
+            sizes = [min(chunk, total - i * chunk) for i in range(count)]
+        if len(sizes) != len(node.output) or any(v < 0 for v in sizes):
+            continue
+        new = _unique(model, node.name or "split")
+        ax = new("axes")
+        model.graph.initializer.append(numpy_helper.from_array(np.array([axis], np.int64), ax))
+        nodes, start = [], 0
+        for out, size in zip(node.output, sizes, strict=True):
+            st, en = new("start"), new("end")
+            model.graph.initializer.append(numpy_helper.from_array(np.array([start], np.int64), st))
+            model.graph.initializer.append(numpy_helper.from_array(np.array([start + size], np.int64), en))
+            if out:
+                nodes.append(helper.make_node("Slice", [node.input[0], st, en, ax], [out]))
+            start += size
+        _replace_node(model.graph, node, nodes)
+        n_done += 1
+    return [f"split_to_slices: {n_done} Split → Slice (no 18→17 adapter for Split)"] if n_done else []
+
+
 def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
     """onnx.version_converter down to `max_opset` after the decompositions above. The 18→17 adapters keep
     `noop_with_empty_axes` on Reduce* ops, which opset 17 knows only for ReduceSum; its default (0) is
@@ -229,7 +284,8 @@ def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
     current = _opset(model)
     if current <= max_opset:
         return model, []
-    notes = decompose_gelu(model, max_opset) + decompose_layernorm(model, max_opset)
+    notes = decompose_gelu(model, max_opset) + decompose_layernorm(model, max_opset) + \
+        split_to_slices(model, max_opset)
     try:
         model = version_converter.convert_version(model, max_opset)
     except Exception as e:

@@ -1,0 +1,142 @@
+"""onnx2torch converters portkit installs over (or beside) onnx2torch's own, for the ONNX → TorchScript edge.
+
+1. Shape arithmetic that survives `torch.jit.trace`. onnx2torch's `Shape` is `torch.tensor(x.shape)` and its
+   Reshape / Expand / ConstantOfShape / Tile / Range / GatherND turn shape tensors into Python ints (`torch.Size(t)`,
+   `.item()`): under tracing both become constants, so the TorchScript bakes the example's batch and sequence
+   into every reshape of a transformer and fails at any other size. Here `Shape` is
+   `torch._shape_as_tensor` (traced as `aten::_shape_as_tensor`) and the consumers pass the shape tensor's
+   0-dim elements as sizes, which the tracer records as `aten::Int` of the computed value: the traced
+   TorchScript keeps every dynamic dim. Eager results are the same as onnx2torch's.
+2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank).
+
+`install()` registers them in onnx2torch's converter registry (replacing the entries for the same op and
+version); it is idempotent and runs in the worker of the ONNX → TorchScript hop only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_INSTALLED = False
+
+
+def install() -> None:
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from onnx2torch.node_converters import registry
+
+    for (op, versions), factory in _converters().items():
+        for version in versions:
+            desc = registry.OperationDescription(domain="", operation_type=op, version=version)
+            registry._CONVERTER_REGISTRY[desc] = factory  # noqa: SLF001 - onnx2torch has no public override
+    _INSTALLED = True
+
+
+def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
+    import torch
+    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+    from torch import nn
+
+    def sizes(shape: torch.Tensor) -> list[Any]:
+        """A 1-D shape tensor as a list of 0-dim tensors: sizes the tracer keeps symbolic."""
+        return list(shape.reshape(-1).unbind(0))
+
+    class Shape(nn.Module):
+        def __init__(self, start: int = 0, end: int | None = None) -> None:
+            super().__init__()
+            self.start, self.end = start, end
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch._shape_as_tensor(x)[self.start:self.end].to(x.device)
+
+    class Reshape(nn.Module):
+        def forward(self, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+            dims = sizes(shape)
+            # allowzero=0: a 0 copies the input's dim (the positions of zeros are static in practice)
+            return torch.reshape(x, [x.size(i) if bool(d == 0) else d for i, d in enumerate(dims)])
+
+    class Expand(nn.Module):
+        def forward(self, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+            # ONNX Expand broadcasts both ways (a 1 in `shape` keeps x's dim), as multiplying by ones does
+            return x * torch.ones(sizes(shape), dtype=x.dtype, device=x.device)
+
+    class Tile(nn.Module):
+        def forward(self, x: torch.Tensor, repeats: torch.Tensor) -> torch.Tensor:
+            return x.repeat(sizes(repeats))
+
+    class ConstantOfShape(nn.Module):
+        def __init__(self, value: torch.Tensor) -> None:
+            super().__init__()
+            self.register_buffer("value", value.reshape(()))
+
+        def forward(self, shape: torch.Tensor) -> torch.Tensor:
+            return self.value.expand(sizes(shape)).clone()
+
+    class Range(nn.Module):
+        def forward(self, start: torch.Tensor, limit: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+            return torch.arange(start.reshape(()), limit.reshape(()), delta.reshape(()), dtype=start.dtype,
+                                device=start.device)
+
+    class GatherND(nn.Module):
+        def forward(self, data: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+            m = indices.shape[-1]
+            flat = indices.reshape(-1, m).transpose(0, 1)
+            picked = data[tuple(flat.unbind(0))]
+            return picked.reshape(list(indices.shape[:-1]) + list(data.shape[m:]))
+
+    def gather_nd(node: Any, graph: Any) -> Any:
+        if node.attributes.get("batch_dims", 0) != 0:
+            raise NotImplementedError("GatherND with batch_dims != 0 is not implemented")
+        return OperationConverterResult(torch_module=GatherND(), onnx_mapping=onnx_mapping_from_node(node))
+
+    class Flatten(nn.Module):
+        """ONNX Flatten: always 2-D, (prod of dims before axis, prod of the rest); onnx2torch's fails on
+        axis 0 and on axis == rank (a [B, S] mask flattened at axis 2 is [B*S, 1])."""
+
+        def __init__(self, axis: int) -> None:
+            super().__init__()
+            self.axis = axis
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            axis = self.axis + x.dim() if self.axis < 0 else self.axis
+            if axis == 1 and x.dim() >= 2:
+                return torch.flatten(x, 1)
+            lead: Any = 1
+            for d in x.shape[:axis]:
+                lead = lead * d
+            return x.reshape(lead, -1) if axis < x.dim() else x.reshape(lead, 1)
+
+    def flatten(node: Any, graph: Any) -> Any:
+        return OperationConverterResult(torch_module=Flatten(node.attributes.get("axis", 1)),
+                                        onnx_mapping=onnx_mapping_from_node(node))
+
+    def simple(module_cls: type) -> Any:
+        def convert(node: Any, graph: Any) -> Any:
+            return OperationConverterResult(torch_module=module_cls(), onnx_mapping=onnx_mapping_from_node(node))
+        return convert
+
+    def shape(node: Any, graph: Any) -> Any:
+        attrs = node.attributes
+        return OperationConverterResult(torch_module=Shape(attrs.get("start", 0), attrs.get("end", None)),
+                                        onnx_mapping=onnx_mapping_from_node(node))
+
+    def reshape(node: Any, graph: Any) -> Any:
+        if node.attributes.get("allowzero", 0) == 1:
+            raise NotImplementedError('Reshape "allowzero=1" is not implemented')
+        return OperationConverterResult(torch_module=Reshape(), onnx_mapping=onnx_mapping_from_node(node))
+
+    def constant_of_shape(node: Any, graph: Any) -> Any:
+        value = node.attributes.get("value")
+        value = value.to_torch() if value is not None else torch.tensor(0.0, dtype=torch.float32)
+        return OperationConverterResult(torch_module=ConstantOfShape(value), onnx_mapping=onnx_mapping_from_node(node))
+
+    return {
+        ("Shape", (1, 13, 15)): shape,
+        ("Reshape", (5, 13, 14)): reshape,
+        ("Expand", (8, 13)): simple(Expand),
+        ("Tile", (6, 13)): simple(Tile),
+        ("ConstantOfShape", (9,)): constant_of_shape,
+        ("Range", (11,)): simple(Range),
+        ("GatherND", (11, 12, 13)): gather_nd,
+        ("Flatten", (9, 11, 13)): flatten,
+    }
