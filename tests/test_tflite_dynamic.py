@@ -97,3 +97,35 @@ def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):
     np.savez(other, input_ids=rng.integers(0, 1000, (3, 24)).astype(np.int64), attention_mask=mask)
     proc = run_cli("validate", str(pt), str(out), "--inputs", str(other), timeout=600)
     assert proc.returncode == 0, proc.stderr
+
+
+def build_rnn(out: str) -> str:
+    """A Keras 3 model with a Bidirectional GRU and an LSTM (worker side: imports keras)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((12, 6)), layers.Bidirectional(layers.GRU(8, return_sequences=True)),
+                              layers.LSTM(8), layers.Dense(3)])
+    model.save(out)
+    return out
+
+
+@pytest.mark.parametrize("tool", ["TFLiteConverter", "keras export (litert)"])
+def test_keras_rnn_to_tflite_keeps_a_dynamic_batch(tmp_path, tool):
+    """TFLiteConverter cannot lower Keras 3's RNN loop (TensorList ops) at a dynamic batch: the layers are
+    unrolled over their 12 static time steps and converted again; validated at batches 1 and 2."""
+    import json
+
+    from portkit.workers import call_in_worker
+
+    src = call_in_worker("build rnn", "tests.test_tflite_dynamic", "build_rnn", str(tmp_path / "rnn.keras"))
+    out = tmp_path / "rnn.tflite"
+    proc = run_cli("convert", src, "--to", "tflite", "--tool", tool, "-o", str(out), "--json", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"], doc
+    assert sum("unrolled over 12 time steps" in n for n in doc["metadata"]["rnn_unrolled"]) == 3
+    assert doc["signature"]["inputs"][0]["shape"] == ["batch", 12, 6]
+    v = doc["hops"][-1]["validation"]
+    assert v["passed"] and v["batches"] == [1, 2], v
