@@ -84,9 +84,9 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 
     d = tmp_path_factory.mktemp("bench")
     out = {"onnx": onnx_model(d / "m.onnx"), "static": onnx_model(d / "s.onnx", static_batch=2)}
-    out["pt"] = Path(call_in_worker("torchscript", "tests.test_bench", "make_torchscript", str(d / "m.pt")))
+    out["pt"] = Path(call_in_worker("torchscript", __name__, "make_torchscript", str(d / "m.pt")))
     try:
-        out["tflite"] = Path(call_in_worker("tflite", "tests.test_bench", "make_tflite", str(d / "m.tflite")))
+        out["tflite"] = Path(call_in_worker("tflite", __name__, "make_tflite", str(d / "m.tflite")))
     except Exception as e:  # noqa: BLE001 - the TF side is optional here; the table test then runs without it
         print(f"no TFLite model for the side-by-side test: {e}")
     return out

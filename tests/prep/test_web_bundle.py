@@ -16,7 +16,7 @@ from portkit.formats import Format, sniff
 from portkit.prep.op_report import check_ops
 from portkit.prep.web_node import run_in_node, web_deps
 
-from .conftest import SAMPLES, run_cli
+from ..conftest import SAMPLES, run_cli
 
 CALIB = SAMPLES / "digits_calib.npz"
 

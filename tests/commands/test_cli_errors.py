@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from .conftest import ROOT, build, run_cli
+from ..conftest import ROOT, build, run_cli
 
 
 def _assert_clean_error(proc, code: int, *needles: str) -> None:

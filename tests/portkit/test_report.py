@@ -42,7 +42,7 @@ def test_json_schema_is_stable(failing) -> None:
 def test_json_schema_documented() -> None:
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "validation.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "validation.md").read_text()
     for key in SCHEMA_KEYS | OUTPUT_KEYS:
         assert f"`{key}`" in doc, key
 

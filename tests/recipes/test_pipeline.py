@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .conftest import ROOT, SAMPLES, run_cli
+from ..conftest import ROOT, SAMPLES, run_cli
 from .test_pipeline_models import small
 
 ANSI = re.compile(r"\x1b\[")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"portkit": ROOT / "src" / "portkit", "portkit.converters": ROOT / "converters",
             "portkit.serving": ROOT / "serving"}
 LAYERS = {

@@ -27,7 +27,7 @@ pytest.importorskip("uvicorn")
 
 from portkit.serving import start  # noqa: E402
 
-from .conftest import ROOT, run_cli  # noqa: E402
+from ..conftest import ROOT, run_cli  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -747,7 +747,7 @@ def test_tflite_model_is_served_through_a_worker(tmp_path, models):
         pytest.skip("tensorflow is not installed")
     from portkit.workers import call_in_worker
 
-    path = call_in_worker("build tflite", "tests.test_serving", "build_tflite", str(tmp_path / "tiny.tflite"))
+    path = call_in_worker("build tflite", __name__, "build_tflite", str(tmp_path / "tiny.tflite"))
     with start([f"lite={path}"], max_batch=4, max_delay_ms=5) as srv:
         c = tritonclient_http.InferenceServerClient(srv.url, network_timeout=60)
         meta = c.get_model_metadata("lite")

@@ -11,8 +11,8 @@ import pytest
 from portkit.errors import BadInput
 from portkit.gates import GateFailed, Gates, check, evaluate, parse_latency
 
-from .conftest import run_cli
-from .test_pipeline_models import large, small, wrong
+from ..conftest import run_cli
+from ..recipes.test_pipeline_models import large, small, wrong
 
 ANSI = re.compile(r"\x1b\[")
 

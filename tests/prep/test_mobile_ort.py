@@ -11,7 +11,7 @@ from portkit.formats import Format, sniff
 from portkit.prep.ort_format import required_operators
 from portkit.runtimes import open_runner
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 CALIB = SAMPLES / "digits_calib.npz"
 

@@ -14,8 +14,8 @@ import pytest
 
 import portkit
 
-from .conftest import ROOT, run_cli
-from .test_pipeline_models import small, wrong
+from ..conftest import ROOT, run_cli
+from ..recipes.test_pipeline_models import small, wrong
 
 PUBLIC = {
     "__version__",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 MARKER_DIR = "payload-markers"
 

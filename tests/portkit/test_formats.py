@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from portkit.errors import BadInput
 from portkit.formats import Format, is_reference, sniff
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 
 def tiny_onnx(path: Path, external: bool = False) -> Path:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import ROOT, run_cli
+from ..conftest import ROOT, run_cli
 
 HEAVY = ("torch", "tensorflow", "keras", "onnxruntime", "onnx", "tf2onnx", "onnx2tf", "ai_edge_litert")
 

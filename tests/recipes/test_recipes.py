@@ -12,7 +12,7 @@ import pytest
 
 from portkit.recipes import RecipeError, load_recipe, parse_recipe
 
-from .conftest import ROOT, run_cli
+from ..conftest import ROOT, run_cli
 from .test_pipeline_models import large, small
 
 GOOD = """

@@ -13,7 +13,7 @@ import pytest
 import portkit
 from portkit.errors import BadInput
 
-from .conftest import ROOT, SAMPLES, run_cli
+from ..conftest import ROOT, SAMPLES, run_cli
 
 CALIB = SAMPLES / "digits_calib.npz"
 

@@ -63,7 +63,7 @@ def local_ray():
     if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-                     [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}})
+                     [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}})
     yield ray
     if started:
         ray.shutdown()

@@ -5,7 +5,7 @@ import json
 
 import portkit
 
-from .conftest import ROOT, run_cli
+from ..conftest import ROOT, run_cli
 
 
 def test_inspect_onnx_json(digits_onnx):

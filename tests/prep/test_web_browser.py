@@ -21,7 +21,7 @@ import pytest
 import portkit
 from portkit.prep.web_node import WEB_DIR, web_deps
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 SCREENSHOT = ROOT / "docs" / "img" / "web-bundle.png"

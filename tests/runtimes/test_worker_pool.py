@@ -11,7 +11,7 @@ import portkit
 from portkit import workers
 from portkit.workers import WorkerPool, family_of
 
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "digits_cnn.ts.pt"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "digits_cnn.ts.pt"
 
 
 def test_family_of_keeps_tensorflow_away_from_torch():

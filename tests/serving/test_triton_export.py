@@ -12,7 +12,7 @@ from portkit.serving import export_triton
 from portkit import onnxutil
 from portkit.errors import BadInput
 
-from .conftest import run_cli
+from ..conftest import run_cli
 from .test_serving import tiny_model
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")

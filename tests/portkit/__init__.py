@@ -1,0 +1,1 @@
+"""Tests of the modules of src/portkit (core, convert/check/measure layers)."""

@@ -1,0 +1,1 @@
+"""Tests of src/portkit/workers.py and src/portkit/runtimes/."""
