@@ -391,13 +391,16 @@ def constant_reshape_shapes(model: Any) -> list[str]:
         return []
     import logging
 
+    from . import onnxutil
+
     logging.getLogger("onnxruntime.tools.symbolic_shape_infer").setLevel(logging.ERROR)
     inferred = None
     # auto_merge (unify two symbols a broadcast meets) only where strict inference stops; what it assumes is
     # checked with onnxruntime after the rewrites, like every rewrite here
     for merge in (False, True):
         try:
-            inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=merge)
+            with onnxutil.scratch_cwd():
+                inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=merge)
             break
         except Exception:  # noqa: BLE001, S112 - best effort: without symbolic shapes nothing is rewritten
             continue

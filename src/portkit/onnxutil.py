@@ -1,6 +1,10 @@
 """ONNX helpers that need only the `onnx` package (no framework, no runtime)."""
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +148,17 @@ def check_external_data(path: str | Path, model: Any) -> None:
         if not (base / f).is_file():
             raise BadInput(f"external data file '{f}' is missing", path=path,
                            hint="keep the external data file(s) beside the .onnx file")
+
+
+@contextlib.contextmanager
+def scratch_cwd() -> Iterator[None]:
+    """Run a tool that writes files into the working directory in a private temporary one, removed after:
+    onnxruntime's symbolic shape inference (also inside quant_pre_process) dumps `sym_shape_infer_temp.onnx`
+    and uuid-named `.data` files into the cwd whenever it cannot infer every shape — the user's folder."""
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="portkit-cwd-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(before)

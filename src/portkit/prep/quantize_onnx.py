@@ -73,15 +73,20 @@ def _preprocess(src: Path, out: Path) -> Path:
     """onnxruntime's recommended pre-pass (shape inference + basic optimisation); the input if it fails."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    try:
-        quant_pre_process(str(src), str(out), skip_symbolic_shape=False)
-        return out
-    except Exception:  # noqa: BLE001 - the pre-pass is an optimisation; quantization works without it
+    from portkit.onnxutil import scratch_cwd
+
+    # paths are absolute: the pre-pass runs in a scratch cwd (its symbolic shape inference writes there)
+    src, out = src.resolve(), out.resolve()
+    with scratch_cwd():
         try:
-            quant_pre_process(str(src), str(out), skip_symbolic_shape=True)
+            quant_pre_process(str(src), str(out), skip_symbolic_shape=False)
             return out
-        except Exception:  # noqa: BLE001
-            return src
+        except Exception:  # noqa: BLE001 - the pre-pass is an optimisation; quantization works without it
+            try:
+                quant_pre_process(str(src), str(out), skip_symbolic_shape=True)
+                return out
+            except Exception:  # noqa: BLE001
+                return src
 
 
 def to_fp16(src: str | Path, out: str | Path, keep_io_types: bool = True) -> dict[str, Any]:
