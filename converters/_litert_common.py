@@ -158,3 +158,42 @@ def require_litert() -> Any:
 def missing_ok(path: Path) -> None:
     if not path.is_file():
         raise ConversionFailed("litert-torch wrote no .tflite file", hint=f"use {VIA_ONNX}")
+
+
+_RESHAPES = ("aten.view", "aten.reshape", "aten.flatten", "aten.unflatten", "aten._unsafe_view", "aten.view_copy")
+
+
+def symbolic_reshape(module: Any, args: tuple[Any, ...], sig: ModelSignature) -> str | None:
+    """Why litert-torch cannot keep this graph's dynamic axes, found before converting, or None.
+
+    litert-torch 0.10 lowers reshape/view through its JAX bridge, which takes concrete sizes only: a
+    reshape whose result has a symbolic axis (a CNN's flatten head, attention's head split) fails the
+    lowering after torch.export and three decomposition passes have run (15-25 s on mobilenet_v3_small).
+    A .pt2 program's module carries its shapes; an eager module is exported once to see them (`args`:
+    the dynamic example). Steps aside when a registered decomposition takes view away from the bridge."""
+    import torch
+
+    try:
+        from litert_torch import fx_infra
+        from litert_torch.backend.lowerings import registry
+
+        lowering = registry.lookup(torch.ops.aten.view.default)
+        if torch.ops.aten.view.default in fx_infra.decomp.pre_lower_decomp() or \
+                getattr(lowering, "__name__", "") != "_jax_lowering":
+            return None
+    except (ImportError, AttributeError):  # another litert-torch: let the conversion tell
+        return None
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        try:
+            graph = torch.export.export(module, args, dynamic_shapes=dynamic_shapes(sig, False),
+                                        strict=False).graph
+        except Exception:  # noqa: BLE001 - the conversion's own export reports it
+            return None
+    for node in graph.nodes:
+        val = node.meta.get("val") if node.op == "call_function" else None
+        if str(node.target).startswith(_RESHAPES) and val is not None and \
+                any(not isinstance(d, int) for d in getattr(val, "shape", ())):
+            shape = ", ".join(str(d) for d in val.shape)
+            return f"litert-torch 0.10 reshapes with concrete sizes only: {node.target} gives [{shape}]"
+    return None

@@ -24,6 +24,7 @@ from ._litert_common import (
     quant_config,
     require_litert,
     source_module,
+    symbolic_reshape,
     tflite_artifact,
 )
 from ._torch_common import example_args
@@ -43,6 +44,10 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     module, sig = source_module(src)
     dynamic = opts.dynamic and src.metadata.get("dynamic", True) and any(s.dynamic_dims for s in sig.inputs)
     args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    reshape = symbolic_reshape(module, args, sig) if dynamic else None
+    if reshape:  # known before converting: fail now, not after export + three decompositions (15-25 s)
+        raise ConversionFailed(f"litert-torch cannot keep the dynamic axes of this graph ({reshape})",
+                               hint=f"--static keeps litert-torch (fixed shapes), or {VIA_ONNX} for a dynamic batch")
     kwargs = dict(zip([s.name for s in sig.inputs], args))
     with converting(f"{src.format.value}→tflite (litert-torch)", alternative=VIA_ONNX):
         model, qcfg = quant_config(mode, module, args, sig, opts)

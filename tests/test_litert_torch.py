@@ -68,11 +68,14 @@ def test_litert_quantize_dynamic(static_pt2, tmp_path):
 
 @pytest.mark.slow
 def test_dynamic_batch_cnn_falls_back_to_onnx2tf(tmp_path):
-    """litert-torch 0.10 cannot lower flatten/view with a symbolic batch: the hop fails with a clear line
-    and the planner takes torch → onnx → tflite (dynamic batch kept)."""
+    """litert-torch 0.10 cannot lower flatten/view with a symbolic batch (its JAX bridge takes concrete
+    sizes): the hop sees the reshape in the graph and fails with a clear line before converting (not after
+    export and three decomposition passes), and the planner takes torch → onnx → tflite (dynamic batch
+    kept)."""
     r = portkit.convert(DIGITS, "tflite", tmp_path / "d.tflite", weights=str(SAMPLES / "digits_cnn.pt"))
     assert r.passed and r.route == ["torch → onnx → tflite"]
     assert r.failed_routes and "litert-torch cannot keep the dynamic axes" in r.failed_routes[0]
+    assert "reshapes with concrete sizes only" in r.failed_routes[0]
 
 
 @pytest.mark.slow
