@@ -8,6 +8,8 @@
    0-dim elements as sizes, which the tracer records as `aten::Int` of the computed value: the traced
    TorchScript keeps every dynamic dim. Eager results are the same as onnx2torch's.
 2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank).
+3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU` and
+   `Loop` (converters/_onnx2torch_rnn.py).
 
 `install()` registers them in onnx2torch's converter registry (replacing the entries for the same op and
 version); it is idempotent and runs in the worker of the ONNX → TorchScript hop only.
@@ -19,8 +21,15 @@ from typing import Any
 _INSTALLED = False
 
 
-def install() -> None:
+def install(model: Any = None) -> None:
+    """Register portkit's converters; `model`: the ONNX model about to be converted (its opsets are those
+    a Loop body is converted at)."""
     global _INSTALLED
+    if model is not None:
+        from . import _onnx2torch_rnn
+
+        _onnx2torch_rnn.OPSETS.clear()
+        _onnx2torch_rnn.OPSETS.update({o.domain: o.version for o in model.opset_import})
     if _INSTALLED:
         return
     from onnx2torch.node_converters import registry
@@ -34,7 +43,7 @@ def install() -> None:
 
 def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
     import torch
-    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+    from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, onnx_mapping_from_node
     from torch import nn
 
     def sizes(shape: torch.Tensor) -> list[Any]:
@@ -130,6 +139,18 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         value = value.to_torch() if value is not None else torch.tensor(0.0, dtype=torch.float32)
         return OperationConverterResult(torch_module=ConstantOfShape(value), onnx_mapping=onnx_mapping_from_node(node))
 
+    def recurrent(kind: str) -> Any:
+        def convert(node: Any, graph: Any) -> Any:
+            from . import _onnx2torch_rnn
+
+            if kind == "Loop":
+                module, inputs = _onnx2torch_rnn.loop_module(node, graph)
+            else:
+                module, inputs = _onnx2torch_rnn.module_for(kind, node, graph)
+            return OperationConverterResult(torch_module=module,
+                                            onnx_mapping=OnnxMapping(inputs=inputs, outputs=node.output_values))
+        return convert
+
     return {
         ("Shape", (1, 13, 15)): shape,
         ("Reshape", (5, 13, 14)): reshape,
@@ -139,4 +160,7 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         ("Range", (11,)): simple(Range),
         ("GatherND", (11, 12, 13)): gather_nd,
         ("Flatten", (9, 11, 13)): flatten,
+        ("LSTM", (7, 14)): recurrent("LSTM"),
+        ("GRU", (7, 14)): recurrent("GRU"),
+        ("Loop", (1, 11, 13, 16)): recurrent("Loop"),
     }

@@ -38,7 +38,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     model, notes = normalize(model, max_opset=MAX_OPSET, hop="onnx→torchscript", shapes=opts.input_shapes,
                              ranges=infer_ranges(src), tool=TOOL)
     with converting("onnx→torchscript (onnx2torch)", alternative="keep the model in ONNX (onnxruntime)"):
-        install_onnx2torch_ops()
+        install_onnx2torch_ops(model)
         module = onnx2torch.convert(model).eval()
         specs = _concrete_specs(sig, opts)
         with torch.no_grad():
