@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from portkit.normalize import check_equivalent, constant_reshape_shapes, normalize
+from portkit.normalize import check_equivalent, constant_reshape_shapes, normalize, split_unsqueeze
 
 from .conftest import run_cli
 
@@ -77,6 +77,27 @@ def test_only_the_onnx2tf_pass_rewrites_reshapes():
     assert not any("constant_reshape_shapes" in n for n in notes)
     _, notes = normalize(m, tool="onnx2tf")
     assert any("constant_reshape_shapes" in n for n in notes) and any("normalize check" in n for n in notes)
+
+
+def test_multi_axis_unsqueeze_of_a_dynamic_mask_is_split():
+    """mask[:, None, None, :] as the dynamo exporter writes it (one Unsqueeze, axes [1, 2]); onnx2tf would
+    write a Reshape to [-1, 1, 1, -1], which TFLite rejects."""
+    nodes = [helper.make_node("Unsqueeze", ["mask", "axes"], ["m4"]),
+             helper.make_node("Cast", ["m4"], ["y"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["v", "axes"], ["v3"])]  # one dynamic dim: left alone
+    g = helper.make_graph(nodes, "u", [helper.make_tensor_value_info("mask", TensorProto.INT64, ["N", "S"]),
+                                       helper.make_tensor_value_info("v", TensorProto.FLOAT, ["N"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("v3", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray([2, 1], np.int64), "axes")])
+    original = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    original.ir_version = 8
+    m = onnx.ModelProto()
+    m.CopyFrom(original)
+    assert split_unsqueeze(m) == ["split_unsqueeze: 1 multi-axis Unsqueeze → one per axis"]
+    assert [n.op_type for n in m.graph.node] == ["Unsqueeze", "Unsqueeze", "Cast", "Unsqueeze"]
+    for shape in ((3, 5), (1, 7)):
+        check_equivalent(original, m, shapes={"mask": shape, "v": shape[:1]})
 
 
 def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):

@@ -17,6 +17,7 @@ stop on:
 - bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
 - constant_reshape_shapes (onnx2tf only): Reshape targets computed from Shape ops → constants with 0s
   where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
+- split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -443,6 +444,54 @@ def constant_reshape_shapes(model: Any) -> list[str]:
     return [f"constant_reshape_shapes: {n_done} Reshape target(s) computed at run time → constant (0 = keep dim)"]
 
 
+def split_unsqueeze(model: Any) -> list[str]:
+    """Unsqueeze of several axes on a tensor with two or more dynamic dims → one Unsqueeze per axis. onnx2tf
+    writes a multi-axis Unsqueeze as a Reshape with a -1 per dynamic dim, which TFLite rejects ("'tf.Reshape'
+    op requires 'shape' to have at most one dynamic dimension": the dynamo exporter's `mask[:, None, None, :]`
+    at a dynamic batch and sequence); single axes become expand_dims."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: unknown ranks are left alone
+        return []
+    g = inferred.graph
+    ranks, dynamic = {}, {}
+    for v in (*g.value_info, *g.input, *g.output):
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            ranks[v.name] = len(t.shape.dim)
+            dynamic[v.name] = sum(not (d.HasField("dim_value") and d.dim_value > 0) for d in t.shape.dim)
+    consts = _constants(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx") or dynamic.get(node.input[0], 0) < 2:
+            continue
+        if len(node.input) > 1:
+            axes = consts.get(node.input[1])
+        else:
+            axes = next((np.asarray(a.ints) for a in node.attribute if a.name == "axes"), None)
+        if axes is None or axes.size < 2 or node.input[0] not in ranks:
+            continue
+        out_rank = ranks[node.input[0]] + int(axes.size)
+        axes_list = sorted(int(a) % out_rank for a in axes.reshape(-1))
+        new = _unique(model, node.name or "unsqueeze")
+        nodes, cur = [], node.input[0]
+        for k, axis in enumerate(axes_list):
+            out = node.output[0] if k == len(axes_list) - 1 else new("t")
+            if len(node.input) > 1:
+                a = new("axis")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray([axis], np.int64), a))
+                nodes.append(helper.make_node("Unsqueeze", [cur, a], [out], name=new("n")))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [cur], [out], axes=[axis], name=new("n")))
+            cur = out
+        _replace_node(model.graph, node, nodes)
+        n_done += 1
+    return [f"split_unsqueeze: {n_done} multi-axis Unsqueeze → one per axis"] if n_done else []
+
+
 def _drop_unused(model: Any) -> None:
     """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
     keep = {o.name for o in model.graph.output}
@@ -480,6 +529,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += split_comparisons(model)
     if tool == "onnx2tf":
         notes += constant_reshape_shapes(model)
+        notes += split_unsqueeze(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes
