@@ -7,7 +7,8 @@
    `torch._shape_as_tensor` (traced as `aten::_shape_as_tensor`) and the consumers pass the shape tensor's
    0-dim elements as sizes, which the tracer records as `aten::Int` of the computed value: the traced
    TorchScript keeps every dynamic dim. Eager results are the same as onnx2torch's.
-2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank).
+2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank), and CumSum
+   with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed).
 3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU` and
    `Loop` (converters/_onnx2torch_rnn.py).
 
@@ -119,6 +120,29 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         return OperationConverterResult(torch_module=Flatten(node.attributes.get("axis", 1)),
                                         onnx_mapping=onnx_mapping_from_node(node))
 
+    class CumSum(nn.Module):
+        """ONNX CumSum; onnx2torch's reads a missing `reverse` attribute as 1 (the default is 0), so RoBERTa's
+        position ids (a cumsum of the padding mask) came out reversed."""
+
+        def __init__(self, exclusive: bool, reverse: bool) -> None:
+            super().__init__()
+            self.exclusive, self.reverse = exclusive, reverse
+
+        def forward(self, x: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+            dim = int(axis.reshape(()))
+            if self.reverse:
+                x = torch.flip(x, [dim])
+            y = torch.cumsum(x, dim, dtype=x.dtype)
+            if self.exclusive:
+                y = y - x
+            return torch.flip(y, [dim]) if self.reverse else y
+
+    def cumsum(node: Any, graph: Any) -> Any:
+        attrs = node.attributes
+        return OperationConverterResult(
+            torch_module=CumSum(bool(attrs.get("exclusive", 0)), bool(attrs.get("reverse", 0))),
+            onnx_mapping=onnx_mapping_from_node(node))
+
     def simple(module_cls: type) -> Any:
         def convert(node: Any, graph: Any) -> Any:
             return OperationConverterResult(torch_module=module_cls(), onnx_mapping=onnx_mapping_from_node(node))
@@ -160,6 +184,7 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         ("Range", (11,)): simple(Range),
         ("GatherND", (11, 12, 13)): gather_nd,
         ("Flatten", (9, 11, 13)): flatten,
+        ("CumSum", (11, 14)): cumsum,
         ("LSTM", (7, 14)): recurrent("LSTM"),
         ("GRU", (7, 14)): recurrent("GRU"),
         ("Loop", (1, 11, 13, 16)): recurrent("Loop"),
