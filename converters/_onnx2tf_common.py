@@ -11,8 +11,9 @@ Before converting, onnx2tf runs the graph once on a dummy input and many of its 
 Reshape, Transpose, ...) choose an axis or layout by comparing TF's result with onnxruntime's. Left alone it
 sets every unknown dim to 1; at batch 1 a Flatten "from axis 0" equals the right answer bit for bit on CPUs
 where both runtimes agree exactly, and batch 1 gets baked in. So portkit always passes `shape_hints`:
-dynamic batch dims are TRIAL_BATCH (2) and other dynamic dims the user's --input-shape value or
-DEFAULT_DYNAMIC_DIM, which makes that coincidence impossible on every CPU.
+dynamic batch dims are TRIAL_BATCH (2; or the next size no tensor of the graph has, see trial_batch) and
+other dynamic dims the user's --input-shape value or DEFAULT_DYNAMIC_DIM, which makes that coincidence
+impossible on every CPU.
 
 onnx2tf runs in a private temporary folder (it writes and reads files relative to the working directory)
 holding a locally generated stand-in for the sample-image file it would otherwise download; int8
@@ -179,6 +180,7 @@ def shape_hints(model: Any, opts: ConvertOptions) -> list[str] | None:
     inits = {i.name for i in g.initializer}
     hints: list[str] = []
     dynamic = False
+    batch = trial_batch(model)
     for i, vi in enumerate(v for v in g.input if v.name not in inits):
         if ":" in vi.name or "," in vi.name:
             return None
@@ -193,11 +195,28 @@ def shape_hints(model: Any, opts: ConvertOptions) -> list[str] | None:
             if isinstance(user, int) and user > 0 and not (axis == 0 and user == 1):
                 dims.append(user)
             else:
-                dims.append(TRIAL_BATCH if axis == 0 else DEFAULT_DYNAMIC_DIM)
+                dims.append(batch if axis == 0 else DEFAULT_DYNAMIC_DIM)
         if not dims:  # a scalar input: nothing to hint
             continue
         hints.append(f"{vi.name}:{','.join(str(d) for d in dims)}")
     return hints if dynamic and hints else None
+
+
+def trial_batch(model: Any) -> int:
+    """The batch size of onnx2tf's trial run: TRIAL_BATCH unless some tensor of the graph has a fixed dim
+    of that size, then the next size no tensor has. onnx2tf maps axes between layouts partly by size:
+    mobilenet_v3_small at 64² ends in (batch, 576, 2, 2), and at a trial batch of 2 its last ReduceMean
+    averaged over batch and height (the batch came out fixed at 2)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: the default then
+        return TRIAL_BATCH
+    g = inferred.graph
+    taken = {int(d.dim_value) for v in (*g.value_info, *g.input, *g.output) if v.type.HasField("tensor_type")
+             for d in v.type.tensor_type.shape.dim if d.HasField("dim_value")}
+    return next((b for b in range(TRIAL_BATCH, TRIAL_BATCH + 64) if b not in taken), TRIAL_BATCH)
 
 
 def _fold_constants(path: str, model: Any) -> Any:

@@ -12,7 +12,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from portkit.normalize import check_equivalent, constant_reshape_shapes, normalize, split_unsqueeze
+from portkit.normalize import (
+    bool_expand,
+    check_equivalent,
+    constant_reshape_shapes,
+    normalize,
+    split_unsqueeze,
+)
 
 from .conftest import run_cli
 
@@ -100,6 +106,23 @@ def test_multi_axis_unsqueeze_of_a_dynamic_mask_is_split():
         check_equivalent(original, m, shapes={"mask": shape, "v": shape[:1]})
 
 
+def test_bool_expand_goes_through_int32():
+    nodes = [helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BOOL),
+             helper.make_node("Expand", ["b", "shape"], ["y"]),
+             helper.make_node("Expand", ["x", "shape"], ["z"])]  # not bool: left alone
+    g = helper.make_graph(nodes, "e", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.BOOL, None),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray([3, 4], np.int64), "shape")])
+    original = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    original.ir_version = 8
+    m = onnx.ModelProto()
+    m.CopyFrom(original)
+    assert bool_expand(m) == ["bool_expand: 1 bool Expand → through int32"]
+    assert [n.op_type for n in m.graph.node] == ["Cast", "Cast", "Expand", "Cast", "Expand"]
+    check_equivalent(original, m)
+
+
 def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):
     """The acceptance command, without --static: validation at the data (one row padded) passes, and the
     .tflite takes another batch and sequence."""
@@ -150,3 +173,21 @@ def test_keras_rnn_to_tflite_keeps_a_dynamic_batch(tmp_path, tool):
     assert doc["signature"]["inputs"][0]["shape"] == ["batch", 12, 6]
     v = doc["hops"][-1]["validation"]
     assert v["passed"] and v["batches"] == [1, 2], v
+
+
+def test_trial_batch_avoids_sizes_the_graph_has():
+    """onnx2tf maps axes partly by size: a trial batch equal to a fixed dim (mobilenet_v3_small's 2×2 head
+    at 64²) let its ReduceMean average over batch and height. The trial batch is a size no tensor has."""
+    from portkit.converters._onnx2tf_common import TRIAL_BATCH, shape_hints, trial_batch
+
+    from portkit.options import ConvertOptions
+
+    def graph(hw: int) -> onnx.ModelProto:
+        g = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1)], "r",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, hw, hw])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    assert trial_batch(graph(8)) == TRIAL_BATCH == 2
+    assert trial_batch(graph(2)) == 3  # 2 (height, width) and 1 (kept dims) are taken
+    assert shape_hints(graph(2), ConvertOptions()) == ["x:3,6,2,2"]

@@ -18,6 +18,7 @@ stop on:
 - constant_reshape_shapes (onnx2tf only): Reshape targets computed from Shape ops → constants with 0s
   where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
 - split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
+- bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -36,6 +37,7 @@ from .errors import ConversionFailed
 __all__ = [
     "alias_initializers",
     "bool_arithmetic",
+    "bool_expand",
     "check_equivalent",
     "constant_reshape_shapes",
     "decompose_gelu",
@@ -492,6 +494,28 @@ def split_unsqueeze(model: Any) -> list[str]:
     return [f"split_unsqueeze: {n_done} multi-axis Unsqueeze → one per axis"] if n_done else []
 
 
+def bool_expand(model: Any) -> list[str]:
+    """Expand of a bool tensor → Cast to int32, Expand, Cast back. onnx2tf broadcasts Expand as `x * ones`
+    and, where it re-checks the layout (shapes known at its trial run), multiplies bools, which TensorFlow
+    refuses ("You are passing KerasTensor(... dtype=tf.bool ...)": ViT's attention mask)."""
+    from onnx import TensorProto, helper
+
+    types = _elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or \
+                types.get(node.input[0]) != TensorProto.BOOL:
+            continue
+        new = _unique(model, node.name or "expand")
+        as_int, expanded = new("int"), new("expanded")
+        _replace_node(model.graph, node, [
+            helper.make_node("Cast", [node.input[0]], [as_int], to=TensorProto.INT32, name=new("n")),
+            helper.make_node("Expand", [as_int, node.input[1]], [expanded], name=new("n")),
+            helper.make_node("Cast", [expanded], [node.output[0]], to=TensorProto.BOOL, name=new("n"))])
+        n_done += 1
+    return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
+
+
 def _drop_unused(model: Any) -> None:
     """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
     keep = {o.name for o in model.graph.output}
@@ -530,6 +554,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
     if tool == "onnx2tf":
         notes += constant_reshape_shapes(model)
         notes += split_unsqueeze(model)
+        notes += bool_expand(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes
