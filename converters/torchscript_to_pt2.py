@@ -1,7 +1,7 @@
 """TorchScript → `.pt2`: torch.export does not take a ScriptModule, so torch's TS2EPConverter translates
 it to an ExportedProgram first; that program's module is then exported again with portkit's dynamic
-axes (TS2EPConverter marks every axis dynamic). Works for traced/scripted modules whose ops
-TS2EPConverter knows; anything else fails this hop (the TorchScript → ONNX route stays)."""
+axes. Works for traced/scripted modules whose ops TS2EPConverter knows; anything else fails this hop
+(the TorchScript → ONNX route stays)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._pt2_common import export_program, finish_pt2, static_signature
+from ._pt2_common import dynamic_shapes, export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
 
 SOURCE = Format.TORCHSCRIPT
@@ -30,8 +30,31 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     args = example_args(sig.inputs, batch=2 if dynamic else 1)
     with converting("torchscript→pt2 (TS2EPConverter + torch.export)",
                     alternative="--via onnx, or export the eager module with torch.export"):
-        loose = TS2EPConverter(module, args).convert()
+        loose = _bridge(TS2EPConverter)(module, args, dynamic_shapes(sig.inputs) if dynamic else None).convert()
         program = export_program(loose.module(), sig.inputs, args, dynamic)
     if not dynamic:
         sig = static_signature(sig, args, program)
     return finish_pt2(program, out, sig, TOOL, src, module, converted_from="torchscript")
+
+
+def _bridge(base: type) -> type:
+    class Bridge(base):  # type: ignore[misc, valid-type]
+        """TS2EPConverter whose re-trace marks only the axes portkit keeps dynamic. torch's marks every axis
+        of every input Dim.AUTO, and a model whose shape arithmetic depends on H/W (alexnet's adaptive
+        pool at 64², "The inequality ... cannot be solved") then fails, though its batch alone exports."""
+
+        def __init__(self, module: object, args: tuple, shapes: object) -> None:
+            super().__init__(module, args)
+            self.portkit_shapes = shapes
+
+        def retrace_as_exported_program(self, gm: object, name_to_constant: dict) -> object:
+            import torch._export.converter as bridge
+
+            every_axis = bridge._tree_map_with_path  # what the re-trace builds its dynamic_shapes with
+            bridge._tree_map_with_path = lambda _fn, _tree, *a, **k: self.portkit_shapes
+            try:
+                return super().retrace_as_exported_program(gm, name_to_constant)
+            finally:
+                bridge._tree_map_with_path = every_axis
+
+    return Bridge

@@ -2,6 +2,7 @@
 conftest.build) and writes files, returning their paths — so the pytest process imports no framework."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 
@@ -56,4 +57,20 @@ def pickled_digits_module(out: str) -> str:
     from samples.digits_torch import build
 
     torch.save(build(), out)
+    return out
+
+
+def pooled_torchscript(out: str) -> str:
+    """A traced CNN whose shape arithmetic depends on H/W (alexnet's stem: strided conv, three max pools,
+    then an adaptive pool to 6×6 from 1×1 at 64²): torch's TS2EPConverter alone fails to re-trace it."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 4, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+                      nn.Conv2d(4, 4, 5, padding=2), nn.MaxPool2d(3, 2), nn.Conv2d(4, 4, 3, padding=1),
+                      nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d(6), nn.Flatten(), nn.Linear(144, 5)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript tracing is deprecated: the format users still bring
+        torch.jit.trace(m, torch.randn(1, 3, 64, 64)).save(out)
     return out

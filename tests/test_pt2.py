@@ -86,6 +86,15 @@ def test_torchscript_to_pt2(digits_ts, tmp_path):
     assert r.output.metadata["converted_from"] == "torchscript"
 
 
+def test_torchscript_whose_shapes_depend_on_height_and_width(tmp_path):
+    """torch's TS2EPConverter re-traces with every axis dynamic and fails on alexnet-like stems; portkit's
+    bridge keeps only the batch dynamic, so the TorchScript → ONNX fallback through pt2 works too."""
+    ts = build("pooled_torchscript", str(tmp_path / "pooled.ts.pt"))
+    r = portkit.convert(ts, "pt2", tmp_path / "pooled.pt2", input_shapes=[1, 3, 64, 64])
+    assert r.passed and r.route == ["torchscript → pt2"]
+    assert not isinstance(r.output.signature.inputs[0].shape[0], int)  # the batch stays dynamic
+
+
 def test_routes_list_the_new_edges():
     res = run_cli("routes", "--json")
     assert res.returncode == 0, res.stderr
