@@ -170,19 +170,30 @@ def symbolic_reshape(module: Any, args: tuple[Any, ...], sig: ModelSignature) ->
     reshape whose result has a symbolic axis (a CNN's flatten head, attention's head split) fails the
     lowering after torch.export and three decomposition passes have run (15-25 s on mobilenet_v3_small).
     A .pt2 program's module carries its shapes; an eager module is exported once to see them (`args`:
-    the dynamic example). Steps aside when a registered decomposition takes view away from the bridge."""
+    the dynamic example). Runs before litert-torch is imported (4-7 s), and steps aside for another
+    litert-torch version, or when something in this process took view off the JAX bridge (a registered
+    decomposition or lowering)."""
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
 
     try:
-        from litert_torch import fx_infra
-        from litert_torch.backend.lowerings import registry
+        if not version("litert-torch").startswith("0.10."):
+            return None  # another version: let the conversion tell
+    except PackageNotFoundError:
+        return None  # require_litert names the extra
+    if "litert_torch" in sys.modules:
+        try:
+            from litert_torch import fx_infra
+            from litert_torch.backend.lowerings import registry
 
-        lowering = registry.lookup(torch.ops.aten.view.default)
-        if torch.ops.aten.view.default in fx_infra.decomp.pre_lower_decomp() or \
-                getattr(lowering, "__name__", "") != "_jax_lowering":
+            lowering = registry.lookup(torch.ops.aten.view.default)
+            if torch.ops.aten.view.default in fx_infra.decomp.pre_lower_decomp() or \
+                    getattr(lowering, "__name__", "") != "_jax_lowering":
+                return None
+        except (ImportError, AttributeError):
             return None
-    except (ImportError, AttributeError):  # another litert-torch: let the conversion tell
-        return None
     graph = getattr(module, "graph", None)
     if graph is None:
         try:
