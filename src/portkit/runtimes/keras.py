@@ -156,7 +156,7 @@ def functional_view(keras: Any, model: Any, artifact: Artifact) -> Any:
         return keras.Model(inputs, outputs, name=model.name)
     except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        raise BadInput(f"the subclassed Keras model '{model.name}' cannot be called on inputs of shape "
+        raise BadInput(f"the Keras model '{model.name}' (no Input layer) cannot be called on inputs of shape "
                        f"{_describe(shapes)}: {first}", path=artifact.location,
                        hint="pass --input-shape NAME=DIMS with the shape its call() takes") from e
 
@@ -185,8 +185,8 @@ def _subclassed_input_shapes(model: Any, artifact: Artifact) -> Any:
     if not build:
         # Keras builds a subclassed model's layers (creating their weights) on its first call: a model saved
         # before that holds no weights, so every load would draw new random ones
-        raise BadInput(f"the subclassed Keras model '{model.name}' was saved before it was ever called, so the "
-                       "file holds neither its weights nor its input shape", path=artifact.location,
+        raise BadInput(f"the Keras model '{model.name}' (no Input layer) was saved before it was ever called, so "
+                       "the file holds neither its weights nor its input shape", path=artifact.location,
                        hint="call the model once on an example batch (model(x)) before model.save()")
     if isinstance(build, dict):
         return {n: dyn(given.get(n) or s) for n, s in build.items()}
