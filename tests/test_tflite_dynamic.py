@@ -16,6 +16,7 @@ from portkit.normalize import (
     bool_expand,
     check_equivalent,
     constant_reshape_shapes,
+    flat_gathernd,
     normalize,
     split_unsqueeze,
 )
@@ -121,6 +122,41 @@ def test_bool_expand_goes_through_int32():
     assert bool_expand(m) == ["bool_expand: 1 bool Expand → through int32"]
     assert [n.op_type for n in m.graph.node] == ["Cast", "Cast", "Expand", "Cast", "Expand"]
     check_equivalent(original, m)
+
+
+def test_gathernd_of_index_grids_becomes_a_flat_gather():
+    """mask[batch_idx, kv_idx] as torch.export writes transformers' padding mask: GatherND over a Concat of
+    two index grids; onnx2tf lost the grid's rank. Equal at other batch/sequence sizes."""
+    i64 = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Cast", ["mask"], ["b"], to=TensorProto.BOOL),
+        helper.make_node("Shape", ["mask"], ["n"], start=0, end=1),
+        helper.make_node("Shape", ["mask"], ["s"], start=1, end=2),
+        helper.make_node("Squeeze", ["n"], ["n0"]), helper.make_node("Squeeze", ["s"], ["s0"]),
+        helper.make_node("Range", ["zero", "n0", "one"], ["rn"]),
+        helper.make_node("Range", ["zero", "s0", "one"], ["rs"]),
+        helper.make_node("Unsqueeze", ["rn", "ax1"], ["rn2"]),  # (N, 1)
+        helper.make_node("Unsqueeze", ["rs", "ax0"], ["rs2"]),  # (1, S)
+        helper.make_node("Add", ["rn2", "rs2"], ["grid"]),  # (N, S) broadcast shape
+        helper.make_node("Mul", ["grid", "zero"], ["z"]),
+        helper.make_node("Add", ["z", "rn2"], ["rows"]), helper.make_node("Add", ["z", "rs2"], ["cols"]),
+        helper.make_node("Unsqueeze", ["rows", "axm1"], ["r3"]),
+        helper.make_node("Unsqueeze", ["cols", "axm1"], ["c3"]),
+        helper.make_node("Concat", ["r3", "c3"], ["idx"], axis=-1),
+        helper.make_node("GatherND", ["b", "idx"], ["y"]),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("mask", TensorProto.INT64, ["N", "S"])],
+                          [helper.make_tensor_value_info("y", TensorProto.BOOL, None)],
+                          [i64("zero", 0), i64("one", 1), i64("ax0", [0]), i64("ax1", [1]), i64("axm1", [-1])])
+    original = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    original.ir_version = 8
+    m = onnx.ModelProto()
+    m.CopyFrom(original)
+    assert flat_gathernd(m) == ["flat_gathernd: 1 GatherND of (row, col) index grids → Gather of the flattened data"]
+    ops = [n.op_type for n in m.graph.node]
+    assert "GatherND" not in ops and "Concat" not in ops and "Gather" in ops
+    for shape in ((2, 5), (3, 1), (1, 9)):
+        check_equivalent(original, m, shapes={"mask": shape}, ranges={"mask": (0, 2)})
 
 
 def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):

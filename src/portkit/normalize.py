@@ -19,6 +19,8 @@ stop on:
   where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
 - split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
+- flat_gathernd (onnx2tf only): GatherND by (row, col) index grids (transformers' padding masks under
+  torch.export) → Gather of the flattened data (onnx2tf lost the grid's rank).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -43,6 +45,7 @@ __all__ = [
     "decompose_gelu",
     "decompose_layernorm",
     "drop_reshape_allowzero",
+    "flat_gathernd",
     "lower_opset",
     "normalize",
     "split_comparisons",
@@ -516,6 +519,61 @@ def bool_expand(model: Any) -> list[str]:
     return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
 
 
+def flat_gathernd(model: Any) -> list[str]:
+    """GatherND(data (R, C), Concat([Unsqueeze(rows, -1), Unsqueeze(cols, -1)], -1)) → Gather(data flattened,
+    rows·C + cols): element look-ups by (row, col) index grids, as torch.export writes transformers' padding
+    masks (`mask[batch_idx, kv_idx]`). onnx2tf took the 5-D index grid for channels-first, concatenated it
+    on the wrong axis and lost its rank ("Cannot take the length of shape with unknown rank")."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: unknown ranks are left alone
+        return []
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.value_info, *inferred.graph.input)
+             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consts = _constants(model)
+
+    def last_axis_unsqueeze(name: str) -> str | None:
+        u = producer.get(name)
+        if u is None or u.op_type != "Unsqueeze" or name not in ranks:
+            return None
+        axes = consts.get(u.input[1]) if len(u.input) > 1 else \
+            next((np.asarray(a.ints) for a in u.attribute if a.name == "axes"), None)
+        ok = axes is not None and axes.size == 1 and int(axes.reshape(-1)[0]) in (-1, ranks[name] - 1)
+        return u.input[0] if ok else None
+
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "GatherND" or node.domain not in ("", "ai.onnx") or \
+                any(a.name == "batch_dims" and a.i for a in node.attribute) or ranks.get(node.input[0]) != 2:
+            continue
+        cat = producer.get(node.input[1])
+        axis = next((a.i for a in cat.attribute if a.name == "axis"), None) if cat is not None else None
+        if cat is None or cat.op_type != "Concat" or len(cat.input) != 2 or \
+                axis not in (-1, ranks.get(cat.output[0], 0) - 1):
+            continue
+        rows, cols = (last_axis_unsqueeze(i) for i in cat.input)
+        if rows is None or cols is None:
+            continue
+        new = _unique(model, node.name or "gathernd")
+        width, flat, minus1, base, index = (new(s) for s in ("width", "flat", "m1", "base", "index"))
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray([-1], np.int64), minus1))
+        _replace_node(model.graph, node, [
+            helper.make_node("Shape", [node.input[0]], [width], start=1, end=2, name=new("n")),
+            helper.make_node("Reshape", [node.input[0], minus1], [flat], name=new("n")),
+            helper.make_node("Mul", [rows, width], [base], name=new("n")),
+            helper.make_node("Add", [base, cols], [index], name=new("n")),
+            helper.make_node("Gather", [flat, index], [node.output[0]], axis=0, name=new("n"))])
+        n_done += 1
+    if n_done:
+        _drop_unused(model)
+    return [f"flat_gathernd: {n_done} GatherND of (row, col) index grids → Gather of the flattened data"] \
+        if n_done else []
+
+
 def _drop_unused(model: Any) -> None:
     """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
     keep = {o.name for o in model.graph.output}
@@ -552,6 +610,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
     if tool == "onnx2torch":
         notes += split_comparisons(model)
     if tool == "onnx2tf":
+        notes += flat_gathernd(model)
         notes += constant_reshape_shapes(model)
         notes += split_unsqueeze(model)
         notes += bool_expand(model)
