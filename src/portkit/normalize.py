@@ -381,6 +381,30 @@ def split_comparisons(model: Any) -> list[str]:
     return [f"split_comparisons: {n_done} GreaterOrEqual/LessOrEqual → Not(Less/Greater)"] if n_done else []
 
 
+def _symbolic_shape_inference() -> Any:
+    """onnxruntime's SymbolicShapeInference, loaded from its file: the `onnxruntime.tools` package imports
+    torch when it is installed, which the TensorFlow worker running onnx2tf must never do."""
+    import importlib.util
+    import logging
+    import sys
+    from pathlib import Path
+
+    name = "portkit._ort_symbolic_shape_infer"
+    if name not in sys.modules:
+        ort = importlib.util.find_spec("onnxruntime")
+        if ort is None or ort.origin is None:
+            raise ImportError("onnxruntime")
+        path = Path(ort.origin).parent / "tools" / "symbolic_shape_infer.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(str(path))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        logging.getLogger(module.__name__).setLevel(logging.ERROR)  # "unsupported broadcast" warnings
+    return sys.modules[name].SymbolicShapeInference
+
+
 def constant_reshape_shapes(model: Any) -> list[str]:
     """Reshape whose target shape is computed at run time (torch exporters: Concat of Shape/Gather results
     and constants, e.g. attention's split/merge of heads) → a constant target of ints and 0s ("copy this
@@ -391,15 +415,12 @@ def constant_reshape_shapes(model: Any) -> list[str]:
     input. Shape arithmetic left unused is removed."""
     from onnx import numpy_helper
 
-    try:
-        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    except Exception:  # noqa: BLE001 - sympy missing: nothing is rewritten
-        return []
-    import logging
-
     from . import onnxutil
 
-    logging.getLogger("onnxruntime.tools.symbolic_shape_infer").setLevel(logging.ERROR)
+    try:
+        SymbolicShapeInference = _symbolic_shape_inference()  # noqa: N806 - a class
+    except Exception:  # noqa: BLE001 - onnxruntime or sympy missing: nothing is rewritten
+        return []
     inferred = None
     # auto_merge (unify two symbols a broadcast meets) only where strict inference stops; what it assumes is
     # checked with onnxruntime after the rewrites, like every rewrite here
