@@ -122,6 +122,13 @@ def test_bool_expand_goes_through_int32():
     assert bool_expand(m) == ["bool_expand: 1 bool Expand → through int32"]
     assert [n.op_type for n in m.graph.node] == ["Cast", "Cast", "Expand", "Cast", "Expand"]
     check_equivalent(original, m)
+    # a constant bool is converted to an int32 initializer (onnx2tf takes constants only as arrays)
+    const = onnx.ModelProto()
+    const.CopyFrom(original)
+    del const.graph.node[0]
+    const.graph.initializer.append(numpy_helper.from_array(np.asarray([[True], [False], [True]]), "b"))
+    bool_expand(const)
+    assert [n.op_type for n in const.graph.node] == ["Expand", "Cast", "Expand"]
 
 
 def test_gathernd_of_index_grids_becomes_a_flat_gather():

@@ -522,9 +522,10 @@ def bool_expand(model: Any) -> list[str]:
     """Expand of a bool tensor → Cast to int32, Expand, Cast back. onnx2tf broadcasts Expand as `x * ones`
     and, where it re-checks the layout (shapes known at its trial run), multiplies bools, which TensorFlow
     refuses ("You are passing KerasTensor(... dtype=tf.bool ...)": ViT's attention mask)."""
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 
     types = _elem_types(model)
+    consts = _constants(model)
     n_done = 0
     for node in list(model.graph.node):
         if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or \
@@ -532,9 +533,13 @@ def bool_expand(model: Any) -> list[str]:
             continue
         new = _unique(model, node.name or "expand")
         as_int, expanded = new("int"), new("expanded")
+        if node.input[0] in consts:  # a constant is converted here: onnx2tf takes constants only as arrays
+            model.graph.initializer.append(numpy_helper.from_array(consts[node.input[0]].astype(np.int32), as_int))
+            cast = []
+        else:
+            cast = [helper.make_node("Cast", [node.input[0]], [as_int], to=TensorProto.INT32, name=new("n"))]
         _replace_node(model.graph, node, [
-            helper.make_node("Cast", [node.input[0]], [as_int], to=TensorProto.INT32, name=new("n")),
-            helper.make_node("Expand", [as_int, node.input[1]], [expanded], name=new("n")),
+            *cast, helper.make_node("Expand", [as_int, node.input[1]], [expanded], name=new("n")),
             helper.make_node("Cast", [expanded], [node.output[0]], to=TensorProto.BOOL, name=new("n"))])
         n_done += 1
     return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
