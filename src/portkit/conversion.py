@@ -160,9 +160,14 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         from .onnxutil import check_operators
 
         check_operators(src.location)  # a model no converter can take is exit 2 before any hop runs
-    from .prep import check_options, finish, same_format_output
+    from .prep import check_options, same_format_output
 
     validate_opts = check_options(src.format, to, opts, validate_opts)
+    if validate and not opts.dynamic and not (validate_opts and (validate_opts.inputs or validate_opts.batches)):
+        # --static: the result takes one batch size. The default sweep's batch 2 is there to catch a dynamic
+        # batch lost on the way; here nobody asked for one, so validate at the fixed batch only
+        validate_opts = replace(validate_opts or ValidateOptions(input_shapes=opts.input_shapes),
+                                batches=(_static_batch(opts),))
     # unreadable or empty data files are exit 2 before any hop writes a file
     data = [validate_opts.inputs] if validate and validate_opts is not None and validate_opts.inputs else []
     for path in dict.fromkeys([*data, *([opts.calibration] if opts.calibration else [])]):
@@ -188,6 +193,19 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
     routes = plan(src.format, to, via, tool=opts.tool)
+    # one warm worker per framework for the whole command: a fallback route reuses the process (and the
+    # framework it imported) of the route that failed before it
+    with WorkerPool() as pool:
+        return _first_route(src, routes, out, opts, validate, validate_opts, clean, log, eval_data, bundle,
+                            pool, to)
+
+
+def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOptions, validate: bool,
+                 validate_opts: ValidateOptions | None, clean: bool, log: Log, eval_data: str | None,
+                 bundle: bool, pool: WorkerPool, to: Format) -> ConversionResult:
+    """Try the routes in order; the first that converts (and, validated, passes) is the result."""
+    from .prep import finish
+
     t0 = time.perf_counter()
     failures: list[str] = []
     first: ConversionFailed | None = None  # the preferred route's error leads when every route fails
@@ -204,7 +222,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
             log(f"route {route_text(route)} skipped: its first hops ({' → '.join(seen)}) already failed")
             continue
         try:
-            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log)
+            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
             failed[getattr(e, "failed_prefix", names)] = e.one_line()
@@ -241,6 +259,15 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     if first is last:
         raise first
     raise first from last
+
+
+def _static_batch(opts: ConvertOptions) -> int:
+    """The batch size a --static conversion fixes: the first input's --input-shape batch, else 1."""
+    for dims in opts.input_shapes.values():
+        if dims and isinstance(dims[0], int) and dims[0] > 0:
+            return dims[0]
+        break
+    return 1
 
 
 def _fallback_text(failures: list[str]) -> str:
@@ -280,7 +307,7 @@ def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
 
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
-                   log: Log) -> ConversionResult:
+                   log: Log, pool: WorkerPool) -> ConversionResult:
     from functools import partial
 
     from .runtimes import open_runner
@@ -288,9 +315,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
-    # one warm worker per framework for the route: the hop that loaded torch (or TF) also runs the
-    # reference side of its validation, instead of a second process importing the framework again
-    pool = WorkerPool()
+    # the command's warm worker per framework: the hop that loaded torch (or TF) also runs the reference
+    # side of its validation, instead of a second process importing the framework again
     open_runner = partial(open_runner, pool=pool)
     current = src
     key: tuple[str, ...] = ()
@@ -326,7 +352,6 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     finally:
         for r in runners.values():
             r.close()
-        pool.close()
     return ConversionResult(src, current, [route_text(route)], hops, e2e)
 
 

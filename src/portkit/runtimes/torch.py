@@ -270,13 +270,22 @@ def _apply_specs(specs: tuple[TensorSpec, ...], given: tuple[InputSpec, ...],
         g = next((x for x in given if x.name == s.name), None) or (
             next((x for x in given if not x.name), None) if i == 0 else None)
         if g is None:
-            out.append(s)
+            out.append(s if dynamic else _fixed(s))
             continue
         shape = g.symbolic_shape(dynamic) if g.shape is not None else s.shape
         if g.shape is None and g.dynamic_axes:
             shape = tuple(dict(g.dynamic_axes).get(a, d) for a, d in enumerate(s.shape))
         out.append(TensorSpec(s.name, g.dtype or s.dtype, tuple(shape), s.layout))
     return tuple(out)
+
+
+def _fixed(spec: TensorSpec) -> TensorSpec:
+    """--static on a stored signature: named dims fixed at the example sizes (batch 1, others the default)."""
+    from portkit.inputs import DEFAULT_DYNAMIC_DIM
+
+    shape = tuple(d if isinstance(d, int) and d > 0 else (1 if a == 0 else DEFAULT_DYNAMIC_DIM)
+                  for a, d in enumerate(spec.shape))
+    return TensorSpec(spec.name, spec.dtype, shape, spec.layout)
 
 
 def flatten_outputs(out: Any) -> list[Any]:
