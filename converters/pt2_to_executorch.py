@@ -39,8 +39,8 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     dynamic = opts.dynamic and src.metadata.get("dynamic", True)
     args = example_args(sig.inputs, batch=2 if dynamic else 1)
     with converting(f"{src.format.value}→executorch (XNNPACK)", alternative="--static, or --to tflite / onnx"):
-        program = torch.export.export(module, args, dynamic_shapes=_bounded(sig) if dynamic else None,
-                                      strict=False)
+        program = _leaf_tensors(torch.export.export(module, args, dynamic_shapes=_bounded(sig) if dynamic else None,
+                                                    strict=False))
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
         out.write_bytes(lowered.buffer)
     final = sig if dynamic else ModelSignature(
@@ -52,6 +52,17 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     return Artifact(str(out), TARGET, final, {
         **keep, "producer": TOOL, "backend": "XnnpackBackend", "max_batch": MAX_BATCH if dynamic else None,
         "versions": versions("torch", "executorch")})
+
+
+def _leaf_tensors(program: Any) -> Any:
+    """Constants and weights as graph leaves: ExecuTorch deep-copies the program for each backend, and a
+    tensor computed from another (a TorchScript-converted program's folded constants) cannot be copied
+    ("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")."""
+    for store in (program.state_dict, program.constants):
+        for key, value in list(store.items()):
+            if getattr(value, "grad_fn", None) is not None:
+                store[key] = value.detach()
+    return program
 
 
 def _source(src: Artifact) -> tuple[Any, ModelSignature]:

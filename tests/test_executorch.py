@@ -43,6 +43,15 @@ def test_eager_to_pte_dynamic_batch(tmp_path):
     assert info.details["runtime"] == "executorch" and info.signature.inputs[0].name == "x"
 
 
+def test_torchscript_to_pte(tmp_path):
+    """TorchScript → pt2 → pte: a TorchScript-converted program's folded constants are not graph leaves,
+    and ExecuTorch deep-copies the program for XNNPACK (it failed with "Only Tensors created explicitly by
+    the user ... support the deepcopy protocol")."""
+    r = portkit.convert(SAMPLES / "digits_cnn.ts.pt", "executorch", tmp_path / "d.pte")
+    assert r.passed and r.route == ["torchscript → pt2 → executorch"]
+    assert sniff(r.output.location) is Format.EXECUTORCH
+
+
 @pytest.mark.slow
 @ACCEPTANCE
 def test_acceptance_torchvision_cnn_and_tiny_bert(tmp_path):
