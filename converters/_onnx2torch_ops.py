@@ -8,7 +8,9 @@
    0-dim elements as sizes, which the tracer records as `aten::Int` of the computed value: the traced
    TorchScript keeps every dynamic dim. Eager results are the same as onnx2torch's.
 2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank), and CumSum
-   with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed).
+   with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed),
+   and LayerNormalization shaped from its scale (onnx2torch's takes the inferred input shape, [0] where a
+   Reshape to -1 left it unknown).
 3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU` and
    `Loop` (converters/_onnx2torch_rnn.py).
 
@@ -143,6 +145,31 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
             torch_module=CumSum(bool(attrs.get("exclusive", 0)), bool(attrs.get("reverse", 0))),
             onnx_mapping=onnx_mapping_from_node(node))
 
+    from onnx2torch.node_converters.registry import get_converter
+
+    onnx_layernorm = get_converter("LayerNormalization", 17)
+
+    def layer_norm(node: Any, graph: Any) -> Any:
+        """onnx2torch builds nn.LayerNorm with normalized_shape from the inferred input shape, which is [0]
+        where a Reshape to -1 leaves the normalized dims unknown (MobileViT): take it from the scale."""
+        ins = list(node.input_values)
+        axis = node.attributes.get("axis", -1)
+        scale = graph.initializers.get(ins[1]) if len(ins) > 1 else None
+        bias = graph.initializers.get(ins[2]) if len(ins) > 2 and ins[2] else None
+        if scale is None or (len(ins) > 2 and ins[2] and bias is None) or axis >= 0:
+            return onnx_layernorm(node, graph)
+        weight = scale.to_torch()
+        if weight.dim() != -axis:
+            return onnx_layernorm(node, graph)
+        module = nn.LayerNorm(tuple(weight.shape), eps=node.attributes.get("epsilon", 1e-5),
+                              elementwise_affine=True, bias=bias is not None)
+        with torch.no_grad():
+            module.weight.copy_(weight)
+            if bias is not None:
+                module.bias.copy_(bias.to_torch())
+        return OperationConverterResult(torch_module=module,
+                                        onnx_mapping=OnnxMapping(inputs=(ins[0],), outputs=node.output_values))
+
     def simple(module_cls: type) -> Any:
         def convert(node: Any, graph: Any) -> Any:
             return OperationConverterResult(torch_module=module_cls(), onnx_mapping=onnx_mapping_from_node(node))
@@ -185,6 +212,7 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         ("GatherND", (11, 12, 13)): gather_nd,
         ("Flatten", (9, 11, 13)): flatten,
         ("CumSum", (11, 14)): cumsum,
+        ("LayerNormalization", (17,)): layer_norm,
         ("LSTM", (7, 14)): recurrent("LSTM"),
         ("GRU", (7, 14)): recurrent("GRU"),
         ("Loop", (1, 11, 13, 16)): recurrent("Loop"),

@@ -29,7 +29,8 @@ def _c(name, values, dtype=np.int64):
 def heads_graph():
     """x [batch, sequence, 8]: split into 2 heads of 4 by a Reshape whose target is computed from Shape,
     a position term from Range(0, sequence), a bias Expanded and a zero tensor ConstantOfShape'd to x's
-    shape, heads merged back, and a Tile whose repeats come from the batch size."""
+    shape, heads merged back by a Reshape to -1 (shape inference cannot tell the width the LayerNormalization
+    after it normalizes), and a Tile whose repeats come from the batch size."""
     f = TensorProto.FLOAT
     nodes = [
         helper.make_node("Shape", ["x"], ["shp"]),
@@ -42,7 +43,8 @@ def heads_graph():
         helper.make_node("Transpose", ["xh"], ["xt"], perm=[0, 2, 1, 3]),
         helper.make_node("Transpose", ["xt"], ["xb"], perm=[0, 2, 1, 3]),
         helper.make_node("Concat", ["b1", "s1", "width"], ["target2"], axis=0),
-        helper.make_node("Reshape", ["xb", "target2"], ["merged"]),
+        helper.make_node("Reshape", ["xb", "target2"], ["merged0"]),
+        helper.make_node("LayerNormalization", ["merged0", "gamma", "beta"], ["merged"], axis=-1),
         helper.make_node("Range", ["zero", "s", "one"], ["pos"]),
         helper.make_node("Cast", ["pos"], ["posf"], to=f),
         helper.make_node("Unsqueeze", ["posf", "ax01"], ["pos3"]),
@@ -55,7 +57,9 @@ def heads_graph():
         helper.make_node("Tile", ["table", "reps"], ["tiled"]),
     ]
     inits = [_c("i0", 0), _c("i1", 1), _c("ax0", [0]), _c("ax01", [0, 2]), _c("heads", [2, 4]),
-             _c("width", [8]), _c("zero", 0), _c("one", 1), _c("one1", [1]),
+             _c("width", [-1]),
+             _c("gamma", np.linspace(0.5, 1.5, 8), np.float32), _c("beta", np.linspace(-0.1, 0.1, 8), np.float32),
+             _c("zero", 0), _c("one", 1), _c("one1", [1]),
              _c("bias", np.linspace(-1, 1, 8).reshape(1, 1, 8), np.float32),
              _c("table", np.arange(6).reshape(2, 3), np.float32)]
     return _model(nodes, [helper.make_tensor_value_info("x", f, ["batch", "sequence", 8])],
