@@ -19,6 +19,7 @@ from portkit.normalize import (
     flat_gathernd,
     normalize,
     split_unsqueeze,
+    unflatten_gemm,
 )
 
 from .conftest import run_cli
@@ -164,6 +165,29 @@ def test_gathernd_of_index_grids_becomes_a_flat_gather():
     assert "GatherND" not in ops and "Concat" not in ops and "Gather" in ops
     for shape in ((2, 5), (3, 1), (1, 9)):
         check_equivalent(original, m, shapes={"mask": shape}, ranges={"mask": (0, 2)})
+
+
+def test_gemm_on_a_flattened_view_becomes_a_matmul():
+    """GPT-2's Conv1D: view(-1, K) → addmm → view(N, S, 3K) becomes MatMul + Add on the 3-D tensor."""
+    rng = np.random.default_rng(0)
+    i64 = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    f32 = lambda name, shape: numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)  # noqa: E731
+    nodes = [helper.make_node("Reshape", ["x", "flat_to"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "w", "b"], ["g"]),
+             helper.make_node("Shape", ["x"], ["ns"], start=0, end=2),
+             helper.make_node("Concat", ["ns", "width"], ["back_to"], axis=0),
+             helper.make_node("Reshape", ["g", "back_to"], ["y"])]
+    g = helper.make_graph(nodes, "c1d", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "S", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [i64("flat_to", [-1, 4]), i64("width", [12]), f32("w", (4, 12)), f32("b", (12,))])
+    original = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    original.ir_version = 8
+    m = onnx.ModelProto()
+    m.CopyFrom(original)
+    assert unflatten_gemm(m) == ["unflatten_gemm: 1 Reshape → Gemm → Reshape → MatMul on the unflattened tensor"]
+    assert [n.op_type for n in m.graph.node] == ["MatMul", "Add"]
+    for shape in ((2, 5, 4), (1, 1, 4), (3, 7, 4)):
+        check_equivalent(original, m, shapes={"x": shape})
 
 
 def test_traced_bert_to_tflite_keeps_dynamic_batch_and_sequence(tmp_path):

@@ -600,6 +600,66 @@ def flat_gathernd(model: Any) -> list[str]:
         if n_done else []
 
 
+def unflatten_gemm(model: Any) -> list[str]:
+    """Reshape(x, [-1, K]) → Gemm(·, W) → Reshape(back to x's leading dims + [N]) → MatMul(x, W) (+ bias),
+    where symbolic shape inference proves the last Reshape restores x's leading dims (GPT-2's Conv1D:
+    `addmm` on a view). onnx2tf sees the restored 3-D tensor with all dims unknown, takes it for
+    channels-first and splits q/k/v on the wrong axis."""
+    from onnx import helper, numpy_helper
+
+    from . import onnxutil
+
+    try:
+        with onnxutil.scratch_cwd():
+            inferred = _symbolic_shape_inference().infer_shapes(model, auto_merge=True)
+    except Exception:  # noqa: BLE001 - best effort: nothing is rewritten
+        return []
+    dims = {v.name: [d.dim_param if d.HasField("dim_param") else (int(d.dim_value) if d.HasField("dim_value")
+                                                                   else None) for d in v.type.tensor_type.shape.dim]
+            for v in (*inferred.graph.value_info, *inferred.graph.input)
+            if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    consts = _constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            uses[i] = uses.get(i, 0) + 1
+    outputs = {o.name for o in model.graph.output}
+    n_done = 0
+    for last in list(model.graph.node):
+        gemm = producer.get(last.input[0]) if last.op_type == "Reshape" else None
+        flat = producer.get(gemm.input[0]) if gemm is not None and gemm.op_type == "Gemm" else None
+        if flat is None or flat.op_type != "Reshape" or gemm.input[1] not in consts:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in gemm.attribute}
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            continue
+        target = consts.get(flat.input[1])
+        x, y = flat.input[0], last.output[0]
+        if target is None or target.tolist()[:1] != [-1] or len(target) != 2 or \
+                any(uses.get(t, 0) != 1 or t in outputs for t in (flat.output[0], gemm.output[0])):
+            continue
+        w = consts[gemm.input[1]]
+        w = w.T if attrs.get("transB", 0) else w
+        src, out = dims.get(x), dims.get(y)
+        if not src or not out or len(src) != len(out) or src[:-1] != out[:-1] or None in src[:-1] or \
+                src[-1] != w.shape[0] or out[-1] != w.shape[1]:
+            continue
+        new = _unique(model, gemm.name or "gemm")
+        wname = new("w")
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), wname))
+        bias = gemm.input[2] if len(gemm.input) > 2 and gemm.input[2] else None
+        mm = y if bias is None else new("mm")
+        nodes = [helper.make_node("MatMul", [x, wname], [mm], name=new("n"))]
+        if bias is not None:
+            nodes.append(helper.make_node("Add", [mm, bias], [y], name=new("n")))
+        _replace_node(model.graph, last, nodes)
+        n_done += 1
+    if n_done:
+        _drop_unused(model)
+    return [f"unflatten_gemm: {n_done} Reshape → Gemm → Reshape → MatMul on the unflattened tensor"] if n_done else []
+
+
 def _drop_unused(model: Any) -> None:
     """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
     keep = {o.name for o in model.graph.output}
@@ -637,6 +697,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += split_comparisons(model)
     if tool == "onnx2tf":
         notes += flat_gathernd(model)
+        notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
         notes += split_unsqueeze(model)
         notes += bool_expand(model)
