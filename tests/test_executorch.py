@@ -52,6 +52,33 @@ def test_torchscript_to_pte(tmp_path):
     assert sniff(r.output.location) is Format.EXECUTORCH
 
 
+def test_pte_int8_and_dynamic_quantization(tmp_path):
+    """--quantize int8 (calibrated) and dynamic through ExecuTorch's XNNPACKQuantizer (PT2E); float I/O,
+    judged as quantized models; fp16 refused in one line before any work."""
+    calib = str(SAMPLES / "digits_calib.npz")
+    r = portkit.convert(DIGITS, "executorch", tmp_path / "q8.pte", weights=str(SAMPLES / "digits_cnn.pt"),
+                        quantize="int8", calibration=calib)
+    assert r.passed and r.output.metadata["quantized"] == "int8"
+    assert r.hops[0].validation.criteria == "quantized:int8"
+    assert r.output.size_bytes() < 0.5 * (SAMPLES / "digits_cnn.pt").stat().st_size
+    p = run_cli("convert", DIGITS, "--weights", str(SAMPLES / "digits_cnn.pt"), "--to", "executorch",
+                "--quantize", "fp16", "-o", str(tmp_path / "f16.pte"))
+    assert p.returncode == 2 and "fp16 is not an XNNPACK quantizer mode" in p.stderr
+    assert not (tmp_path / "f16.pte").exists()
+
+
+def test_pte_runs_batches_beyond_its_planned_memory(tmp_path):
+    """ExecuTorch plans memory for fewer rows than the export's bound (15 of 64 for this CNN); the runner
+    runs larger batches in parts, and says the bound when benchmarking past it."""
+    r = portkit.convert(DIGITS, "executorch", tmp_path / "d.pte", weights=str(SAMPLES / "digits_cnn.pt"),
+                        validate=False)
+    planned = r.output.metadata["max_batch"]
+    assert isinstance(planned, int) and planned >= 2
+    v = portkit.validate(DIGITS, r.output.location, reference_options={"weights": str(SAMPLES / "digits_cnn.pt")},
+                         batches=[planned + 1, 3 * planned])
+    assert v.passed, v.summary()
+
+
 @pytest.mark.slow
 @ACCEPTANCE
 def test_acceptance_torchvision_cnn_and_tiny_bert(tmp_path):

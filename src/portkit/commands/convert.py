@@ -45,7 +45,7 @@ def convert(
     rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype; fp32 1e-4)."),
     inputs: str | None = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
     clean: bool = typer.Option(False, "--clean", help="Remove intermediate files of multi-hop routes."),
-    quantize: str | None = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite and ONNX targets)."),
+    quantize: str | None = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite, ONNX and ExecuTorch targets; ExecuTorch: int8, dynamic)."),
     calibration: str | None = typer.Option(None, "--calibration", help="Calibration data for int8 (.npz or folder of .npy)."),
     int8_io: bool = typer.Option(False, "--int8-io", help="Integer inputs/outputs for full-int8 TFLite."),
     optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),

@@ -21,7 +21,7 @@ __all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_form
 
 Log = Callable[[str], None]
 PREP_TARGETS = (Format.ONNX, Format.ORT, Format.WEB)
-QUANT_TARGETS = (*PREP_TARGETS, Format.TFLITE)
+QUANT_TARGETS = (*PREP_TARGETS, Format.TFLITE, Format.EXECUTORCH)
 TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
          "fp16": "onnxruntime.transformers.float16"}
 # validation batches for a quantized step without user/calibration data: enough samples for agreement
@@ -38,7 +38,7 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
         if opts.quantize not in KINDS:
             raise BadInput(f"unknown --quantize '{opts.quantize}'", hint=f"valid: {', '.join(KINDS)}")
         if to not in QUANT_TARGETS:
-            raise BadInput(f"--quantize applies to onnx, ort, web and tflite targets, not {to.value}",
+            raise BadInput(f"--quantize applies to onnx, ort, web, tflite and executorch targets, not {to.value}",
                            hint="convert to one of those, or drop --quantize")
         if opts.quantize == "int8":
             require_calibration(opts.calibration, "int8")
@@ -53,7 +53,9 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
         raise BadInput(f"--quantize/--optimize on a {to.value} model is not supported",
                        hint=f"convert from the float source model: portkit convert SOURCE --to {to.value} "
                             "--quantize ...")
-    return quantized_validation(opts, vopts) if opts.quantize and to in PREP_TARGETS else vopts
+    # judged on the calibration data where there is some (ExecuTorch's int8 keeps float I/O like ONNX's)
+    judged = (*PREP_TARGETS, Format.EXECUTORCH)
+    return quantized_validation(opts, vopts) if opts.quantize and to in judged else vopts
 
 
 def quantized_validation(opts: ConvertOptions, vopts: ValidateOptions | None) -> ValidateOptions:

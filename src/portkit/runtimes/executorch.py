@@ -65,11 +65,22 @@ class ExecuTorchRunner(Runner):
         if sig is None or len(sig.inputs) != n_in:
             sig = ModelSignature(_meta_specs(meta, "input", n_in), _meta_specs(meta, "output", n_out))
         self.signature = sig
+        # memory is planned for an upper bound of every dynamic axis (the batch: what export's range left;
+        # torch.export + ExecuTorch 1.5 may plan fewer rows than the Dim's max): larger batches run in parts
+        planned = {int(meta.input_tensor_meta(i).sizes()[0]) for i in range(n_in)
+                   if len(meta.input_tensor_meta(i).sizes()) and sig.inputs[i].batch_dynamic}
+        self.max_batch = min(planned) if planned else None
 
     def _args(self, feeds: Feeds) -> list[Any]:
         return [self.torch.from_numpy(contiguous(np.asarray(feeds[s.name]))) for s in self.signature.inputs]
 
     def run(self, feeds: Feeds) -> Feeds:
+        rows = {int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v)}
+        n = rows.pop() if len(rows) == 1 else None
+        if self.max_batch and n and n > self.max_batch:
+            step = self.max_batch
+            parts = [self.run({k: v[i:i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         outs = self.method.execute(self._args(feeds))
         arrays = [o.detach().cpu().numpy().copy() if hasattr(o, "detach") else np.asarray(o) for o in outs]
         names = [o.name for o in self.signature.outputs]
@@ -78,6 +89,10 @@ class ExecuTorchRunner(Runner):
         return dict(zip(names, arrays))
 
     def prepare_timed(self, feeds: Feeds, **_: Any) -> Any:
+        rows = {int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v)}
+        if self.max_batch and rows and max(rows) > self.max_batch:
+            raise BadInput(f"this .pte takes batches up to {self.max_batch} (the memory it was planned for)",
+                           hint=f"benchmark with --batch {self.max_batch} or less")
         args = self._args(feeds)
         execute = self.method.execute
         return lambda: execute(args)
