@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 CUSTOM = ("--custom-objects", "tests.keras_subclassed")
 

@@ -11,7 +11,7 @@ import pytest
 
 import portkit
 
-from .conftest import SAMPLES, run_cli
+from ..conftest import SAMPLES, run_cli
 
 KERAS = SAMPLES / "digits_keras.keras"
 H5 = SAMPLES / "digits_keras.h5"

@@ -10,7 +10,7 @@ import pytest
 
 import portkit
 
-from .conftest import build
+from ..conftest import build
 from .test_tf_edges import tf_build
 
 REL = 1e-4

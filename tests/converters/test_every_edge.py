@@ -17,7 +17,7 @@ from portkit.runtimes import open_runner
 from portkit.validation import validate_runners
 from portkit.workers import WorkerPool
 
-from .catalogue import Catalogue
+from ..catalogue import Catalogue
 
 EDGES = [e for e in edges()]
 # the options an edge needs to do anything (transform steps act on what their option asks for)

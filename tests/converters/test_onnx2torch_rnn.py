@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import portkit
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 pytest.importorskip("onnx2torch")
 

@@ -10,7 +10,7 @@ import pytest
 import portkit
 from portkit.formats import Format, sniff
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import portkit
 from portkit.errors import BadInput
 from portkit.formats import Format, sniff
 
-from .conftest import SAMPLES, build, run_cli
+from ..conftest import SAMPLES, build, run_cli
 
 # the acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
 ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),

@@ -9,7 +9,7 @@ from portkit.errors import BadInput
 from portkit.formats import Format
 from portkit.graph import plan
 
-from .conftest import SAMPLES, run_cli
+from ..conftest import SAMPLES, run_cli
 
 KERAS = SAMPLES / "digits_keras.keras"
 

@@ -8,7 +8,7 @@ import pytest
 
 import portkit
 
-from .conftest import SAMPLES, run_cli
+from ..conftest import SAMPLES, run_cli
 from .test_tf_edges import KERAS, tf_build
 
 CALIB = SAMPLES / "digits_calib.npz"  # 100 test digits, NCHW (N×1×8×8): fitted to NHWC inputs as needed

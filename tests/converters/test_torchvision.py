@@ -6,7 +6,7 @@ import pytest
 
 import portkit
 
-from .conftest import build
+from ..conftest import build
 
 ARCHS = ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]
 SHAPE = "1,3,64,64"

@@ -13,7 +13,7 @@ import pytest
 from portkit.formats import Format
 from portkit.matrix import MATRIX_FORMATS, targets_for
 
-from .conftest import SAMPLES, run_cli
+from ..conftest import SAMPLES, run_cli
 
 KERAS = SAMPLES / "digits_keras.keras"
 TORCHSCRIPT = SAMPLES / "digits_cnn.ts.pt"

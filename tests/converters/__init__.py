@@ -1,0 +1,1 @@
+"""Tests of converters/ (one edge per module)."""
