@@ -24,7 +24,7 @@ from portkit.normalize import (
     split_to_slices,
 )
 
-from .conftest import build
+from ..conftest import build
 
 pytest.importorskip("onnxruntime")
 

@@ -19,7 +19,7 @@ from portkit.signature import (
 )
 from portkit.workers import call_in_worker
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 ONNX_TYPES = {"float16": 10, "int32": 6, "bool": 9, "float32": 1, "int64": 7}
 

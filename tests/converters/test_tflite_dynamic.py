@@ -22,7 +22,7 @@ from portkit.normalize import (
     unflatten_gemm,
 )
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 pytest.importorskip("onnxruntime")
 
@@ -230,7 +230,7 @@ def test_keras_rnn_to_tflite_keeps_a_dynamic_batch(tmp_path, tool):
 
     from portkit.workers import call_in_worker
 
-    src = call_in_worker("build rnn", "tests.test_tflite_dynamic", "build_rnn", str(tmp_path / "rnn.keras"))
+    src = call_in_worker("build rnn", __name__, "build_rnn", str(tmp_path / "rnn.keras"))
     out = tmp_path / "rnn.tflite"
     proc = run_cli("convert", src, "--to", "tflite", "--tool", tool, "-o", str(out), "--json", timeout=900)
     assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,7 @@ import portkit
 from portkit.errors import PortkitError
 from portkit.formats import Format
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 CALIB = SAMPLES / "digits_calib.npz"
 

@@ -15,7 +15,7 @@ import pytest
 import portkit
 from portkit.workers import call_in_worker
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 pytest.importorskip("transformers")
 

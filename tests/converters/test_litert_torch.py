@@ -13,7 +13,7 @@ from portkit.formats import Format
 from portkit.graph import plan, route_text
 from portkit.options import ConvertOptions
 
-from .conftest import SAMPLES, build
+from ..conftest import SAMPLES, build
 
 # the acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
 ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),

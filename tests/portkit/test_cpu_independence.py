@@ -20,7 +20,7 @@ import pytest
 
 import portkit
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 pytest.importorskip("onnxruntime")
 
