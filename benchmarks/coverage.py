@@ -279,6 +279,9 @@ def markdown(doc: dict[str, Any]) -> str:
              "every result validated by portkit (float32: atol 1e-4, rtol 1e-4).", "",
              f"**{s['passed']} / {s['rows']} rows pass ({100 * (s['pass_rate'] or 0):.1f} %).**"
              + ("" if doc.get("complete") else " (partial run: not every model of the corpus ran)"), "",
+             *([f"Combined from {len(doc['combined'])} runs (each model's rows from the newest run that "
+                "converted it; `--combine`): " + ", ".join(doc["combined"]) + ".", ""]
+               if doc.get("combined") else []),
              "## By family", "", "| family | passed | rows | rate |", "|---|---|---|---|"]
     for f, v in s["by_family"].items():
         lines.append(f"| {f} | {v['passed']} | {v['rows']} | {100 * v['rate']:.0f} % |")
@@ -311,6 +314,31 @@ def markdown(doc: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- main
 
 
+def combine(runs: list[Path], out: Path) -> int:
+    """One table from several runs (oldest first): a model's rows come from the last run that converted it,
+    so a family rerun after a fix replaces that family's rows and nothing else."""
+    by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    names, envs = [], []
+    for run in runs:
+        path = run / "coverage.json" if run.is_dir() else run
+        doc = json.loads(path.read_text())
+        fresh: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in doc["rows"]:
+            fresh[(r["family"], r["model"])].append(r)
+        by_model.update(fresh)
+        names.append(f"{doc.get('started', '?')} ({len(fresh)} models)")
+        envs.append(doc.get("environment") or {})
+    rows = [r for model_rows in by_model.values() for r in model_rows]
+    everything = {(e["family"], e["name"]) for e in corpus()}
+    meta = {"started": min(n.split(" (")[0] for n in names), "finished": None, "executor": "local", "jobs": 1,
+            "environment": envs[-1], "complete": set(by_model) >= everything, "combined": names}
+    write(rows, meta, out)
+    s = summarize(rows)
+    print(f"coverage: {s['passed']}/{s['rows']} rows pass over {len(by_model)} of {len(everything)} models; "
+          f"wrote {out / 'coverage.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", default=[], metavar="FAMILY|MODEL",
@@ -321,7 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for coverage.json / coverage.md")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--merge", action="store_true", help="keep the rows of models this run does not touch")
+    p.add_argument("--combine", type=Path, nargs="+", metavar="RUN", default=None,
+                   help="write --out from earlier runs' coverage.json (oldest first): each model's rows from the "
+                        "last run that has it; nothing is converted")
     a = p.parse_args(argv)
+    if a.combine:
+        return combine(a.combine, a.out)
     entries = corpus()
     if a.only:
         unknown = [o for o in a.only if o not in FAMILIES and o not in {e["name"] for e in entries}]
