@@ -81,13 +81,10 @@ class _Options(_Strict):
             value = getattr(self, f.name)
             if f.metadata.get("path"):
                 value = resolve(value)
-            elif isinstance(value, list) and not f.metadata.get("recipe_type") == _YAML_SHAPES:
+            elif isinstance(value, list):
                 value = tuple(value)
             out[f.name] = value
         return out
-
-
-_YAML_SHAPES = dict[str, list[int | str]] | None
 
 
 def section_model(name: str, base: type[_Options], cls: type, scope: str, doc: str) -> Any:
