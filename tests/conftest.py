@@ -15,6 +15,19 @@ SAMPLES = ROOT / "samples"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+FRAMEWORKS = ("tensorflow", "torch")
+
+
+@pytest.fixture(autouse=True)
+def _no_framework_in_the_test_process():
+    """The rule above, per test: a test that leaves tensorflow or torch imported in the pytest process fails
+    by name (it would otherwise surface later, in whichever test of the same process checks it)."""
+    before = {f for f in FRAMEWORKS if f in sys.modules}
+    yield
+    new = [f for f in FRAMEWORKS if f in sys.modules and f not in before]
+    assert not new, f"this test imported {new} into the pytest process: build/run models in a worker"
+
+
 def build(func: str, *args, **kwargs):
     """Run tests.models.<func>(*args, **kwargs) in a fresh worker process and return its result."""
     from portkit.workers import call_in_worker
