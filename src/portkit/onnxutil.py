@@ -162,3 +162,23 @@ def scratch_cwd() -> Iterator[None]:
             yield
         finally:
             os.chdir(before)
+
+
+def light_ort_tools() -> None:
+    """Make `onnxruntime.tools.*` importable without the package's `__init__`, which imports torch whenever
+    torch is installed (a helper for PyTorch exports): the .ort writer and the quantization pre-pass run in
+    portkit's own process, which never imports a framework (TensorFlow and torch's compiler cannot share one,
+    and torch alone costs seconds). A no-op when the real package is already imported."""
+    import importlib.util
+    import sys
+    import types
+
+    if "onnxruntime.tools" in sys.modules:
+        return
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or not spec.origin:
+        return
+    pkg = types.ModuleType("onnxruntime.tools")
+    pkg.__path__ = [str(Path(spec.origin).parent / "tools")]
+    pkg.__package__ = "onnxruntime.tools"
+    sys.modules["onnxruntime.tools"] = pkg

@@ -37,6 +37,9 @@ def write_operator_config(ort_file: str | Path, config: str | Path | None = None
     require("onnxruntime", "ORT operator config")
     import logging
 
+    from portkit.onnxutil import light_ort_tools
+
+    light_ort_tools()
     from onnxruntime.tools.ort_format_model import create_config_from_models
 
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)

@@ -71,6 +71,9 @@ def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | Non
 
 def _preprocess(src: Path, out: Path) -> Path:
     """onnxruntime's recommended pre-pass (shape inference + basic optimisation); the input if it fails."""
+    from portkit.onnxutil import light_ort_tools
+
+    light_ort_tools()  # the pre-pass's symbolic shape inference lives in onnxruntime.tools
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from portkit.onnxutil import scratch_cwd
