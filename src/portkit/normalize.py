@@ -382,27 +382,17 @@ def split_comparisons(model: Any) -> list[str]:
 
 
 def _symbolic_shape_inference() -> Any:
-    """onnxruntime's SymbolicShapeInference, loaded from its file: the `onnxruntime.tools` package imports
-    torch when it is installed, which the TensorFlow worker running onnx2tf must never do."""
-    import importlib.util
+    """onnxruntime's SymbolicShapeInference without the `onnxruntime.tools` package's __init__, which imports
+    torch when it is installed: the TensorFlow worker running onnx2tf must never do that."""
     import logging
-    import sys
-    from pathlib import Path
 
-    name = "portkit._ort_symbolic_shape_infer"
-    if name not in sys.modules:
-        ort = importlib.util.find_spec("onnxruntime")
-        if ort is None or ort.origin is None:
-            raise ImportError("onnxruntime")
-        path = Path(ort.origin).parent / "tools" / "symbolic_shape_infer.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(str(path))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-        logging.getLogger(module.__name__).setLevel(logging.ERROR)  # "unsupported broadcast" warnings
-    return sys.modules[name].SymbolicShapeInference
+    from . import onnxutil
+
+    onnxutil.light_ort_tools()
+    from onnxruntime.tools import symbolic_shape_infer
+
+    logging.getLogger(symbolic_shape_infer.__name__).setLevel(logging.ERROR)  # "unsupported broadcast" warnings
+    return symbolic_shape_infer.SymbolicShapeInference
 
 
 def constant_reshape_shapes(model: Any) -> list[str]:
