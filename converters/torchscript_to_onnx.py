@@ -5,6 +5,7 @@ The dynamo exporter cannot export a loaded ScriptModule, so this edge uses `dyna
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from portkit.artifact import Artifact
 from portkit.errors import converting, require
@@ -21,6 +22,32 @@ TOOL = "torch.onnx (legacy TorchScript exporter)"
 DEFAULT_OPSET = 17
 
 
+def _register_ranked_unflatten(torch: Any) -> None:
+    """The legacy exporter's `aten::unflatten` gives its Reshape an unknown rank when the sizes are not
+    constants (a dynamic axis), and a later negative-dim transpose then fails ("transpose for tensor of
+    unknown rank"): every nn.MultiheadAttention self-attention does `proj.unflatten(-1, (3, E))
+    .unsqueeze(0).transpose(0, -2)` (torchvision's ViT, any TransformerEncoderLayer). The rank is known:
+    the input's plus the number of sizes minus one. Registered in the worker process only (one per hop)."""
+    try:
+        from torch.onnx._internal.torchscript_exporter import symbolic_helper as helper
+        from torch.onnx._internal.torchscript_exporter import symbolic_opset13 as opset13
+    except ImportError:  # another torch layout: keep the stock symbolic
+        return
+
+    def unflatten(g: Any, input: Any, dim: Any, sizes: Any) -> Any:
+        out = opset13.unflatten(g, input, dim, sizes)
+        rank = helper._get_tensor_rank(input)
+        if helper._is_packed_list(sizes):
+            count = len(helper._unpack_list(sizes))
+        else:
+            count = helper._get_tensor_dim_size(sizes, 0) if helper._get_tensor_rank(sizes) == 1 else None
+        if rank is not None and count is not None and out.type().dim() is None:
+            out.setType(input.type().with_sizes([None] * (rank + count - 1)))
+        return out
+
+    torch.onnx.register_custom_op_symbolic("aten::unflatten", unflatten, 13)
+
+
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     torch = require("torch", "TorchScript export")
     module, sig = module_and_signature(src)
@@ -29,6 +56,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     axes: dict[str, dict[int, str]] = dict(dynamic_axes(sig.inputs))  # every dynamic axis, named
     if any(s.batch_dynamic for s in sig.inputs):
         axes.update({o: {0: "batch"} for o in out_names})
+    _register_ranked_unflatten(torch)
     with converting("torchscript→onnx (legacy exporter)", alternative="export the eager module instead"):
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
                           input_names=in_names, output_names=out_names, dynamic_axes=axes or None,

@@ -74,3 +74,13 @@ def pooled_torchscript(out: str) -> str:
         warnings.simplefilter("ignore")  # TorchScript tracing is deprecated: the format users still bring
         torch.jit.trace(m, torch.randn(1, 3, 64, 64)).save(out)
     return out
+
+
+def attention_encoder():
+    """A transformer encoder layer (nn.MultiheadAttention inside), seeded: referenced as
+    `tests.models:attention_encoder`. In eval mode under no_grad its forward takes PyTorch's fused
+    attention fast path unless the tracer turns it off."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True).eval()

@@ -97,3 +97,14 @@ def test_sample_accuracy_preserved(out, digits_ts):
     r = portkit.convert(str(digits_ts), "onnx", out / "acc.onnx", inputs=str(SAMPLES / "digits_calib.npz"))
     assert r.passed and r.hops[0].validation.input_source.endswith("digits_calib.npz")
     assert r.hops[0].validation.outputs[0].argmax_agreement == 1.0
+
+
+def test_traced_attention_goes_on_to_onnx(out):
+    # portkit traces attention without the fused fast path (`aten::_native_multi_head_attention`), so its
+    # TorchScript exports to ONNX with the TorchScript exporter itself, no fallback
+    ts = out / "attention.ts.pt"
+    r = portkit.convert("tests.models:attention_encoder", "torchscript", ts, input_shapes="2,6,16")
+    assert r.passed, r.hops[-1].validation
+    r = portkit.convert(str(ts), "onnx", out / "attention.onnx")
+    assert r.passed, r.hops[-1].validation
+    assert r.route == ["torchscript → onnx"] and "legacy" in r.hops[0].tool
