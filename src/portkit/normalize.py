@@ -12,6 +12,8 @@ stop on:
 - decompose_gelu / decompose_layernorm: ops newer than the tool's opset that `onnx.version_converter`
   cannot lower are written out in older ops first.
 - split_to_slices: Split of opset 18 (`num_outputs`) → Slices, which version_converter can lower.
+- hide_unchanged_ops: ConstantOfShape (opset 20) and Pad (18) used as their older versions define them are
+  passed through version_converter untouched (it has no adapter for them).
 - lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
 - drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
 - bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
@@ -46,6 +48,7 @@ __all__ = [
     "decompose_layernorm",
     "drop_reshape_allowzero",
     "flat_gathernd",
+    "hide_unchanged_ops",
     "lower_opset",
     "normalize",
     "split_comparisons",
@@ -281,6 +284,61 @@ def split_to_slices(model: Any, max_opset: int) -> list[str]:
     return [f"split_to_slices: {n_done} Split → Slice (no 18→17 adapter for Split)"] if n_done else []
 
 
+_KEPT = "portkit.unchanged"  # a domain version_converter passes through untouched
+
+
+def _unchanged_at(node: Any, max_opset: int) -> bool:
+    """Whether `node` uses nothing its op gained after `max_opset`, so it means the same there, but
+    onnx's version_converter has no adapter to take it down: ConstantOfShape (20/21 only added types),
+    Pad without the `axes` input (18) and without `wrap` (19). torch's dynamo exporter writes opset 20+;
+    Swin's attention masks and padding have both."""
+    from onnx import helper
+
+    if node.domain not in ("", "ai.onnx"):
+        return False
+    if node.op_type == "ConstantOfShape" and max_opset >= 9:
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        return value is None or helper.tensor_dtype_to_np_dtype(value.data_type) in _OPSET9_CONSTANT_TYPES
+    if node.op_type == "Pad" and max_opset >= 13:
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        return (len(node.input) < 4 or not node.input[3]) and mode != b"wrap"
+    return False
+
+
+_OPSET9_CONSTANT_TYPES = {np.dtype(t) for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+                                                np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)}
+
+
+def hide_unchanged_ops(model: Any, max_opset: int) -> list[str]:
+    """Move the nodes `_unchanged_at` `max_opset` to a private domain for onnx.version_converter (it has
+    no adapter for them) — `restore_hidden_ops` moves them back after it ran."""
+    from onnx import helper
+
+    if _opset(model) <= max_opset:
+        return []
+    hidden: dict[str, int] = {}
+    for g in _graphs(model.graph):
+        for node in g.node:
+            if _unchanged_at(node, max_opset):
+                node.domain = _KEPT
+                hidden[node.op_type] = hidden.get(node.op_type, 0) + 1
+    if not hidden:
+        return []
+    model.opset_import.append(helper.make_opsetid(_KEPT, 1))
+    ops = ", ".join(f"{n} {op}" for op, n in sorted(hidden.items()))
+    return [f"hide_unchanged_ops: {ops} kept as they are (their use means the same at opset {max_opset}; "
+            "version_converter has no adapter)"]
+
+
+def restore_hidden_ops(model: Any) -> None:
+    for g in _graphs(model.graph):
+        for node in g.node:
+            if node.domain == _KEPT:
+                node.domain = ""
+    for o in [o for o in model.opset_import if o.domain == _KEPT]:
+        model.opset_import.remove(o)
+
+
 def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
     """onnx.version_converter down to `max_opset` after the decompositions above. The 18→17 adapters keep
     `noop_with_empty_axes` on Reduce* ops, which opset 17 knows only for ReduceSum; its default (0) is
@@ -291,12 +349,16 @@ def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
     if current <= max_opset:
         return model, []
     notes = decompose_gelu(model, max_opset) + decompose_layernorm(model, max_opset) + \
-        split_to_slices(model, max_opset)
+        split_to_slices(model, max_opset) + hide_unchanged_ops(model, max_opset)
     try:
-        model = version_converter.convert_version(model, max_opset)
+        lowered = version_converter.convert_version(model, max_opset)
     except Exception as e:
+        restore_hidden_ops(model)
         raise ConversionFailed(f"cannot lower ONNX opset {current} to {max_opset}: {str(e).splitlines()[0]}",
                                hint=f"re-export the model with --opset {max_opset}") from e
+    restore_hidden_ops(model)
+    model = lowered
+    restore_hidden_ops(model)
     for g in _graphs(model.graph):
         for node in g.node:
             if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":

@@ -18,6 +18,7 @@ from portkit.normalize import (
     check_equivalent,
     decompose_gelu,
     drop_reshape_allowzero,
+    hide_unchanged_ops,
     lower_opset,
     normalize,
     split_comparisons,
@@ -202,3 +203,29 @@ def test_torchscript_exported_resnet18_converts_to_torchscript(tmp_path):
     assert res.passed, res.to_dict()
     assert any("alias_initializers" in n for n in res.output.metadata["normalised"])
     assert Path(res.output.location).is_file()
+
+
+def test_constant_of_shape_and_pad_lowered_from_opset_20():
+    """torch's dynamo exporter writes opset 20+; onnx's version_converter has no adapter taking
+    ConstantOfShape below 20 or Pad below 18 (swin_tiny → TorchScript failed there). Used as opset 17 defines
+    them, they pass through unchanged; the result is checked numerically."""
+    value = helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])
+    pads = numpy_helper.from_array(np.array([0, 1, 0, 2], np.int64), "pads")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["c"], value=value),
+             helper.make_node("Add", ["x", "c"], ["a"]),
+             helper.make_node("Pad", ["a", "pads"], ["y"], mode="reflect")]
+    m = _model(nodes, [_f("x", ["N", 3])], [_f("y", ["N", 6])], [pads], opset=20)
+    out, notes = normalize(m, max_opset=17)
+    assert _ops(out) == ["Shape", "ConstantOfShape", "Add", "Pad"] and {n.domain for n in out.graph.node} == {""}
+    assert [(o.domain, o.version) for o in out.opset_import] == [("", 17)]
+    assert any("1 ConstantOfShape, 1 Pad" in n for n in notes) and any("equal" in n for n in notes), notes
+    assert hide_unchanged_ops(m, 20) == []  # nothing to do at the model's own opset
+    # Pad with `axes` (opset 18) is not the opset-17 Pad: left to version_converter, which says so
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    p2 = numpy_helper.from_array(np.array([1, 2], np.int64), "p2")
+    with_axes = _model([helper.make_node("Pad", ["x", "p2", "", "axes"], ["y"])], [_f("x", ["N", 3])],
+                       [_f("y", ["N", 6])], [p2, axes], opset=20)
+    with pytest.raises(ConversionFailed, match="cannot lower ONNX opset 20 to 17"):
+        lower_opset(with_axes, 17)
+    assert {n.domain for n in with_axes.graph.node} == {""}  # the caller's model is left as it was
