@@ -61,6 +61,44 @@ def dynamic_shapes(torch: Any, specs: tuple[TensorSpec, ...]) -> tuple[Any, ...]
     return tuple({i: dims[sym] for i, sym in axes[s.name].items()} if s.name in axes else None for s in specs)
 
 
+def global_pools_as_means(torch: Any, program: Any) -> int:
+    """`aten.adaptive_avg_pool2d(x, 1)` → `aten.mean(x, [-1, -2], keepdim=True)`, the same numbers. PyTorch's
+    own decomposition of it (run by the ONNX exporter) ends in an `as_strided` when x is channels-last
+    (ConvNeXt's and Swin's heads, after their NHWC permutes), which the exporter writes as Range/Gather over
+    the flattened tensor: onnx2tf cannot build that on a dynamic batch, and every runtime pays for it.
+    Returns how many were replaced."""
+    count = 0
+    for node in program.graph_module.graph.nodes:
+        if node.op != "call_function" or node.target is not torch.ops.aten.adaptive_avg_pool2d.default:
+            continue
+        if [int(v) if isinstance(v, int) else v for v in node.args[1]] != [1, 1]:
+            continue
+        node.target, node.args, node.kwargs = torch.ops.aten.mean.dim, (node.args[0], [-1, -2], True), {}
+        count += 1
+    if count:
+        program.graph_module.recompile()
+    return count
+
+
+def name_dims(path: Path, sig: ModelSignature) -> None:
+    """Replace the exporter's symbol names (s77) with the signature's dim names where they line up."""
+    import onnx
+
+    model = onnx.load(str(path))
+    rename: dict[str, str] = {}
+    for vi, spec in zip(model.graph.input, sig.inputs):
+        for d, want in zip(vi.type.tensor_type.shape.dim, spec.shape):
+            if d.dim_param and isinstance(want, str) and want:
+                rename.setdefault(d.dim_param, want)
+    if not rename or all(k == v for k, v in rename.items()):
+        return
+    for vi in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    onnx.save(model, str(path))
+
+
 def finish_onnx(out: Path, tool: str, **metadata: Any) -> Artifact:
     """The Artifact of an exported ONNX file: its own signature (read back), opset, producer, versions."""
     from portkit import onnxutil

@@ -9,7 +9,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import finish_onnx
+from ._torch_common import finish_onnx, global_pools_as_means, name_dims
 
 SOURCE = Format.PT2
 TARGET = Format.ONNX
@@ -27,29 +27,11 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     program, stored = load_program(src.location)
     sig = stored if stored is not None and stored.inputs else program_signature(program)
     with converting("pt2→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
+        global_pools_as_means(torch, program)
         onnx_program = torch.onnx.export(
             program, input_names=[s.name for s in sig.inputs], output_names=[o.name for o in sig.outputs],
             dynamo=True, opset_version=opts.opset, verbose=False, optimize=True, external_data=False)
         onnx_program.save(str(out))
-    _name_dims(out, sig)
+    name_dims(out, sig)
     keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
     return finish_onnx(out, TOOL, **keep)
-
-
-def _name_dims(path: Path, sig) -> None:
-    """Replace the exporter's symbol names (s77) with the signature's dim names where they line up."""
-    import onnx
-
-    model = onnx.load(str(path))
-    rename: dict[str, str] = {}
-    for vi, spec in zip(model.graph.input, sig.inputs):
-        for d, want in zip(vi.type.tensor_type.shape.dim, spec.shape):
-            if d.dim_param and isinstance(want, str) and want:
-                rename.setdefault(d.dim_param, want)
-    if not rename or all(k == v for k, v in rename.items()):
-        return
-    for vi in (*model.graph.input, *model.graph.output, *model.graph.value_info):
-        for d in vi.type.tensor_type.shape.dim:
-            if d.dim_param in rename:
-                d.dim_param = rename[d.dim_param]
-    onnx.save(model, str(path))

@@ -3,13 +3,22 @@ input specs name dynamic: e.g. batch and sequence of token inputs, one torch.exp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from portkit.artifact import Artifact
 from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import dynamic_shapes, example_args, finish_onnx, module_and_signature, ranges_metadata
+from ._torch_common import (
+    dynamic_shapes,
+    example_args,
+    finish_onnx,
+    global_pools_as_means,
+    module_and_signature,
+    name_dims,
+    ranges_metadata,
+)
 
 SOURCE = Format.TORCH
 TARGET = Format.ONNX
@@ -25,10 +34,17 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     args = example_args(specs)
     dynamic = dynamic_shapes(torch, specs)
     with converting("torch→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
+        captured: Any = module
+        try:  # the exporter's own first capture strategy, done here so the graph can be cleaned first
+            captured = torch.export.export(module, args, dynamic_shapes=dynamic, strict=False)
+            global_pools_as_means(torch, captured)
+        except Exception:  # noqa: BLE001 - the exporter tries its other capture strategies on the module
+            captured = module
         program = torch.onnx.export(
-            module, args, dynamo=True, input_names=[s.name for s in specs], output_names=out_names,
-            dynamic_shapes=dynamic, opset_version=opts.opset, verbose=False, optimize=True,
-            external_data=False,
+            captured, args, dynamo=True, input_names=[s.name for s in specs], output_names=out_names,
+            dynamic_shapes=dynamic if captured is module else None, opset_version=opts.opset, verbose=False,
+            optimize=True, external_data=False,
         )
         program.save(str(out))
+    name_dims(out, sig)
     return finish_onnx(out, TOOL, **ranges_metadata(module, sig))

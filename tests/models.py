@@ -84,3 +84,26 @@ def attention_encoder():
 
     torch.manual_seed(0)
     return torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True).eval()
+
+
+def channels_last_pool_head():
+    """A ConvNeXt-style head: NHWC work, permuted back, then a global average pool (channels-last input
+    to adaptive_avg_pool2d, which PyTorch decomposes into an as_strided): `tests.models:channels_last_pool_head`."""
+    import torch
+
+    class Head(torch.nn.Module):
+        input_shape = (1, 3, 8, 8)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+            self.norm = torch.nn.LayerNorm(6)
+            self.pool = torch.nn.AdaptiveAvgPool2d(1)
+            self.fc = torch.nn.Linear(6, 4)
+
+        def forward(self, x):
+            x = self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return self.fc(self.pool(x).flatten(1))
+
+    torch.manual_seed(0)
+    return Head().eval()

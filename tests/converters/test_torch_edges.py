@@ -108,3 +108,17 @@ def test_traced_attention_goes_on_to_onnx(out):
     r = portkit.convert(str(ts), "onnx", out / "attention.onnx")
     assert r.passed, r.hops[-1].validation
     assert r.route == ["torchscript → onnx"] and "legacy" in r.hops[0].tool
+
+
+def test_global_pool_of_a_channels_last_tensor_is_a_mean(out):
+    # PyTorch decomposes adaptive_avg_pool2d(x, 1) of a channels-last tensor into mean + as_strided, which the
+    # exporter wrote as Range/Gather over the flattened tensor (onnx2tf failed on ConvNeXt/Swin there)
+    import onnx
+
+    r = portkit.convert("tests.models:channels_last_pool_head", "onnx", out / "pool_head.onnx")
+    assert r.passed, r.hops[-1].validation
+    ops = {n.op_type for n in onnx.load(str(out / "pool_head.onnx")).graph.node}
+    assert not ops & {"Range", "Gather", "GatherND"} and "ReduceMean" in ops, ops
+    sess = ort.InferenceSession(str(out / "pool_head.onnx"))
+    assert sess.get_inputs()[0].shape[0] == "batch"
+    assert sess.run(None, {"x": np.zeros((3, 3, 8, 8), np.float32)})[0].shape == (3, 4)
