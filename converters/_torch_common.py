@@ -61,19 +61,51 @@ def dynamic_shapes(torch: Any, specs: tuple[TensorSpec, ...]) -> tuple[Any, ...]
     return tuple({i: dims[sym] for i, sym in axes[s.name].items()} if s.name in axes else None for s in specs)
 
 
-def global_pools_as_means(torch: Any, program: Any) -> int:
-    """`aten.adaptive_avg_pool2d(x, 1)` → `aten.mean(x, [-1, -2], keepdim=True)`, the same numbers. PyTorch's
-    own decomposition of it (run by the ONNX exporter) ends in an `as_strided` when x is channels-last
-    (ConvNeXt's and Swin's heads, after their NHWC permutes), which the exporter writes as Range/Gather over
-    the flattened tensor: onnx2tf cannot build that on a dynamic batch, and every runtime pays for it.
+def adaptive_pools_as_means(torch: Any, program: Any) -> int:
+    """`aten.adaptive_avg_pool2d` → plain means, the same numbers: to 1×1 one `mean` over H and W (any
+    input size); to other sizes, where the input's H and W are fixed, one mean per output row and column
+    over the rows/columns PyTorch's bins cover, concatenated. PyTorch's own decomposition, which the ONNX
+    exporter runs, ends in an `as_strided` when x is channels-last (ConvNeXt's and Swin's heads, after their
+    NHWC permutes) or in index gathers and selects for other sizes (VGG's 7×7 pool of a small image); the
+    exporter writes those as Range/Gather/Where that onnx2tf cannot build or TFLite cannot legalize.
     Returns how many were replaced."""
+    from torch._guards import detect_fake_mode
+
+    graph = program.graph_module.graph
     count = 0
-    for node in program.graph_module.graph.nodes:
+    for node in list(graph.nodes):
         if node.op != "call_function" or node.target is not torch.ops.aten.adaptive_avg_pool2d.default:
             continue
-        if [int(v) if isinstance(v, int) else v for v in node.args[1]] != [1, 1]:
+        x, out = node.args[0], [int(v) for v in node.args[1]]
+        if out == [1, 1]:
+            node.target, node.args, node.kwargs = torch.ops.aten.mean.dim, (x, [-1, -2], True), {}
+            count += 1
             continue
-        node.target, node.args, node.kwargs = torch.ops.aten.mean.dim, (node.args[0], [-1, -2], True), {}
+        val = x.meta.get("val")
+        fake = detect_fake_mode([val]) if val is not None else None
+        sizes = list(val.shape[-2:]) if val is not None else []
+        if fake is None or not all(isinstance(d, int) for d in sizes):
+            continue  # a dynamic H or W: bins depend on it, left to PyTorch's decomposition
+
+        def call(target: Any, *args: Any, mode: Any = fake) -> Any:
+            def fake_of(a: Any) -> Any:
+                return [fake_of(v) for v in a] if isinstance(a, list) else a.meta["val"] if hasattr(a, "meta") else a
+
+            made = graph.call_function(target, args)
+            with mode:  # the exporter reads every node's shape and dtype from meta["val"]
+                made.meta["val"] = target(*[fake_of(a) for a in args])
+            return made
+
+        y = x
+        with graph.inserting_before(node):
+            for axis, (size, n_out) in zip((-2, -1), zip(sizes, out, strict=True), strict=True):
+                parts = [call(torch.ops.aten.mean.dim,
+                              call(torch.ops.aten.slice.Tensor, y, axis, (i * size) // n_out,
+                                   -((-(i + 1) * size) // n_out)), [axis], True)
+                         for i in range(n_out)]
+                y = parts[0] if n_out == 1 else call(torch.ops.aten.cat.default, parts, axis)
+        node.replace_all_uses_with(y)
+        graph.erase_node(node)
         count += 1
     if count:
         program.graph_module.recompile()

@@ -9,7 +9,7 @@ from portkit.errors import converting, require
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
-from ._torch_common import finish_onnx, global_pools_as_means, name_dims
+from ._torch_common import adaptive_pools_as_means, finish_onnx, name_dims
 
 SOURCE = Format.PT2
 TARGET = Format.ONNX
@@ -27,7 +27,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     program, stored = load_program(src.location)
     sig = stored if stored is not None and stored.inputs else program_signature(program)
     with converting("pt2→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
-        global_pools_as_means(torch, program)
+        adaptive_pools_as_means(torch, program)
         onnx_program = torch.onnx.export(
             program, input_names=[s.name for s in sig.inputs], output_names=[o.name for o in sig.outputs],
             dynamo=True, opset_version=opts.opset, verbose=False, optimize=True, external_data=False)

@@ -11,10 +11,10 @@ from portkit.formats import Format
 from portkit.options import ConvertOptions
 
 from ._torch_common import (
+    adaptive_pools_as_means,
     dynamic_shapes,
     example_args,
     finish_onnx,
-    global_pools_as_means,
     module_and_signature,
     name_dims,
     ranges_metadata,
@@ -37,7 +37,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         captured: Any = module
         try:  # the exporter's own first capture strategy, done here so the graph can be cleaned first
             captured = torch.export.export(module, args, dynamic_shapes=dynamic, strict=False)
-            global_pools_as_means(torch, captured)
+            adaptive_pools_as_means(torch, captured)
         except Exception:  # noqa: BLE001 - the exporter tries its other capture strategies on the module
             captured = module
         program = torch.onnx.export(

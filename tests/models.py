@@ -107,3 +107,26 @@ def channels_last_pool_head():
 
     torch.manual_seed(0)
     return Head().eval()
+
+
+def upsampling_pool_head():
+    """VGG's head on a small image: AdaptiveAvgPool2d((3, 3)) of a 2×2 map (bins overlap and repeat),
+    and a 5 → 2 pool (uneven bins): `tests.models:upsampling_pool_head`."""
+    import torch
+
+    class Head(torch.nn.Module):
+        input_shape = (1, 3, 8, 8)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, stride=4, padding=1)  # 8×8 → 2×2
+            self.up = torch.nn.AdaptiveAvgPool2d((3, 3))
+            self.down = torch.nn.AdaptiveAvgPool2d((2, 1))
+            self.fc = torch.nn.Linear(4 * 3 * 3 + 3 * 2, 5)
+
+        def forward(self, x):
+            odd = self.down(x[:, :, :5, :7])  # 5×7 → 2×1: uneven, overlapping bins
+            return self.fc(torch.cat([self.up(self.conv(x)).flatten(1), odd.flatten(1)], 1))
+
+    torch.manual_seed(0)
+    return Head().eval()

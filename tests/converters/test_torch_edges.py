@@ -122,3 +122,15 @@ def test_global_pool_of_a_channels_last_tensor_is_a_mean(out):
     sess = ort.InferenceSession(str(out / "pool_head.onnx"))
     assert sess.get_inputs()[0].shape[0] == "batch"
     assert sess.run(None, {"x": np.zeros((3, 3, 8, 8), np.float32)})[0].shape == (3, 4)
+
+
+def test_adaptive_pool_to_other_sizes_is_means(out):
+    # adaptive pools to sizes other than 1 (fixed H and W) become means over PyTorch's bins; its own
+    # decomposition gathers and selects (VGG's 7×7 pool of a small image failed TFLite legalisation)
+    import onnx
+
+    r = portkit.convert("tests.models:upsampling_pool_head", "onnx", out / "up_pool.onnx")
+    assert r.passed, r.hops[-1].validation
+    assert r.hops[0].validation.max_abs < 1e-5
+    ops = {n.op_type for n in onnx.load(str(out / "up_pool.onnx")).graph.node}
+    assert not ops & {"Range", "Gather", "GatherND", "GatherElements", "Where"} and "ReduceMean" in ops, ops
