@@ -21,6 +21,32 @@ def _seed() -> Any:
     return torch
 
 
+def _meaningful(m: Any, shape: tuple[int, ...]) -> Any:
+    """Random init that makes the comparison mean something. Freshly built, many image models compute
+    nearly nothing in eval mode: BatchNorm's running statistics are 0/1 while the activations are not, so
+    the signal shrinks layer by layer (mobilenet_v2's outputs were ~5e-10, efficientnet_b0's ~7e-14: any
+    conversion agrees with them within 1e-4), and some heads start at zero (torchvision's ViT head: an
+    all-zero output). So: weights left at zero get a small random init, and BatchNorm statistics are
+    measured on two seeded random batches (train mode, no gradients) before eval. Still seeded: every
+    worker that builds the model gets the same weights."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED + 1)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
+        norms = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            for b in norms:
+                b.reset_running_stats()
+                b.momentum = None  # a plain average over the calibration batches
+            m.train()
+            for _ in range(2):
+                m(torch.rand((8, *shape[1:]), generator=gen) * 2 - 1)
+    return m.eval()
+
+
 # ---------------------------------------------------------------- torchvision
 
 
@@ -41,9 +67,8 @@ def torchvision_model(arch: str, size: int = 64) -> Any:
         if arch in ("googlenet", "inception_v3"):
             kwargs.update(aux_logits=False, init_weights=True)
         m = getattr(torchvision.models, arch)(**kwargs)
-    m.eval()
     m.input_shape = (1, 3, size, size)
-    return m
+    return _meaningful(m, m.input_shape)
 
 
 # ---------------------------------------------------------------- timm
@@ -56,7 +81,7 @@ def timm_model(name: str, size: int = 64) -> Any:
     kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 10}
     if any(name.startswith(p) for p in ("vit_", "deit_", "mixer_")):
         kwargs["img_size"] = size
-    m = timm.create_model(name, **kwargs).eval()
+    m = _meaningful(timm.create_model(name, **kwargs), (1, 3, size, size))
     m.input_shape = (1, 3, size, size)
     return m
 
@@ -172,6 +197,23 @@ def custom_objects() -> dict[str, Any]:
     return {"portkit_corpus>SubclassedNet": cls, "SubclassedNet": cls}
 
 
+def _keras_calibrated(keras: Any, model: Any, size: int) -> Any:
+    """BatchNormalization statistics measured on one seeded random batch (see `_meaningful`: with the
+    initial 0/1 statistics MobileNet's outputs did not depend on the input at all)."""
+    import numpy as np
+
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    if norms:
+        momenta = [layer.momentum for layer in norms]
+        for layer in norms:
+            layer.momentum = 0.0  # the moving statistics become this batch's
+        x = np.random.default_rng(SEED + 1).uniform(-1, 1, (8, size, size, 3)).astype(np.float32)
+        model(x, training=True)
+        for layer, m in zip(norms, momenta, strict=True):
+            layer.momentum = m
+    return model
+
+
 def keras_file(kind: str, name: str, out: str) -> str:
     """Build a Keras model (an application with weights=None, or one of KERAS_OWN) and save it as .keras."""
     import keras
@@ -180,10 +222,12 @@ def keras_file(kind: str, name: str, out: str) -> str:
     keras.utils.set_random_seed(SEED)
     if kind == "app":
         size = KERAS_APPS[name]
-        kwargs: dict[str, Any] = {"weights": None, "input_shape": (size, size, 3), "classes": 10}
+        # logits, not softmax: ten probabilities of ~0.1 agree with anything within 1e-4
+        kwargs: dict[str, Any] = {"weights": None, "input_shape": (size, size, 3), "classes": 10,
+                                  "classifier_activation": None}
         if name.startswith("MobileNetV3") or name.startswith("EfficientNetV2"):
             kwargs["include_preprocessing"] = False
-        model = getattr(keras.applications, name)(**kwargs)
+        model = _keras_calibrated(keras, getattr(keras.applications, name)(**kwargs), size)
     elif name == "conv1d":
         model = keras.Sequential([keras.Input((32, 8)), keras.layers.Conv1D(16, 3, activation="relu"),
                                   keras.layers.MaxPooling1D(2), keras.layers.Conv1D(16, 3, padding="same"),
