@@ -458,7 +458,28 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
             failed_case(result, rsig, plan, case, "candidate", e)
             continue
         compare_case(result, rsig, plan, opts, case, ref_out, cand_out)
+        if not opts.inputs:
+            warn_insensitive(result, rsig, opts, case, ref_out)
     return result
+
+
+def warn_insensitive(result: ValidationResult, rsig: ModelSignature, opts: ValidateOptions, case: Case,
+                     ref_out: dict[str, np.ndarray]) -> None:
+    """Warn (once per output) when the reference's float output hardly depends on its random inputs: every
+    row within atol of the first. Then any candidate that computes roughly nothing passes too — an
+    untrained model whose BatchNorm statistics shrink the signal to 1e-10, a softmax of ten ~0.1s. The
+    verdict stands; the warning says what it is worth."""
+    for spec in rsig.outputs:
+        r = np.asarray(ref_out.get(spec.name))
+        if r.dtype.kind != "f" or r.ndim == 0 or r.shape[0] < 2 or not np.isfinite(r).all():
+            continue
+        atol, _ = tolerance_for(spec.name, str(r.dtype), opts)
+        spread = float(np.abs(r - r[:1]).max())
+        if spread <= atol and not any(f"output '{spec.name}' of the reference" in w for w in result.warnings):
+            result.warnings.append(
+                f"output '{spec.name}' of the reference hardly depends on its inputs (rows of different random "
+                f"inputs differ by at most {spread:.2g} ≤ atol {atol:g}): this check cannot tell a wrong "
+                "conversion from a right one — validate with real data (--inputs)")
 
 
 def static_batch(sig: ModelSignature) -> int | None:

@@ -317,3 +317,26 @@ def test_onnx_vs_its_onnx2tf_tflite(keras_tflite, tmp_path) -> None:
     res = api.validate(onnx_path, str(out), batches=(1, 2))
     assert res.passed, res.summary()
     assert not api.validate(bumped, str(out), batches=(1, 2)).passed
+
+
+def test_a_reference_that_ignores_its_inputs_is_warned(tmp_path) -> None:
+    """An output that barely depends on the inputs (here scaled to ~1e-9) agrees with anything within atol:
+    the verdict stands, with a warning saying it proves little."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def scaled(path, k: float) -> str:
+        import onnx
+
+        g = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+                              [numpy_helper.from_array(np.array(k, np.float32), "k")])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+        return str(path)
+
+    tiny, other = scaled(tmp_path / "tiny.onnx", 1e-9), scaled(tmp_path / "other.onnx", 2e-9)
+    res = api.validate(tiny, other, batches=(1, 2))
+    assert res.passed and any("hardly depends on its inputs" in w for w in res.warnings), res.warnings
+    assert len([w for w in res.warnings if "hardly depends" in w]) == 1
+    normal = scaled(tmp_path / "normal.onnx", 1.0)
+    assert not any("hardly depends" in w for w in api.validate(normal, normal, batches=(1, 2)).warnings)
