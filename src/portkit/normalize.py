@@ -21,6 +21,8 @@ stop on:
   where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
 - split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
+- prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
+  Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
 - flat_gathernd (onnx2tf only): GatherND by (row, col) index grids (transformers' padding masks under
   torch.export) → Gather of the flattened data (onnx2tf lost the grid's rank).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
@@ -51,6 +53,7 @@ __all__ = [
     "hide_unchanged_ops",
     "lower_opset",
     "normalize",
+    "prepended_tokens",
     "split_comparisons",
     "split_to_slices",
 ]
@@ -461,7 +464,8 @@ def constant_reshape_shapes(model: Any) -> list[str]:
     """Reshape whose target shape is computed at run time (torch exporters: Concat of Shape/Gather results
     and constants, e.g. attention's split/merge of heads) → a constant target of ints and 0s ("copy this
     input dim"), where onnxruntime's symbolic shape inference proves every output dim is either a fixed
-    size or the input's dim at the same axis. onnx2tf cannot follow computed shapes with dynamic dims: it
+    size or the input's dim at the same axis — but one, which becomes -1 (Reshape infers it from the
+    others: ViT's batch × heads). onnx2tf cannot follow computed shapes with dynamic dims: it
     guesses that a 4-D tensor of unknown dims is channels-last and transposes it before the Reshape
     (BERT's merge of heads came out permuted at a dynamic sequence); with 0s it reads each dim from the
     input. Shape arithmetic left unused is removed."""
@@ -509,8 +513,8 @@ def constant_reshape_shapes(model: Any) -> list[str]:
             elif isinstance(d, str) and d and axis < len(src) and src[axis] == d:
                 target.append(0)
             else:
-                break
-        if len(target) != len(out) or 0 not in target:
+                target.append(-1)  # a dim neither fixed nor kept (batch × heads): the one Reshape infers
+        if target.count(-1) > 1 or all(d > 0 for d in target):
             continue
         name = new("shape")
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(target, np.int64), name))
@@ -595,6 +599,53 @@ def bool_expand(model: Any) -> list[str]:
             helper.make_node("Cast", [expanded], [node.output[0]], to=TensorProto.BOOL, name=new("n"))])
         n_done += 1
     return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
+
+
+def prepended_tokens(model: Any) -> list[str]:
+    """Concat([Expand(C1, …), …, X], axis=1) — learned tokens (ViT's class token, DeiT's distillation
+    token) of shape (1, k, D) broadcast to the batch and put before a (B, N, D) sequence with N and D known
+    → Add(Pad(X, K zero rows in front), T), T a (1, K + N, D) constant holding the tokens and zeros: the
+    same numbers (x + 0 and 0 + c are exact). onnx2tf takes a 3-D constant for channels-first and
+    transposes it before the Expand, so the concatenation came out (B, 80, 64) instead of (B, 17, 64)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    consts = _constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
+        return []
+    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in (*inferred.graph.value_info, *inferred.graph.input) if v.type.tensor_type.HasField("shape")}
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Concat" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        *heads, x = node.input
+        expands = [producer.get(h) for h in heads]
+        if not all(e is not None and e.op_type == "Expand" and e.input[0] in consts for e in expands):
+            continue
+        tokens = [consts[e.input[0]] for e in expands]  # type: ignore[union-attr]
+        shape = dims.get(x) or []
+        if len(shape) != 3 or axis not in (1, -2) or shape[1] is None or shape[2] is None or \
+                any(t.ndim != 3 or t.shape[0] != 1 or t.shape[2] != shape[2] or t.dtype.kind != "f" for t in tokens):
+            continue
+        k = sum(t.shape[1] for t in tokens)
+        table = np.zeros((1, k + shape[1], shape[2]), tokens[0].dtype)
+        table[:, :k] = np.concatenate(tokens, axis=1)
+        new = _unique(model, node.name or "tokens")
+        t_name, pads, padded = new("tokens"), new("pads"), new("padded")
+        model.graph.initializer.append(numpy_helper.from_array(table, t_name))
+        model.graph.initializer.append(numpy_helper.from_array(np.array([0, k, 0, 0, 0, 0], np.int64), pads))
+        _replace_node(model.graph, node, [helper.make_node("Pad", [x, pads], [padded], name=new("n")),
+                                          helper.make_node("Add", [padded, t_name], [node.output[0]], name=new("n"))])
+        n_done += 1
+    if not n_done:
+        return []
+    _drop_unused(model)
+    return [f"prepended_tokens: {n_done} token Concat → Pad + Add of a constant"]
 
 
 def flat_gathernd(model: Any) -> list[str]:
@@ -749,6 +800,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += split_comparisons(model)
     if tool == "onnx2tf":
         notes += flat_gathernd(model)
+        notes += prepended_tokens(model)
         notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
         notes += split_unsqueeze(model)

@@ -60,12 +60,12 @@ def test_computed_reshape_targets_become_constants():
     m = onnx.ModelProto()
     m.CopyFrom(original)
     notes = constant_reshape_shapes(m)
-    assert notes and "2 Reshape" in notes[0]
+    assert notes and "3 Reshape" in notes[0]
     consts = {i.name: numpy_helper.to_array(i).tolist() for i in m.graph.initializer}
     targets = {n.output[0]: consts.get(n.input[1]) for n in m.graph.node if n.op_type == "Reshape"}
     assert targets["split"] == [0, 0, 2, 4] and targets["y"] == [0, 0, 8]
-    assert targets["flat"] is None  # (N*S, 8): not a kept dim, left computed
-    assert "Concat" in [n.op_type for n in m.graph.node]  # the flat target still needs its Concat
+    assert targets["flat"] == [-1, 8]  # (N*S, 8): N*S neither fixed nor kept, the one dim Reshape infers
+    assert "Concat" not in [n.op_type for n in m.graph.node]
     # equal at shapes other than the check's own
     for shape in ((3, 5), (1, 1), (2, 9)):
         check_equivalent(original, m, shapes={"x": (*shape, 8)})

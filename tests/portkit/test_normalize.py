@@ -21,6 +21,7 @@ from portkit.normalize import (
     hide_unchanged_ops,
     lower_opset,
     normalize,
+    prepended_tokens,
     split_comparisons,
     split_to_slices,
 )
@@ -229,3 +230,36 @@ def test_constant_of_shape_and_pad_lowered_from_opset_20():
     with pytest.raises(ConversionFailed, match="cannot lower ONNX opset 20 to 17"):
         lower_opset(with_axes, 17)
     assert {n.domain for n in with_axes.graph.node} == {""}  # the caller's model is left as it was
+
+
+def test_prepended_class_token_becomes_pad_and_add():
+    """ViT: cls = Expand(token (1, 1, D), [B, 1, 1]); Concat([cls, patches], 1) → Pad + Add of a constant
+    (onnx2tf transposed the 3-D token as if channels-first)."""
+    token = numpy_helper.from_array(np.random.default_rng(0).normal(size=(1, 1, 8)).astype(np.float32), "token")
+    one = numpy_helper.from_array(np.array([1], np.int64), "one")
+    nodes = [helper.make_node("Shape", ["x"], ["b"], start=0, end=1),
+             helper.make_node("Concat", ["b", "one", "one"], ["s"], axis=0),
+             helper.make_node("Expand", ["token", "s"], ["cls"]),
+             helper.make_node("Concat", ["cls", "x"], ["y"], axis=1)]
+    m = _model(nodes, [_f("x", ["N", 4, 8])], [_f("y", ["N", 5, 8])], [token, one], opset=18)
+    out, notes = normalize(m, tool="onnx2tf")
+    assert "Expand" not in _ops(out) and {"Pad", "Add"} <= set(_ops(out)), _ops(out)
+    assert any("prepended_tokens" in n for n in notes) and any("equal" in n for n in notes), notes
+    # a sequence of unknown length is left alone (the constant needs N)
+    m2 = _model(nodes, [_f("x", ["N", "S", 8])], [_f("y", ["N", "S1", 8])], [token, one], opset=18)
+    assert prepended_tokens(m2) == []
+
+
+def test_reshape_target_with_one_merged_dim_becomes_constant():
+    """Attention's merge of batch and heads: the target [B*H, S, D] is computed from Shape ops; B*H is
+    neither fixed nor an input dim, so it becomes the one -1 (S and D are known)."""
+    nodes = [helper.make_node("Shape", ["x"], ["shp"]),
+             helper.make_node("Slice", ["shp", "two", "four"], ["tail"]),
+             helper.make_node("Concat", ["minus1", "tail"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    inits = [numpy_helper.from_array(np.array([v], np.int64), n) for n, v in (("two", 2), ("four", 4), ("minus1", -1))]
+    m = _model(nodes, [_f("x", ["N", 2, 4, 8])], [_f("y", ["M", 4, 8])], inits)
+    out, notes = normalize(m, tool="onnx2tf")
+    reshape = next(n for n in out.graph.node if n.op_type == "Reshape")
+    target = next(numpy_helper.to_array(i) for i in out.graph.initializer if i.name == reshape.input[1])
+    assert target.tolist() == [-1, 4, 8] and "Shape" not in _ops(out), notes
