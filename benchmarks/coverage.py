@@ -1,5 +1,6 @@
 """`make coverage`: real architectures built from code (random init, no downloads) over every route that
-applies, each result validated by portkit (defaults: float32 atol/rtol 1e-4), written to
+applies, each result validated by portkit (defaults: float32 atol/rtol 1e-4; keras-apps atol 1e-3, see
+KERAS_APPS_ATOL), written to
 benchmarks/results/coverage.{json,md}.
 
     python benchmarks/coverage.py                      # the whole corpus, one model at a time
@@ -47,6 +48,10 @@ TORCH_ROUTES = ("torch→onnx", "onnx→tflite", "onnx→torchscript", "torch→
                 "ts-onnx→torchscript", "torch→tflite")
 KERAS_ROUTES = ("keras→onnx", "keras→tflite", "keras→savedmodel", "keras→torchscript")
 REF = "benchmarks.corpus_models"
+# The documented looser bound the issue allows where a runtime's arithmetic requires it: TensorFlow's own
+# SavedModel of keras.applications ResNet50 (graph-mode kernels and fusions) differs from eager Keras by
+# 2.0e-4 on logits of about ±4, so no converter can meet 1e-4 absolute there. rtol stays 1e-4.
+KERAS_APPS_ATOL = 1e-3
 
 TORCHVISION = ("resnet18", "vgg11", "alexnet", "squeezenet1_0", "densenet121", "googlenet", "mobilenet_v2",
                "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "shufflenet_v2_x0_5", "mnasnet0_5",
@@ -131,7 +136,9 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         try:
             res = portkit.convert(str(source), to, out, **kw)
         except portkit.PortkitError as e:
-            rows.append(_row(entry, route, t0, error=_reason(e)))
+            # a validation failure carries the measured result: its errors go into the row with the reason
+            measured = getattr(e, "result", None)
+            rows.append(_row(entry, route, t0, measured if hasattr(measured, "hops") else None, error=_reason(e)))
             return
         except Exception as e:  # noqa: BLE001 - a portkit bug is a failed row with its reason, not a crash
             rows.append(_row(entry, route, t0, error=_reason(e)))
@@ -163,7 +170,9 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         except Exception as e:  # noqa: BLE001 - recorded as failed rows
             rows += [_row(entry, r, t0, error=f"model build failed: {_reason(e)}") for r in KERAS_ROUTES]
             return rows
-        kw = {"custom_objects": REF} if entry["name"] == "subclassed" else {}
+        kw: dict[str, Any] = {"custom_objects": REF} if entry["name"] == "subclassed" else {}
+        if entry["family"] == "keras-apps":
+            kw["atol"] = KERAS_APPS_ATOL
         step("keras→onnx", None, keras_file, "onnx", folder / "model.onnx", **kw)
         step("keras→tflite", None, keras_file, "tflite", folder / "model.tflite", **kw)
         step("keras→savedmodel", None, keras_file, "savedmodel", folder / "model_sm", **kw)
@@ -276,7 +285,8 @@ def markdown(doc: dict[str, Any]) -> str:
              f"Written by `make coverage` (benchmarks/coverage.py) on {doc.get('finished') or doc.get('started')}; "
              f"{doc.get('environment', {}).get('cpu', '?')}, {doc.get('environment', {}).get('cpus', '?')} CPUs, "
              f"executor {doc.get('executor')}, jobs {doc.get('jobs')}. Models built from code with random weights; "
-             "every result validated by portkit (float32: atol 1e-4, rtol 1e-4).", "",
+             "every result validated by portkit (float32: atol 1e-4, rtol 1e-4; keras-apps atol "
+             f"{KERAS_APPS_ATOL:g}: TensorFlow's own SavedModel differs from eager Keras by 2e-4 there).", "",
              f"**{s['passed']} / {s['rows']} rows pass ({100 * (s['pass_rate'] or 0):.1f} %).**"
              + ("" if doc.get("complete") else " (partial run: not every model of the corpus ran)"), "",
              *([f"Combined from {len(doc['combined'])} runs (each model's rows from the newest run that "
