@@ -328,7 +328,7 @@ def combine(runs: list[Path], out: Path) -> int:
     """One table from several runs (oldest first): a model's rows come from the last run that converted it,
     so a family rerun after a fix replaces that family's rows and nothing else."""
     by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    names, envs = [], []
+    names, envs, executors = [], [], []
     for run in runs:
         path = run / "coverage.json" if run.is_dir() else run
         doc = json.loads(path.read_text())
@@ -338,9 +338,11 @@ def combine(runs: list[Path], out: Path) -> int:
         by_model.update(fresh)
         names.append(f"{doc.get('started', '?')} ({len(fresh)} models)")
         envs.append(doc.get("environment") or {})
+        executors.append((doc.get("executor") or "local", doc.get("jobs") or 1))
     rows = [r for model_rows in by_model.values() for r in model_rows]
     everything = {(e["family"], e["name"]) for e in corpus()}
-    meta = {"started": min(n.split(" (")[0] for n in names), "finished": None, "executor": "local", "jobs": 1,
+    executor, jobs = executors[0] if len(set(executors)) == 1 else ("mixed", max(j for _, j in executors))
+    meta = {"started": min(n.split(" (")[0] for n in names), "finished": None, "executor": executor, "jobs": jobs,
             "environment": envs[-1], "complete": set(by_model) >= everything, "combined": names}
     write(rows, meta, out)
     s = summarize(rows)

@@ -2,7 +2,7 @@
 
 The fast tests check the corpus and the tables from plain data. The smoke runs (`slow`) convert a Keras
 model and a torchvision model over all their routes. The whole corpus — and the corpus on Ray against the
-local run — is opt-in: PORTKIT_COVERAGE=1 (it takes hours on 2 cores; `make coverage` is the way to run it)."""
+local run — is opt-in: PORTKIT_COVERAGE=1 (about an hour on 2 cores; `make coverage` is the way to run it)."""
 from __future__ import annotations
 
 import json
