@@ -116,6 +116,20 @@ def _elem_types(model: Any) -> dict[str, int]:
     return out
 
 
+def _static_dims(model: Any) -> dict[str, list[int | None]]:
+    """Each tensor's dims as onnx's (static) shape inference knows them: ints, None where unknown; only what
+    the model itself declares when inference fails."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: tensors without known dims are simply not rewritten
+        inferred = model
+    g = inferred.graph
+    return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in (*g.value_info, *g.input, *g.output) if v.type.tensor_type.HasField("shape")}
+
+
 def _opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
@@ -238,19 +252,12 @@ def split_to_slices(model: Any, max_opset: int) -> list[str]:
     """Split (opset 18: `num_outputs`, or a `split` input) → one Slice per output, where the sizes are known
     (a constant `split`, or `num_outputs` over an axis whose size shape inference knows). onnx's
     version_converter has no 18→17 adapter for Split; Slice did not change after opset 13."""
-    import onnx
     from onnx import helper, numpy_helper
 
     if max_opset >= 18 or _opset(model) < 18:
         return []
     consts = _constants(model)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - without shapes only constant `split` inputs are rewritten
-        inferred = model
-    g = inferred.graph
-    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            for v in (*g.value_info, *g.input, *g.output) if v.type.tensor_type.HasField("shape")}
+    dims = _static_dims(model)  # without shapes only constant `split` inputs are rewritten
     dims.update({k: list(v.shape) for k, v in consts.items()})
     n_done = 0
     for node in list(model.graph.node):
@@ -607,17 +614,11 @@ def prepended_tokens(model: Any) -> list[str]:
     → Add(Pad(X, K zero rows in front), T), T a (1, K + N, D) constant holding the tokens and zeros: the
     same numbers (x + 0 and 0 + c are exact). onnx2tf takes a 3-D constant for channels-first and
     transposes it before the Expand, so the concatenation came out (B, 80, 64) instead of (B, 17, 64)."""
-    import onnx
     from onnx import helper, numpy_helper
 
     consts = _constants(model)
     producer = {o: n for n in model.graph.node for o in n.output}
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
-        return []
-    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            for v in (*inferred.graph.value_info, *inferred.graph.input) if v.type.tensor_type.HasField("shape")}
+    dims = _static_dims(model)  # a sequence of unknown length is not rewritten
     n_done = 0
     for node in list(model.graph.node):
         if node.op_type != "Concat" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
