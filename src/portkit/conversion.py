@@ -322,10 +322,10 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     key: tuple[str, ...] = ()
     warned: set[str] = set()
 
-    def _log_warnings(check: ValidationResult, seen: set[str]) -> None:
+    def _log_warnings(check: ValidationResult) -> None:
         for w in check.warnings:  # each once per route: every hop sees the same reference
-            if w not in seen:
-                seen.add(w)
+            if w not in warned:
+                warned.add(w)
                 log(f"  warning: {w}")
 
     try:
@@ -348,14 +348,14 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
             if validate:
                 hop.validation = validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
                 log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
-                _log_warnings(hop.validation, warned)
+                _log_warnings(hop.validation)
             hops.append(hop)
             current = nxt
         e2e = None
         if validate and len(route) > 1:
             e2e = validate_pair(src, current, runners, vopts, open_runner)
             log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
-            _log_warnings(e2e, warned)
+            _log_warnings(e2e)
     except ConversionFailed as e:
         e.failed_prefix = key  # type: ignore[attr-defined]  # convert() skips routes through these hops
         raise

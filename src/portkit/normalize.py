@@ -363,10 +363,10 @@ def lower_opset(model: Any, max_opset: int) -> tuple[Any, list[str]]:
     try:
         lowered = version_converter.convert_version(model, max_opset)
     except Exception as e:
-        restore_hidden_ops(model)
         raise ConversionFailed(f"cannot lower ONNX opset {current} to {max_opset}: {str(e).splitlines()[0]}",
                                hint=f"re-export the model with --opset {max_opset}") from e
-    restore_hidden_ops(model)
+    finally:
+        restore_hidden_ops(model)  # the caller's model, converted or not, is left as it was
     model = lowered
     restore_hidden_ops(model)
     for g in _graphs(model.graph):
