@@ -28,6 +28,9 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
     if not opts.quantize:
         raise BadInput("the quantize step needs a kind", hint="pass --quantize int8|dynamic|fp16")
+    if opts.keep_float == ("auto",):  # portkit.prep.keep_float turns "auto" into names before this step
+        raise BadInput("--keep-float auto is chosen by the conversion, not by the quantize step",
+                       hint="use portkit.convert(..., keep_float='auto')")
     md = quantize(src.location, str(out), opts.quantize, opts.calibration,
-                  reduce_range=bool(opts.extra.get("reduce_range", True)))
+                  reduce_range=bool(opts.extra.get("reduce_range", True)), keep_float=opts.keep_float)
     return transformed(src, out, md, FP16_TOOL if opts.quantize == "fp16" else TOOL)

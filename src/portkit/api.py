@@ -69,6 +69,20 @@ def _gate(result: Any, report: Any) -> Any:
     return result
 
 
+def _name_gates(e: Any, g: Gates) -> None:
+    """A failed validation also names the accuracy gates that fail on it (the user's criteria)."""
+    result = getattr(e, "result", None)
+    if result is None or not (g.min_agreement is not None or g.max_error is not None):
+        return
+    from .gates import Gates, evaluate
+
+    acc = Gates(max_error=g.max_error, min_agreement=g.min_agreement)
+    failed = [v for v in evaluate(acc, validation=result.to_dict()).verdicts if not v.passed]
+    if failed:
+        e.message += "; gate " + ", ".join(f"{v.gate} {v.limit_text()} failed (measured {v.measured_text()})"
+                                           for v in failed)
+
+
 # ---------------------------------------------------------------- one function per command
 
 
@@ -99,10 +113,13 @@ def convert(
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
 
+    from .errors import ValidationFailed
+
     g = _gates(gates, "convert")
     copts = convert_options(**options)
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs)
-    result = _convert(
+    try:
+        result = _convert(
         str(source),
         _format(to),
         output,
@@ -114,7 +131,11 @@ def convert(
         log=log,
         eval_data=user_path(eval_data),
         bundle=bundle,
-    )
+        gates=g,
+        )
+    except ValidationFailed as e:
+        _name_gates(e, g)
+        raise
     if not g.any:
         return result
     from .gates import evaluate

@@ -149,10 +149,11 @@ def default_output(source: Artifact, target: Format) -> Path:
 def convert(source: str | Path, to: Format, output: str | Path | None = None,
             opts: ConvertOptions | None = None, *, validate: bool = True, via: Format | None = None,
             validate_opts: ValidateOptions | None = None, clean: bool = False,
-            log: Log | None = None, eval_data: str | None = None, bundle: bool = False) -> ConversionResult:
+            log: Log | None = None, eval_data: str | None = None, bundle: bool = False,
+            gates: Any = None) -> ConversionResult:
     """Convert `source` to `to`; see portkit.api.convert. `eval_data` (labelled data for quantized
     accuracy deltas) and `bundle` (inputs + reference outputs saved for `portkit verify`) are handled by
-    the validation engine."""
+    the validation engine. `gates` (portkit.gates.Gates) are the target --keep-float auto searches for."""
     opts = opts or ConvertOptions()
     log = log or (lambda _m: None)
     src = source_artifact(source, opts)
@@ -197,12 +198,12 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     # framework it imported) of the route that failed before it
     with WorkerPool() as pool:
         return _first_route(src, routes, out, opts, validate, validate_opts, clean, log, eval_data, bundle,
-                            pool, to)
+                            pool, to, gates)
 
 
 def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOptions, validate: bool,
                  validate_opts: ValidateOptions | None, clean: bool, log: Log, eval_data: str | None,
-                 bundle: bool, pool: WorkerPool, to: Format) -> ConversionResult:
+                 bundle: bool, pool: WorkerPool, to: Format, gates: Any = None) -> ConversionResult:
     """Try the routes in order; the first that converts (and, validated, passes) is the result."""
     from .prep import finish
 
@@ -230,7 +231,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             if n + 1 < len(routes):
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[n + 1])}")
             continue
-        result = finish(result, to, out, opts, validate, validate_opts, log)  # mobile/web prep (portkit.prep)
+        result = finish(result, to, out, opts, validate, validate_opts, log, gates)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
         if clean:

@@ -13,7 +13,7 @@ from .formats import is_reference
 from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
 
 __all__ = ["PROVIDERS", "QUANTIZE_KINDS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "convert_options", "fold_input_specs", "option", "recipe_fields", "shapes_of", "user_path",
+           "convert_options", "fold_input_specs", "keep_float_names", "option", "recipe_fields", "shapes_of", "user_path",
            "validate_options"]
 
 
@@ -77,6 +77,10 @@ class ConvertOptions:
     quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS)  # fp16 | dynamic | int8
     calibration: str | None = option(None, recipe="target", path=True)
     int8_io: bool = option(False, recipe="target")
+    # int8 layers kept in float: names, or ("auto",) = the most sensitive ones until the gate holds
+    # (portkit.quantsense, portkit.prep.keep_float); recipes also take a comma-separated string
+    keep_float: tuple[str, ...] = option((), recipe="target", recipe_type=str | list[str] | None)
+    keep_float_max: int | None = option(None, recipe="target", ge=1)  # None: 10 % of the quantized layers
     optimize: bool = option(False, recipe="target")
     # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
     tool: str | None = option(None, recipe="target")
@@ -85,6 +89,7 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         _sync_specs(self)
+        object.__setattr__(self, "keep_float", keep_float_names(self.keep_float))
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,17 @@ def convert_options(**options: Any) -> ConvertOptions:
                 f"--model-args is not valid JSON ({e})", hint="write it like '{\"num_classes\": 10}'"
             ) from e
     return ConvertOptions(**options)
+
+
+def keep_float_names(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """--keep-float as the API, CLI and recipes give it ("auto", "a,b" or a list) in its one form."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    names = tuple(dict.fromkeys(n.strip() for n in items if n.strip()))
+    if "auto" in names and len(names) > 1:
+        raise BadInput("--keep-float takes 'auto' or layer names, not both", hint="e.g. --keep-float auto")
+    return names
 
 
 def validate_options(**options: Any) -> ValidateOptions:

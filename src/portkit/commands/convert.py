@@ -48,6 +48,8 @@ def convert(
     quantize: str | None = typer.Option(None, "--quantize", help="fp16, dynamic or int8 (TFLite, ONNX and ExecuTorch targets; ExecuTorch: int8, dynamic)."),
     calibration: str | None = typer.Option(None, "--calibration", help="Calibration data for int8 (.npz or folder of .npy)."),
     int8_io: bool = typer.Option(False, "--int8-io", help="Integer inputs/outputs for full-int8 TFLite."),
+    keep_float: str | None = typer.Option(None, "--keep-float", help="int8: keep these layers float (NAME,...), or 'auto': the most sensitive ones until the gate (--min-agreement/--max-error) holds."),
+    keep_float_max: int | None = typer.Option(None, "--keep-float-max", help="--keep-float auto: at most this many float layers (default 10%% of the quantized layers)."),
     optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
@@ -69,7 +71,7 @@ def convert(
         input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
-        int8_io=int8_io, optimize=optimize, eval_data=eval_data, bundle=bundle, tool=tool,
+        int8_io=int8_io, keep_float=keep_float, keep_float_max=keep_float_max, optimize=optimize, eval_data=eval_data, bundle=bundle, tool=tool,
     ))
     if as_json:
         ui.print_json(result.to_dict())
@@ -96,3 +98,6 @@ def render(result) -> None:
     ui.table(f"{result.source.location} → {result.output.location}",
              ["hop", "tool", "time", "validation", "max abs", "max rel"], rows)
     ui.line(f"wrote {result.output.location} ({ui.fmt_size(result.output.size_bytes())})")
+    kept = result.output.metadata.get("keep_float")
+    if kept:
+        ui.line(f"kept in float: {', '.join(kept.get('layers') or []) or 'none'}")

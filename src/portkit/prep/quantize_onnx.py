@@ -23,7 +23,8 @@ DYNAMIC_OPS = ["MatMul", "Gemm", "Attention", "LSTM", "GRU", "EmbedLayerNormaliz
 
 
 def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | None = None,
-             per_channel: bool = True, reduce_range: bool = True) -> dict[str, Any]:
+             per_channel: bool = True, reduce_range: bool = True,
+             keep_float: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write `out`; returns the Artifact metadata. `reduce_range` (7-bit weights) is on by default: x86
     CPUs without VNNI saturate in onnxruntime's fused u8s8/s8s8 kernels (measured on the digits CNN:
     logits off by 2.6 with full-range weights under the default optimisation level, 0.3 with reduce_range,
@@ -48,7 +49,13 @@ def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | Non
         data = require_calibration(calibration, kind)
         from .. import onnxutil
 
-        batches = calibration_batches(data, onnxutil.signature(onnxutil.load(prepared)))
+        prepared_model = onnxutil.load(prepared)
+        batches = calibration_batches(data, onnxutil.signature(prepared_model))
+        if keep_float:
+            from ..quantsense import check_layer_names
+
+            check_layer_names(keep_float, [n.name for n in prepared_model.graph.node if n.name],
+                              Path(src).name)
 
         class _Reader(Reader, q.CalibrationDataReader):  # onnxruntime's base class, our data
             def __init__(self) -> None:
@@ -59,6 +66,7 @@ def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | Non
                               per_channel=per_channel, reduce_range=reduce_range,
                               activation_type=q.QuantType.QInt8,
                               weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax,
+                              nodes_to_exclude=list(keep_float),
                               extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     samples = sum(int(next(iter(b.values())).shape[0]) for b in batches)
     return {"quantized": "int8", "quantization": {"mode": "static", "format": "QDQ", "activations": "int8",
@@ -66,7 +74,7 @@ def quantize(src: str | Path, out: str | Path, kind: str, calibration: str | Non
                                                   "reduce_range": reduce_range,
                                                   "calibration": Path(data).name,
                                                   "calibration_samples": samples,
-                                                  "method": "MinMax"}}
+                                                  "method": "MinMax", "keep_float": list(keep_float)}}
 
 
 def _preprocess(src: Path, out: Path) -> Path:

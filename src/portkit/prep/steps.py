@@ -22,6 +22,7 @@ __all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_form
 Log = Callable[[str], None]
 PREP_TARGETS = (Format.ONNX, Format.ORT, Format.WEB)
 QUANT_TARGETS = (*PREP_TARGETS, Format.TFLITE, Format.EXECUTORCH)
+KEEP_FLOAT_TARGETS = PREP_TARGETS  # where --keep-float is implemented (portkit.prep.keep_float)
 TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
          "fp16": "onnxruntime.transformers.float16"}
 # validation batches for a quantized step without user/calibration data: enough samples for agreement
@@ -42,6 +43,14 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
                            hint="convert to one of those, or drop --quantize")
         if opts.quantize == "int8":
             require_calibration(opts.calibration, "int8")
+    if opts.keep_float and opts.quantize != "int8":
+        raise BadInput("--keep-float needs --quantize int8 (it keeps layers of an int8 model in float)",
+                       hint="add --quantize int8 --calibration DATA, or drop --keep-float")
+    if opts.keep_float_max is not None and opts.keep_float != ("auto",):
+        raise BadInput("--keep-float-max limits --keep-float auto", hint="add --keep-float auto")
+    if opts.keep_float and to not in KEEP_FLOAT_TARGETS:
+        raise BadInput(f"--keep-float applies to {', '.join(t.value for t in KEEP_FLOAT_TARGETS)} targets, "
+                       f"not {to.value}", hint="drop --keep-float")
     if opts.optimize and to not in PREP_TARGETS:
         raise BadInput(f"--optimize applies to onnx, ort and web targets, not {to.value}",
                        hint="drop --optimize (TFLite converters optimise on their own)")
@@ -91,7 +100,8 @@ def prepare_onnx(src: Path, out: Path, opts: ConvertOptions) -> dict[str, Any]:
         if opts.quantize:
             nxt = Path(tmp) / "quantized.onnx"
             md.update(quantize(current, nxt, opts.quantize, opts.calibration,
-                                reduce_range=bool(opts.extra.get("reduce_range", True))))
+                                reduce_range=bool(opts.extra.get("reduce_range", True)),
+                                keep_float=tuple(n for n in opts.keep_float if n != "auto")))
             current = nxt
         shutil.copyfile(current, out)
     return md
@@ -134,12 +144,12 @@ def _fmt(n: int) -> str:
 
 
 def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions, validate: bool,
-           vopts: ValidateOptions | None, log: Log) -> ConversionResult:
+           vopts: ValidateOptions | None, log: Log, gates: Any = None) -> ConversionResult:
     """After the route: quantize/optimise ONNX targets, write the ORT operator config, report sizes.
     `out` is the requested output (for a same-format conversion the route is empty and result.output is
     still the source, which is never written to)."""
     if to is Format.ONNX and (opts.quantize or opts.optimize):
-        result = _onnx_steps(result, Path(out), opts, validate, vopts, log)
+        result = _onnx_steps(result, Path(out), opts, validate, vopts, log, gates)
     elif to is Format.ORT:
         from .ort_format import write_operator_config
 
@@ -153,6 +163,20 @@ def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions
     if to in PREP_TARGETS and (opts.quantize or opts.optimize or to is not Format.ONNX):
         _report_size(result, log)
     return result
+
+
+def _record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptions, log: Log) -> None:
+    """The layers kept float go into the metadata (sidecar, manifest) and the log."""
+    from .keep_float import finish_record
+
+    record = record or {"mode": "names", "layers": list(opts.keep_float)}
+    record = finish_record(record, art.location, opts, log)
+    art.metadata["keep_float"] = record
+    art.write_sidecar()
+    layers = record.get("layers") or []
+    log(f"  kept in float: {', '.join(layers) if layers else 'none (full int8 meets the gate)'}"
+        + (f" ({len(layers)} of {record['quantized_layers']} quantized layers)"
+           if record.get("quantized_layers") else ""))
 
 
 def _report_size(result: ConversionResult, log: Log) -> None:
@@ -175,7 +199,7 @@ def _report_size(result: ConversionResult, log: Log) -> None:
 
 
 def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
-                vopts: ValidateOptions | None, log: Log) -> ConversionResult:
+                vopts: ValidateOptions | None, log: Log, gates: Any = None) -> ConversionResult:
     from functools import partial
 
     from ..graph import step_edge
@@ -204,7 +228,15 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
             label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
             log(f"{label} with {_tool(step, opts)} → {final}")
             t = time.perf_counter()
-            nxt = run_hop(step_edge(step), current, final, opts, pool)
+            step_opts, kept = opts, None
+            if step == "quantize" and opts.keep_float == ("auto",):
+                from .keep_float import choose
+
+                names, kept = choose(current, out, opts, vopts, gates, pool, open_runner, log)
+                step_opts = dataclasses.replace(opts, keep_float=names)
+            nxt = run_hop(step_edge(step), current, final, step_opts, pool)
+            if step == "quantize" and opts.keep_float:
+                _record_kept(nxt, kept, step_opts, log)
             if "quantized" in current.metadata and step == "optimize":
                 nxt.metadata.setdefault("quantized", current.metadata["quantized"])
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)

@@ -1,0 +1,188 @@
+"""`--keep-float auto`: int8 with the most sensitive layers kept in float, a few at a time, until the gate
+holds (`--min-agreement`, `--max-error`; else the quantized validation criteria) or `--keep-float-max`
+layers (default 10 % of the quantized layers) are float.
+
+Runs in the parent, like the other post-route steps: each try is the ordinary quantizing hop (in a worker)
+with `keep_float` set, judged by the ordinary quantized validation on the same held-back data (the
+calibration set or --inputs), so what the search accepts is what the final check sees. The ranking comes
+from portkit.quantsense (per-tensor, per-channel quantization noise on the calibration data).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..artifact import Artifact
+from ..errors import ValidationFailed
+from ..options import ConvertOptions, ValidateOptions
+from ..quantsense import default_limit, keep_float_sets
+
+__all__ = ["choose", "gate_text", "passes", "sensitivity_of", "table_lines"]
+
+Log = Callable[[str], None]
+TABLE_ROWS = 8  # the most sensitive layers shown in the log (all of them are in the metadata)
+
+
+def sensitivity_of(float_path: str, qdq_path: str, calibration: str) -> dict[str, Any]:
+    """In a worker: quantsense.onnx_sensitivity on the calibration data."""
+    from .. import onnxutil
+    from ..quantsense import onnx_sensitivity
+    from .calibration import calibration_batches
+
+    batches = calibration_batches(calibration, onnxutil.signature(onnxutil.load(float_path)))
+    return onnx_sensitivity(float_path, qdq_path, batches)
+
+
+def passes(v: Any, gates: Any) -> bool:
+    """The validation passed and every accuracy gate set (min_agreement, max_error) holds on it."""
+    from ..gates import agreement_of, error_of
+
+    if v is None or not v:
+        return False
+    if gates is None:
+        return True
+    d = v.to_dict()
+    if gates.min_agreement is not None:
+        a = agreement_of(d)
+        if a is None or a < gates.min_agreement:
+            return False
+    if gates.max_error is not None:
+        e = error_of(d)
+        if e is None or e > gates.max_error:
+            return False
+    return True
+
+
+def gate_text(gates: Any) -> str:
+    parts = []
+    if gates is not None and gates.min_agreement is not None:
+        parts.append(f"min_agreement {gates.min_agreement:g}")
+    if gates is not None and gates.max_error is not None:
+        parts.append(f"max_error {gates.max_error:g}")
+    return " and ".join(parts) or "the quantized validation criteria"
+
+
+def _measure(v: Any) -> dict[str, Any]:
+    from ..gates import agreement_of, error_of
+
+    d = v.to_dict()
+    return {"agreement": agreement_of(d), "max_abs": error_of(d), "passed": bool(v)}
+
+
+def _latency_ms(path: str, feeds: dict[str, Any], runs: int = 20) -> float:
+    """Median onnxruntime CPU latency of one calibration batch (a comparison within this run, not a bench)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t) * 1e3)
+    return round(sorted(times)[len(times) // 2], 4)
+
+
+def table_lines(sens: dict[str, Any], kept: list[str]) -> list[str]:
+    rows = sorted(((n, r) for n, r in sens["layers"].items() if r["sqnr_db"] is not None),
+                  key=lambda x: x[1]["sqnr_db"])
+    lines = [f"  {'layer':<28} {'op':<14} {'SQNR dB':>8}  kept"]
+    for n, r in rows[:TABLE_ROWS]:
+        lines.append(f"  {n[:28]:<28} {r['op'][:14]:<14} {r['sqnr_db']:>8.1f}  {'float' if n in kept else 'int8'}")
+    return lines
+
+
+def choose(current: Artifact, out: Path, opts: ConvertOptions, vopts: ValidateOptions, gates: Any,
+           pool: Any, open_runner: Callable[..., Any], log: Log) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The layers to keep float (and the record of the search) for the quantize step of `current`."""
+    from ..graph import step_edge
+    from ..hops import remove, run_hop, validate_pair
+    from ..workers import family_of
+
+    edge = step_edge("quantize")
+    full_path, try_path = (out.parent / (out.name.removesuffix(".onnx") + f".{t}.onnx") for t in ("int8-full", "int8-try"))
+    runners: dict[str, Any] = {}
+    tries: list[dict[str, Any]] = []
+
+    def judge(path: Path, names: tuple[str, ...]) -> tuple[Artifact, Any]:
+        cand = run_hop(edge, current, path, dataclasses.replace(opts, keep_float=names), pool)
+        try:
+            v = validate_pair(current, cand, runners, vopts, open_runner)
+        finally:
+            r = runners.pop(cand.location, None)
+            if r is not None:
+                r.close()
+        ok = passes(v, gates)
+        tries.append({"float_layers": list(names), **_measure(v), "gate": ok})
+        m = tries[-1]
+        agree = "-" if m["agreement"] is None else f"{m['agreement']:.3f}"
+        log(f"  keep-float auto: {len(names)} float layer(s) {list(names) or ''}: top-1 agreement {agree}, "
+            f"max abs {m['max_abs']:.3g} — {'gate holds' if ok else 'not yet'}")
+        return cand, ok
+
+    try:
+        full, ok = judge(full_path, ())
+        record: dict[str, Any] = {"mode": "auto", "gate": gate_text(gates), "tries": tries}
+        if ok:
+            record.update(layers=[], quantized_layers=None)
+            return (), record
+        sens = pool.get(family_of(edge.requires)).call_as(
+            "int8 sensitivity (onnxruntime)", "portkit.prep.keep_float", "sensitivity_of",
+            current.location, full.location, opts.calibration)
+        n_layers = len(sens["layers"])
+        limit = opts.keep_float_max or default_limit(n_layers)
+        record.update(quantized_layers=n_layers, limit=limit, samples=sens["samples"],
+                      sensitivity=[{"layer": n, **r} for n, r in sorted(
+                          sens["layers"].items(), key=lambda x: (x[1]["sqnr_db"] is None, x[1]["sqnr_db"] or 0))],
+                      tensors=sens["tensors"][:20])
+        log(f"  per-layer sensitivity on {sens['samples']} calibration samples ({n_layers} quantized layers, "
+            f"at most {limit} kept float):")
+        for line in table_lines(sens, []):
+            log(line)
+        for names in keep_float_sets(sens["tensors"], limit):
+            _, ok = judge(try_path, tuple(names))
+            if ok:
+                record["layers"] = names
+                record["compare"] = _compare(current.location, full.location, opts)
+                return tuple(names), record
+        best = max((t for t in tries), key=lambda t: (t["agreement"] or 0, -(t["max_abs"] or 0)))
+        raise ValidationFailed(
+            f"--keep-float auto: the {gate_text(gates)} gate is not met with up to {limit} of {n_layers} "
+            f"layers in float (best: top-1 agreement {best['agreement']}, max abs {best['max_abs']:.3g} with "
+            f"{len(best['float_layers'])} float)",
+            path=str(out), hint="raise --keep-float-max, loosen the gate, or give more calibration data; "
+                                "nothing was written")
+    finally:
+        for r in runners.values():
+            r.close()
+        for p in (full_path, try_path):
+            remove(p)
+            remove(Artifact(str(p), current.format).sidecar())
+
+
+def _compare(float_path: str, full_path: str, opts: ConvertOptions) -> dict[str, Any]:
+    """Size and latency of the float model and full int8 (the result's are added once it is written)."""
+    from .. import onnxutil
+    from .calibration import calibration_batches
+
+    feeds = calibration_batches(opts.calibration, onnxutil.signature(onnxutil.load(float_path)))[0]
+    return {name: {"bytes": Path(p).stat().st_size, "latency_ms": _latency_ms(p, feeds)}
+            for name, p in (("float", float_path), ("int8", full_path))}
+
+
+def finish_record(record: dict[str, Any], result_path: str, opts: ConvertOptions, log: Log) -> dict[str, Any]:
+    """Add the result's size/latency to the comparison and log it."""
+    from .. import onnxutil
+    from .calibration import calibration_batches
+
+    cmp = record.get("compare")
+    if not cmp:
+        return record
+    feeds = calibration_batches(opts.calibration, onnxutil.signature(onnxutil.load(result_path)))[0]
+    cmp["result"] = {"bytes": Path(result_path).stat().st_size, "latency_ms": _latency_ms(result_path, feeds)}
+    log("  size / latency (onnxruntime CPU, one calibration batch): " + ", ".join(
+        f"{k} {v['bytes'] / 1024:.1f} KB {v['latency_ms']:.3f} ms" for k, v in cmp.items()))
+    return record

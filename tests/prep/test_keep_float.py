@@ -1,0 +1,98 @@
+"""int8 that keeps its accuracy: per-layer sensitivity (portkit.quantsense) and --keep-float (names or auto)
+on a model with one outlier-sensitive layer (samples/sensitive.py), as users run it and through the API."""
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+import portkit
+from portkit.errors import BadInput, ValidationFailed
+from portkit.quantsense import default_limit, keep_float_sets
+
+from ..conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def sensitive(tmp_path_factory):
+    from samples.sensitive import write
+
+    return write(tmp_path_factory.mktemp("sensitive"))
+
+
+def _float_layers(path) -> set[str]:
+    """Gemm nodes whose weights stay float (an int8 layer reads its weight through DequantizeLinear)."""
+    g = onnx.load(str(path)).graph
+    return {n.name for n in g.node if n.op_type == "Gemm" and n.input[1].endswith(".weight")}
+
+
+def _quantized_tensors(path) -> set[str]:
+    return {n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type == "QuantizeLinear"}
+
+
+def test_plain_int8_fails_the_gate_and_auto_keeps_two_layers_float(sensitive, tmp_path):
+    model, calib, _ = sensitive
+    args = ["convert", str(model), "--to", "onnx", "--quantize", "int8", "--calibration", str(calib),
+            "--min-agreement", "0.98"]
+    plain = run_cli(*args, "-o", str(tmp_path / "plain.onnx"))
+    assert plain.returncode == 1, plain.stderr
+    assert "min_agreement 0.98 failed" in plain.stderr
+
+    out = tmp_path / "auto.onnx"
+    auto = run_cli(*args, "--keep-float", "auto", "-o", str(out))
+    assert auto.returncode == 0, auto.stderr
+    assert "kept in float: fc4, fc5" in auto.stdout
+    assert "SQNR dB" in auto.stderr  # the per-layer table
+    assert _float_layers(out) == {"fc4", "fc5"} and "fc4_out" not in _quantized_tensors(out)
+    kept = json.loads(out.with_name(out.name + ".portkit.json").read_text())["metadata"]["keep_float"]
+    assert kept["layers"] == ["fc4", "fc5"] and kept["quantized_layers"] == 10
+    assert kept["sensitivity"][0]["layer"] in ("fc4", "fc5")  # the outlier tensor ranks worst
+    assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]
+    assert set(kept["compare"]) == {"float", "int8", "result"}
+    assert kept["compare"]["int8"]["bytes"] < kept["compare"]["result"]["bytes"] < kept["compare"]["float"]["bytes"]
+
+
+def test_keep_float_by_name_through_the_api(sensitive, tmp_path):
+    model, calib, _ = sensitive
+    out = tmp_path / "named.onnx"
+    res = portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="fc4,fc5",
+                          gates={"min_agreement": 0.98})
+    assert res.passed and _float_layers(out) == {"fc4", "fc5"}
+    assert res.output.metadata["keep_float"]["layers"] == ["fc4", "fc5"]
+    assert res.output.metadata["quantization"]["keep_float"] == ["fc4", "fc5"]
+
+
+def test_a_gate_out_of_reach_writes_nothing(sensitive, tmp_path):
+    model, calib, _ = sensitive
+    out = tmp_path / "never.onnx"
+    with pytest.raises(ValidationFailed, match="not met with up to 1 of 10 layers"):
+        portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="auto",
+                        keep_float_max=1, gates={"min_agreement": 0.98})
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_keep_float_input(sensitive, tmp_path):
+    model, calib, _ = sensitive
+    out = tmp_path / "bad.onnx"
+    r = run_cli("convert", str(model), "--to", "onnx", "--quantize", "int8", "--calibration", str(calib),
+                "--keep-float", "fc4,nope", "-o", str(out))
+    assert r.returncode == 2 and "no layer named 'nope'" in r.stderr and "fc0" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+    with pytest.raises(BadInput, match="needs --quantize int8"):
+        portkit.convert(model, "onnx", out, quantize="dynamic", keep_float="auto")
+    with pytest.raises(BadInput, match="needs --quantize int8"):
+        portkit.convert(model, "onnx", out, keep_float="fc4")
+    with pytest.raises(BadInput, match="limits --keep-float auto"):
+        portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float_max=2)
+    with pytest.raises(BadInput, match="'auto' or layer names"):
+        portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="auto,fc4")
+    assert not out.exists()
+
+
+def test_keep_float_sets_grow_one_tensor_at_a_time():
+    tensors = [{"tensor": "a", "layers": ["l4", "l5"]}, {"tensor": "b", "layers": ["l5", "l6"]},
+               {"tensor": "c", "layers": ["l1", "l2", "l3"]}, {"tensor": "d", "layers": ["l9"]}]
+    assert keep_float_sets(tensors, 4) == [["l4", "l5"], ["l4", "l5", "l6"], ["l4", "l5", "l6", "l9"]]
+    assert keep_float_sets(tensors, 1) == [["l9"]]
+    assert default_limit(10) == 2 and default_limit(57) == 6
