@@ -32,5 +32,5 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         raise BadInput("--keep-float auto is chosen by the conversion, not by the quantize step",
                        hint="use portkit.convert(..., keep_float='auto')")
     md = quantize(src.location, str(out), opts.quantize, opts.calibration,
-                  reduce_range=bool(opts.extra.get("reduce_range", True)), keep_float=opts.keep_float)
+                  reduce_range=opts.reduce_range, keep_float=opts.keep_float)
     return transformed(src, out, md, FP16_TOOL if opts.quantize == "fp16" else TOOL)

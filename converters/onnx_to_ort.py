@@ -36,7 +36,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         sig = onnxutil.signature(onnxutil.load(model))
         opset = onnxutil.opset(onnxutil.load(model))
         to_ort(model, out)
-    keep = {k: v for k, v in src.metadata.items() if k in ("layout", "renamed", "input_ranges", "dynamic")}
+    keep = src.carried()
     return Artifact(str(out), Format.ORT, sig, {**keep, **md, "producer": TOOL, "opset": opset,
                                                 "optimization_level": "basic",
                                                 "versions": versions("onnxruntime", "onnx")})

@@ -1,4 +1,4 @@
-"""ONNX → web bundle for onnxruntime-web: model (ONNX, or ORT with extra={"web_model": "ort"}),
+"""ONNX → web bundle for onnxruntime-web: model (ONNX, or ORT with --web-model ort),
 manifest.json, index.html and portkit-web.mjs.
 
 --optimize / --quantize are applied to the model inside this hop (portkit.prep). The bundle's operators
@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from portkit.artifact import Artifact
-from portkit.errors import BadInput, ConversionFailed
+from portkit.errors import ConversionFailed
 from portkit.formats import Format
 from portkit.options import ConvertOptions
 
@@ -30,9 +30,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from portkit.prep.web_bundle import write_bundle
     from portkit.versions import versions
 
-    kind = str(opts.extra.get("web_model", "onnx")).lower()
-    if kind not in ("onnx", "ort"):
-        raise BadInput(f"unknown web model format '{kind}'", hint="valid: onnx, ort")
+    kind = opts.web_model  # one of options.WEB_MODELS, checked where the options were built
     md: dict = {}
     with tempfile.TemporaryDirectory(prefix="portkit-web-") as tmp:
         model = Path(src.location)
@@ -59,7 +57,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         if kind == "ort":
             write_operator_config(out / "model.ort")
     md.pop("layout", None)
-    keep = {k: v for k, v in src.metadata.items() if k in ("layout", "renamed", "input_ranges", "dynamic")}
+    keep = src.carried()
     ops = {k: report.to_dict()[k] for k in ("summary", "checked_against", "ok")}
     return Artifact(str(out), Format.WEB, sig, {**keep, **md, "producer": TOOL, "ops": ops,
                                                 "web": {"model": manifest["model"],

@@ -108,7 +108,8 @@ def convert(
     `options` are ConvertOptions fields: opset, input_shapes (with input_dtypes {name: dtype} and
     dynamic_axes {name: {axis: symbol}}, folded into input_specs), dynamic, weights, model_args, allow_pickle,
     allow_unsafe, custom_objects, keep_layout, quantize, calibration, int8_io, optimize, tool (keep only routes
-    using that tool for a hop, e.g. "tf2onnx" or "litert-torch"), extra.
+    using that tool for a hop, e.g. "tf2onnx" or "litert-torch"), reduce_range, web_model ("onnx" or "ort"),
+    debug (converters' warnings on stderr; default: PORTKIT_DEBUG is set).
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert

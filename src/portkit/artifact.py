@@ -10,7 +10,11 @@ from .formats import Format
 from .signature import ModelSignature
 from .tensormap import TensorMap
 
-__all__ = ["Artifact", "HopRecord"]
+__all__ = ["CARRIED_KEYS", "Artifact", "HopRecord"]
+
+# what a step that keeps the graph's meaning (optimise, quantize, ONNX → ORT / web bundle) carries over from
+# its source: the layout/renames relative to the route's original, integer input ranges, the dynamic request
+CARRIED_KEYS = ("layout", "renamed", "input_ranges", "dynamic")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,10 @@ class Artifact:
     def record(self) -> HopRecord:
         """The typed view of `metadata` (what the hop that produced this artifact recorded)."""
         return HopRecord.from_metadata(self.metadata)
+
+    def carried(self) -> dict[str, Any]:
+        """The metadata a graph-preserving step keeps from this artifact (CARRIED_KEYS)."""
+        return {k: v for k, v in self.metadata.items() if k in CARRIED_KEYS}
 
     def size_bytes(self) -> int:
         p = self.path

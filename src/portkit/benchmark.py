@@ -25,7 +25,7 @@ import numpy as np
 
 from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
-from .options import PROVIDERS, option
+from .options import PROVIDERS, check_rules, option
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
 
@@ -93,9 +93,10 @@ def summarize(times_ns: Sequence[int] | np.ndarray, batch: int = 1, seed: int = 
 @dataclass(frozen=True)
 class BenchOptions:
     # for ONNX models; framework runtimes run on their own device
-    providers: tuple[str, ...] = option(("cpu",), recipe="bench", choices=PROVIDERS, min_length=1,
+    providers: tuple[str, ...] = option(("cpu",), recipe="bench", choices=PROVIDERS, min_length=1, flag="--provider",
                                         recipe_type=list[str])
-    batches: tuple[int, ...] = option((1,), recipe="bench", min_length=1, item_ge=1, recipe_type=list[int])
+    batches: tuple[int, ...] = option((1,), recipe="bench", min_length=1, item_ge=1, flag="--batch",
+                                    recipe_type=list[int])
     iterations: int | None = option(None, recipe="bench", ge=2)  # a fixed count, or ...
     # ... a time budget in seconds per series (default 2 s when neither)
     duration: float | None = option(None, recipe="bench", gt=0)
@@ -111,17 +112,7 @@ class BenchOptions:
     def __post_init__(self) -> None:
         if self.iterations is not None and self.duration is not None:
             raise BadInput("give --iterations or --duration, not both")
-        if self.iterations is not None and self.iterations < 2:
-            raise BadInput("--iterations must be at least 2")
-        if self.duration is not None and self.duration <= 0:
-            raise BadInput("--duration must be positive")
-        if self.warmup < 0:
-            raise BadInput("--warmup must be 0 or more")
-        if not self.batches or any(b < 1 for b in self.batches):
-            raise BadInput("batch sizes must be 1 or more", hint="e.g. --batch 1,8,32")
-        bad = [p for p in self.providers if p not in PROVIDERS]
-        if bad:
-            raise BadInput(f"unknown provider '{bad[0]}'", hint="choose from cpu, cuda, tensorrt")
+        check_rules(self)
 
     def loop_options(self) -> dict[str, Any]:
         if self.iterations is not None:

@@ -5,14 +5,19 @@ import enum
 import json
 import re
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInput
 
-__all__ = ["Format", "is_reference", "model_file", "sniff", "suggest"]
+__all__ = ["FORMATS", "Format", "FormatInfo", "Quantize", "is_reference", "model_file", "quantizable", "sniff",
+           "suggest"]
 
 
 class Format(str, enum.Enum):
+    """A model format. What portkit knows about each one is its row in FORMATS (`fmt.info`)."""
+
     KERAS = "keras"
     KERAS_H5 = "keras_h5"
     KERAS_JSON = "keras_json"
@@ -27,55 +32,96 @@ class Format(str, enum.Enum):
     WEB = "web"  # a folder: model + manifest.json + index.html for onnxruntime-web (a target)
 
     @property
+    def info(self) -> FormatInfo:
+        return FORMATS[self]
+
+    @property
     def is_dir(self) -> bool:
-        return self in (Format.SAVEDMODEL, Format.WEB)
+        return self.info.folder
 
     @property
     def suffix(self) -> str:
-        return _SUFFIX[self]
+        return self.info.suffix
 
     @classmethod
     def parse(cls, text: str) -> Format:
         key = text.strip().lower().replace("-", "_")
-        key = _ALIASES.get(key, key)
+        key = next((f.value for f in cls if key in f.info.aliases), key)
         try:
             return cls(key)
         except ValueError:
             raise BadInput(f"unknown format '{text}'", hint=suggest(text, [f.value for f in cls])) from None
 
 
-_SUFFIX = {
-    Format.KERAS: ".keras",
-    Format.KERAS_H5: ".h5",
-    Format.KERAS_JSON: ".json",
-    Format.SAVEDMODEL: "",
-    Format.TORCH: ".pt",
-    Format.TORCHSCRIPT: ".pt",
-    Format.ONNX: ".onnx",
-    Format.TFLITE: ".tflite",
-    Format.PT2: ".pt2",
-    Format.EXECUTORCH: ".pte",
-    Format.ORT: ".ort",
-    Format.WEB: "",
+@dataclass(frozen=True)
+class FormatInfo:
+    """One format's row: everything portkit decides by format reads it here."""
+
+    suffix: str  # a produced file's suffix ("" for a folder: named MODEL_<format>)
+    runtime: str  # the module under portkit.runtimes whose load(artifact) runs it
+    runtime_name: str  # the runtime as bench, serve and reports name it
+    # the WorkerPool family its runtime runs in ("tf": TensorFlow/LiteRT, never beside torch's compiler
+    # stack; "torch"), None: in the calling process (onnxruntime needs no worker)
+    family: str | None
+    quantize: tuple[str, ...] = ()  # the --quantize kinds a conversion to it takes
+    onnx_steps: bool = False  # an ONNX graph inside: --optimize/--quantize run as ONNX steps (portkit.prep)
+    folder: bool = False  # a folder, not a file
+    aliases: tuple[str, ...] = ()  # other spellings --to/--via accept
+    # content sniffing for a format recognised on its own (not by a shared container such as zip or HDF5):
+    # detect(path, head) is true when `path` (a folder, head b""; or a file, head its first 64 bytes) is one
+    detect: Callable[[Path, bytes], bool] | None = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.family is None
+
+
+def _is_savedmodel(p: Path, head: bytes) -> bool:
+    return (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file()
+
+
+def _is_web_bundle(p: Path, head: bytes) -> bool:
+    return (p / "manifest.json").is_file() and (p / "index.html").is_file()
+
+
+class Quantize(str, enum.Enum):
+    """--quantize: what a quantized (or half-precision) result stores. Strings compare equal to values."""
+
+    FP16 = "fp16"
+    DYNAMIC = "dynamic"
+    INT8 = "int8"
+
+
+ALL_KINDS: tuple[str, ...] = tuple(q.value for q in Quantize)
+
+FORMATS: dict[Format, FormatInfo] = {
+    Format.KERAS: FormatInfo(".keras", "keras", "tensorflow", "tf"),
+    Format.KERAS_H5: FormatInfo(".h5", "keras", "tensorflow", "tf", aliases=("h5", "hdf5")),
+    Format.KERAS_JSON: FormatInfo(".json", "keras", "tensorflow", "tf", aliases=("json",)),
+    Format.SAVEDMODEL: FormatInfo("", "savedmodel", "tensorflow", "tf", folder=True, detect=_is_savedmodel,
+                                  aliases=("saved_model", "tf")),
+    Format.TORCH: FormatInfo(".pt", "torch", "torch", "torch", aliases=("pytorch",)),
+    Format.TORCHSCRIPT: FormatInfo(".pt", "torch", "torch", "torch", aliases=("pt", "jit", "script")),
+    Format.ONNX: FormatInfo(".onnx", "onnx", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True),
+    Format.TFLITE: FormatInfo(".tflite", "tflite", "litert", "tf", quantize=ALL_KINDS, aliases=("lite", "litert"),
+                              detect=lambda p, head: head[4:8] == b"TFL3"),
+    Format.PT2: FormatInfo(".pt2", "pt2", "torch.export", "torch",
+                           aliases=("export", "exported_program", "torch_export")),
+    # ExecuTorch's XNNPACK quantizer has no fp16 mode; its flatbuffer identifier is "ET12" etc.
+    Format.EXECUTORCH: FormatInfo(".pte", "executorch", "executorch", "torch", quantize=("int8", "dynamic"),
+                                  aliases=("pte", "et"),
+                                  detect=lambda p, head: head[4:6] == b"ET" and head[6:8].isdigit()),
+    Format.ORT: FormatInfo(".ort", "ort", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True,
+                           detect=lambda p, head: head[4:8] == b"ORTM"),
+    Format.WEB: FormatInfo("", "ort", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True, folder=True,
+                           detect=_is_web_bundle),
 }
-_ALIASES = {
-    "h5": "keras_h5",
-    "hdf5": "keras_h5",
-    "json": "keras_json",
-    "saved_model": "savedmodel",
-    "tf": "savedmodel",
-    "pytorch": "torch",
-    "pt": "torchscript",
-    "jit": "torchscript",
-    "script": "torchscript",
-    "lite": "tflite",
-    "litert": "tflite",
-    "export": "pt2",
-    "exported_program": "pt2",
-    "torch_export": "pt2",
-    "pte": "executorch",
-    "et": "executorch",
-}
+
+
+def quantizable() -> list[Format]:
+    """The formats a conversion can quantize to."""
+    return [f for f in Format if f.info.quantize]
+
 
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FILE_REF = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][\w.]*)$")  # path/to/models.py:factory
@@ -110,10 +156,9 @@ def sniff(location: str | Path) -> Format:
                            hint="point it at the model file")
         raise BadInput("file not found", path=path, hint="check the path")
     if path.is_dir():
-        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
-            return Format.SAVEDMODEL
-        if (path / "manifest.json").is_file() and (path / "index.html").is_file():
-            return Format.WEB
+        found = _detected(path, b"", folder=True)
+        if found is not None:
+            return found
         raise BadInput("folder is not a SavedModel (no saved_model.pb inside)", path=path,
                        hint="pass a model file or a SavedModel folder")
     size = path.stat().st_size
@@ -121,12 +166,9 @@ def sniff(location: str | Path) -> Format:
         raise BadInput("file is empty", path=path, hint="re-export the model")
     with path.open("rb") as f:
         head = f.read(64)
-    if head[4:8] == b"TFL3":
-        return Format.TFLITE
-    if head[4:8] == b"ORTM":
-        return Format.ORT
-    if head[4:6] == b"ET" and head[6:8].isdigit():
-        return Format.EXECUTORCH  # ExecuTorch flatbuffer file identifier "ET12" etc.
+    found = _detected(path, head, folder=False)
+    if found is not None:
+        return found
     if head.startswith(_HDF5_MAGIC):
         return _sniff_h5(path)
     if head.startswith(b"PK"):
@@ -139,6 +181,11 @@ def sniff(location: str | Path) -> Format:
         return Format.ONNX
     raise BadInput("unrecognised model file (not ONNX, TFLite, Keras, HDF5, TorchScript, .pt2, .pte or a SavedModel)",
                    path=path, hint="check that the file is complete and is a model")
+
+
+def _detected(path: Path, head: bytes, *, folder: bool) -> Format | None:
+    """The first format whose row recognises this folder or file on its own (FormatInfo.detect)."""
+    return next((f for f in Format if f.info.folder == folder and f.info.detect and f.info.detect(path, head)), None)
 
 
 def _sniff_h5(path: Path) -> Format:

@@ -19,7 +19,7 @@ from .errors import ConversionFailed, PortkitError
 from .graph import Edge
 from .options import ConvertOptions, ValidateOptions
 from .validation import ValidationResult, validate_runners
-from .workers import WorkerPool, call_in_worker, family_of
+from .workers import WorkerPool, call_in_worker, family_of, show_output
 
 __all__ = ["HopResult", "place", "remove", "run_edge", "run_hop", "tmp_path", "validate_pair"]
 
@@ -38,13 +38,17 @@ class HopResult:
 
 
 def run_edge(edge_name: str, src: Artifact, out: str, opts: ConvertOptions) -> Artifact:
-    """Runs inside the worker."""
+    """Runs inside the worker. With --debug (opts.debug) the converter's warnings and logs reach stderr;
+    without it they are noise beside portkit's one-line messages."""
     import importlib
+    import logging
 
-    if not opts.extra.get("debug"):
+    if opts.debug:
+        show_output()
+        warnings.resetwarnings()
+        logging.disable(logging.NOTSET)
+    else:
         warnings.filterwarnings("ignore")
-        import logging
-
         logging.disable(logging.WARNING)
     mod = importlib.import_module(f"portkit.converters.{edge_name}")
     return mod.convert(src, Path(out), opts)

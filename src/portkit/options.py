@@ -9,20 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
-from .formats import is_reference
+from .formats import ALL_KINDS, Quantize, is_reference, suggest
 from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
 
-__all__ = ["PROVIDERS", "QUANTIZE_KINDS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "convert_options", "fold_input_specs", "keep_float_names", "option", "recipe_fields", "shapes_of", "user_path",
-           "validate_options"]
-
-
-class Quantize(str, enum.Enum):
-    """--quantize: what a quantized (or half-precision) result stores. Strings compare equal to values."""
-
-    FP16 = "fp16"
-    DYNAMIC = "dynamic"
-    INT8 = "int8"
+__all__ = ["PROVIDERS", "QUANTIZE_KINDS", "WEB_MODELS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
+           "check_rules", "convert_options", "debug_requested", "flag_of", "fold_input_specs", "keep_float_names",
+           "option", "recipe_fields", "shapes_of", "user_path", "validate_options"]
 
 
 class Provider(str, enum.Enum):
@@ -33,10 +25,17 @@ class Provider(str, enum.Enum):
     TENSORRT = "tensorrt"
 
 
-QUANTIZE_KINDS: tuple[str, ...] = tuple(q.value for q in Quantize)
+QUANTIZE_KINDS: tuple[str, ...] = ALL_KINDS
 PROVIDERS: tuple[str, ...] = tuple(p.value for p in Provider)
 
 RECIPE_SCOPES = ("model", "target", "validate", "bench")
+WEB_MODELS = ("onnx", "ort")  # what a web bundle carries: the ONNX file, or its ORT flatbuffer
+
+
+def debug_requested() -> bool:
+    """--debug: the CLI sets PORTKIT_DEBUG for the whole command (its workers inherit it), so every options
+    object built during that command says so too."""
+    return bool(os.environ.get("PORTKIT_DEBUG"))
 
 
 def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = MISSING, **rules: Any) -> Any:
@@ -44,11 +43,51 @@ def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = 
     takes it (`recipe`: "model", "target", "validate" or "bench"; None: not in recipes) and the rules the
     recipe schema checks it with — pydantic's `ge`/`gt`/`min_length`, `choices` (allowed strings), `item_ge`
     (each list item ≥), `path` (a file, read relative to the recipe), `alias` (the recipe key when it differs)
-    and `recipe_type` (the YAML spelling when it differs from the field's Python type). The recipe schema
-    (portkit.recipes.schema) and the recipe runner are generated from these, so a new option is this field
-    plus its CLI flag."""
+    `recipe_type` (the YAML spelling when it differs from the field's Python type) and `flag` (the CLI flag
+    when it is not --the-field-name). The recipe schema (portkit.recipes.schema) and the recipe runner are
+    generated from these, and every options dataclass enforces the rules when built (`check_rules`), so a
+    new option is this field plus its CLI flag."""
     assert recipe is None or recipe in RECIPE_SCOPES, recipe
     return field(default=default, default_factory=factory, metadata={"recipe": recipe, **rules})
+
+
+def flag_of(f: Field) -> str:
+    """The CLI flag of an option field (`flag` in its definition where it is not --the-field-name)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+_BOUNDS = {"ge": (lambda v, b: v >= b, "≥"), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "≤")}
+
+
+def check_rules(opts: Any) -> None:
+    """Enforce each field's rules (ge/gt/le, min_length, item_ge, choices) as its definition states them.
+    Every options dataclass runs this when built, so the CLI, the API, recipes, bench and prep refuse a bad
+    value alike (exit 2), in one line naming the flag and, for recipes, the key."""
+    for f in fields(opts):
+        rules, value = f.metadata, getattr(opts, f.name)
+        if value is None or not rules:
+            continue
+        flag = flag_of(f)
+        key = rules.get("alias") or f.name
+        where = f"(recipes: `{key}`)" if rules.get("recipe") else ""
+        items = list(value) if isinstance(value, (tuple, list)) else [value]
+        if "min_length" in rules and isinstance(value, (tuple, list)) and len(value) < rules["min_length"]:
+            raise BadInput(f"{flag} needs at least {rules['min_length']} value(s) {where}".rstrip(),
+                           hint=f"give {flag} a value")
+        for rule, (ok, sign) in _BOUNDS.items():
+            if rule in rules and not isinstance(value, bool) and not ok(value, rules[rule]):
+                raise BadInput(f"{flag} {value}: must be {sign} {rules[rule]} {where}".rstrip(),
+                               hint=f"pass {flag} {sign} {rules[rule]}")
+        if "item_ge" in rules:
+            bad = next((v for v in items if v < rules["item_ge"]), None)
+            if bad is not None:
+                raise BadInput(f"{flag} {bad}: each value must be ≥ {rules['item_ge']} {where}".rstrip(),
+                               hint=f"e.g. {flag} 1")
+        if rules.get("choices"):
+            bad = next((v for v in items if v not in rules["choices"]), None)
+            if bad is not None:
+                raise BadInput(f"unknown {flag} '{bad}' {where}".rstrip(),
+                               hint=suggest(str(bad), list(rules["choices"])))
 
 
 def recipe_fields(cls: type, scope: str) -> list[Field]:
@@ -60,8 +99,8 @@ def recipe_fields(cls: type, scope: str) -> list[Field]:
 class ConvertOptions:
     opset: int | None = option(None, recipe="target", ge=7)  # None: the converter's default (17 for torch)
     input_shapes: dict[str, tuple[Dim, ...]] = option(  # '' = the only input
-        recipe="model", factory=dict, recipe_type=dict[str, list[int | str]] | None)
-    dynamic: bool = option(True, recipe="target")  # dynamic batch axis
+        recipe="model", factory=dict, flag="--input-shape", recipe_type=dict[str, list[int | str]] | None)
+    dynamic: bool = option(True, recipe="target", flag="--static")  # dynamic batch axis
     # name/shape/dtype/dynamic axes per input (--input-shape/--input-dtype/--dynamic-axis); input_shapes is
     # folded in and kept as the shapes' view of these specs (recipes spell them input_dtypes / dynamic_axes)
     input_specs: tuple[InputSpec, ...] = ()
@@ -84,21 +123,26 @@ class ConvertOptions:
     optimize: bool = option(False, recipe="target")
     # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
     tool: str | None = option(None, recipe="target")
-    # anything an edge needs that has no field yet (kept out of the core's way)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # ONNX dynamic/int8 quantization with 7-bit weights: x86 without VNNI overflows with full-range ones
+    reduce_range: bool = option(True, recipe="target")
+    web_model: str = option("onnx", recipe="target", choices=WEB_MODELS)  # the model a web bundle holds
+    # converters' warnings and logs reach stderr (the CLI's --debug; PORTKIT_DEBUG=1 for the API)
+    debug: bool = option(factory=debug_requested)
 
     def __post_init__(self) -> None:
         _sync_specs(self)
         object.__setattr__(self, "keep_float", keep_float_names(self.keep_float))
+        check_rules(self)
 
 
 @dataclass(frozen=True)
 class ValidateOptions:
     atol: float | None = option(None, recipe="validate", ge=0)  # None: per-dtype default
     rtol: float | None = option(None, recipe="validate", ge=0)
-    per_output: dict[str, tuple[float, float]] = option(recipe="validate", factory=dict, alias="tolerances")
+    per_output: dict[str, tuple[float, float]] = option(recipe="validate", factory=dict, alias="tolerances",
+                                                        flag="--tolerance")
     # None: 1 and 2 when the batch is dynamic (plus 7 in sweeps)
-    batches: tuple[int, ...] | None = option(None, recipe="validate", min_length=1, item_ge=1,
+    batches: tuple[int, ...] | None = option(None, recipe="validate", min_length=1, item_ge=1, flag="--batch",
                                              recipe_type=list[int] | None)
     samples: int = option(1, recipe="validate", ge=1)
     seed: int = 0  # recipes: the recipe's `seed`
@@ -108,6 +152,7 @@ class ValidateOptions:
 
     def __post_init__(self) -> None:
         _sync_specs(self)
+        check_rules(self)
 
 
 def _sync_specs(opts: Any) -> None:

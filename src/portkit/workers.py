@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from .errors import ConversionFailed, InternalError, PortkitError
 
 __all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "family_of", "raised_by_portkit",
-           "shutdown"]
+           "show_output", "shutdown"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -39,6 +39,8 @@ def _serve(conn: Any) -> None:  # runs in the child
 
     sys.stdout.flush()
     sys.stderr.flush()
+    global _STDERR
+    _STDERR = os.dup(2)
     if os.environ.get("PORTKIT_DEBUG"):
         os.dup2(2, 1)
     else:  # errors reach the parent through the pipe, as one line; the rest is noise without --debug
@@ -70,6 +72,22 @@ def _serve(conn: Any) -> None:  # runs in the child
         except BaseException as e:  # noqa: BLE001 - everything must reach the parent, even SystemExit
             status = "bug" if raised_by_portkit(e) else "error"
             conn.send((status, (type(e).__name__, str(e), traceback.format_exc())))
+
+
+_STDERR: int | None = None  # the worker's own stderr, kept when `_serve` silences it
+
+
+def show_output() -> None:
+    """In a worker: send what libraries print (stdout and stderr) to the parent's stderr again — a task run
+    with --debug (ConvertOptions.debug) by a caller that did not set PORTKIT_DEBUG before the worker started."""
+    import sys
+
+    if _STDERR is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(_STDERR, 1)
+    os.dup2(_STDERR, 2)
 
 
 def _exit_now() -> NoReturn:

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from portkit.errors import BadInput
 from portkit.formats import Format, is_reference, sniff
 
-from ..conftest import run_cli
+from ..conftest import ROOT, run_cli
 
 
 def tiny_onnx(path: Path, external: bool = False) -> Path:
@@ -139,3 +139,32 @@ def test_file_path_factory_references(tmp_path):
     r = run_cli("inspect", f"{model}:build", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["format"] == "torch"
+
+
+def test_every_format_has_its_row_and_every_row_its_runtime():
+    """One table says what a format is (portkit.formats.FORMATS): suffix, runtime module, worker family,
+    quantize kinds, sniffing; the runtimes, workers and prep read it instead of tables of their own."""
+    from portkit.formats import FORMATS
+    from portkit.runtimes import runtime_module
+
+    assert set(FORMATS) == set(Format)
+    for fmt, info in FORMATS.items():
+        assert (ROOT / "src" / "portkit" / "runtimes" / f"{info.runtime}.py").is_file(), fmt
+        assert runtime_module(fmt) == f"portkit.runtimes.{info.runtime}"
+        assert info.family in ("tf", "torch", None)
+        assert info.folder == (info.suffix == ""), fmt
+        for alias in info.aliases:
+            assert Format.parse(alias) is fmt
+    assert Format.ONNX.info.in_process and not Format.TFLITE.info.in_process
+    assert Format.TFLITE.info.family == "tf" and Format.PT2.info.family == "torch"
+
+
+def test_quantize_kinds_come_from_the_table(tmp_path):
+    from portkit.options import convert_options
+    from portkit.prep import check_options
+
+    check_options(Format.TORCH, Format.EXECUTORCH, convert_options(quantize="dynamic"))
+    with pytest.raises(BadInput, match="--quantize fp16 does not apply to executorch"):
+        check_options(Format.TORCH, Format.EXECUTORCH, convert_options(quantize="fp16"))
+    with pytest.raises(BadInput, match="applies to onnx, ort, web, tflite and executorch targets, not torchscript"):
+        check_options(Format.ONNX, Format.TORCHSCRIPT, convert_options(quantize="dynamic"))

@@ -14,9 +14,9 @@ from portkit.recipes import schema
 from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep, parse_recipe
 
 # fields recipes spell another way (input_specs: input_shapes/input_dtypes/dynamic_axes) or take from the
-# recipe itself (seed), or that are not user options (extra, keep_samples)
+# recipe itself (seed), or that are not user options (debug: the CLI's global --debug, keep_samples)
 NOT_IN_RECIPES = {
-    ConvertOptions: {"input_specs", "extra"},
+    ConvertOptions: {"input_specs", "debug"},
     ValidateOptions: {"seed", "input_shapes", "input_specs"},
     BenchOptions: {"seed", "input_shapes", "keep_samples"},
 }
@@ -98,3 +98,43 @@ def test_the_cli_has_a_flag_for_every_option(command, cls):
             continue
         flag = FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
         assert flag in out, f"portkit {command}: no {flag} for {cls.__name__}.{f.name}"
+
+
+@pytest.mark.parametrize("build,needle", [
+    (lambda: ValidateOptions(batches=(0,)), "--batch 0"),
+    (lambda: convert_options(opset=3), "--opset 3"),
+    (lambda: convert_options(quantize="int4"), "unknown --quantize 'int4'"),
+    (lambda: convert_options(web_model="tf"), "unknown --web-model 'tf'"),
+    (lambda: BenchOptions(batches=(1, 0)), "--batch 0"),
+    (lambda: BenchOptions(providers=("xpu",)), "unknown --provider 'xpu'"),
+    (lambda: BenchOptions(iterations=1), "--iterations 1"),
+])
+def test_every_entry_point_enforces_the_rules_of_the_definition(build, needle):
+    """The rules (ge, choices, item_ge ...) are enforced by the options dataclasses themselves, so the CLI,
+    the API, recipes, bench and prep refuse a bad value alike, naming the flag and the recipe key."""
+    from portkit.errors import BadInput
+
+    with pytest.raises(BadInput, match="recipes: `") as e:
+        build()
+    assert needle in e.value.message
+
+
+def test_a_grown_option_is_checked_by_its_rules_when_built():
+    @dataclasses.dataclass(frozen=True)
+    class Grown(ConvertOptions):
+        new_knob: int = option(3, recipe="target", ge=1)
+
+    from portkit.errors import BadInput
+
+    assert Grown(new_knob=2).new_knob == 2
+    with pytest.raises(BadInput, match="--new-knob 0"):
+        Grown(new_knob=0)
+
+
+def test_validate_batch_below_one_is_bad_usage(tmp_path):
+    from ..conftest import run_cli
+    from .test_formats import tiny_onnx
+
+    a = tiny_onnx(tmp_path / "a.onnx")
+    p = run_cli("validate", str(a), str(a), "--batch", "0")
+    assert p.returncode == 2 and "--batch 0" in p.stderr and "Traceback" not in p.stderr, p.stderr

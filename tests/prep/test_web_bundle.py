@@ -77,7 +77,7 @@ def test_web_bundle_int8(tmp_path, digits_onnx, test_images, node_ready):
 
 def test_web_bundle_with_ort_model(tmp_path, digits_onnx, test_images, node_ready):
     out = tmp_path / "bundle_ort"
-    res = portkit.convert(digits_onnx, "web", out, extra={"web_model": "ort"})
+    res = portkit.convert(digits_onnx, "web", out, web_model="ort")
     assert res.passed and (out / "model.ort").is_file()
     assert (out / "model.required_operators.config").is_file()
     web = run_in_node(out, {"x": test_images})["output"]

@@ -51,6 +51,8 @@ def convert(
     keep_float: str | None = typer.Option(None, "--keep-float", help="int8: keep these layers float (NAME,...), or 'auto': the most sensitive ones until the gate (--min-agreement/--max-error) holds."),
     keep_float_max: int | None = typer.Option(None, "--keep-float-max", help="--keep-float auto: at most this many float layers (default 10%% of the quantized layers)."),
     optimize: bool = typer.Option(False, "--optimize", help="Offline graph optimisation (onnxslim / onnxruntime), validated."),
+    reduce_range: bool = typer.Option(True, "--reduce-range/--full-range", help="ONNX dynamic/int8 weights in 7 bits (default: x86 without VNNI overflows with 8) or the full 8 (ARM-only deployments)."),
+    web_model: str = typer.Option("onnx", "--web-model", help="The model a web bundle holds: onnx or ort."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
     max_error: float | None = MAX_ERROR,
@@ -71,7 +73,8 @@ def convert(
         input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
-        int8_io=int8_io, keep_float=keep_float, keep_float_max=keep_float_max, optimize=optimize, eval_data=eval_data, bundle=bundle, tool=tool,
+        int8_io=int8_io, keep_float=keep_float, keep_float_max=keep_float_max, optimize=optimize,
+        reduce_range=reduce_range, web_model=web_model, eval_data=eval_data, bundle=bundle, tool=tool,
     ))
     if as_json:
         ui.print_json(result.to_dict())

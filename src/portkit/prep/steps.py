@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..artifact import Artifact
 from ..errors import BadInput
-from ..formats import Format
+from ..formats import Format, quantizable
 from ..options import ConvertOptions, ValidateOptions
 from .calibration import require_calibration
-from .quantize_onnx import KINDS
 
 if TYPE_CHECKING:
     from ..conversion import ConversionResult
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_format_output"]
 
 Log = Callable[[str], None]
-PREP_TARGETS = (Format.ONNX, Format.ORT, Format.WEB)
-QUANT_TARGETS = (*PREP_TARGETS, Format.TFLITE, Format.EXECUTORCH)
+PREP_TARGETS = tuple(f for f in Format if f.info.onnx_steps)  # an ONNX graph inside: onnx, ort, web
 KEEP_FLOAT_TARGETS = PREP_TARGETS  # where --keep-float is implemented (portkit.prep.keep_float)
 TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
          "fp16": "onnxruntime.transformers.float16"}
@@ -36,11 +34,16 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
     inputs say little about int8 ranges), else on more random samples, so top-1 agreement means
     something; unchanged when the user gave --inputs or nothing is quantized."""
     if opts.quantize:
-        if opts.quantize not in KINDS:
-            raise BadInput(f"unknown --quantize '{opts.quantize}'", hint=f"valid: {', '.join(KINDS)}")
-        if to not in QUANT_TARGETS:
-            raise BadInput(f"--quantize applies to onnx, ort, web, tflite and executorch targets, not {to.value}",
+        # an unknown kind never gets here: ConvertOptions checks `choices` when it is built
+        if not to.info.quantize:
+            names = [f.value for f in sorted(quantizable(), key=lambda f: not f.info.onnx_steps)]
+            raise BadInput(f"--quantize applies to {', '.join(names[:-1])} and {names[-1]} targets, not {to.value}",
                            hint="convert to one of those, or drop --quantize")
+        if opts.quantize not in to.info.quantize:
+            takes = [f.value for f in quantizable() if opts.quantize in f.info.quantize]
+            raise BadInput(f"--quantize {opts.quantize} does not apply to {to.value} targets",
+                           hint=f"use --quantize {' or '.join(to.info.quantize)} there, or convert to "
+                                f"{', '.join(takes)} for {opts.quantize}")
         if opts.quantize == "int8":
             require_calibration(opts.calibration, "int8")
     if opts.keep_float and opts.quantize != "int8":
@@ -100,7 +103,7 @@ def prepare_onnx(src: Path, out: Path, opts: ConvertOptions) -> dict[str, Any]:
         if opts.quantize:
             nxt = Path(tmp) / "quantized.onnx"
             md.update(quantize(current, nxt, opts.quantize, opts.calibration,
-                                reduce_range=bool(opts.extra.get("reduce_range", True)),
+                                reduce_range=opts.reduce_range,
                                 keep_float=tuple(n for n in opts.keep_float if n != "auto")))
             current = nxt
         shutil.copyfile(current, out)
@@ -114,7 +117,7 @@ def transformed(src: Artifact, out: Path, md: dict[str, Any], tool: str) -> Arti
     from ..versions import versions
 
     model = onnxutil.load(out)
-    keep = {k: v for k, v in src.metadata.items() if k in ("layout", "renamed", "input_ranges", "dynamic")}
+    keep = src.carried()
     return Artifact(str(out), Format.ONNX, onnxutil.signature(model),
                     {**keep, **md, "producer": tool, "opset": onnxutil.opset(model),
                      "versions": versions("onnxruntime", "onnx", "onnxslim")})

@@ -74,33 +74,11 @@ def _step(status: str, seconds: float, message: str = "", **extra: Any) -> dict[
 
 
 def _bench_path(path: Path, fmt: str) -> tuple[str | None, str]:
-    """The file to benchmark for an artifact: the artifact itself when a runtime loads it (a web bundle's
-    model runs in onnxruntime, not in a browser), else the bundle's model file."""
-    from portkit.formats import Format
-    from portkit.runtimes import RUNTIME_MODULES
-
+    """The file to benchmark for an artifact, and a note: a web bundle is benchmarked as itself, its model run
+    by onnxruntime in Python (its runtime in portkit.formats.FORMATS), not in a browser."""
     if fmt != "web":
         return str(path), ""
-    if Format.WEB in RUNTIME_MODULES:
-        return str(path), "web bundle benchmarked with onnxruntime (CPU) in Python, not in a browser"
-    import json
-
-    try:
-        mf = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError):
-        mf = {}
-    model = (
-        mf.get("model")
-        if isinstance(mf.get("model"), str)
-        else (mf.get("model") or {}).get("file")
-        if isinstance(mf.get("model"), dict)
-        else None
-    )
-    candidates = ([path / model] if model else []) + sorted(path.glob("*.onnx")) + sorted(path.glob("*.ort"))
-    for c in candidates:
-        if c.is_file():
-            return str(c), f"benchmarked the bundle's model {c.name} with onnxruntime (CPU), not in a browser"
-    return None, "no model file found in the bundle"
+    return str(path), "web bundle benchmarked with onnxruntime (CPU) in Python, not in a browser"
 
 
 def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, Any]:
