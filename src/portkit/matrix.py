@@ -143,7 +143,8 @@ def _fill(row: MatrixRow, res: Any) -> None:
     row.route = res.route[0] if res.route else ""
     checks = [h.validation for h in res.hops if h.validation is not None]
     checks += [res.validation] if res.validation is not None else []
-    final = res.validation or (res.hops[-1].validation if res.hops else None)
+    # a failed validation is falsy: test for presence, or a failing route would show its last hop's errors
+    final = res.validation if res.validation is not None else (res.hops[-1].validation if res.hops else None)
     if final is not None:
         row.max_abs, row.max_rel = final.max_abs, final.max_rel
     row.size_bytes = res.output.size_bytes()

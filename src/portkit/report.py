@@ -64,8 +64,18 @@ def _locate_lines(d: dict[str, Any]) -> list[str]:
     f = loc.get("first_divergence")
     if not f:
         return [f"locate: compared {loc['compared']} intermediate tensors; {loc.get('reason', 'none diverged')}"]
+    tol = f" (atol {f['atol']:g})" if f.get("atol") is not None else ""
     lines = [(f"locate: first diverging node '{f['node']}' ({f['op_type']}), output '{f['output']}': "
-              f"max abs {_num(f['max_abs'])} (atol {f['atol']:g}) after {loc['compared'] - 1} matching tensors")]
+              f"max abs {_num(f['max_abs'])}{tol} after {loc.get('matched', loc['compared'] - 1)} matching tensors")]
+    if f.get("module"):
+        lines.append(f"locate: that node comes from module '{f['module']}'")
+    for i in f.get("inputs") or []:
+        if isinstance(i, dict):
+            err = f", max abs {_num(i['max_abs'])}" if i.get("max_abs") is not None else ""
+            lines.append(f"locate: its input '{i['tensor']}': {i['status']}{err}")
+    if loc.get("unmatched"):
+        lines.append(f"locate: {loc['unmatched']} tensors had no counterpart in the other model (fused or "
+                     f"renamed away)")
     if loc.get("last_match"):
         lines.append(f"locate: last matching node '{loc['last_match']['node']}' ({loc['last_match']['op_type']})")
     for w in f.get("differing_initializers") or []:
@@ -197,6 +207,10 @@ def to_html(result: Any) -> str:
            "tr.ok td{background:#eaf7ea}.verdict{font-size:1.4em;font-weight:bold;color:"
            + ("#2e7d32" if ok else "#c0392b") + "}")
     embedded = to_json(d).replace("</", "<\\/")
+    from .locate.plot import depth_svg
+
+    depth = depth_svg(d.get("locate") or {})
+    depth = f"<h2>Error along depth (locate)</h2>{depth}" if depth else ""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>portkit validation</title>"
             f"<style>{css}</style></head><body><h1>portkit validation</h1>"
             f"<p class='verdict'>{'PASSED' if ok else 'FAILED'}</p><p>{e(d['summary'])}</p>"
@@ -204,7 +218,7 @@ def to_html(result: Any) -> str:
             f"<li>candidate: <code>{e(d['candidate'])}</code></li>"
             f"<li>criteria: {e(d['criteria'])}; inputs: {e(d['input_source'])} (seed {d['seed']})</li></ul>"
             f"<table><tr>{''.join(f'<th>{e(c)}</th>' for c in _COLUMNS)}</tr>{rows}</table>"
-            f"{'<ul>' + notes + '</ul>' if notes else ''}<h2>Error histograms</h2>{''.join(hist)}"
+            f"{'<ul>' + notes + '</ul>' if notes else ''}{depth}<h2>Error histograms</h2>{''.join(hist)}"
             f"<script type='application/json' id='portkit-result'>"
             f"{embedded}</script></body></html>\n")
 

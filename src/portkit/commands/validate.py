@@ -36,7 +36,7 @@ def validate(
     dynamic_axis: list[str] | None = dynamic_axis_option(),
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
     quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
-    locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging node (ONNX vs ONNX)."),
+    locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging layer (ONNX, TFLite, TorchScript, PyTorch, Keras; any pairing)."),
     report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
     junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
     reference_weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),

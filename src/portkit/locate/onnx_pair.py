@@ -1,11 +1,9 @@
-"""`--locate`: find the first node whose output diverges between two ONNX models.
+"""Locate between two ONNX models whose tensors share names: the first node whose output diverges.
 
 Both models get every node output added as a graph output and run in onnxruntime on the same inputs; the
 intermediate tensors present in both (matched by name) are compared in the reference's topological order.
 Memory stays bounded: tensors are fetched `chunk` at a time (onnxruntime computes only what a fetch
 needs), compared, and dropped before the next chunk; the search stops at the first divergence.
-
-ONNX ↔ TFLite localisation is not implemented yet: the result says so instead of guessing.
 """
 from __future__ import annotations
 
@@ -15,17 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from .artifact import Artifact
-from .formats import Format
-from .options import ValidateOptions
+from ..artifact import Artifact
+from ..options import ValidateOptions
 
-__all__ = ["DEFAULT_CHUNK", "locate_divergence"]
+__all__ = ["DEFAULT_CHUNK", "locate_onnx_pair", "session"]
 
 DEFAULT_CHUNK = 32  # intermediate tensors held per side at once
-
-
-def _unsupported(reason: str) -> dict[str, Any]:
-    return {"supported": False, "reason": reason, "first_divergence": None}
 
 
 def _expose_all(model: Any, workdir: Path, tag: str) -> tuple[str, list[tuple[str, str, str]]]:
@@ -53,7 +46,7 @@ def _expose_all(model: Any, workdir: Path, tag: str) -> tuple[str, list[tuple[st
     return str(path), order
 
 
-def _session(path: str) -> Any:
+def session(path: str) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -79,11 +72,11 @@ def _initializer_diffs(ref_model: Any, cand_model: Any, names: list[str]) -> lis
     return out
 
 
-def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None,
-                      result: Any = None, *, chunk: int = DEFAULT_CHUNK) -> dict[str, Any]:
+def locate_onnx_pair(reference: Artifact, candidate: Artifact, opts: ValidateOptions | None = None,
+                     result: Any = None, *, chunk: int = DEFAULT_CHUNK) -> dict[str, Any]:
     """Compare the intermediate tensors of two ONNX models node by node; report the first divergence."""
-    from . import onnxutil
-    from .validation import (
+    from .. import onnxutil
+    from ..validation import (
         ValidationResult,
         candidate_feeds,
         case_ranges,
@@ -94,11 +87,6 @@ def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOp
     )
 
     opts = opts or ValidateOptions()
-    if reference.format is not Format.ONNX or candidate.format is not Format.ONNX:
-        pair = f"{reference.format.value} vs {candidate.format.value}"
-        why = ("ONNX vs TFLite localisation is not implemented yet" if Format.TFLITE in
-               (reference.format, candidate.format) else "locate needs ONNX on both sides")
-        return _unsupported(f"{why} (got {pair}); convert both to ONNX and compare those")
     ref_model = onnxutil.load(reference.location, external=True)
     cand_model = onnxutil.load(candidate.location, external=True)
     rsig, csig = onnxutil.signature(ref_model), onnxutil.signature(cand_model)
@@ -116,11 +104,12 @@ def locate_divergence(reference: Artifact, candidate: Artifact, opts: ValidateOp
         common = [t for t in order if t[2] in cand_tensors]
         report: dict[str, Any] = {"supported": True, "case": case.label, "nodes": len(ref_model.graph.node),
                                   "compared": 0, "unmatched": len(order) - len(common),
-                                  "first_divergence": None, "last_match": None, "chunk": chunk}
+                                  "first_divergence": None, "last_match": None, "chunk": chunk,
+                                  "method": "onnx names"}
         if not common:
             report["reason"] = "the models share no intermediate tensor names; nothing to compare node by node"
             return report
-        rs, cs = _session(ref_path), _session(cand_path)
+        rs, cs = session(ref_path), session(cand_path)
         feeds = case.feeds
         cfeeds = candidate_feeds(feeds, plan)
         nodes = {(n.name or f"{n.op_type}_{i}"): n for i, n in enumerate(ref_model.graph.node)}

@@ -1,0 +1,253 @@
+"""Every intermediate tensor of one model, run once on given inputs, in graph order.
+
+One function per runtime; each returns `Probe` dicts: `name` (the tensor), `node` (what produced it: ONNX
+node name, TFLite tensor name, TorchScript node, torch module path, Keras layer name), `op`, `inputs` (the
+tensor names it was computed from, when the format has a graph; empty otherwise) and `array`. Framework
+ones run inside a worker process (the caller's WorkerPool), ONNX in the calling process like its runner.
+
+How each format exposes its intermediates:
+- ONNX: every node output added as a graph output (onnxruntime without graph optimisations, so every
+  exposed tensor is computed the way the graph says).
+- TFLite: LiteRT's `experimental_preserve_all_tensors` keeps every op output readable after invoke;
+  quantized tensors are dequantized with their own scale and zero point.
+- TorchScript: the inlined graph gets every tensor value as an extra output (a copy of the graph, run as
+  a function on the loaded module).
+- PyTorch eager: a forward hook on every module (module paths are the names).
+- Keras (functional/Sequential): a model with every layer's output as an output.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..artifact import Artifact
+from ..formats import Format
+
+__all__ = ["Probe", "TF_FORMATS", "probe", "onnx_probes"]
+
+Probe = dict[str, Any]
+TF_FORMATS = {Format.TFLITE, Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON, Format.SAVEDMODEL}
+MAX_PROBES = 20000  # a model with more intermediate tensors than this is searched on its first ones only
+
+
+def probe(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    """Run `artifact` once on `feeds` (the runner's input names) and return its intermediates in order."""
+    fmt = artifact.format
+    if fmt is Format.ONNX:
+        return onnx_probes(artifact.location, feeds)
+    if fmt is Format.TFLITE:
+        return _tflite(artifact, feeds)
+    if fmt is Format.TORCHSCRIPT:
+        return _torchscript(artifact, feeds)
+    if fmt is Format.TORCH:
+        return _torch_eager(artifact, feeds)
+    if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
+        return _keras(artifact, feeds)
+    return []
+
+
+# ------------------------------------------------------------------------------------------------ ONNX
+
+def onnx_graph(path: str) -> tuple[Any, list[Probe]]:
+    """(model with every node output exposed, probes without arrays) — the ONNX side's graph."""
+    from .. import onnxutil
+
+    model = onnxutil.load(path, external=True)
+    const = {t.name for t in model.graph.initializer}
+    params = {t.name for t in model.graph.initializer}
+    order: list[Probe] = []
+    present = {o.name for o in model.graph.output}
+    import onnx
+
+    for i, node in enumerate(model.graph.node):
+        ins = [x for x in node.input if x]
+        if node.op_type == "Constant" or (ins and all(x in const for x in ins)):
+            const.update(o for o in node.output if o)  # weights computed from weights: not activations
+            continue
+        meta = {p.key: p.value for p in node.metadata_props}
+        for out in node.output:
+            if not out:
+                continue
+            order.append({"name": out, "node": node.name or f"{node.op_type}_{i}", "op": node.op_type,
+                          "inputs": [x for x in ins if x not in const],
+                          "weights": [x for x in ins if x in params],
+                          "scope": _scope(meta.get("pkg.torch.onnx.name_scopes", ""))})
+            if out not in present:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+                present.add(out)
+    return model, order[:MAX_PROBES]
+
+
+def _scope(text: str) -> str:
+    """The module path of a torch.onnx (dynamo) node: the last name scope that is a module, not the op."""
+    import ast
+
+    try:
+        scopes = [s for s in ast.literal_eval(text) if s] if text else []
+    except (ValueError, SyntaxError):
+        return ""
+    return scopes[-2] if len(scopes) >= 2 else ""
+
+
+def onnx_probes(path: str, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    import tempfile
+    from pathlib import Path
+
+    from .onnx_pair import session
+
+    model, order = onnx_graph(path)
+    with tempfile.TemporaryDirectory(prefix="portkit-locate-") as tmp:
+        p = Path(tmp) / "exposed.onnx"
+        large = model.ByteSize() > 1_800_000_000
+        import onnx
+
+        onnx.save(model, str(p), save_as_external_data=large, location="exposed.data" if large else None)
+        sess = session(str(p))
+        names = [o["name"] for o in order]
+        values = sess.run(names, feeds) if names else []
+    for o, v in zip(order, values):
+        o["array"] = np.asarray(v)
+    return order
+
+
+# ---------------------------------------------------------------------------------------------- TFLite
+
+def _tflite(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    from ..runtimes.tflite import TFLiteRunner, interpreter_class
+
+    runner = TFLiteRunner(artifact.location)
+    cls, _ = interpreter_class()
+    import sys
+
+    # without the default delegate: XNNPACK fuses ops and frees what preserve_all_tensors should keep
+    resolver = sys.modules[cls.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    runner.interp = cls(model_path=artifact.location, experimental_preserve_all_tensors=True,
+                        experimental_op_resolver_type=resolver)
+    runner.interp.allocate_tensors()
+    runner.run(feeds)
+    interp = runner.interp
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    produced: set[int] = set()
+    out: list[Probe] = []
+    for op in interp._get_ops_details():  # noqa: SLF001 - LiteRT's only listing of ops in execution order
+        ins = [int(i) for i in op["inputs"] if int(i) in produced or int(i) in _input_indices(interp)]
+        for t in op["outputs"]:
+            t = int(t)
+            d = details.get(t)
+            if d is None:
+                continue
+            try:
+                arr = np.array(interp.get_tensor(t))
+            except ValueError:
+                continue
+            q = d.get("quantization") or (0.0, 0)
+            if arr.dtype.kind in "iu" and q[0]:
+                arr = ((arr.astype(np.float32) - q[1]) * q[0]).astype(np.float32)
+            produced.add(t)
+            out.append({"name": str(t), "node": d["name"], "op": op["op_name"],
+                        "inputs": [str(i) for i in ins], "array": arr})
+    return out[:MAX_PROBES]
+
+
+def _input_indices(interp: Any) -> set[int]:
+    return {int(d["index"]) for d in interp.get_input_details()}
+
+
+# ----------------------------------------------------------------------------------------------- torch
+
+def _torch_inputs(runner: Any, feeds: dict[str, np.ndarray]) -> list[Any]:
+    torch = runner.torch
+    from ..runtimes.base import contiguous
+
+    return [torch.from_numpy(contiguous(feeds[s.name])) for s in runner.signature.inputs]
+
+
+def _torchscript(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    from ..runtimes.torch import TorchRunner
+
+    runner = TorchRunner(artifact)
+    torch = runner.torch
+    C = torch._C  # noqa: N806 - torch's own name
+    module = runner.module
+    graph = module.inlined_graph
+    values, out = [], []
+    for node in graph.nodes():
+        if node.kind() in ("prim::GetAttr", "prim::Constant", "prim::ListConstruct", "prim::TupleConstruct"):
+            continue
+        for v in node.outputs():
+            if v.type().kind() == "TensorType":
+                values.append(v)
+                out.append({"name": v.debugName(), "node": node.scopeName() or v.debugName(),
+                            "op": node.kind().split("::")[-1],
+                            "inputs": [i.debugName() for i in node.inputs() if i.type().kind() == "TensorType"]})
+    if not values:
+        return []
+    tup = graph.create("prim::TupleConstruct", values)
+    graph.appendNode(tup)
+    tup.output().setType(C.TupleType([v.type() for v in values]))
+    for _ in range(len(list(graph.outputs()))):
+        graph.eraseOutput(0)
+    graph.registerOutput(tup.output())
+    fn = C._create_function_from_graph("portkit_probe", graph)  # noqa: SLF001 - no public form of this
+    with torch.inference_mode():
+        res = fn(module._c, *_torch_inputs(runner, feeds))  # noqa: SLF001
+    for o, t in zip(out, res):
+        o["array"] = t.detach().cpu().numpy()
+    return out[:MAX_PROBES]
+
+
+def _torch_eager(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    from ..runtimes.torch import TorchRunner, flatten_outputs
+
+    runner = TorchRunner(artifact)
+    torch = runner.torch
+    out: list[Probe] = []
+
+    def hook(name: str, mod: Any) -> Any:
+        def f(_m: Any, _i: Any, result: Any) -> None:
+            for k, t in enumerate(flatten_outputs(result)):
+                if isinstance(t, torch.Tensor):
+                    out.append({"name": f"{name}#{len(out)}" if k == 0 else f"{name}[{k}]#{len(out)}",
+                                "node": name, "op": type(mod).__name__, "inputs": [],
+                                "array": t.detach().cpu().numpy()})
+        return f
+
+    handles = [m.register_forward_hook(hook(n, m)) for n, m in runner.module.named_modules() if n]
+    try:
+        with torch.inference_mode():
+            runner.module(*_torch_inputs(runner, feeds))
+    finally:
+        for h in handles:
+            h.remove()
+    return out[:MAX_PROBES]
+
+
+# ----------------------------------------------------------------------------------------------- Keras
+
+def _keras(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    from ..runtimes.keras import KerasRunner
+
+    runner = KerasRunner(artifact)
+    model = runner.model
+    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
+    try:
+        outputs = [layer.output for layer in layers]
+    except (AttributeError, ValueError):
+        return []  # a subclassed model has no symbolic layer outputs to expose
+    if runner.flavour == "keras":
+        import keras
+    else:
+        import tf_keras as keras  # type: ignore[import-not-found,no-redef]
+
+    probe_model = keras.Model(model.inputs, outputs)
+    args = [feeds[s.name] for s in runner.signature.inputs]
+    res = probe_model(args if len(args) > 1 else args[0], training=False)
+    res = res if isinstance(res, (list, tuple)) else [res]
+    out: list[Probe] = []
+    prev: list[str] = []
+    for layer, t in zip(layers, res):
+        out.append({"name": layer.name, "node": layer.name, "op": type(layer).__name__, "inputs": prev,
+                    "array": np.asarray(t)})
+        prev = [layer.name]
+    return out[:MAX_PROBES]
