@@ -13,7 +13,6 @@ from ..artifact import Artifact
 from ..formats import Format
 from ..options import ValidateOptions
 from ..workers import WorkerPool
-from .probes import TF_FORMATS
 
 __all__ = ["GRAPH_PREFERENCE", "locate_across"]
 
@@ -60,7 +59,7 @@ def locate_across(reference: Artifact, candidate: Artifact, opts: ValidateOption
             if art.format is Format.ONNX:
                 probes[side] = probe(art, feeds[side])
             else:
-                family = "tf" if art.format in TF_FORMATS else "torch"
+                family = art.format.info.family or "torch"
                 probes[side] = pool.get(family).call_as(f"locate: {side} intermediates", "portkit.locate.probes",
                                                         "probe", art, feeds[side])
     graph_side = "reference" if _rank(reference.format) <= _rank(candidate.format) else "candidate"

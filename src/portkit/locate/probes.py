@@ -24,10 +24,9 @@ import numpy as np
 from ..artifact import Artifact
 from ..formats import Format
 
-__all__ = ["Probe", "TF_FORMATS", "probe", "onnx_probes"]
+__all__ = ["Probe", "probe", "onnx_probes"]
 
 Probe = dict[str, Any]
-TF_FORMATS = {Format.TFLITE, Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON, Format.SAVEDMODEL}
 MAX_PROBES = 20000  # a model with more intermediate tensors than this is searched on its first ones only
 
 
