@@ -72,9 +72,9 @@ def measure(model: Path, provider: str = "cpu", batch: int = 1, rounds: int = 20
     if io_binding:  # the bare loop gets the same binding the harness built (same device buffers)
         runner.prepare_timed(feeds, io_binding=True)
         binding = runner.sess.io_binding()
-        for name, v in zip(feeds, runner._keep[: len(feeds)]):
+        for name, v in zip(feeds, runner.bound_values[: len(feeds)]):
             binding.bind_ortvalue_input(name, v)
-        for name, v in zip(names, runner._keep[len(feeds):]):
+        for name, v in zip(names, runner.bound_values[len(feeds):]):
             binding.bind_ortvalue_output(name, v)
     for r in range(rounds):
         order = ("h", "b") if r % 2 == 0 else ("b", "h")

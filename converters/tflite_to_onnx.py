@@ -23,13 +23,13 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
     tf2onnx = require("tf2onnx", "TFLite → ONNX")
     runner = TFLiteRunner(src.location)
-    tensor_to_sig = {d["name"]: n for n, d in runner._in + runner._out}  # noqa: SLF001 - same package
+    tensor_to_sig = {d["name"]: n for n, d in runner.input_details + runner.output_details}
     alternative = "convert the model's source (Keras/SavedModel) instead"
     with converting("tflite→onnx (tf2onnx)", alternative=alternative):
         proto, _ = tf2onnx.convert.from_tflite(src.location, opset=tf2onnx_opset(opts))
         mapping = {}
-        pairs = list(zip(proto.graph.input, runner._in, strict=False))
-        pairs += list(zip(proto.graph.output, runner._out, strict=False))
+        pairs = list(zip(proto.graph.input, runner.input_details, strict=False))
+        pairs += list(zip(proto.graph.output, runner.output_details, strict=False))
         for vi, (name, _d) in pairs:
             mapping[vi.name] = tensor_to_sig.get(vi.name, name)
         rename_onnx_io(proto, mapping)

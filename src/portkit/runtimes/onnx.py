@@ -185,6 +185,11 @@ class OnnxRunner(Runner):
 
         return call
 
+    @property
+    def bound_values(self) -> list[Any]:
+        """The device buffers (OrtValues) the last io-binding `prepare_timed` bound: inputs, then outputs."""
+        return list(self._keep)
+
     def describe_timed(self) -> dict[str, Any]:
         d: dict[str, Any] = {"providers": self.sess.get_providers(), "io_binding": self._io_binding}
         if self._placement is not None:

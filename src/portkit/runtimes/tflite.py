@@ -79,6 +79,16 @@ class TFLiteRunner(Runner):
         self.quantized_io = any(np.dtype(d["dtype"]).kind in "iu" and (d.get("quantization") or (0, 0))[0]
                                 for _, d in self._in + self._out)
 
+    @property
+    def input_details(self) -> list[tuple[str, dict[str, Any]]]:
+        """(signature name, interpreter tensor details) of each input, in the signature's order."""
+        return list(self._in)
+
+    @property
+    def output_details(self) -> list[tuple[str, dict[str, Any]]]:
+        """(signature name, interpreter tensor details) of each output, in the signature's order."""
+        return list(self._out)
+
     def run(self, feeds: Feeds) -> Feeds:
         resized = False
         current = {d["index"]: tuple(d["shape"]) for d in self.interp.get_input_details()}
