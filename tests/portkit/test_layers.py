@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, set[str]]] = [
                     "environment", "hashing", "ui"}),
     ("runtime", {"workers", "runtimes", "inputs", "onnxutil", "normalize"}),
     ("check", {"validation", "locate", "report", "quantsense", "gates", "bundle"}),
-    ("edges", {"graph", "hops", "converters", "prep.steps", "prep.keep_float", "prep.calibration", "prep.fp16", "prep.op_report", "prep.optimize_onnx",
+    ("edges", {"graph", "hops", "converters", "prep.steps", "prep.keep_float", "prep.calibration", "prep.fp16",
+               "prep.op_report", "prep.optimize_onnx",
                "prep.ort_format", "prep.quantize_onnx", "prep.web_bundle", "prep.web_node"}),
     ("serving", {"serving"}),
     ("convert", {"conversion", "prep"}),
@@ -165,7 +166,7 @@ def _private_reads(tree: ast.AST) -> list[tuple[str, int]]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _facts(module: str, source: str, is_pkg: bool) -> tuple[list[tuple[str, str | None, int]], set[str],
                                                             list[tuple[str, int]]]:
     """(imports, private names defined, private attributes read) of one module's source, cached: the
@@ -292,7 +293,8 @@ def test_a_private_attribute_of_another_module_fails():
 
 
 def test_import_module_strings_below_the_top_fail():
-    bad = _mutated("portkit.matrix", "def _f():\n    import importlib\n    return importlib.import_module('portkit.api')")
+    bad = _mutated("portkit.matrix", "def _f():\n    import importlib\n"
+                                     "    return importlib.import_module('portkit.api')")
     assert any("matrix.py" in b and "portkit.api" in b for b in bad["direction"]), bad
     bad = _mutated("portkit.gates", "def _f(name):\n    return ('portkit.commands', name)")
     assert any("gates.py" in b and "portkit.commands" in b for b in bad["direction"]), bad
