@@ -191,6 +191,7 @@ def validate(
     *,
     reference_options: dict[str, Any] | None = None,
     locate: bool = False,
+    reduce: str | Path | None = None,
     quantized: str | None = None,
     gates: Gates | Mapping[str, Any] | None = None,
     **options: Any,
@@ -199,8 +200,9 @@ def validate(
 
     `options` are ValidateOptions fields (atol, rtol, per_output, batches — default 1, 2, 7 —, samples, seed,
     inputs, input_shapes, plus input_dtypes and dynamic_axes). `quantized` ("int8", "dynamic", "fp16")
-    judges the candidate by cosine similarity and argmax agreement; `locate` searches a failing ONNX pair
-    for the first diverging node. `gates` (max_error, min_agreement, max_size_mb, baseline +
+    judges the candidate by cosine similarity and argmax agreement; `locate` searches a failing pair (ONNX,
+    TFLite, TorchScript, PyTorch eager, Keras) for the first diverging layer; `reduce` (a folder, implies
+    locate) writes the smallest ONNX subgraph around it, its inputs and a one-line repro command. `gates` (max_error, min_agreement, max_size_mb, baseline +
     max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
     from .validation import QUANTIZED_CRITERIA
@@ -229,10 +231,14 @@ def validate(
             )
         cand.metadata["quantized"] = quantized
     result = _validate(ref, cand, vopts)
-    if locate and not result.passed:
+    if (locate or reduce) and not result.passed:
         from .locate import locate_divergence
 
         result.locate = locate_divergence(ref, cand, vopts, result)
+        if reduce:
+            from .locate.reduce import reduce_divergence
+
+            result.locate["reduce"] = reduce_divergence(ref, cand, result.locate, user_path(reduce), vopts, result)
     if not g.any:
         return result
     from .gates import check

@@ -80,6 +80,15 @@ def _locate_lines(d: dict[str, Any]) -> list[str]:
         lines.append(f"locate: last matching node '{loc['last_match']['node']}' ({loc['last_match']['op_type']})")
     for w in f.get("differing_initializers") or []:
         lines.append(f"locate: weight '{w['initializer']}' of that node differs (max abs {_num(w['max_abs'])})")
+    red = loc.get("reduce")
+    if red and red.get("written"):
+        lines.append(f"reduce: {red['subgraph']} ({red['nodes']} of {red['original_nodes']} nodes), inputs "
+                     f"{red['inputs']}; {red['reason']}")
+        if red.get("command"):
+            lines.append(f"reduce: repro ({'exits 1' if red.get('reproduces') else 'does not reproduce'}): "
+                         f"{red['command']}")
+    elif red:
+        lines.append(f"reduce: {red.get('reason')}")
     return lines
 
 

@@ -1,6 +1,8 @@
 """--locate: the first diverging node of two ONNX models, found with bounded memory."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from portkit import api
@@ -49,3 +51,19 @@ def test_locate_unreadable_formats_say_so(chain) -> None:
     ref, _ = chain
     rep = locate_divergence(Artifact(ref, Format.ONNX), Artifact("m.pte", Format.EXECUTORCH))
     assert rep["supported"] is False and "cannot read the intermediate tensors" in rep["reason"]
+
+
+def test_reduce_writes_a_smaller_onnx_and_a_repro_that_exits_1(chain, tmp_path) -> None:
+    ref, bad = chain
+    out = tmp_path / "repro"
+    r = run_cli("validate", ref, bad, "--reduce", str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    import json
+
+    red = json.loads(r.stdout)["locate"]["reduce"]
+    assert red["written"] and red["reproduces"] and red["nodes"] < red["original_nodes"]
+    assert (out / "subgraph.onnx").stat().st_size < Path(ref).stat().st_size
+    cmd = (out / "repro.sh").read_text().splitlines()[-1].split()
+    assert cmd[:2] == ["portkit", "validate"]
+    rerun = run_cli(*cmd[1:])
+    assert rerun.returncode == 1, rerun.stdout + rerun.stderr

@@ -37,6 +37,7 @@ def validate(
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
     quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
     locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging layer (ONNX, TFLite, TorchScript, PyTorch, Keras; any pairing)."),
+    reduce: str | None = typer.Option(None, "--reduce", help="On failure, write the smallest ONNX subgraph around the first divergence, its inputs (.npz) and a repro command to this folder (implies --locate)."),
     report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
     junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
     reference_weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
@@ -57,7 +58,7 @@ def validate(
                           batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
                           per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed,
                           input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
-                          quantized=quantized, locate=locate,
+                          quantized=quantized, locate=locate, reduce=reduce,
                           reference_options={"weights": reference_weights} if reference_weights else None))
     for path in report or []:
         write_report(result, path)

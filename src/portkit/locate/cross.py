@@ -14,7 +14,7 @@ from ..formats import Format
 from ..options import ValidateOptions
 from ..workers import WorkerPool
 
-__all__ = ["GRAPH_PREFERENCE", "locate_across"]
+__all__ = ["GRAPH_PREFERENCE", "failing_case", "locate_across"]
 
 # whose names the report uses: ONNX node names (what users file upstream), Keras layer names, then the rest
 GRAPH_PREFERENCE = (Format.ONNX, Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON, Format.TORCHSCRIPT,
@@ -26,10 +26,29 @@ def _rank(fmt: Format) -> int:
     return GRAPH_PREFERENCE.index(fmt) if fmt in GRAPH_PREFERENCE else len(GRAPH_PREFERENCE)
 
 
+def failing_case(reference: Artifact, candidate: Artifact, opts: ValidateOptions, result: Any,
+                 pool: WorkerPool) -> tuple[Any, dict[str, dict[str, np.ndarray]], Any, list[str]]:
+    """The validation case to search (where the outputs disagreed most, else the first) and its inputs for
+    each side (the candidate's with the layout map applied): (case, {side: feeds}, plan, notes)."""
+    from ..runtimes.borrow import open_borrowing
+    from ..validation import ValidationResult, candidate_feeds, case_ranges, make_cases, plan_mapping
+
+    notes: list[str] = []
+    with open_borrowing(reference, [candidate], pool=pool, notes=notes) as ref, \
+            open_borrowing(candidate, [reference], {reference.location: ref}, pool=pool, notes=notes) as cand:
+        rsig, csig = ref.signature, cand.signature
+    scratch = ValidationResult(reference.location, candidate.location)
+    plan = plan_mapping(rsig, csig, candidate, scratch)
+    cases = make_cases(rsig, opts, scratch, case_ranges(reference, candidate, plan, scratch))
+    case = cases[0]
+    if result is not None and result.worst() is not None:  # where the outputs disagreed most
+        case = next((c for c in cases if c.label == result.worst().case), case)
+    return case, {"reference": case.feeds, "candidate": candidate_feeds(case.feeds, plan)}, plan, notes
+
+
 def locate_across(reference: Artifact, candidate: Artifact, opts: ValidateOptions, result: Any = None,
                   pool: WorkerPool | None = None) -> dict[str, Any]:
-    from ..runtimes.borrow import open_borrowing
-    from ..validation import ValidationResult, candidate_feeds, case_ranges, make_cases, plan_mapping, tolerance_for
+    from ..validation import tolerance_for
     from .align import align
     from .probes import probe
 
@@ -43,17 +62,7 @@ def locate_across(reference: Artifact, candidate: Artifact, opts: ValidateOption
         if art.path.exists():
             art.read_sidecar_metadata()  # the layout map portkit recorded when it wrote the file
     with contextlib.nullcontext(pool) if pool is not None else WorkerPool() as pool:
-        notes: list[str] = []
-        with open_borrowing(reference, [candidate], pool=pool, notes=notes) as ref, \
-                open_borrowing(candidate, [reference], {reference.location: ref}, pool=pool, notes=notes) as cand:
-            rsig, csig = ref.signature, cand.signature
-        scratch = ValidationResult(reference.location, candidate.location)
-        plan = plan_mapping(rsig, csig, candidate, scratch)
-        cases = make_cases(rsig, opts, scratch, case_ranges(reference, candidate, plan, scratch))
-        case = cases[0]
-        if result is not None and result.worst() is not None:  # where the outputs disagreed most
-            case = next((c for c in cases if c.label == result.worst().case), case)
-        feeds = {"reference": case.feeds, "candidate": candidate_feeds(case.feeds, plan)}
+        case, feeds, plan, notes = failing_case(reference, candidate, opts, result, pool)
         probes: dict[str, list[dict[str, Any]]] = {}
         for side, art in (("reference", reference), ("candidate", candidate)):
             if art.format is Format.ONNX:
