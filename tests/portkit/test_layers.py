@@ -27,7 +27,8 @@ PACKAGES = {"portkit": ROOT / "src" / "portkit", "portkit.converters": ROOT / "c
 
 # lowest first; entries are module paths below `portkit` ("prep.steps"), "" is the package itself, and
 # "benchmarks" the benchmark scripts. Serving sits below conversion (it runs artifacts, never converts) and
-# above the converters (no edge depends on a server).
+# above the converters (no edge depends on a server). locate.reduce converts its cut again, so it sits above
+# conversion, beside the rest of locate that only checks.
 LAYERS: list[tuple[str, set[str]]] = [
     ("core types", {"errors", "formats", "signature", "artifact", "options", "tensormap", "versions", "stats",
                     "environment", "hashing", "ui"}),
@@ -38,7 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                "prep.ort_format", "prep.quantize_onnx", "prep.web_bundle", "prep.web_node"}),
     ("serving", {"serving"}),
     ("convert", {"conversion", "prep"}),
-    ("measure", {"benchmark", "report_bench", "inspection", "manifest", "matrix"}),
+    ("measure", {"benchmark", "report_bench", "inspection", "manifest", "matrix", "locate.reduce"}),
     ("recipes", {"recipes"}),
     ("top", {"", "api", "cli", "commands", "__main__"}),
     ("benchmarks", {"benchmarks"}),
