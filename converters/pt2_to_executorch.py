@@ -23,7 +23,7 @@ from portkit.signature import ModelSignature
 
 from ._torch_common import example_args
 
-SOURCE = (Format.TORCH, Format.PT2)
+SOURCE = (Format.TORCH, Format.HF, Format.PT2)
 TARGET = Format.EXECUTORCH
 REQUIRES = ("torch", "executorch")
 COST = 1.0
@@ -40,7 +40,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
     module, sig = _source(src)
     dynamic = opts.dynamic and src.metadata.get("dynamic", True)
-    args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     with converting(f"{src.format.value}→executorch (XNNPACK)", alternative="--static, or --to tflite / onnx"):
         shapes = _bounded(sig) if dynamic else None
         if mode is not None:

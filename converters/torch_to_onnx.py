@@ -20,7 +20,7 @@ from ._torch_common import (
     ranges_metadata,
 )
 
-SOURCE = Format.TORCH
+SOURCE = (Format.TORCH, Format.HF)  # an HF folder loads as a torch module (portkit.hf)
 TARGET = Format.ONNX
 REQUIRES = ("torch", "onnxscript")
 COST = 1.0
@@ -31,7 +31,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     torch = require("torch", "PyTorch export")
     module, sig = module_and_signature(src)
     specs, out_names = sig.inputs, [o.name for o in sig.outputs]
-    args = example_args(specs)
+    args = example_args(specs, module=module)
     dynamic = dynamic_shapes(torch, specs)
     with converting("torch→onnx (torch.onnx dynamo exporter)", alternative="--via torchscript"):
         captured: Any = module

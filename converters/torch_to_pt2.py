@@ -13,7 +13,7 @@ from portkit.options import ConvertOptions
 from ._pt2_common import export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
 
-SOURCE = Format.TORCH
+SOURCE = (Format.TORCH, Format.HF)  # an HF folder loads as a torch module (portkit.hf)
 TARGET = Format.PT2
 REQUIRES = ("torch",)
 COST = 1.6  # above torch → torchscript → onnx as a fallback of torch → onnx (both use torch.export)
@@ -24,7 +24,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     require("torch", "torch.export")
     module, sig = module_and_signature(src)
     dynamic = opts.dynamic and src.metadata.get("dynamic", True)
-    args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     with converting("torch→pt2 (torch.export)", alternative="--static (no dynamic axes), or --via torchscript"):
         program = export_program(module, sig.inputs, args, dynamic)
     if not dynamic:

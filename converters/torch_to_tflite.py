@@ -29,7 +29,7 @@ from ._litert_common import (
 )
 from ._torch_common import example_args
 
-SOURCE = (Format.TORCH, Format.PT2)
+SOURCE = (Format.TORCH, Format.HF, Format.PT2)
 TARGET = Format.TFLITE
 # litert-torch loads torch's compiler stack (triton), never TensorFlow: this hop belongs in the torch worker
 # family (ai_edge_litert, which it brings along, would put it in the TensorFlow one: see portkit.workers)
@@ -42,7 +42,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     mode = check_quantize(opts)  # bad options fail before any work
     module, sig = source_module(src)
     dynamic = opts.dynamic and src.metadata.get("dynamic", True) and any(s.dynamic_dims for s in sig.inputs)
-    args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     reshape = symbolic_reshape(module, args, sig) if dynamic else None
     if reshape:  # known before converting (and before importing litert-torch, 4-7 s): fail now, not after
         # export + three decomposition passes (15-25 s on mobilenet_v3_small)

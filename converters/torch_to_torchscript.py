@@ -14,7 +14,7 @@ from portkit.versions import versions
 
 from ._torch_common import example_args, module_and_signature, ranges_metadata, save_script
 
-SOURCE = Format.TORCH
+SOURCE = (Format.TORCH, Format.HF)  # an HF folder loads as a torch module (portkit.hf)
 TARGET = Format.TORCHSCRIPT
 REQUIRES = ("torch",)
 COST = 0.5
@@ -44,7 +44,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     with converting("torch→torchscript (torch.jit.trace)", alternative="--via onnx"):
         with torch.no_grad(), _no_mha_fastpath(torch):
             # trace records one path through Python control flow; check_trace re-runs and compares
-            script = torch.jit.trace(module, example_args(sig.inputs), check_trace=True, strict=False)
+            script = torch.jit.trace(module, example_args(sig.inputs, module=module), check_trace=True, strict=False)
         ranges = ranges_metadata(module, sig)
         save_script(script, out, sig, ranges.get("input_ranges"))
     md = {"producer": TOOL, "versions": versions("torch"), **ranges}

@@ -82,6 +82,14 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
             raise BadInput("this is a pickled PyTorch file; loading it would run arbitrary code", path=source,
                            hint="name the model by reference (pkg.module:factory --weights FILE), "
                                 "or pass --allow-pickle if you trust the file")
+    if fmt is Format.HF:  # the folder's weights and code checked here, before any worker starts
+        from .hf import folder
+
+        ckpt = folder.read(source, opts.allow_unsafe)
+        md.update(task=folder.task_of(ckpt, opts.task), allow_unsafe=opts.allow_unsafe)
+    elif opts.task:
+        raise BadInput("--task applies to Hugging Face checkpoint folders only", path=source,
+                       hint="drop --task, or pass a save_pretrained() folder")
     if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
         md.update(weights=opts.weights, allow_unsafe=opts.allow_unsafe, custom_objects=opts.custom_objects)
     art = Artifact(str(source), fmt, None, md)

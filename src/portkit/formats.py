@@ -30,6 +30,7 @@ class Format(str, enum.Enum):
     EXECUTORCH = "executorch"  # ExecuTorch program (.pte flatbuffer, a target)
     ORT = "ort"  # ONNX Runtime's flatbuffer format for mobile / minimal builds (a target)
     WEB = "web"  # a folder: model + manifest.json + index.html for onnxruntime-web (a target)
+    HF = "hf"  # a Hugging Face checkpoint folder (config.json + safetensors/bin; transformers or timm; a source)
 
     @property
     def info(self) -> FormatInfo:
@@ -84,6 +85,21 @@ def _is_web_bundle(p: Path, head: bytes) -> bool:
     return (p / "manifest.json").is_file() and (p / "index.html").is_file()
 
 
+def _is_checkpoint(p: Path, head: bytes) -> bool:
+    """A folder with config.json naming its model — transformers' `architectures`/`model_type`, timm's
+    `architecture`. Its weights are checked when it is loaded (portkit.hf.folder), so a missing shard is
+    named there."""
+    config = p / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        data = json.loads(config.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, OSError) as e:
+        raise BadInput(f"config.json does not parse ({str(e)[:160]})", path=config,
+                       hint="the folder's config.json may be truncated; save the model again") from e
+    return isinstance(data, dict) and any(k in data for k in ("architectures", "model_type", "architecture"))
+
+
 class Quantize(str, enum.Enum):
     """--quantize: what a quantized (or half-precision) result stores. Strings compare equal to values."""
 
@@ -115,6 +131,9 @@ FORMATS: dict[Format, FormatInfo] = {
                            detect=lambda p, head: head[4:8] == b"ORTM"),
     Format.WEB: FormatInfo("", "ort", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True, folder=True,
                            detect=_is_web_bundle),
+    # a checkpoint folder loads as a torch module (portkit.hf, in the torch runtime); a source only
+    Format.HF: FormatInfo("", "torch", "transformers", "torch", folder=True, detect=_is_checkpoint,
+                          aliases=("huggingface", "hugging_face", "transformers", "timm")),
 }
 
 
@@ -126,6 +145,11 @@ def quantizable() -> list[Format]:
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FILE_REF = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][\w.]*)$")  # path/to/models.py:factory
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# `bert-base-uncased`, `google/vit-base-patch16-224`: what a hub id looks like (a missing path shaped so
+# is answered with how to save it locally: nothing is ever downloaded)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_MODEL_SUFFIXES = (".onnx", ".tflite", ".pt", ".pth", ".pt2", ".pte", ".keras", ".h5", ".hdf5", ".json", ".ort",
+                   ".pb", ".bin", ".safetensors", ".npz", ".npy", ".py", ".zip")
 
 
 def suggest(text: str, choices: list[str]) -> str:
@@ -154,13 +178,24 @@ def sniff(location: str | Path) -> Format:
         if path.is_symlink():
             raise BadInput("symbolic link points nowhere (a broken link or a loop)", path=path,
                            hint="point it at the model file")
+        if _HUB_ID.match(text) and not text.lower().endswith(_MODEL_SUFFIXES):
+            raise BadInput("not found: no such file or folder here, and portkit never downloads models (a "
+                           "Hugging Face hub id is not enough)", path=path,
+                           hint=f"save it locally first: huggingface-cli download {text} --local-dir "
+                                f"{text.rsplit('/', 1)[-1]} (or from_pretrained(...).save_pretrained(folder)), "
+                                "then convert the folder")
         raise BadInput("file not found", path=path, hint="check the path")
     if path.is_dir():
         found = _detected(path, b"", folder=True)
         if found is not None:
             return found
-        raise BadInput("folder is not a SavedModel (no saved_model.pb inside)", path=path,
-                       hint="pass a model file or a SavedModel folder")
+        if (path / "config.json").is_file():
+            raise BadInput("config.json names no model (no architectures, model_type or architecture)",
+                           path=path / "config.json",
+                           hint="pass a folder written by save_pretrained() (transformers) or timm's save")
+        raise BadInput("folder is neither a SavedModel nor a Hugging Face checkpoint (no saved_model.pb or "
+                       "config.json inside)", path=path,
+                       hint="pass a model file, a SavedModel folder or a save_pretrained() folder")
     size = path.stat().st_size
     if size == 0:
         raise BadInput("file is empty", path=path, hint="re-export the model")

@@ -108,7 +108,8 @@ class ConvertOptions:
     weights: str | None = option(None, recipe="model", path=True)
     model_args: dict[str, Any] = option(recipe="model", factory=dict)
     allow_pickle: bool = option(False, recipe="model")
-    allow_unsafe: bool = option(False, recipe="model")  # Keras safe_mode=False (Lambda layers)
+    allow_unsafe: bool = option(False, recipe="model")  # Keras safe_mode=False; HF folders' own code (auto_map)
+    task: str | None = option(None, recipe="model")  # HF folders: the head to export (default: architectures[0])
     custom_objects: str | None = option(None, recipe="model")  # module whose Keras custom objects to register
     # TF side
     keep_layout: bool = option(False, recipe="target")  # ask onnx2tf to keep NCHW where it can

@@ -32,7 +32,7 @@ PACKAGES = {"portkit": ROOT / "src" / "portkit", "portkit.converters": ROOT / "c
 LAYERS: list[tuple[str, set[str]]] = [
     ("core types", {"errors", "formats", "signature", "artifact", "options", "tensormap", "versions", "stats",
                     "environment", "hashing", "ui"}),
-    ("runtime", {"workers", "runtimes", "inputs", "onnxutil", "normalize"}),
+    ("runtime", {"workers", "runtimes", "inputs", "onnxutil", "normalize", "hf"}),
     ("check", {"validation", "locate", "report", "quantsense", "gates", "bundle"}),
     ("edges", {"graph", "hops", "converters", "prep.steps", "prep.keep_float", "prep.calibration", "prep.fp16",
                "prep.op_report", "prep.optimize_onnx",

@@ -1,5 +1,5 @@
-"""PyTorch runtime: eager modules (by `module:factory` reference, or a pickle with --allow-pickle) and
-TorchScript. Also the loading helpers the torch converters share, so both see the same model."""
+"""PyTorch runtime: eager modules (by `module:factory` reference, a pickle with --allow-pickle, or a Hugging
+Face checkpoint folder through portkit.hf) and TorchScript. Also the loading helpers the torch converters share, so both see the same model."""
 from __future__ import annotations
 
 import importlib
@@ -25,6 +25,10 @@ def load_module(artifact: Artifact) -> Any:
     """Return an eval-mode nn.Module / ScriptModule for a TORCH or TORCHSCRIPT artifact."""
     torch = require("torch", "PyTorch models")
     md = artifact.metadata
+    if artifact.format is Format.HF:
+        from ..hf import load as load_checkpoint
+
+        return load_checkpoint(artifact.location, md.get("task"), bool(md.get("allow_unsafe")))
     if artifact.format is Format.TORCHSCRIPT:
         try:
             return torch.jit.load(artifact.location, map_location="cpu").eval()
@@ -327,7 +331,8 @@ class TorchRunner(Runner):
         sizes = {s.name: s.shape for s in (*data_specs(artifact), *user_specs(artifact))
                  if s.name and s.shape is not None}
         sig = ModelSignature(inputs)
-        feeds = make_inputs(sig, batch=1, shapes=sizes or None)
+        ranges = {k: (v[0], v[1]) for k, v in module_ranges(self.module, inputs).items()}  # ids < vocab
+        feeds = make_inputs(sig, batch=1, shapes=sizes or None, ranges=ranges)
         try:
             probe = self._forward(feeds)
         except Exception as e:  # noqa: BLE001 - torch raises RuntimeError/TypeError/IndexError...
@@ -338,14 +343,16 @@ class TorchRunner(Runner):
         symbols = {dim_key(s, ax): int(feeds[s.name].shape[ax]) for s in inputs for ax in s.dynamic_dims if ax}
         if symbols:
             try:
-                longer = self._forward(make_inputs(sig, batch=1, dims={k: v + 1 for k, v in symbols.items()}))
+                longer = self._forward(make_inputs(sig, batch=1, dims={k: v + 1 for k, v in symbols.items()},
+                                                  ranges=ranges))
             except Exception:  # noqa: BLE001 - only a finer signature; the first probe ran
                 longer = None
             for shape, a, b in zip(shapes, probe, longer or []):
                 for ax in range(1 if batch else 0, min(a.ndim, b.ndim)):
                     if a.shape[ax] != b.shape[ax]:
                         shape[ax] = next((k for k, v in symbols.items() if v == a.shape[ax]), f"d{ax}")
-        names = output_names(len(probe))
+        named = list(getattr(self.module, "output_names", None) or [])  # a checkpoint's output fields
+        names = named if len(named) == len(probe) else output_names(len(probe))
         return tuple(TensorSpec(n, str(a.dtype), tuple(sh)) for n, a, sh in zip(names, probe, shapes))
 
     def _forward(self, feeds: Feeds) -> list[np.ndarray]:
