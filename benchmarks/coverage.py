@@ -10,7 +10,9 @@ benchmarks/results/coverage.{json,md}.
     python benchmarks/coverage.py --only hf --merge    # rerun a family, keep the other rows
 
 Families: torchvision, timm, hf (transformers, tiny configs), keras-apps (keras.applications, weights=None),
-keras-own (Conv1D / LSTM / GRU / subclassed). PyTorch routes: torch→onnx (dynamo), onnx→tflite and
+keras-own (Conv1D / LSTM / GRU / subclassed), hf-folders and timm-folders (checkpoint folders as
+save_pretrained / timm write them, converted from the folder alone: hf→onnx, tflite, torchscript, pt2,
+executorch). PyTorch routes: torch→onnx (dynamo), onnx→tflite and
 onnx→torchscript from that ONNX, torch→torchscript (trace), torchscript→onnx (TorchScript exporter),
 ts-onnx→torchscript (the TorchScript-exported ONNX back through onnx2torch), torch→tflite (litert-torch,
 fixed shapes).
@@ -43,10 +45,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from benchmarks.corpus_models import KERAS_APPS, KERAS_OWN  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own")
+FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders")
 TORCH_ROUTES = ("torch→onnx", "onnx→tflite", "onnx→torchscript", "torch→torchscript", "torchscript→onnx",
                 "ts-onnx→torchscript", "torch→tflite")
 KERAS_ROUTES = ("keras→onnx", "keras→tflite", "keras→savedmodel", "keras→torchscript")
+# checkpoint folders (examples/hf_folders.py: save_pretrained / timm's save_for_hf), converted from the folder
+# alone with no flag; every row's end-to-end check runs transformers' (timm's) own eager model, on random
+# inputs and on the folder's tokenizer / image processor's real inputs
+FOLDER_ROUTES = ("hf→onnx", "hf→tflite", "hf→torchscript", "hf→pt2", "hf→executorch")
+FOLDER_TARGETS = {"hf→onnx": ("onnx", "model.onnx"), "hf→tflite": ("tflite", "model.tflite"),
+                  "hf→torchscript": ("torchscript", "model.ts.pt"), "hf→pt2": ("pt2", "model.pt2"),
+                  "hf→executorch": ("executorch", "model.pte")}
 REF = "benchmarks.corpus_models"
 # The documented looser bound the issue allows where a runtime's arithmetic requires it: TensorFlow's own
 # SavedModel of keras.applications ResNet50 (graph-mode kernels and fusions) differs from eager Keras by
@@ -59,6 +68,13 @@ TORCHVISION = ("resnet18", "vgg11", "alexnet", "squeezenet1_0", "densenet121", "
 TIMM = ("resnet10t", "mobilenetv3_small_050", "efficientnet_lite0", "convnext_atto", "regnetx_002",
         "ghostnet_050", "vit_tiny_patch16_224", "mobilevit_xxs")
 HF = ("bert", "distilbert", "roberta", "albert", "gpt2", "llama", "vit", "convnext")
+HF_FOLDER_EXAMPLES = "examples.hf_folders"
+
+
+def _folder_kinds() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from examples.hf_folders import KINDS, TIMM_KINDS
+
+    return tuple(k for k in KINDS if k != "bert"), tuple(TIMM_KINDS)
 
 
 def corpus() -> list[dict[str, Any]]:
@@ -71,6 +87,9 @@ def corpus() -> list[dict[str, Any]]:
              "text": k not in ("vit", "convnext")} for k in HF]
     out += [{"family": "keras-apps", "name": n, "kind": "keras", "keras": ["app", n]} for n in KERAS_APPS]
     out += [{"family": "keras-own", "name": n, "kind": "keras", "keras": ["own", n]} for n in KERAS_OWN]
+    hf_kinds, timm_kinds = _folder_kinds()
+    out += [{"family": "hf-folders", "name": k, "kind": "folder"} for k in hf_kinds]
+    out += [{"family": "timm-folders", "name": k, "kind": "folder"} for k in timm_kinds]
     return _round_robin(out)
 
 
@@ -147,7 +166,20 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         if res.passed:
             made[route] = Path(res.output.location)
 
-    if entry["kind"] == "torch":
+    if entry["kind"] == "folder":
+        from portkit.workers import call_in_worker
+
+        t0 = time.perf_counter()
+        ckpt = folder / entry["name"]
+        try:
+            call_in_worker(f"save {entry['name']}", HF_FOLDER_EXAMPLES, "save", entry["name"], str(ckpt))
+        except Exception as e:  # noqa: BLE001 - recorded as failed rows
+            rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in FOLDER_ROUTES]
+            return rows
+        for route in FOLDER_ROUTES:
+            to, name = FOLDER_TARGETS[route]
+            step(route, None, ckpt, to, folder / name)
+    elif entry["kind"] == "torch":
         ref = f"{REF}:{entry['factory']}"
         src: dict[str, Any] = {"model_args": entry["args"]}
         data: dict[str, Any] = {}
@@ -227,7 +259,7 @@ def execute(entries: list[dict[str, Any]], work: str, jobs: int, executor: str, 
 
 
 def _routes(entry: dict[str, Any]) -> tuple[str, ...]:
-    return TORCH_ROUTES if entry["kind"] == "torch" else KERAS_ROUTES
+    return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES}.get(entry["kind"], KERAS_ROUTES)
 
 
 # ---------------------------------------------------------------- reports
@@ -268,7 +300,7 @@ def _cpu() -> str:
 def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     order = {f: i for i, f in enumerate(FAMILIES)}
-    routes = {r: i for i, r in enumerate(TORCH_ROUTES + KERAS_ROUTES)}
+    routes = {r: i for i, r in enumerate(TORCH_ROUTES + KERAS_ROUTES + FOLDER_ROUTES)}
     rows = sorted(rows, key=lambda r: (order.get(r["family"], 99), r["model"], routes.get(r["route"], 99)))
     summary = summarize(rows)
     doc = {"schema": "portkit.coverage/1", **meta, "summary": summary, "rows": rows}

@@ -172,12 +172,21 @@ def save(kind: str, folder: str | Path) -> str:
     return str(path)
 
 
-def main() -> None:
-    import sys
+def eager(folder: str, feeds: dict[str, Any]) -> dict[str, Any]:
+    """transformers' own eager outputs for `feeds` (the class config.json names, loaded from the folder)."""
+    import torch
+    import transformers as tr
 
-    for kind in sys.argv[2:] or [sys.argv[1]]:
-        save(kind, Path(sys.argv[1]) / kind if len(sys.argv) > 2 else kind)
+    config = tr.AutoConfig.from_pretrained(folder, local_files_only=True)
+    model = getattr(tr, config.architectures[0]).from_pretrained(folder, local_files_only=True).eval()
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}, return_dict=True)
+    return {k: v.numpy() for k, v in out.items() if isinstance(v, torch.Tensor)}
 
 
-if __name__ == "__main__":
-    main()
+def state_dict_to_safetensors(src: str, dst: str) -> None:
+    """A torch.save() state_dict rewritten as .safetensors (what save_pretrained and timm write)."""
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in torch.load(src, weights_only=True).items()}, dst)

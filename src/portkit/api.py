@@ -167,9 +167,12 @@ def inspect(
     allow_pickle: bool = False,
     input_dtypes: Any = None,
     dynamic_axes: Any = None,
+    task: str | None = None,
+    allow_unsafe: bool = False,
 ) -> ModelInfo:
     """Format, inputs/outputs (with dynamic dims), size and opset/producer of a model. `input_shapes`,
-    `input_dtypes` and `dynamic_axes` describe the inputs of a model that declares none (bare TorchScript)."""
+    `input_dtypes` and `dynamic_axes` describe the inputs of a model that declares none (bare TorchScript);
+    `task` and `allow_unsafe` are a Hugging Face folder's (as for convert)."""
     from .inspection import inspect_model
     from .signature import parse_input_specs
 
@@ -182,6 +185,8 @@ def inspect(
         weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle or None,
+        task=task,
+        allow_unsafe=allow_unsafe or None,
     )
 
 

@@ -86,7 +86,8 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
         from .hf import folder
 
         ckpt = folder.read(source, opts.allow_unsafe)
-        md.update(task=folder.task_of(ckpt, opts.task), allow_unsafe=opts.allow_unsafe)
+        md.update(task=folder.task_of(ckpt, opts.task), allow_unsafe=opts.allow_unsafe,
+                  input_ranges=folder.id_ranges(ckpt))
     elif opts.task:
         raise BadInput("--task applies to Hugging Face checkpoint folders only", path=source,
                        hint="drop --task, or pass a save_pretrained() folder")

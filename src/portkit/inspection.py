@@ -43,9 +43,16 @@ def inspect_model(model: str, **artifact_metadata: Any) -> ModelInfo:
     else:
         from .runtimes import open_runner
 
+        if fmt is Format.HF:  # the folder checked (weights, custom code) before a worker loads it
+            from .hf import folder
+
+            ckpt = folder.read(model, bool(art.metadata.get("allow_unsafe")))
+            art.metadata["task"] = folder.task_of(ckpt, art.metadata.get("task"))
         with open_runner(art) as r:
             sig = r.signature
             details = {"runtime": r.name}
+        if fmt is Format.HF:
+            details.update(folder.details(ckpt, art.metadata["task"]))
     for key in ("layout", "renamed", "route", "validation", "producer"):
         if key in art.metadata:
             details.setdefault(key, art.metadata[key])

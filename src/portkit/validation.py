@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .artifact import Artifact
+from .formats import Format
 from .errors import BadInput, InternalError
 from .inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
@@ -436,7 +437,11 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
     # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
     run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
-    for case in make_cases(rsig, opts, result, ranges):
+    cases = make_cases(rsig, opts, result, ranges)
+    if not opts.inputs and reference is not None and reference.format is Format.HF and \
+            all(s.batch_dynamic for s in rsig.inputs):
+        cases += checkpoint_cases(reference, rsig, ranges, result)
+    for case in cases:
         if on_batch:
             on_batch(case.batch)
         try:
@@ -520,6 +525,25 @@ def case_ranges(reference: Artifact | None, candidate: Artifact, plan: _Plan,
     for name, (lo, hi) in ranges.items():
         result.notes.append(f"input '{name}': integers in [{lo:g}, {hi:g}) (from the model)")
     return ranges
+
+
+def checkpoint_cases(reference: Artifact, sig: ModelSignature, ranges: dict[str, tuple[float, float]],
+                     result: ValidationResult) -> list[Case]:
+    """A Hugging Face folder's own tokenizer / image processor make one more case of real inputs."""
+    from .hf.samples import sample_feeds
+
+    feeds, what = sample_feeds(reference.location, sig)
+    too_big = [k for k, (lo, hi) in ranges.items() if feeds is not None and k in feeds
+               and (feeds[k].min() < lo or feeds[k].max() >= hi)]
+    if feeds is None or too_big:
+        result.notes.append(f"real inputs: {what if feeds is None else 'the tokenizer gives ids beyond the model'}")
+        return []
+    batch = int(next(iter(feeds.values())).shape[0])
+    label = f"real inputs batch {batch}"
+    result.notes.append(f"real inputs: {what}")
+    result.cases.append(label)
+    result.batches = sorted({*result.batches, batch})
+    return [Case(label, batch, feeds)]
 
 
 def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationResult | None = None,

@@ -17,13 +17,16 @@ def inspect(
     dynamic_axis: list[str] | None = dynamic_axis_option(),
     weights: str | None = typer.Option(None, "--weights", help="state_dict for a factory reference."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module."),
+    task: str | None = typer.Option(None, "--task", help="Hugging Face folders: the task (default from architectures[0])."),
+    allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Hugging Face folders: run the folder's own modelling code (trust_remote_code)."),
     as_json: bool = JSON,
 ) -> None:
     """Show a model's format, inputs/outputs (dynamic dims kept), size and opset/producer."""
     from portkit import api, ui
 
     info = api.inspect(model, input_shapes=input_shape or None, weights=weights, allow_pickle=allow_pickle,
-                       input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None)
+                       input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None, task=task,
+                       allow_unsafe=allow_unsafe)
     if as_json:
         ui.print_json(info.to_dict())
         return

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import BadInput
 
-__all__ = ["TASKS", "Checkpoint", "read", "task_of"]
+__all__ = ["TASKS", "Checkpoint", "details", "id_ranges", "parameters", "read", "task_of"]
 
 # the tasks portkit exports (pipeline names); `--task` takes one of these
 TASKS = (
@@ -70,6 +70,55 @@ class Checkpoint:
 
     def files(self) -> list[str]:
         return sorted(p.name for p in self.path.iterdir() if p.is_file())
+
+
+def parameters(ckpt: Checkpoint) -> int | None:
+    """How many parameters the safetensors weights hold, from their headers alone (no framework)."""
+    import struct
+
+    total = 0
+    for f in ckpt.weights:
+        if f.suffix != ".safetensors":
+            return None
+        try:
+            with f.open("rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(n))
+        except (OSError, ValueError, struct.error):
+            return None
+        for name, t in header.items():
+            if name != "__metadata__":
+                count = 1
+                for d in t.get("shape", []):
+                    count *= int(d)
+                total += count
+    return total
+
+
+def id_ranges(ckpt: Checkpoint) -> dict[str, list[float]]:
+    """Valid ranges of the id inputs, from the config alone (validation feeds ids below them everywhere a
+    route's end-to-end check runs the folder, as the loaded module's `input_ranges` does in its worker)."""
+    if ckpt.library != "transformers":
+        return {}
+    text = ckpt.config.get("text_config") or ckpt.config
+    out: dict[str, list[float]] = {}
+    vocab = text.get("vocab_size") or ckpt.config.get("vocab_size")
+    if isinstance(vocab, int) and vocab > 0:
+        out["input_ids"] = [0.0, float(vocab)]
+        if ckpt.config.get("is_encoder_decoder"):
+            out["decoder_input_ids"] = [0.0, float(vocab)]
+    types = text.get("type_vocab_size")
+    if isinstance(types, int) and types > 1:
+        out["token_type_ids"] = [0.0, float(types)]
+    return out
+
+
+def details(ckpt: Checkpoint, task: str) -> dict[str, Any]:
+    """What `portkit inspect` shows of a folder beside its signature."""
+    params = parameters(ckpt)
+    return {"library": ckpt.library, "architecture": ckpt.architecture, "task": task,
+            **({"parameters": f"{params:,}"} if params is not None else {}), "dtype": ckpt.dtype,
+            "files": ", ".join(ckpt.files())}
 
 
 def read(path: str | Path, allow_unsafe: bool = False) -> Checkpoint:

@@ -103,7 +103,12 @@ def _build_from_reference(ref: str, model_args: dict[str, Any]) -> Any:
 def _load_weights(module: Any, weights: str) -> None:
     torch = require("torch")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)  # never unpickles code
+        if _is_safetensors(weights):  # a .safetensors file (what save_pretrained and timm write): no pickle
+            from safetensors.torch import load_file
+
+            state = load_file(weights, device="cpu")
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)  # never unpickles code
     except FileNotFoundError as e:
         raise BadInput("weights file not found", path=weights, hint="check --weights") from e
     except Exception as e:
@@ -116,6 +121,16 @@ def _load_weights(module: Any, weights: str) -> None:
     except (RuntimeError, TypeError) as e:
         raise BadInput(f"weights do not fit the model: {str(e).splitlines()[0][:200]}", path=weights,
                        hint="check --model-args (e.g. num_classes)") from e
+
+
+def _is_safetensors(path: str) -> bool:
+    """safetensors files start with an 8-byte header length, then the JSON header: `{"`."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+    except OSError:
+        return False
+    return len(head) == 10 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
 
 
 def forward_parameters(module: Any) -> list[str] | None:

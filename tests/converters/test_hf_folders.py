@@ -1,0 +1,136 @@
+"""Hugging Face checkpoint folders as users have them (save_pretrained: config.json + model.safetensors +
+tokenizer), converted from the folder alone; the folder's bad cases as one line, exit 2, nothing run.
+
+One tiny BERT classifier folder (examples/hf_folders.py, built in a worker) serves every test here; the
+other architectures and targets are the coverage corpus's (hf-folders, timm-folders families)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from portkit.workers import call_in_worker
+
+from ..conftest import run_cli
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hf") / "bert-cls"
+    call_in_worker("save bert-cls", "examples.hf_folders", "save", "bert-cls", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bert_onnx(folder):
+    out = folder.parent / "bert-cls.onnx"
+    proc = run_cli("convert", str(folder), "--to", "onnx", cwd=folder.parent)  # no other flag, default -o
+    assert proc.returncode == 0, proc.stderr
+    assert "real inputs" in proc.stdout + proc.stderr or out.is_file()
+    return out
+
+
+def test_bert_folder_to_onnx_names_dtypes_dims(bert_onnx):
+    m = onnx.load(str(bert_onnx))
+    ins = {i.name: (i.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim])
+           for i in m.graph.input}
+    assert ins == {n: (onnx.TensorProto.INT64, ["batch", "sequence"])
+                   for n in ("input_ids", "attention_mask", "token_type_ids")}
+    assert [o.name for o in m.graph.output] == ["logits"]
+
+
+def test_bert_folder_onnx_equals_transformers_on_tokenized_text(folder, bert_onnx):
+    """onnxruntime against transformers' own eager model (not portkit's wrapper) on the folder's tokenizer."""
+    import onnxruntime as ort
+
+    from portkit.hf.samples import sample_feeds
+    from portkit.signature import ModelSignature, TensorSpec
+
+    sig = ModelSignature(tuple(TensorSpec(n, "int64", ("batch", "sequence"))
+                               for n in ("input_ids", "attention_mask", "token_type_ids")))
+    feeds, what = sample_feeds(folder, sig)
+    assert feeds is not None, what
+    assert (feeds["attention_mask"] == 0).any() and feeds["input_ids"][:, 0].tolist() == [2] * 4  # [CLS], padding
+    want = call_in_worker("eager bert-cls", "examples.hf_folders", "eager", str(folder), feeds)["logits"]
+    got = ort.InferenceSession(str(bert_onnx)).run(["logits"], feeds)[0]
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    assert rel < 1e-4 and np.abs(want).max() > 1e-3
+
+
+def test_bert_folder_validation_used_real_inputs(folder, bert_onnx):
+    import portkit
+
+    r = portkit.validate(str(folder), str(bert_onnx))
+    assert r.passed, r.summary()
+    assert any("sample sentences tokenized" in n for n in r.notes) and any("real inputs" in c for c in r.cases)
+
+
+def _one_line_error(proc, code: int, *words: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    for w in words:
+        assert w in proc.stderr, proc.stderr
+
+
+def test_hub_id_without_folder_is_one_line_and_fetches_nothing(tmp_path):
+    proc = run_cli("convert", "bert-base-uncased", "--to", "onnx", cwd=tmp_path,
+                   env={"HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home")})
+    _one_line_error(proc, 2, "bert-base-uncased", "never downloads", "save_pretrained")
+    assert not (tmp_path / "hf-home").exists() and not list(tmp_path.iterdir())
+
+
+def test_custom_code_needs_allow_unsafe_and_nothing_runs(folder, tmp_path):
+    custom = tmp_path / "custom"
+    shutil.copytree(folder, custom)
+    config = json.loads((custom / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForSequenceClassification": "modeling_evil.Model"}
+    (custom / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "RAN"
+    (custom / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    for command in (["convert", str(custom), "--to", "onnx", "-o", str(tmp_path / "c.onnx")],
+                    ["inspect", str(custom)]):
+        _one_line_error(run_cli(*command), 2, "--allow-unsafe", "auto_map")
+    assert not marker.exists() and not (tmp_path / "c.onnx").exists()
+
+
+def test_missing_weights_and_shards_are_named(folder, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(folder, bare)
+    (bare / "model.safetensors").unlink()
+    _one_line_error(run_cli("convert", str(bare), "--to", "onnx", "-o", str(tmp_path / "b.onnx")), 2,
+                    "model.safetensors", "no PyTorch weights")
+    (bare / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    (bare / "model-00001-of-00002.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    _one_line_error(run_cli("inspect", str(bare)), 2, "model-00002-of-00002.safetensors", "missing")
+
+
+def test_unknown_task_and_task_on_other_formats(folder, tmp_path):
+    _one_line_error(run_cli("convert", str(folder), "--to", "onnx", "--task", "summarise", "-o",
+                            str(tmp_path / "t.onnx")), 2, "unknown task", "text-classification")
+
+
+def test_weights_safetensors_for_a_factory(tmp_path):
+    """`--weights x.safetensors` loads a factory's state_dict without pickle: the same ONNX numbers as the
+    torch.save() state_dict it was written from."""
+    import onnxruntime as ort
+
+    from ..conftest import ROOT
+
+    pt = ROOT / "samples" / "digits_cnn.pt"
+    st = tmp_path / "digits.safetensors"
+    call_in_worker("to safetensors", "examples.hf_folders", "state_dict_to_safetensors", str(pt), str(st))
+    outs = {}
+    for name, weights in (("st", st), ("pt", pt)):
+        outs[name] = tmp_path / f"{name}.onnx"
+        proc = run_cli("convert", "samples.digits_torch:build", "--weights", str(weights), "--to", "onnx",
+                       "-o", str(outs[name]))
+        assert proc.returncode == 0, proc.stderr
+    x = np.random.default_rng(0).random((2, 1, 8, 8), np.float32)
+    a, b = (ort.InferenceSession(str(outs[k])).run(None, {"x": x})[0] for k in ("st", "pt"))
+    assert np.allclose(a, b, atol=1e-6) and np.abs(a).max() > 0.1
