@@ -25,6 +25,9 @@ def test_corpus_has_what_the_issue_asks_for():
     assert len(by["hf"]) >= 8 and {"bert", "gpt2", "vit"} <= set(by["hf"])
     assert len(by["keras-apps"]) >= 10
     assert {"conv1d", "lstm", "gru", "subclassed"} <= set(by["keras-own"])
+    # checkpoint folders (issue 24): ≥ 24 architectures saved with save_pretrained, ≥ 6 timm folders
+    assert len(by["hf-folders"]) >= 24 and {"bert-cls", "t5", "gpt2", "whisper-encoder", "clip"} <= set(by["hf-folders"])
+    assert len(by["timm-folders"]) >= 6
     assert len({(e["family"], e["name"]) for e in entries}) == len(entries)
     # round robin: the first models cover every family, so a run cut short still does
     assert {e["family"] for e in entries[:len(coverage.FAMILIES)]} == set(coverage.FAMILIES)

@@ -31,7 +31,8 @@ def bert_onnx(folder):
     out = folder.parent / "bert-cls.onnx"
     proc = run_cli("convert", str(folder), "--to", "onnx", cwd=folder.parent)  # no other flag, default -o
     assert proc.returncode == 0, proc.stderr
-    assert "real inputs" in proc.stdout + proc.stderr or out.is_file()
+    # validated against the folder's model on random ids and on its tokenizer's sentences too
+    assert "real inputs batch 4" in proc.stdout and out.is_file()
     return out
 
 
@@ -60,14 +61,6 @@ def test_bert_folder_onnx_equals_transformers_on_tokenized_text(folder, bert_onn
     got = ort.InferenceSession(str(bert_onnx)).run(["logits"], feeds)[0]
     rel = np.abs(got - want).max() / np.abs(want).max()
     assert rel < 1e-4 and np.abs(want).max() > 1e-3
-
-
-def test_bert_folder_validation_used_real_inputs(folder, bert_onnx):
-    import portkit
-
-    r = portkit.validate(str(folder), str(bert_onnx))
-    assert r.passed, r.summary()
-    assert any("sample sentences tokenized" in n for n in r.notes) and any("real inputs" in c for c in r.cases)
 
 
 def _one_line_error(proc, code: int, *words: str) -> None:
@@ -116,21 +109,14 @@ def test_unknown_task_and_task_on_other_formats(folder, tmp_path):
 
 
 def test_weights_safetensors_for_a_factory(tmp_path):
-    """`--weights x.safetensors` loads a factory's state_dict without pickle: the same ONNX numbers as the
-    torch.save() state_dict it was written from."""
-    import onnxruntime as ort
-
+    """`--weights x.safetensors` loads a factory's state_dict without pickle: the factory with the trained
+    digits weights, read from safetensors, matches the TorchScript traced from the trained model (and with
+    the factory's random init it would not)."""
     from ..conftest import ROOT
 
-    pt = ROOT / "samples" / "digits_cnn.pt"
     st = tmp_path / "digits.safetensors"
-    call_in_worker("to safetensors", "examples.hf_folders", "state_dict_to_safetensors", str(pt), str(st))
-    outs = {}
-    for name, weights in (("st", st), ("pt", pt)):
-        outs[name] = tmp_path / f"{name}.onnx"
-        proc = run_cli("convert", "samples.digits_torch:build", "--weights", str(weights), "--to", "onnx",
-                       "-o", str(outs[name]))
-        assert proc.returncode == 0, proc.stderr
-    x = np.random.default_rng(0).random((2, 1, 8, 8), np.float32)
-    a, b = (ort.InferenceSession(str(outs[k])).run(None, {"x": x})[0] for k in ("st", "pt"))
-    assert np.allclose(a, b, atol=1e-6) and np.abs(a).max() > 0.1
+    call_in_worker("to safetensors", "examples.hf_folders", "state_dict_to_safetensors",
+                   str(ROOT / "samples" / "digits_cnn.pt"), str(st))
+    ts = str(ROOT / "samples" / "digits_cnn.ts.pt")
+    proc = run_cli("validate", "samples.digits_torch:build", ts, "--weights", str(st))
+    assert proc.returncode == 0, proc.stderr  # (the factory's random init disagrees with it: exit 1)

@@ -1,6 +1,6 @@
 """Real inputs from a checkpoint folder, for validation beside the random ones: sample sentences tokenized
-by the folder's own tokenizer (tokenizer.json, read with the `tokenizers` library: no framework) padded
-to the longest, and images sized and normalised as its preprocessor_config.json says. A model compared on
+by the folder's own tokenizer (tokenizer.json, read with the `tokenizers` library: no framework), padded,
+and images sized and normalised as its preprocessor_config.json (timm: its config's pretrained_cfg) says. A model compared on
 these sees what it will see in use — real token ids, [CLS]/[SEP], padding — not only uniform noise."""
 from __future__ import annotations
 
@@ -92,6 +92,9 @@ def _images(path: Path, shape: tuple[Any, ...]) -> np.ndarray | None:
     """Smooth synthetic pictures (gradients and rings, uint8 like a decoded photo), rescaled and normalised
     as the image processor does."""
     config = _json(path / "preprocessor_config.json")
+    timm = _json(path / "config.json").get("pretrained_cfg") or {}
+    if "image_mean" not in config and "mean" in timm:  # a timm folder: its pretrained_cfg normalises
+        config = {"image_mean": timm["mean"], "image_std": timm.get("std", [1.0, 1.0, 1.0])}
     if "image_mean" not in config or len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
         return None
     c, h, w = (int(d) for d in shape[1:])
