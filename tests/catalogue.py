@@ -26,6 +26,8 @@ ROOTS: dict[Format, tuple[str, dict]] = {
     Format.KERAS: (str(SAMPLES / "digits_keras.keras"), {}),
     Format.KERAS_H5: (str(SAMPLES / "digits_keras.h5"), {}),
     Format.KERAS_JSON: (str(SAMPLES / "digits_keras.json"), {"weights": str(SAMPLES / "digits_keras.weights.h5")}),
+    # a tiny BERT classifier as save_pretrained writes it, with its tokenizer (examples/hf_folders.py)
+    Format.HF: (str(SAMPLES / "hf_bert_cls"), {}),
 }
 # format -> the edge module that makes it from a root (or an earlier derived format)
 DERIVED: dict[Format, tuple[Format, str]] = {
