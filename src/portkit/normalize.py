@@ -25,6 +25,16 @@ stop on:
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
 - flat_gathernd (onnx2tf only): GatherND by (row, col) index grids (transformers' padding masks under
   torch.export) → Gather of the flattened data (onnx2tf lost the grid's rank).
+- static_shape_values (onnx2tf only): shape arithmetic every value of which the static dims fix (a fixed
+  sequence length: position ids sliced to Shape(ids)[1]) → constants, and what then has only constant inputs
+  folded (onnx2tf lost such dims when batch stays dynamic).
+- partial_shape_inputs (onnx2tf only): an Expand / ConstantOfShape shape fixed in all dims but the dynamic
+  ones (a mask broadcast to [batch, 1, S, S]) → Concat of constants and Slices; an Expand becomes an Add of
+  zeros of that shape (TensorFlow then keeps the fixed dims).
+- constant_expand (onnx2tf only): Expand of a constant buffer → Add of zeros (onnx2tf returned the buffer
+  unexpanded).
+- scalar_operands (onnx2tf only): 0-d constant operands of Add/Sub/Mul/Div → shape [1] (onnx2tf's
+  re-check of an op with repeated dims took a 0-d constant for a layer).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -45,17 +55,22 @@ __all__ = [
     "bool_arithmetic",
     "bool_expand",
     "check_equivalent",
+    "constant_expand",
     "constant_reshape_shapes",
     "decompose_gelu",
     "decompose_layernorm",
     "drop_reshape_allowzero",
     "flat_gathernd",
+    "fold_constants",
     "hide_unchanged_ops",
     "lower_opset",
     "normalize",
+    "partial_shape_inputs",
     "prepended_tokens",
+    "scalar_operands",
     "split_comparisons",
     "split_to_slices",
+    "static_shape_values",
 ]
 
 CHECK_RTOL = 1e-4  # the rewrites are exact up to float rounding (a decomposed Gelu rounds differently)
@@ -390,6 +405,137 @@ def _constants(model: Any) -> dict[str, np.ndarray]:
     return consts
 
 
+_SHAPE_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.floor_divide,
+                "Max": np.maximum, "Min": np.minimum, "Equal": np.equal}
+MAX_FOLD_ELEMENTS = 1 << 16  # constants folded from shape arithmetic stay small (no weights are copied)
+
+
+def _shape_values(model: Any) -> dict[str, np.ndarray]:
+    """Partial evaluation of shape arithmetic: for each integer tensor computed from Shape ops and constants,
+    an object array of its values with None where a value depends on a dynamic dim. Shape dims come from
+    onnx's static shape inference, so a dim fixed by the model's declared input shape is known."""
+    from onnx import helper
+
+    dims = _static_dims(model)
+    vals: dict[str, np.ndarray] = {}
+    for name, c in _constants(model).items():
+        if c.dtype.kind in "iub" and c.size <= MAX_FOLD_ELEMENTS:
+            vals[name] = c.astype(object)
+
+    def attr(node: Any, name: str, default: Any) -> Any:
+        a = next((a for a in node.attribute if a.name == name), None)
+        return default if a is None else helper.get_attribute_value(a)
+
+    def known(a: np.ndarray) -> bool:
+        return all(v is not None for v in a.flat)
+
+    for node in model.graph.node:
+        op, ins = node.op_type, list(node.input)
+        try:
+            if op == "Shape" and ins[0] in dims:
+                d = dims[ins[0]]
+                start, end = attr(node, "start", 0), attr(node, "end", None)
+                vals[node.output[0]] = np.array(d[start:end] if end is not None else d[start:], dtype=object)
+            elif op in ("Identity", "Cast") and ins[0] in vals:
+                to = attr(node, "to", 7)
+                if op == "Identity" or helper.tensor_dtype_to_np_dtype(to).kind in "iu":
+                    vals[node.output[0]] = vals[ins[0]]
+            elif op == "Gather" and ins[0] in vals and ins[1] in vals and known(vals[ins[1]]):
+                vals[node.output[0]] = np.asarray(np.take(vals[ins[0]], vals[ins[1]].astype(np.int64),
+                                                         axis=attr(node, "axis", 0)), dtype=object)
+            elif op == "Concat" and all(i in vals for i in ins):
+                vals[node.output[0]] = np.concatenate([vals[i] for i in ins], axis=attr(node, "axis", 0))
+            elif op in ("Unsqueeze", "Squeeze") and ins[0] in vals and vals[ins[0]].ndim <= 1:
+                v = vals[ins[0]]
+                vals[node.output[0]] = v.reshape(-1) if op == "Unsqueeze" else v.reshape(())
+            elif op == "Slice" and ins[0] in vals and vals[ins[0]].ndim == 1 and \
+                    all(i in vals and known(vals[i]) for i in ins[1:3]) and len(ins) < 4:
+                start, end = int(vals[ins[1]][0]), int(vals[ins[2]][0])
+                vals[node.output[0]] = vals[ins[0]][start:min(end, 1 << 30)]
+            elif op == "Reshape" and ins[0] in vals and ins[1] in vals and known(vals[ins[1]]):
+                vals[node.output[0]] = vals[ins[0]].reshape([int(d) for d in vals[ins[1]]])
+            elif op == "Where" and all(i in vals for i in ins):
+                c, a, b = np.broadcast_arrays(*(vals[i] for i in ins))
+                vals[node.output[0]] = np.array([None if x is None else (y if x else z)
+                                                 for x, y, z in zip(c.flat, a.flat, b.flat, strict=True)],
+                                                dtype=object).reshape(c.shape)
+            elif op in _SHAPE_ARITH and len(ins) == 2 and all(i in vals for i in ins):
+                f = _SHAPE_ARITH[op]
+                a, b = np.broadcast_arrays(vals[ins[0]], vals[ins[1]])
+                vals[node.output[0]] = np.array([None if x is None or y is None else f(int(x), int(y))
+                                                 for x, y in zip(a.flat, b.flat, strict=True)],
+                                                dtype=object).reshape(a.shape)
+        except (IndexError, ValueError, TypeError):
+            continue
+    return vals
+
+
+def static_shape_values(model: Any) -> list[str]:
+    """Shape arithmetic whose every value is fixed by the model's static dims (a fixed sequence length: the
+    Shape → Gather → Slice of a position-ids buffer, a mask's Expand) → constants, and any node left with
+    only constant inputs folded in turn. onnx2tf cannot follow a dim through shape arithmetic when other
+    dims are dynamic (batch): it came out transposed or unknown ("tf.math.add: Dimensions must be equal",
+    "'NoneType' object has no attribute 'shape'"). Dims that stay dynamic are not touched."""
+    from onnx import numpy_helper
+
+    vals = _shape_values(model)
+    consts = _constants(model)
+    types = _elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type == "Constant" or len(node.output) != 1:
+            continue
+        v = vals.get(node.output[0])
+        if v is None or node.output[0] in consts or any(x is None for x in v.flat):
+            continue
+        from onnx import helper
+
+        dtype = helper.tensor_dtype_to_np_dtype(types.get(node.output[0]) or 7)
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(v.tolist(), dtype=dtype), node.output[0]))
+        model.graph.node.remove(node)
+        n_done += 1
+    if not n_done:
+        return []
+    folded = fold_constants(model)
+    _drop_unused(model)
+    return [f"static_shape_values: {n_done} shape value(s) fixed by static dims → constants"
+            + (f", {folded} node(s) folded after them" if folded else "")]
+
+
+def fold_constants(model: Any) -> int:
+    """Evaluate (with onnxruntime) every main-graph node whose inputs are all constants and
+    whose outputs stay small; their outputs become initializers. Returns how many nodes were folded."""
+    from onnx import helper, numpy_helper
+
+    consts = _constants(model)
+    done = 0
+    for node in list(model.graph.node):
+        if node.op_type in ("Constant", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike") \
+                or node.domain not in ("", "ai.onnx") or not node.input or \
+                any(a.type in (a.GRAPH, a.GRAPHS) for a in node.attribute) or \
+                not all(i in consts for i in node.input if i):
+            continue
+        if sum(consts[i].size for i in node.input if i) > 4 * MAX_FOLD_ELEMENTS:
+            continue
+        try:
+            names = sorted({i for i in node.input if i})
+            sub = helper.make_model(helper.make_graph(
+                [node], "fold", [helper.make_tensor_value_info(
+                    i, helper.np_dtype_to_tensor_dtype(consts[i].dtype), consts[i].shape) for i in names],
+                [helper.make_empty_tensor_value_info(o) for o in node.output]), opset_imports=list(model.opset_import))
+            outs = list(_run(sub, {i: consts[i] for i in names}).values())
+        except Exception:  # noqa: BLE001, S112 - what cannot be evaluated here is left for the tool
+            continue
+        if any(np.asarray(o).size > MAX_FOLD_ELEMENTS for o in outs):
+            continue
+        for name, o in zip(node.output, outs, strict=True):
+            model.graph.initializer.append(numpy_helper.from_array(np.asarray(o), name))
+            consts[name] = np.asarray(o)
+        model.graph.node.remove(node)
+        done += 1
+    return done
+
+
 def drop_reshape_allowzero(model: Any) -> list[str]:
     """Reshape allowzero=1 → 0 where the flag cannot matter: a constant shape without zeros, or a shape
     computed at run time (torch exporters: Concat of Shape/Gather results and constants) whose constant
@@ -608,6 +754,113 @@ def bool_expand(model: Any) -> list[str]:
     return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
 
 
+def constant_expand(model: Any) -> list[str]:
+    """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
+    TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
+    takes a constant Expand input as a numpy array and, with a shape computed at run time, returns that
+    array unexpanded as if it were a layer ("Output tensors of a Functional model must be the output of a
+    TensorFlow Layer")."""
+    from onnx import helper, numpy_helper
+
+    consts = _constants(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or node.input[0] not in consts or \
+                node.input[1] in consts or consts[node.input[0]].dtype.kind not in "iuf":
+            continue
+        c = consts[node.input[0]]
+        new = _unique(model, node.name or "expand")
+        zeros = new("zeros")
+        fill = numpy_helper.from_array(np.zeros((1,), dtype=c.dtype))
+        _replace_node(model.graph, node, [
+            helper.make_node("ConstantOfShape", [node.input[1]], [zeros], value=fill, name=new("n")),
+            helper.make_node("Add", [node.input[0], zeros], [node.output[0]], name=new("n"))])
+        n_done += 1
+    return [f"constant_expand: {n_done} Expand of a constant → Add of zeros of the shape"] if n_done else []
+
+
+def scalar_operands(model: Any) -> list[str]:
+    """A 0-d constant operand of Add/Sub/Mul/Div whose other operand has rank ≥ 1 → the same value of shape
+    [1] (the broadcast result is the same). onnx2tf re-checks such ops against onnxruntime when the output
+    repeats a dim (a fixed sequence: scores of shape [N, H, 16, 16]) and takes a 0-d constant for a
+    layer there ("Output tensors of a Functional model must be the output of a TensorFlow Layer. Found:
+    0.25": attention's 1/sqrt(d) under the TorchScript exporter)."""
+    from onnx import numpy_helper
+
+    consts = _constants(model)
+    dims = _static_dims(model)
+    new_names: dict[str, str] = {}
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Add", "Sub", "Mul", "Div") or node.domain not in ("", "ai.onnx") or \
+                len(node.input) != 2:
+            continue
+        for k in (0, 1):
+            c, other = node.input[k], node.input[1 - k]
+            if c not in consts or consts[c].ndim != 0 or other in consts or not dims.get(other):
+                continue
+            if c not in new_names:
+                new_names[c] = _unique(model, c)("vec")
+                model.graph.initializer.append(numpy_helper.from_array(consts[c].reshape(1), new_names[c]))
+            node.input[k] = new_names[c]
+            n_done += 1
+    if n_done:
+        _drop_unused(model)
+    return [f"scalar_operands: {n_done} 0-d constant operand(s) → shape [1]"] if n_done else []
+
+
+def partial_shape_inputs(model: Any) -> list[str]:
+    """The shape input of Expand / ConstantOfShape computed at run time but fixed in all dims but some
+    (a mask broadcast to [batch, 1, S, S] at a fixed sequence S: Where(Equal(shape, -1), 1, shape)) →
+    Concat of the fixed values and a Slice of each dynamic one. TensorFlow then knows the fixed dims of the
+    result; without them onnx2tf mistook the mask for channels-first and transposed what it is added to."""
+    from onnx import helper, numpy_helper
+
+    vals = _shape_values(model)
+    consts = _constants(model)
+    types = _elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type not in ("Expand", "ConstantOfShape") or node.domain not in ("", "ai.onnx"):
+            continue
+        k = 1 if node.op_type == "Expand" else 0
+        shape = node.input[k]
+        v = vals.get(shape)
+        if shape in consts or v is None or v.ndim != 1 or all(x is None for x in v) or \
+                all(x is not None for x in v):
+            continue
+        new = _unique(model, node.name or "shape")
+        pieces, nodes = [], []
+        for axis, x in enumerate(v):
+            if x is not None:
+                name = new("dim")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray([int(x)], np.int64), name))
+            else:
+                start, end, name = new("start"), new("end"), new("dim")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray([axis], np.int64), start))
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray([axis + 1], np.int64), end))
+                nodes.append(helper.make_node("Slice", [shape, start, end], [name], name=new("n")))
+            pieces.append(name)
+        joined = new("shape")
+        nodes.append(helper.make_node("Concat", pieces, [joined], axis=0, name=new("n")))
+        elem = types.get(node.input[0]) if node.op_type == "Expand" else None
+        if elem and helper.tensor_dtype_to_np_dtype(elem).kind in "iuf":
+            # Expand as Add of zeros: onnx2tf's Expand permutes a computed shape (tf.gather) when it
+            # takes the input for channels-first, and TensorFlow loses the fixed dims through that
+            zeros, fill = new("zeros"), numpy_helper.from_array(np.zeros((1,), helper.tensor_dtype_to_np_dtype(elem)))
+            nodes += [helper.make_node("ConstantOfShape", [joined], [zeros], value=fill, name=new("n")),
+                      helper.make_node("Add", [node.input[0], zeros], [node.output[0]], name=new("n"))]
+            _replace_node(model.graph, node, nodes)
+        else:
+            idx = list(model.graph.node).index(node)
+            for j, n in enumerate(nodes):
+                model.graph.node.insert(idx + j, n)
+            node.input[k] = joined
+        n_done += 1
+    return [f"partial_shape_inputs: {n_done} shape input(s) with fixed dims → Concat of constants and the "
+            "dynamic dims"] if n_done else []
+
+
 def prepended_tokens(model: Any) -> list[str]:
     """Concat([Expand(C1, …), …, X], axis=1) — learned tokens (ViT's class token, DeiT's distillation
     token) of shape (1, k, D) broadcast to the batch and put before a (B, N, D) sequence with N and D known
@@ -800,12 +1053,16 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
     if tool == "onnx2torch":
         notes += split_comparisons(model)
     if tool == "onnx2tf":
+        notes += static_shape_values(model)
         notes += flat_gathernd(model)
         notes += prepended_tokens(model)
         notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
         notes += split_unsqueeze(model)
         notes += bool_expand(model)
+        notes += partial_shape_inputs(model)
+        notes += constant_expand(model)
+        notes += scalar_operands(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes

@@ -263,3 +263,82 @@ def test_reshape_target_with_one_merged_dim_becomes_constant():
     reshape = next(n for n in out.graph.node if n.op_type == "Reshape")
     target = next(numpy_helper.to_array(i) for i in out.graph.initializer if i.name == reshape.input[1])
     assert target.tolist() == [-1, 4, 8] and "Shape" not in _ops(out), notes
+
+
+# ---------------------------------------------------------------- a fixed sequence length (issue 28)
+
+
+def _positions_at_fixed_sequence():
+    """BERT's embeddings as the TorchScript exporter writes them: positions = position_ids[:, :Shape(ids)[1]],
+    looked up and added; ids of shape [batch, 16] (batch dynamic, sequence fixed)."""
+    pos = numpy_helper.from_array(np.arange(32, dtype=np.int64).reshape(1, 32), "position_ids")
+    table = numpy_helper.from_array(np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32), "table")
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"one": 1, "zero1": [0], "one1": [1], "axes0": [0]}.items()}
+    nodes = [helper.make_node("Shape", ["ids"], ["shape"]),
+             helper.make_node("Gather", ["shape", "one"], ["seq"], axis=0),
+             helper.make_node("Unsqueeze", ["seq", "axes0"], ["seq1"]),
+             helper.make_node("Slice", ["position_ids", "zero1", "seq1", "one1", "one1"], ["positions"]),
+             helper.make_node("Gather", ["table", "positions"], ["pe"], axis=0),
+             helper.make_node("Cast", ["ids"], ["idf"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["idf", "axes_last"], ["idf3"]),
+             helper.make_node("Add", ["idf3", "pe"], ["y"])]
+    axes_last = numpy_helper.from_array(np.asarray([2], np.int64), "axes_last")
+    return _model(nodes, [_f("ids", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 16, 4])],
+                  [pos, table, axes_last, *c.values()])
+
+
+def test_shape_values_fixed_by_a_static_sequence_become_constants():
+    from portkit.normalize import static_shape_values
+
+    m = _positions_at_fixed_sequence()
+    notes = static_shape_values(m)
+    assert notes and not {"Shape", "Slice"} & set(_ops(m)), _ops(m)  # the positions are a constant now
+    out, notes = normalize(_positions_at_fixed_sequence(), tool="onnx2tf", ranges={"ids": (0, 32)})
+    assert any("equal" in n for n in notes), notes
+
+
+def test_shape_values_of_a_dynamic_dim_are_left_alone():
+    from portkit.normalize import static_shape_values
+
+    m = _positions_at_fixed_sequence()
+    m.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "sequence"
+    assert static_shape_values(m) == []
+
+
+def test_expand_of_a_constant_becomes_add_of_zeros():
+    from portkit.normalize import constant_expand
+
+    buf = numpy_helper.from_array(np.zeros((1, 16), np.int64), "token_type_ids")
+    nodes = [helper.make_node("Shape", ["ids"], ["shape"]),
+             helper.make_node("Expand", ["token_type_ids", "shape"], ["types"]),
+             helper.make_node("Add", ["ids", "types"], ["y"])]
+    build_m = lambda: _model(nodes, [_f("ids", ["batch", 16], TensorProto.INT64)],  # noqa: E731
+                             [_f("y", ["batch", 16], TensorProto.INT64)], [buf])
+    m = build_m()
+    assert constant_expand(m) and "Expand" not in _ops(m)
+    assert any("equal" in n for n in check_equivalent(build_m(), m, ranges={"ids": (0, 10)}))
+
+
+def test_scalar_constant_operand_becomes_a_vector_and_partial_shape_is_spelled_out():
+    from portkit.normalize import partial_shape_inputs, scalar_operands
+
+    scale = numpy_helper.from_array(np.asarray(0.25, np.float32), "scale")
+    minus1 = numpy_helper.from_array(np.asarray([-1, -1, -1], np.int64), "minus1")
+    ones = numpy_helper.from_array(np.asarray([1, 1, 1], np.int64), "ones")
+    fixed = numpy_helper.from_array(np.asarray([1, 8], np.int64), "fixed")
+    nodes = [helper.make_node("Mul", ["x", "scale"], ["xs"]),
+             # the mask's broadcast shape, written as torch's expand(-1 → keep) arithmetic
+             helper.make_node("Shape", ["x"], ["sx"], start=0, end=1),
+             helper.make_node("Concat", ["sx", "fixed"], ["target"], axis=0),
+             helper.make_node("Equal", ["target", "minus1"], ["is_m1"]),
+             helper.make_node("Where", ["is_m1", "ones", "target"], ["shape"]),
+             helper.make_node("Expand", ["m", "shape"], ["mb"]),
+             helper.make_node("Add", ["xs", "mb"], ["y"])]
+    make = lambda: _model(nodes, [_f("x", ["N", 1, 8]), _f("m", [1, 1, 8])], [_f("y", ["N", 1, 8])],  # noqa: E731
+                          [scale, minus1, ones, fixed])
+    m = make()
+    assert scalar_operands(m) and partial_shape_inputs(m)
+    assert "Expand" not in _ops(m) and "Where" not in [n.op_type for n in m.graph.node
+                                                        if n.output[0] == "mb"]
+    assert any("equal" in n for n in check_equivalent(make(), m))
