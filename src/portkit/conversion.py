@@ -352,6 +352,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 log(f"{edge} with {edge.tool} → {final}")
                 nxt = run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
+                for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
+                    log(f"  note: {note}")
             hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
             _relative_to_source(current if i else _without_maps(src), nxt)

@@ -139,3 +139,20 @@ def test_factories_by_reference_export_with_dynamo(d, name):
         assert got["pixel_values"][0] == 1
     else:
         assert got["input_ids"] == (7, ["batch", "sequence"])
+
+
+@pytest.mark.slow
+def test_traced_bert_fixed_sequence_to_tflite_dtypes_inferred(d):
+    """Issue 28 / 24 item 6: `--input-shape` alone (sequence fixed, batch dynamic), no --input-dtype: the
+    TorchScript graph says input_ids are embedding indices and the mask is an integer mask (the note says
+    so), and the legacy-exported ONNX goes through onnx2tf itself (no fallback) and validates."""
+    pt = d / "bert_fixed.pt"
+    _trace("bert", pt)
+    out = d / "bert_fixed.tflite"
+    proc = run_cli("convert", str(pt), "--to", "tflite", "--via", "onnx", "--input-shape", "input_ids=1,16",
+                   "--input-shape", "attention_mask=1,16", "-o", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: input 'input_ids' is int64 (used as embedding indices" in proc.stderr
+    assert "note: input 'attention_mask' is int64" in proc.stderr
+    assert "route " not in proc.stderr, proc.stderr  # the first route worked: nothing fell back
+    assert "validate end to end: ok" in proc.stderr

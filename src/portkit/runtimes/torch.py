@@ -259,7 +259,24 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
         else:
             message, hint = _missing_message(module, given)
             raise SignatureMissing(message, hint=hint, path=artifact.location)
-    return tuple(TensorSpec(s.name, s.dtype or "float32", s.symbolic_shape(dynamic) or ()) for s in ordered)
+    inferred = _graph_dtypes(artifact, module, ordered)
+    return tuple(TensorSpec(s.name, s.dtype or inferred.get(s.name, "float32"), s.symbolic_shape(dynamic) or ())
+                 for s in ordered)
+
+
+def _graph_dtypes(artifact: Artifact, module: Any, specs: list[InputSpec]) -> dict[str, str]:
+    """Integer dtypes a TorchScript graph shows for inputs the command gave no dtype (ids reaching an
+    embedding, an index, a mask); each stated in metadata 'input_notes', which the hop prints as a note."""
+    untyped = [s.name for s in specs if not s.dtype]
+    if artifact.format is not Format.TORCHSCRIPT or not untyped:
+        return {}
+    from .script_inputs import infer_input_dtypes
+
+    found = {k: v for k, v in infer_input_dtypes(module).items() if k in untyped}
+    if found:
+        artifact.metadata["input_notes"] = [f"input '{k}' is {d} ({why} in the TorchScript graph; "
+                                            f"--input-dtype {k}=... overrides)" for k, (d, why) in found.items()]
+    return {k: d for k, (d, _) in found.items()}
 
 
 def _missing_message(module: Any, given: tuple[InputSpec, ...]) -> tuple[str, str]:
