@@ -10,59 +10,12 @@ import sys
 import types
 from typing import Any
 
+from .public import API_FUNCTIONS, PUBLIC_TYPES
 from .versions import PORTKIT as __version__
 
-# one function per CLI command, defined in portkit.api
-_API = (
-    "convert",
-    "validate",
-    "bench",
-    "inspect",
-    "verify",
-    "routes",
-    "export_triton",
-    "serve",
-    "matrix",
-    "ops",
-    "run",
-    "init",
-    "load_recipe",
-)
+__all__ = ["__version__", *API_FUNCTIONS, *PUBLIC_TYPES]
 
-__all__ = [
-    "__version__",
-    *_API,
-    # options, results and gates
-    "Format",
-    "Gates",
-    "GateReport",
-    "Recipe",
-    "RunResult",
-    # errors (each carries the CLI's exit code)
-    "PortkitError",
-    "BadInput",
-    "ConversionFailed",
-    "ValidationFailed",
-    "GateFailed",
-    "MissingDependency",
-    "RuntimeUnavailable",
-]
-
-_LAZY = {
-    **dict.fromkeys(_API, "portkit.api"),
-    "Format": "portkit.formats",
-    "Gates": "portkit.gates",
-    "GateReport": "portkit.gates",
-    "GateFailed": "portkit.gates",
-    "Recipe": "portkit.recipes",
-    "RunResult": "portkit.recipes",
-    "PortkitError": "portkit.errors",
-    "BadInput": "portkit.errors",
-    "ConversionFailed": "portkit.errors",
-    "ValidationFailed": "portkit.errors",
-    "MissingDependency": "portkit.errors",
-    "RuntimeUnavailable": "portkit.errors",
-}
+_LAZY = {**dict.fromkeys(API_FUNCTIONS, "portkit.api"), **{n: f"portkit.{m}" for n, m in PUBLIC_TYPES.items()}}
 
 
 def __getattr__(name: str) -> Any:
@@ -85,7 +38,7 @@ class _Package(types.ModuleType):
     (the module) would otherwise replace the function `portkit.matrix` on the package."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _API and isinstance(value, types.ModuleType):
+        if name in API_FUNCTIONS and isinstance(value, types.ModuleType):
             return  # the submodule stays importable: `from portkit.matrix import ...` reads sys.modules
         super().__setattr__(name, value)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import BadInput
 from .formats import Format
 from .options import ConvertOptions, ValidateOptions, convert_options, shapes_of, user_path, validate_options
+from .public import API_FUNCTIONS
 
 if TYPE_CHECKING:
     from .benchmark import BenchResult
@@ -26,22 +27,7 @@ if TYPE_CHECKING:
     from .serving import RunningServer, TritonExport
     from .validation import ValidationResult
 
-__all__ = [
-    "convert",
-    "inspect",
-    "validate",
-    "verify",
-    "bench",
-    "routes",
-    "export_triton",
-    "serve",
-    "matrix",
-    "ops",
-    "run",
-    "init",
-    "load_recipe",
-    "RouteTable",
-]
+__all__ = [*API_FUNCTIONS, "RouteTable"]  # the functions are listed once, in portkit.public
 
 Log = Callable[[str], None]
 
@@ -62,9 +48,7 @@ def _gates(gates: Any, kind: str) -> Gates:
 
 
 def _gate(result: Any, report: Any) -> Any:
-    from .gates import attach
-
-    attach(result, report)
+    result.gates = report  # every result type has its typed `gates` field
     report.raise_if_failed(result)
     return result
 

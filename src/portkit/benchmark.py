@@ -25,6 +25,7 @@ import numpy as np
 
 from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
+from .gate_report import GateReport
 from .options import PROVIDERS, check_rules, option
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
@@ -156,6 +157,7 @@ class BenchResult:
     environment: dict[str, Any]
     options: BenchOptions
     notes: list[str] = field(default_factory=list)
+    gates: GateReport | None = None  # the gates checked on this result (portkit.gates), when any were set
 
     @property
     def fell_back(self) -> list[Measurement]:
@@ -165,7 +167,8 @@ class BenchResult:
         opts = asdict(self.options)
         opts.pop("keep_samples", None)
         return {"schema": SCHEMA, "environment": self.environment, "options": opts,
-                "results": [m.to_dict() for m in self.measurements], "notes": self.notes}
+                "results": [m.to_dict() for m in self.measurements], "notes": self.notes,
+                **({"gates": self.gates.to_dict()} if self.gates is not None else {})}
 
     def table_rows(self) -> list[list[str]]:
         rows = []

@@ -16,6 +16,7 @@ from typing import Any
 from .artifact import Artifact
 from .errors import BadInput, ConversionFailed, ValidationFailed
 from .formats import Format, sniff
+from .gate_report import GateReport
 from .graph import Route, plan, route_text
 from .hops import HopResult, remove, run_hop, validate_pair
 from .options import ConvertOptions, ValidateOptions
@@ -39,6 +40,7 @@ class ConversionResult:
     seconds: float = 0.0
     accuracy: dict[str, Any] | None = None  # with eval_data: source/result accuracy and the delta
     bundle: str | None = None  # with bundle=True: the folder `portkit verify` reads
+    gates: GateReport | None = None  # the gates checked on this result (portkit.gates), when any were set
 
     @property
     def validated(self) -> bool:
@@ -65,6 +67,7 @@ class ConversionResult:
             "signature": self.output.signature.to_dict() if self.output.signature else None,
             "metadata": self.output.metadata,
             "accuracy": self.accuracy, "bundle": self.bundle,
+            **({"gates": self.gates.to_dict()} if self.gates is not None else {}),
         }
 
 

@@ -107,6 +107,19 @@ class TensorMap:
         """The candidate's name of the source tensor `name`."""
         return self.renamed.get(kind, {}).get(name, name)
 
+    def shapes(self, kind: str, shapes: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        """Source tensors' shapes ({name: dims}, '' = the only one) in the candidate's terms: its names, its
+        layout (onnx2tf's NHWC input of an NCHW source)."""
+        out: dict[str, tuple[Any, ...]] = {}
+        changed = list(self.layout.get(kind, {}))
+        for name, dims in shapes.items():
+            key = changed[0] if name == "" and len(changed) == 1 else name
+            perm = self.perm(kind, key)
+            dims = tuple(dims)
+            out[self.name(kind, name) if name else ""] = \
+                tuple(dims[p] for p in perm) if perm and len(perm) == len(dims) else dims
+        return out
+
     def __bool__(self) -> bool:
         return any(self.layout.values()) or any(self.renamed.values())
 

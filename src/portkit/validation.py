@@ -21,6 +21,7 @@ import numpy as np
 from .artifact import Artifact
 from .formats import Format
 from .errors import BadInput, InternalError
+from .gate_report import GateReport
 from .inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
 from .options import ValidateOptions
 from .runtimes import Runner
@@ -122,6 +123,7 @@ class ValidationResult:
     criteria: str = "tolerance"
     seeds: dict[str, int] = field(default_factory=dict)  # case -> seed of its random inputs
     locate: dict[str, Any] | None = None  # first diverging node (see portkit.locate)
+    gates: GateReport | None = None  # the gates checked on this result (portkit.gates), when any were set
 
     @property
     def passed(self) -> bool:
@@ -185,7 +187,8 @@ class ValidationResult:
                 "seeds": self.seeds, "input_source": self.input_source, "warnings": self.warnings,
                 "notes": self.notes, "mapping": self.mapping, "summary": self.summary(),
                 "failing_outputs": self.failing_outputs(), "passing_outputs": self.passing_outputs(),
-                "outputs": [o.to_dict() for o in self.outputs], "locate": _finite(self.locate)}
+                "outputs": [o.to_dict() for o in self.outputs], "locate": _finite(self.locate),
+                **({"gates": self.gates.to_dict()} if self.gates is not None else {})}
 
 
 def _finite(v: Any) -> Any:

@@ -1,6 +1,7 @@
 """Bad input gets one clear line, a stable exit code, no traceback and no output file."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -210,17 +211,22 @@ def test_every_route_failing_leads_with_the_preferred_one(tmp_path):
 
 @pytest.mark.slow
 def test_init_starter_runs_as_written(tmp_path, digits_ts):
-    """`portkit init model.pt` then `portkit run`: exit 0. int8 needs calibration data, so without it the
-    int8 target is written commented out, saying why; with --calibration it is active."""
+    """`portkit init model.pt -s ...` then `portkit run`: exit 0 — every target benchmarked, the TFLite one
+    (NHWC after onnx2tf) with the recipe's NCHW input shape in its own layout. int8 needs calibration data,
+    so without it the int8 target is written commented out, saying why; with --calibration it is active."""
     import shutil
 
     shutil.copy(digits_ts, tmp_path / "model.pt")
-    proc = run_cli("init", "model.pt", cwd=tmp_path)
+    proc = run_cli("init", "model.pt", "-s", "1,1,8,8", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "recipe.yaml").read_text()
     assert "# - to: tflite" in text and "#   quantize: int8" in text and "--calibration" in text
     run = run_cli("run", "recipe.yaml", "--out", "build", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    steps = {a["name"]: a["steps"] for m in manifest["models"] for a in m["artifacts"]}
+    assert {name: s["bench"]["status"] for name, s in steps.items()} == dict.fromkeys(steps, "ok")
+    assert "tflite" in steps
     calib = ROOT / "samples" / "digits_calib.npz"
     proc = run_cli("init", "model.pt", "-o", "with-data.yaml", "--calibration", str(calib), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

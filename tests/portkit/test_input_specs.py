@@ -87,7 +87,7 @@ def test_unknown_dtype_is_bad_usage():
 
 
 def test_recipes_take_the_same_fields():
-    from portkit.recipes.schema import parse_recipe
+    from portkit.recipes.loading import parse_recipe
 
     r = parse_recipe({"models": [{"name": "bert", "source": "examples.hf_models:bert_tiny",
                                   "input_shapes": {"input_ids": [1, 16]}, "input_dtypes": {"input_ids": "int64"},

@@ -31,9 +31,9 @@ PACKAGES = {"portkit": ROOT / "src" / "portkit", "portkit.converters": ROOT / "c
 # conversion, beside the rest of locate that only checks.
 LAYERS: list[tuple[str, set[str]]] = [
     ("core types", {"errors", "formats", "signature", "artifact", "options", "tensormap", "versions", "stats",
-                    "environment", "hashing", "ui"}),
+                    "environment", "hashing", "ui", "public"}),
     ("runtime", {"workers", "runtimes", "inputs", "onnxutil", "normalize", "hf"}),
-    ("check", {"validation", "locate", "report", "quantsense", "gates", "bundle"}),
+    ("check", {"validation", "locate", "report", "quantsense", "gate_report", "baseline", "gates", "bundle"}),
     ("edges", {"graph", "hops", "converters", "prep.steps", "prep.keep_float", "prep.calibration", "prep.fp16",
                "prep.op_report", "prep.optimize_onnx",
                "prep.ort_format", "prep.quantize_onnx", "prep.web_bundle", "prep.web_node"}),

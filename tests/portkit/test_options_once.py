@@ -11,7 +11,8 @@ import pytest
 from portkit.benchmark import BenchOptions
 from portkit.options import ConvertOptions, ValidateOptions, convert_options, option, recipe_fields
 from portkit.recipes import schema
-from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep, parse_recipe
+from portkit.recipes.loading import parse_recipe
+from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep
 
 # fields recipes spell another way (input_specs: input_shapes/input_dtypes/dynamic_axes) or take from the
 # recipe itself (seed), or that are not user options (debug: the CLI's global --debug, keep_samples)

@@ -47,3 +47,11 @@ def test_composition_equals_transposing_twice():
 
 def test_one_definition_of_channels_last():
     assert CHANNELS_LAST[4] == (0, 2, 3, 1) and channels_last(2) is None
+
+
+def test_source_shapes_in_the_candidates_terms():
+    """A recipe's input shapes are the source's: the NHWC, renamed TFLite target gets them in its layout."""
+    m = TensorMap.from_metadata(ONNX2TF_HOP)
+    assert m.shapes("inputs", {"x": (1, 3, 64, 64)}) == {"x_1": (1, 64, 64, 3)}
+    assert m.shapes("inputs", {"": (1, 3, 64, 64)}) == {"": (1, 64, 64, 3)}  # '' = the only input
+    assert TensorMap().shapes("inputs", {"x": (1, 3, 8, 8)}) == {"x": (1, 3, 8, 8)}

@@ -1,13 +1,15 @@
 """Declarative deployment recipes: `portkit run recipe.yaml` and `portkit init MODEL`.
 
-schema.py checks a recipe completely before anything runs; runner.py runs its models (inline, in spawned
-processes, or as Ray tasks) and writes OUT/manifest.json; starter.py writes a commented starter recipe.
+schema.py declares a recipe, loading.py checks it completely before anything runs; runner.py runs its
+models (inline, in spawned processes, or as Ray tasks) and writes OUT/manifest.json; starter.py writes a
+commented starter recipe.
 """
 
 from __future__ import annotations
 
+from .loading import load_recipe, parse_recipe
 from .runner import EXECUTORS, RunResult, run_model, run_recipe
-from .schema import Recipe, RecipeError, load_recipe, parse_recipe
+from .schema import Recipe, RecipeError
 from .starter import starter_recipe, write_starter
 
 __all__ = [

@@ -19,7 +19,8 @@ from typing import Any
 
 from portkit.errors import BadInput, MissingDependency, PortkitError, ValidationFailed
 
-from .schema import Recipe, effective, effective_gates, load_recipe, parse_recipe
+from .loading import load_recipe, parse_recipe
+from .schema import Recipe, effective, effective_gates
 
 __all__ = ["RunResult", "run_recipe", "run_model", "EXECUTORS"]
 
@@ -173,7 +174,7 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
         )
     measured = None
     if bstep is not None and bstep.enabled:
-        measured = _bench(recipe, model, bstep, path, t.to, entry, log)
+        measured = _bench(recipe, model, bstep, path, t.to, entry, log, conv.output.record.tensors)
     report = evaluate(
         gates,
         validation=entry["validation"],
@@ -211,16 +212,23 @@ def _validation(d: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _bench(
-    recipe: Recipe, model: Any, bstep: Any, path: Path, fmt: str, entry: dict[str, Any], log: Log
+    recipe: Recipe, model: Any, bstep: Any, path: Path, fmt: str, entry: dict[str, Any], log: Log,
+    tensors: Any,
 ) -> Any:
     from portkit.benchmark import bench
+    from portkit.options import shapes_of
 
     t0 = time.perf_counter()
     target, note = _bench_path(path, fmt)
     if target is None:
         entry["steps"]["bench"] = _step("skipped", 0.0, note)
         return None
-    models = [recipe.resolve(model.source), target] if bstep.reference else [target]
+    loading = model.loading(recipe.resolve)
+    if bstep.reference:  # the source first: bench feeds the target the same data through its layout
+        models = [recipe.resolve(model.source), target]
+    else:  # the target alone: the recipe's input shapes are the source's, said in the target's layout
+        models = [target]
+        loading["input_shapes"] = tensors.shapes("inputs", shapes_of(loading.get("input_shapes")))
     try:
         result = bench(
             models,
@@ -228,7 +236,7 @@ def _bench(
             seed=recipe.seed,
             log=log,
             keep_samples=True,
-            **model.loading(recipe.resolve),
+            **loading,
         )
     except PortkitError as e:
         entry["steps"]["bench"] = _step(
