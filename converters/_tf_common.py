@@ -187,7 +187,13 @@ def convert_savedmodel_to_tflite(saved: Path, out: Path, opts: ConvertOptions,
     mode = check_quantize(opts)
     converter = t.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SERVING])
     md = apply_quantization(converter, mode, opts, specs)
-    data = converter.convert()
+    if mode == "int8" and opts.keep_float:  # some layers float: the quantization debugger's denylist
+        from ._tflite_keep_float import quantize_keep_float
+
+        data, kept = quantize_keep_float(converter, opts.keep_float, Path(saved).name)
+        md.update(kept)
+    else:
+        data = converter.convert()
     Path(out).write_bytes(data)
     return md
 

@@ -235,7 +235,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             log(f"route {route_text(route)} skipped: its first hops ({' → '.join(seen)}) already failed")
             continue
         try:
-            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool)
+            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool, gates)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
             failed[getattr(e, "failed_prefix", names)] = e.one_line()
@@ -320,7 +320,7 @@ def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
 
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
-                   log: Log, pool: WorkerPool) -> ConversionResult:
+                   log: Log, pool: WorkerPool, gates: Any = None) -> ConversionResult:
     from functools import partial
 
     from .runtimes import open_runner
@@ -353,7 +353,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = done[key]
             else:
                 log(f"{edge} with {edge.tool} → {final}")
-                nxt = run_hop(edge, current, final, opts, pool)
+                nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log) \
+                    if i == len(route) - 1 and opts.keep_float else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
                 for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
                     log(f"  note: {note}")
@@ -378,6 +379,21 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
         for r in runners.values():
             r.close()
     return ConversionResult(src, current, [route_text(route)], hops, e2e)
+
+
+def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
+              gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log) -> Artifact:
+    """The quantizing hop of a TFLite/ExecuTorch route with --keep-float: names as given, or the search
+    for the fewest float layers that meet the gate (portkit.prep.keep_float)."""
+    from .prep.keep_float import choose
+    from .prep.steps import record_kept
+
+    if opts.keep_float == ("auto",):
+        nxt, record = choose(edge, current, final, opts, vopts, gates, pool, open_runner, log)
+    else:
+        nxt, record = run_hop(edge, current, final, opts, pool), None
+    record_kept(nxt, record, opts, log)
+    return nxt
 
 
 _MAPPING_KEYS = ("layout", "renamed")

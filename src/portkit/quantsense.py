@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import BadInput
 
-__all__ = ["AUTO", "check_layer_names", "default_limit", "keep_float_sets", "onnx_layers", "onnx_sensitivity"]
+__all__ = ["AUTO", "check_layer_names", "default_limit", "counted", "keep_float_sets", "onnx_layers", "onnx_sensitivity"]
 
 AUTO = "auto"
 CAP_DB = 60.0  # a channel quantized this cleanly is as good as float; caps the average
@@ -142,16 +142,22 @@ def onnx_sensitivity(float_path: str, qdq_path: str, batches: list[dict[str, np.
         next(iter(b.values())).shape[0] for b in batches))}
 
 
-def keep_float_sets(tensors: list[dict[str, Any]], limit: int) -> list[list[str]]:
+def counted(layers: dict[str, dict[str, Any]]) -> int:
+    """How many layers count against the limit (pass-through ops like Reshape, `free`, do not)."""
+    return sum(1 for r in layers.values() if not r.get("free"))
+
+
+def keep_float_sets(tensors: list[dict[str, Any]], limit: int, free: set[str] | None = None) -> list[list[str]]:
     """The layer sets the auto fallback tries, growing one sensitive tensor (its layers) at a time, worst
-    first, never more than `limit` layers."""
+    first, never more than `limit` layers (those in `free` not counted)."""
+    free = free or set()
     sets: list[list[str]] = []
     kept: list[str] = []
     for r in tensors:
         new = [n for n in r["layers"] if n not in kept]
         if not new:
             continue
-        if len(kept) + len(new) > limit:
+        if len([n for n in kept + new if n not in free]) > limit:
             continue  # too many at once: a later, smaller set may still fit
         kept = kept + new
         sets.append(list(kept))

@@ -18,7 +18,7 @@ from typing import Any
 from ..artifact import Artifact
 from ..errors import ValidationFailed
 from ..options import ConvertOptions, ValidateOptions
-from ..quantsense import default_limit, keep_float_sets
+from ..quantsense import counted, default_limit, keep_float_sets
 
 __all__ = ["choose", "gate_text", "passes", "sensitivity_of", "table_lines"]
 
@@ -95,19 +95,27 @@ def table_lines(sens: dict[str, Any], kept: list[str]) -> list[str]:
     return lines
 
 
-def choose(current: Artifact, out: Path, opts: ConvertOptions, vopts: ValidateOptions, gates: Any,
-           pool: Any, open_runner: Callable[..., Any], log: Log) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The layers to keep float (and the record of the search) for the quantize step of `current`."""
-    from ..graph import step_edge
-    from ..hops import remove, run_hop, validate_pair
+def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions | None,
+           gates: Any, pool: Any, open_runner: Callable[..., Any], log: Log) -> tuple[Artifact, dict[str, Any]]:
+    """Run the quantizing hop `edge` on `current` with the fewest sensitive layers kept float that meet the
+    gate; the winner is placed at `final` (returned with the record of the search). ONNX steps rank layers
+    with portkit.quantsense in a worker; TFLite and ExecuTorch converters rank their own layers when asked
+    for `keep_float=("auto",)` (full int8 plus `metadata["sensitivity"]`) and take names otherwise."""
+    from ..hops import place, remove, run_hop, validate_pair
     from ..workers import family_of
 
-    edge = step_edge("quantize")
-    full_path, try_path = (out.parent / (out.name.removesuffix(".onnx") + f".{t}.onnx") for t in ("int8-full", "int8-try"))
+    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    onnx_step = edge.step is not None
+    suffix = final.suffix if final.suffix else ""
+    stem = final.name[: len(final.name) - len(suffix)] if suffix else final.name
+    paths: list[Path] = []
     runners: dict[str, Any] = {}
     tries: list[dict[str, Any]] = []
+    best: tuple[Artifact, Any] | None = None
 
-    def judge(path: Path, names: tuple[str, ...]) -> tuple[Artifact, Any]:
+    def judge(names: tuple[str, ...]) -> tuple[Artifact, bool]:
+        path = final.parent / f"{stem}.try{len(tries)}{suffix}"
+        paths.append(path)
         cand = run_hop(edge, current, path, dataclasses.replace(opts, keep_float=names), pool)
         try:
             v = validate_pair(current, cand, runners, vopts, open_runner)
@@ -116,23 +124,26 @@ def choose(current: Artifact, out: Path, opts: ConvertOptions, vopts: ValidateOp
             if r is not None:
                 r.close()
         ok = passes(v, gates)
-        tries.append({"float_layers": list(names), **_measure(v), "gate": ok})
+        shown = [] if names == ("auto",) else list(names)
+        tries.append({"float_layers": shown, **_measure(v), "gate": ok})
         m = tries[-1]
         agree = "-" if m["agreement"] is None else f"{m['agreement']:.3f}"
-        log(f"  keep-float auto: {len(names)} float layer(s) {list(names) or ''}: top-1 agreement {agree}, "
+        log(f"  keep-float auto: {len(shown)} float layer(s) {shown or ''}: top-1 agreement {agree}, "
             f"max abs {m['max_abs']:.3g} — {'gate holds' if ok else 'not yet'}")
         return cand, ok
 
     try:
-        full, ok = judge(full_path, ())
-        record: dict[str, Any] = {"mode": "auto", "gate": gate_text(gates), "tries": tries}
+        full, ok = judge(() if onnx_step else ("auto",))
+        record: dict[str, Any] = {"mode": "auto", "gate": gate_text(gates), "tries": tries, "layers": []}
         if ok:
-            record.update(layers=[], quantized_layers=None)
-            return (), record
-        sens = pool.get(family_of(edge.requires)).call_as(
-            "int8 sensitivity (onnxruntime)", "portkit.prep.keep_float", "sensitivity_of",
-            current.location, full.location, opts.calibration)
-        n_layers = len(sens["layers"])
+            return place(Path(full.location), final, full), record
+        if onnx_step:
+            sens = pool.get(family_of(edge.requires)).call_as(
+                "int8 sensitivity (onnxruntime)", "portkit.prep.keep_float", "sensitivity_of",
+                current.location, full.location, opts.calibration)
+        else:
+            sens = full.metadata.get("sensitivity") or {"layers": {}, "tensors": [], "samples": 0}
+        n_layers = counted(sens["layers"])
         limit = opts.keep_float_max or default_limit(n_layers)
         record.update(quantized_layers=n_layers, limit=limit, samples=sens["samples"],
                       sensitivity=[{"layer": n, **r} for n, r in sorted(
@@ -142,25 +153,37 @@ def choose(current: Artifact, out: Path, opts: ConvertOptions, vopts: ValidateOp
             f"at most {limit} kept float):")
         for line in table_lines(sens, []):
             log(line)
-        for names in keep_float_sets(sens["tensors"], limit):
-            _, ok = judge(try_path, tuple(names))
+        free = {n for n, r in sens["layers"].items() if r.get("free")}
+        for names in keep_float_sets(sens["tensors"], limit, free):
+            cand, ok = judge(tuple(names))
             if ok:
-                record["layers"] = names
-                record["compare"] = _compare(current.location, full.location, opts)
-                return tuple(names), record
-        best = max((t for t in tries), key=lambda t: (t["agreement"] or 0, -(t["max_abs"] or 0)))
+                record["layers"] = [n for n in names if n not in free]
+                record["also_float"] = [n for n in names if n in free]  # pass-through ops between them
+                record["compare"] = {"float": {"bytes": _size(current.location)},
+                                     "int8": {"bytes": _size(full.location)}}
+                if onnx_step:
+                    record["compare"] = _compare(current.location, full.location, opts)
+                return place(Path(cand.location), final, cand), record
+        top = max(tries, key=lambda t: (t["agreement"] or 0, -(t["max_abs"] or 0)))
         raise ValidationFailed(
             f"--keep-float auto: the {gate_text(gates)} gate is not met with up to {limit} of {n_layers} "
-            f"layers in float (best: top-1 agreement {best['agreement']}, max abs {best['max_abs']:.3g} with "
-            f"{len(best['float_layers'])} float)",
-            path=str(out), hint="raise --keep-float-max, loosen the gate, or give more calibration data; "
-                                "nothing was written")
+            f"layers in float (best: top-1 agreement {top['agreement']}, max abs {top['max_abs']:.3g} with "
+            f"{len(top['float_layers'])} float)",
+            path=str(final), hint="raise --keep-float-max, loosen the gate, or give more calibration data; "
+                                  "nothing was written")
     finally:
         for r in runners.values():
             r.close()
-        for p in (full_path, try_path):
-            remove(p)
-            remove(Artifact(str(p), current.format).sidecar())
+        for p in paths:
+            if p != final:
+                remove(p)
+                remove(Artifact(str(p), current.format).sidecar())
+
+
+def _size(path: str) -> int:
+    from ..gates import size_of
+
+    return size_of(path) or 0
 
 
 def _compare(float_path: str, full_path: str, opts: ConvertOptions) -> dict[str, Any]:
@@ -180,6 +203,10 @@ def finish_record(record: dict[str, Any], result_path: str, opts: ConvertOptions
 
     cmp = record.get("compare")
     if not cmp:
+        return record
+    if "latency_ms" not in cmp.get("float", {}):  # TFLite/ExecuTorch: sizes only (bench measures latency)
+        cmp["result"] = {"bytes": _size(result_path)}
+        log("  size: " + ", ".join(f"{k} {v['bytes'] / 1024:.1f} KB" for k, v in cmp.items()))
         return record
     feeds = calibration_batches(opts.calibration, onnxutil.signature(onnxutil.load(result_path)))[0]
     cmp["result"] = {"bytes": Path(result_path).stat().st_size, "latency_ms": _latency_ms(result_path, feeds)}

@@ -20,7 +20,8 @@ __all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_form
 
 Log = Callable[[str], None]
 PREP_TARGETS = tuple(f for f in Format if f.info.onnx_steps)  # an ONNX graph inside: onnx, ort, web
-KEEP_FLOAT_TARGETS = PREP_TARGETS  # where --keep-float is implemented (portkit.prep.keep_float)
+# where --keep-float is implemented (portkit.prep.keep_float)
+KEEP_FLOAT_TARGETS = (*PREP_TARGETS, Format.TFLITE)
 TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
          "fp16": "onnxruntime.transformers.float16"}
 # validation batches for a quantized step without user/calibration data: enough samples for agreement
@@ -66,7 +67,7 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
                        hint=f"convert from the float source model: portkit convert SOURCE --to {to.value} "
                             "--quantize ...")
     # judged on the calibration data where there is some (ExecuTorch's int8 keeps float I/O like ONNX's)
-    judged = (*PREP_TARGETS, Format.EXECUTORCH)
+    judged = (*PREP_TARGETS, Format.EXECUTORCH, Format.TFLITE)
     return quantized_validation(opts, vopts) if opts.quantize and to in judged else vopts
 
 
@@ -168,10 +169,11 @@ def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions
     return result
 
 
-def _record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptions, log: Log) -> None:
+def record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptions, log: Log) -> None:
     """The layers kept float go into the metadata (sidecar, manifest) and the log."""
     from .keep_float import finish_record
 
+    art.metadata.pop("sensitivity", None)  # a converter's ranking: the record keeps what matters
     record = record or {"mode": "names", "layers": list(opts.keep_float)}
     record = finish_record(record, art.location, opts, log)
     art.metadata["keep_float"] = record
@@ -231,15 +233,15 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
             label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
             log(f"{label} with {_tool(step, opts)} → {final}")
             t = time.perf_counter()
-            step_opts, kept = opts, None
+            kept = None
             if step == "quantize" and opts.keep_float == ("auto",):
                 from .keep_float import choose
 
-                names, kept = choose(current, out, opts, vopts, gates, pool, open_runner, log)
-                step_opts = dataclasses.replace(opts, keep_float=names)
-            nxt = run_hop(step_edge(step), current, final, step_opts, pool)
+                nxt, kept = choose(step_edge(step), current, final, opts, vopts, gates, pool, open_runner, log)
+            else:
+                nxt = run_hop(step_edge(step), current, final, opts, pool)
             if step == "quantize" and opts.keep_float:
-                _record_kept(nxt, kept, step_opts, log)
+                record_kept(nxt, kept, opts, log)
             if "quantized" in current.metadata and step == "optimize":
                 nxt.metadata.setdefault("quantized", current.metadata["quantized"])
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
