@@ -43,8 +43,9 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     with converting(f"{src.format.value}→executorch (XNNPACK)", alternative="--static, or --to tflite / onnx"):
         shapes = _bounded(sig) if dynamic else None
+        kept: dict[str, Any] = {}
         if mode is not None:
-            module = _quantized(module, args, shapes, sig, mode, opts)
+            module, kept = _quantized(module, args, shapes, sig, mode, opts, Path(src.location).name)
         program = _leaf_tensors(torch.export.export(module, args, dynamic_shapes=shapes, strict=False))
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
         out.write_bytes(lowered.buffer)
@@ -59,7 +60,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     return Artifact(str(out), TARGET, final, {
         **keep, "producer": TOOL, "backend": "XnnpackBackend",
         "max_batch": _planned_batch(lowered) if dynamic else None,
-        **quant, "versions": versions("torch", "executorch", "torchao")})
+        **quant, **kept, "versions": versions("torch", "executorch", "torchao")})
 
 
 def _planned_batch(lowered: Any) -> int | None:
@@ -86,8 +87,10 @@ def _check_quantize(opts: ConvertOptions) -> str | None:
 
 
 def _quantized(module: Any, args: tuple[Any, ...], shapes: Any, sig: ModelSignature, mode: str,
-               opts: ConvertOptions) -> Any:
-    """PT2E with ExecuTorch's XNNPACKQuantizer: static int8 calibrated on the user's data, or dynamic."""
+               opts: ConvertOptions, where: str) -> tuple[Any, dict[str, Any]]:
+    """PT2E with ExecuTorch's XNNPACKQuantizer: static int8 calibrated on the user's data, or dynamic.
+    --keep-float leaves the named nodes float (or, for "auto", ranks the quantized layers: see
+    _executorch_keep_float); returns the converted module and what to record."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -97,16 +100,31 @@ def _quantized(module: Any, args: tuple[Any, ...], shapes: Any, sig: ModelSignat
 
     quantizer = XNNPACKQuantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=True, is_dynamic=mode == "dynamic"))
-    prepared = prepare_pt2e(torch.export.export(module, args, dynamic_shapes=shapes, strict=False).module(),
-                            quantizer)
+    graph_module = torch.export.export(module, args, dynamic_shapes=shapes, strict=False).module()
+    auto = opts.keep_float == ("auto",)
+    if mode == "int8" and opts.keep_float and not auto:
+        from ._executorch_keep_float import filter_layers
+
+        filter_layers(quantizer, graph_module, opts.keep_float, where)
+    prepared = prepare_pt2e(graph_module, quantizer)
+    batches: list[tuple[Any, ...]] = []
     if mode == "int8":
         from portkit.prep.calibration import calibration_batches
 
-        for feeds in calibration_batches(str(opts.calibration), sig):
-            prepared(*[torch.from_numpy(feeds[s.name]) for s in sig.inputs])
+        batches = [tuple(torch.from_numpy(feeds[s.name]) for s in sig.inputs)
+                   for feeds in calibration_batches(str(opts.calibration), sig)]
+        for b in batches:
+            prepared(*b)
     else:
         prepared(*args)
-    return convert_pt2e(prepared)
+    converted = convert_pt2e(prepared)
+    if mode != "int8" or not opts.keep_float:
+        return converted, {}
+    if auto:
+        from ._executorch_keep_float import sensitivity
+
+        return converted, {"sensitivity": sensitivity(converted, batches), "keep_float_nodes": []}
+    return converted, {"keep_float_nodes": list(opts.keep_float)}
 
 
 def _leaf_tensors(program: Any) -> Any:

@@ -20,8 +20,8 @@ __all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_form
 
 Log = Callable[[str], None]
 PREP_TARGETS = tuple(f for f in Format if f.info.onnx_steps)  # an ONNX graph inside: onnx, ort, web
-# where --keep-float is implemented (portkit.prep.keep_float)
-KEEP_FLOAT_TARGETS = (*PREP_TARGETS, Format.TFLITE)
+# every int8 target keeps float layers (portkit.prep.keep_float)
+KEEP_FLOAT_TARGETS = (*PREP_TARGETS, Format.TFLITE, Format.EXECUTORCH)
 TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
          "fp16": "onnxruntime.transformers.float16"}
 # validation batches for a quantized step without user/calibration data: enough samples for agreement
