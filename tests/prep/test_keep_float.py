@@ -96,3 +96,28 @@ def test_keep_float_sets_grow_one_tensor_at_a_time():
     assert keep_float_sets(tensors, 4) == [["l4", "l5"], ["l4", "l5", "l6"], ["l4", "l5", "l6", "l9"]]
     assert keep_float_sets(tensors, 1) == [["l9"]]
     assert default_limit(10) == 2 and default_limit(57) == 6
+
+
+def test_recipe_quantize_block_records_the_kept_layers(sensitive, tmp_path):
+    model, calib, _ = sensitive
+    recipe = tmp_path / "int8.yaml"
+    recipe.write_text(f"""version: 1
+models:
+  - name: sensitive
+    source: {model}
+    validate: {{enabled: true}}
+    targets:
+      - to: onnx
+        quantize: {{mode: int8, keep_float: auto, calibration: {calib}}}
+        gates: {{min_agreement: 0.98}}
+""")
+    res = portkit.run(recipe, out=tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    target = manifest["models"][0]["targets"][0]
+    assert res.passed, target.get("error")
+    assert target["metadata"]["keep_float"]["layers"] == ["fc4", "fc5"]
+    from portkit.recipes.schema import parse_recipe
+
+    with pytest.raises(BadInput, match="quantize takes mode"):
+        parse_recipe({"version": 1, "models": [{"name": "m", "source": str(model), "targets": [
+            {"to": "onnx", "quantize": {"keep_float": "auto"}}]}]}, check_files=False)

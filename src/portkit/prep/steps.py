@@ -106,6 +106,10 @@ def prepare_onnx(src: Path, out: Path, opts: ConvertOptions) -> dict[str, Any]:
             md.update(quantize(current, nxt, opts.quantize, opts.calibration,
                                 reduce_range=opts.reduce_range,
                                 keep_float=tuple(n for n in opts.keep_float if n != "auto")))
+            if opts.quantize == "int8" and opts.keep_float == ("auto",):  # the ranking the search reads
+                from .keep_float import sensitivity_of
+
+                md["sensitivity"] = sensitivity_of(str(current), str(nxt), str(opts.calibration))
             current = nxt
         shutil.copyfile(current, out)
     return md

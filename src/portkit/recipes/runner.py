@@ -140,6 +140,7 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
             clean=t.clean,
             log=log,
             eval_data=recipe.resolve(vstep.eval_data),
+            gates=gates,  # what --keep-float auto searches for
         )
         entry["steps"]["convert"] = _step("ok", time.perf_counter() - t0, " → ".join(conv.route))
     except ValidationFailed as e:  # the output is kept; its validation failed

@@ -255,6 +255,23 @@ class _TargetBase(_Steps, _Options):
     clean: bool = False
     export: ExportSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _quantize_block(cls, data: Any) -> Any:
+        """`quantize: {mode: int8, keep_float: auto, keep_float_max: 3, calibration: c.npz}` is the same as
+        those keys beside `quantize: int8` (one definition: the ConvertOptions fields)."""
+        if not isinstance(data, dict) or not isinstance(data.get("quantize"), dict):
+            return data
+        block = dict(data["quantize"])
+        unknown = set(block) - {"mode", "keep_float", "keep_float_max", "calibration", "int8_io"}
+        if unknown or "mode" not in block:
+            raise ValueError(f"quantize takes mode, keep_float, keep_float_max, calibration and int8_io"
+                             f"{f' (not {sorted(unknown)})' if unknown else ' (mode is required)'}")
+        twice = sorted(k for k in block if k != "mode" and k in data)
+        if twice:
+            raise ValueError(f"{twice} given both inside quantize and beside it")
+        return {**data, **{k: v for k, v in block.items() if k != "mode"}, "quantize": block["mode"]}
+
     @field_validator("to", "via")
     @classmethod
     def _format(cls, v: str | None) -> str | None:
