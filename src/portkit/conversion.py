@@ -353,8 +353,11 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = done[key]
             else:
                 log(f"{edge} with {edge.tool} → {final}")
+                # TFLite/ExecuTorch/ORT/web hops quantize themselves; an ONNX result is quantized by the
+                # step after the route (portkit.prep)
+                quantizing = i == len(route) - 1 and opts.keep_float and edge.target is not Format.ONNX
                 nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log) \
-                    if i == len(route) - 1 and opts.keep_float else run_hop(edge, current, final, opts, pool)
+                    if quantizing else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
                 for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
                     log(f"  note: {note}")
