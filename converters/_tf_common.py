@@ -190,7 +190,7 @@ def convert_savedmodel_to_tflite(saved: Path, out: Path, opts: ConvertOptions,
     if mode == "int8" and opts.keep_float:  # some layers float: the quantization debugger's denylist
         from ._tflite_keep_float import quantize_keep_float
 
-        data, kept = quantize_keep_float(converter, opts.keep_float, Path(saved).name)
+        data, kept = quantize_keep_float(t, converter, opts.keep_float, Path(saved).name)
         md.update(kept)
     else:
         data = converter.convert()

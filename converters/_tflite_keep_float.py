@@ -11,8 +11,6 @@ import numpy as np
 from portkit.errors import converting
 from portkit.quantsense import CAP_DB, check_layer_names
 
-from ._tf_common import tf
-
 PASS_THROUGH = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE"}  # move values, compute nothing
 SKIP_OPS = {"NUMERICVERIFY", "QUANTIZE", "DEQUANTIZE"}  # the debug model's own ops (names vary in case)
 
@@ -66,10 +64,11 @@ def _owners(idx: int, by_index: dict[int, str], ops: dict[str, str], readers: di
     return out
 
 
-def quantize_keep_float(converter: Any, keep_float: tuple[str, ...], where: str) -> tuple[bytes, dict[str, Any]]:
+def quantize_keep_float(t: Any, converter: Any, keep_float: tuple[str, ...],
+                        where: str) -> tuple[bytes, dict[str, Any]]:
     """The int8 model with `keep_float` ops float, or for ("auto",) the full int8 model plus
-    `{"sensitivity": ...}` (layers, tensors worst first) for portkit.prep.keep_float."""
-    t = tf()
+    `{"sensitivity": ...}` (layers, tensors worst first) for portkit.prep.keep_float. `t`: tensorflow, as
+    _tf_common loaded it (it calls this module: importing it back would make a cycle)."""
     auto = keep_float == ("auto",)
     names = [] if auto else list(keep_float)
     dataset = converter.representative_dataset
