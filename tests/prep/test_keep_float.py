@@ -113,7 +113,7 @@ models:
 """)
     res = portkit.run(recipe, out=tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    target = manifest["models"][0]["targets"][0]
+    (target,) = manifest["models"][0]["artifacts"]
     assert res.passed, target.get("error")
     assert target["metadata"]["keep_float"]["layers"] == ["fc4", "fc5"]
     from portkit.recipes.schema import parse_recipe
