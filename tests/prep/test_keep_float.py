@@ -121,3 +121,17 @@ models:
     with pytest.raises(BadInput, match="quantize takes mode"):
         parse_recipe({"version": 1, "models": [{"name": "m", "source": str(model), "targets": [
             {"to": "onnx", "quantize": {"keep_float": "auto"}}]}]}, check_files=False)
+
+
+@pytest.mark.slow
+def test_tflite_keep_float_auto(sensitive, tmp_path):
+    """LiteRT: the quantization debugger ranks the ops, the outlier's two FullyConnected ops stay float
+    (and the Reshape between them, not counted), judged on the 64 calibration samples."""
+    model, calib, _ = sensitive
+    out = tmp_path / "auto.tflite"
+    res = portkit.convert(model, "tflite", out, quantize="int8", calibration=str(calib), keep_float="auto",
+                          gates={"min_agreement": 0.98})
+    kept = res.output.metadata["keep_float"]
+    assert len(kept["layers"]) == 2 and all("matmul_4" in n or "matmul_5" in n for n in kept["layers"])
+    assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]
+    assert res.hops[-1].validation.input_source == str(calib)  # judged on the data, not one random row
