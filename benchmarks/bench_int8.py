@@ -34,7 +34,7 @@ CORPUS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "
 
 
 def _agreement(res: Any) -> float | None:
-    from portkit.gates import agreement_of, validation_of
+    from portkit.gate_report import agreement_of, validation_of
 
     v = validation_of(res.to_dict()) if res is not None else None
     return agreement_of(v) if v else None
@@ -44,7 +44,7 @@ def _convert(src: str, to: str, out: Path, **kw: Any) -> dict[str, Any]:
     """One conversion through the API; failures (validation, gate, out-of-reach) are rows too."""
     import portkit
     from portkit.errors import PortkitError
-    from portkit.gates import GateFailed
+    from portkit.gate_report import GateFailed
 
     t = time.perf_counter()
     row: dict[str, Any] = {"to": to, "keep_float": kw.get("keep_float") or None}

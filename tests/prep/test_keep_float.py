@@ -116,7 +116,7 @@ models:
     (target,) = manifest["models"][0]["artifacts"]
     assert res.passed, target.get("error")
     assert target["metadata"]["keep_float"]["layers"] == ["fc4", "fc5"]
-    from portkit.recipes.schema import parse_recipe
+    from portkit.recipes.loading import parse_recipe
 
     with pytest.raises(BadInput, match="quantize takes mode"):
         parse_recipe({"version": 1, "models": [{"name": "m", "source": str(model), "targets": [

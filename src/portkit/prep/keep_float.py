@@ -38,7 +38,7 @@ def sensitivity_of(float_path: str, qdq_path: str, calibration: str) -> dict[str
 
 def passes(v: Any, gates: Any) -> bool:
     """The validation passed and every accuracy gate set (min_agreement, max_error) holds on it."""
-    from ..gates import agreement_of, error_of
+    from ..gate_report import agreement_of, error_of
 
     if v is None or not v:
         return False
@@ -66,7 +66,7 @@ def gate_text(gates: Any) -> str:
 
 
 def _measure(v: Any) -> dict[str, Any]:
-    from ..gates import agreement_of, error_of
+    from ..gate_report import agreement_of, error_of
 
     d = v.to_dict()
     return {"agreement": agreement_of(d), "max_abs": error_of(d), "passed": bool(v)}
