@@ -85,6 +85,7 @@ def convert(
     bundle: bool = False,
     gates: Gates | Mapping[str, Any] | None = None,
     log: Log | None = None,
+    tokens: int = 32,
     **options: Any,
 ) -> ConversionResult:
     """Convert `source` (a path or `pkg.module:factory`) to format `to`, validated unless validate=False.
@@ -93,7 +94,9 @@ def convert(
     dynamic_axes {name: {axis: symbol}}, folded into input_specs), dynamic, weights, model_args, allow_pickle,
     allow_unsafe, custom_objects, keep_layout, quantize, calibration, int8_io, optimize, tool (keep only routes
     using that tool for a hop, e.g. "tf2onnx" or "litert-torch"), reduce_range, web_model ("onnx" or "ort"),
-    debug (converters' warnings on stderr; default: PORTKIT_DEBUG is set).
+    debug (converters' warnings on stderr; default: PORTKIT_DEBUG is set), cache (causal LMs: None exports with the
+    key/value cache where the model has one, False as one pass). `tokens`: causal LMs are validated by greedy
+    generation of this many tokens per prompt.
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
@@ -102,7 +105,8 @@ def convert(
 
     g = _gates(gates, "convert")
     copts = convert_options(**options)
-    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs)
+    vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs,
+                            tokens=tokens)
     try:
         result = _convert(
         str(source),

@@ -168,6 +168,57 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     the validation engine. `gates` (portkit.gates.Gates) are the target --keep-float auto searches for."""
     opts = opts or ConvertOptions()
     log = log or (lambda _m: None)
+    # one warm worker per framework for the whole command: a fallback route reuses the process (and the
+    # framework it imported) of the route that failed before it, and the causal-LM probe's torch worker
+    # is the one the torch hop then uses
+    with WorkerPool() as pool:
+        if _maybe_lm(source, to):
+            lm = _convert_lm(source, to, output, opts, validate, validate_opts, log, pool)
+            if lm is not None:
+                return lm
+        return _convert(source, to, output, opts, validate=validate, via=via, validate_opts=validate_opts,
+                        clean=clean, log=log, eval_data=eval_data, bundle=bundle, pool=pool, gates=gates)
+
+
+def _maybe_lm(source: str | Path, to: Format) -> bool:
+    """A save_pretrained folder or a module:factory going to a target with a cache export: worth asking
+    whether it is a causal LM (portkit.generative)."""
+    from .formats import is_reference
+    from .generative.detect import CACHE_TARGETS, hf_config
+
+    return to.value in CACHE_TARGETS and (is_reference(str(source)) or hf_config(str(source)) is not None)
+
+
+def _convert_lm(source: str | Path, to: Format, output: str | Path | None, opts: ConvertOptions, validate: bool,
+                vopts: ValidateOptions | None, log: Log, pool: WorkerPool) -> ConversionResult | None:
+    """A causal LM exported with its key/value cache and checked by generation (portkit.generative);
+    None when the source is no causal LM (or --no-cache), so the one-pass routes take it."""
+    from .generative.convert import causal_lm, convert_lm
+    from .generative.detect import hf_config
+
+    folder = hf_config(str(source)) is not None
+    src = Artifact(str(Path(source).resolve()) if folder else str(source), Format.TORCH, None,
+                   {"weights": opts.weights, "model_args": opts.model_args, "hf_folder": folder})
+    info = causal_lm(src.location, src.metadata, to, opts, pool)
+    if info is None:
+        return None
+    out = Path(output) if output else default_output(src, to)
+    check_output(out, to, src.location)
+    t0 = time.perf_counter()
+    art, hop = convert_lm(src, info, to, out, opts, validate, vopts, log, pool)
+    result = ConversionResult(src, art, [hop.edge], [hop])
+    result.seconds = time.perf_counter() - t0
+    _mark(result)
+    if validate and not result.passed:
+        raise ValidationFailed(f"converted model disagrees with its source: {hop.validation.summary()}",
+                               path=result.output.location, result=result,
+                               hint="output kept and marked as failed; inspect with `portkit validate`")
+    return result
+
+
+def _convert(source: str | Path, to: Format, output: str | Path | None, opts: ConvertOptions, *, validate: bool,
+             via: Format | None, validate_opts: ValidateOptions | None, clean: bool, log: Log,
+             eval_data: str | None, bundle: bool, pool: WorkerPool, gates: Any = None) -> ConversionResult:
     src = source_artifact(source, opts)
     if src.format is Format.ONNX:
         from .onnxutil import check_operators
@@ -206,11 +257,8 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
         raise BadInput(f"the model already is {to.value}", path=source,
                        hint="pick another --to, or add --quantize/--optimize")
     routes = plan(src.format, to, via, tool=opts.tool)
-    # one warm worker per framework for the whole command: a fallback route reuses the process (and the
-    # framework it imported) of the route that failed before it
-    with WorkerPool() as pool:
-        return _first_route(src, routes, out, opts, validate, validate_opts, clean, log, eval_data, bundle,
-                            pool, to, gates)
+    return _first_route(src, routes, out, opts, validate, validate_opts, clean, log, eval_data, bundle, pool, to,
+                        gates)
 
 
 def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOptions, validate: bool,

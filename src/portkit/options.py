@@ -129,6 +129,9 @@ class ConvertOptions:
     web_model: str = option("onnx", recipe="target", choices=WEB_MODELS)  # the model a web bundle holds
     # converters' warnings and logs reach stderr (the CLI's --debug; PORTKIT_DEBUG=1 for the API)
     debug: bool = option(factory=debug_requested)
+    # causal LMs (portkit.generative): None exports with the key/value cache where the model has one,
+    # True insists (exit 2 when it has none), False keeps the one-pass graph (--cache/--no-cache)
+    cache: bool | None = option(None, recipe="target")
 
     def __post_init__(self) -> None:
         _sync_specs(self)
@@ -150,6 +153,7 @@ class ValidateOptions:
     inputs: str | None = option(None, recipe="validate", path=True)  # .npz or folder of .npy
     input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
     input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs
+    tokens: int = option(32, recipe="validate", ge=1)  # causal LMs: greedy tokens generated per prompt
 
     def __post_init__(self) -> None:
         _sync_specs(self)

@@ -56,6 +56,8 @@ def convert(
     web_model: str = typer.Option("onnx", "--web-model", help="The model a web bundle holds: onnx or ort."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
+    cache: bool | None = typer.Option(None, "--cache/--no-cache", help="Causal LMs: export with the key/value cache (default where the model has one) or as one pass (--no-cache)."),
+    tokens: int = typer.Option(32, "--tokens", min=1, help="Causal LMs: greedy tokens generated per prompt by the validation."),
     max_error: float | None = MAX_ERROR,
     min_agreement: float | None = MIN_AGREEMENT,
     max_latency_ms: str | None = MAX_LATENCY,
@@ -75,7 +77,8 @@ def convert(
         weights=weights, model_args=model_args or {}, allow_pickle=allow_pickle, allow_unsafe=allow_unsafe, task=task,
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
         int8_io=int8_io, keep_float=keep_float, keep_float_max=keep_float_max, optimize=optimize,
-        reduce_range=reduce_range, web_model=web_model, eval_data=eval_data, bundle=bundle, tool=tool,
+        reduce_range=reduce_range, web_model=web_model, eval_data=eval_data, bundle=bundle, tool=tool, cache=cache,
+        tokens=tokens,
     ))
     if as_json:
         ui.print_json(result.to_dict())

@@ -1,0 +1,127 @@
+"""Validation by generation: the source's greedy tokens (transformers' `generate` with its cache) against
+the artifact's, generated with its own cache by portkit's runner for its runtime.
+
+A float result must generate the same tokens from every prompt; where a prompt's tokens part, the report
+names the step and both tokens. Logits are compared step by step while the two sequences still agree
+(after a divergence the contexts differ and so may every logit). The one-pass logits over the prompt (the
+first call, past length 0) stay as the first check, by tolerance."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .runners import Generation
+
+__all__ = ["GenerationCheck", "PromptReport", "compare", "prompts_for"]
+
+PROMPT_LENGTHS = (5, 12, 23)  # three prompts of different lengths: 1-token, short and longer prefill cases differ
+
+
+def prompts_for(vocab: int, seed: int = 0, lengths: tuple[int, ...] = PROMPT_LENGTHS) -> list[list[int]]:
+    """Fixed random token prompts below the vocabulary size (a tokenizer-free model has no text)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, vocab, size=n).tolist() for n in lengths]
+
+
+@dataclass
+class PromptReport:
+    prompt_length: int
+    steps: int
+    identical: int  # leading steps whose tokens agree
+    first_divergence: dict[str, int] | None  # {"step", "expected", "got"}
+    max_abs: float  # logits, over the agreeing steps
+    max_rel: float
+    top1: float  # steps whose candidate argmax is the reference's token, over the agreeing steps
+    prefill_abs: float
+    prefill_rel: float
+    prefill_ok: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.first_divergence is None and self.prefill_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"passed": self.passed}
+
+
+@dataclass
+class GenerationCheck:
+    reference: str
+    candidate: str
+    steps: int
+    prompts: list[PromptReport] = field(default_factory=list)
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    warnings: list[str] = field(default_factory=list)
+    criteria: str = "generation"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.prompts) and all(p.passed for p in self.prompts)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def max_abs(self) -> float:
+        return max((max(p.max_abs, p.prefill_abs) for p in self.prompts), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((max(p.max_rel, p.prefill_rel) for p in self.prompts), default=0.0)
+
+    def first_failure(self) -> tuple[int, PromptReport] | None:
+        return next(((i, p) for i, p in enumerate(self.prompts) if not p.passed), None)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{p.identical}/{p.steps}" for p in self.prompts)
+        bad = self.first_failure()
+        if bad is None:
+            return (f"generates the same tokens: {counts} identical steps over {len(self.prompts)} prompts; "
+                    f"logits max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g}")
+        i, p = bad
+        if p.first_divergence is not None:
+            d = p.first_divergence
+            return (f"generation parts at step {d['step']} of prompt {i + 1} (length {p.prompt_length}): "
+                    f"expected token {d['expected']}, got {d['got']} ({counts} identical steps)")
+        return (f"one-pass logits over prompt {i + 1} (length {p.prompt_length}) differ: max abs "
+                f"{p.prefill_abs:.3g} (atol {self.atol:g}, rtol {self.rtol:g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"criteria": self.criteria, "reference": self.reference, "candidate": self.candidate,
+                "passed": self.passed, "steps": self.steps, "summary": self.summary(),
+                "max_abs": self.max_abs, "max_rel": self.max_rel, "atol": self.atol, "rtol": self.rtol,
+                "prompts": [p.to_dict() for p in self.prompts], "warnings": self.warnings}
+
+
+def _errors(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float]:
+    if ref.size == 0 or ref.shape != cand.shape:
+        return (float("inf"), float("inf")) if ref.shape != cand.shape else (0.0, 0.0)
+    diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
+    rel = diff / np.maximum(np.abs(ref.astype(np.float64)), 1e-6)
+    return float(diff.max()), float(rel.max())
+
+
+def compare(reference: str, candidate: str, refs: list[Generation], cands: list[Generation], prompts: list[list[int]],
+            atol: float | None = None, rtol: float | None = None) -> GenerationCheck:
+    check = GenerationCheck(reference, candidate, len(refs[0].tokens) if refs else 0,
+                            atol=1e-4 if atol is None else atol, rtol=1e-4 if rtol is None else rtol)
+    for prompt, ref, cand in zip(prompts, refs, cands, strict=True):
+        n = min(len(ref.tokens), len(cand.tokens))
+        same = next((i for i in range(n) if ref.tokens[i] != cand.tokens[i]), n)
+        diverge = None
+        if same < len(ref.tokens):
+            got = cand.tokens[same] if same < len(cand.tokens) else -1
+            diverge = {"step": same, "expected": ref.tokens[same], "got": got}
+        # the step that parts is compared too: its logits say how close the choice was
+        upto = min(same + 1, n)
+        max_abs, max_rel = _errors(ref.logits[:upto], cand.logits[:upto])
+        top1 = float(np.mean(np.argmax(cand.logits[:upto], -1) == np.asarray(ref.tokens[:upto]))) if upto else 0.0
+        p_abs, p_rel = _errors(ref.prefill, cand.prefill)
+        ok = ref.prefill.shape == cand.prefill.shape and bool(np.allclose(
+            cand.prefill, ref.prefill, atol=check.atol, rtol=check.rtol))
+        check.prompts.append(PromptReport(len(prompt), len(ref.tokens), same, diverge, max_abs, max_rel, top1,
+                                          p_abs, p_rel, ok))
+    return check

@@ -1,0 +1,125 @@
+"""`portkit convert` for a causal LM: export with the key/value cache, then check by generation.
+
+    onnx        torch.onnx (dynamo) of a wrapper that feeds past tensors to a transformers DynamicCache
+                (portkit.generative.source.export_onnx)
+    tflite      litert-torch's generative path (prefill + decode signatures, KV cache)
+    executorch  executorch.extension.llm / transformers' static-cache export, lowered to XNNPACK
+
+The result is one hop (source → target), validated first by the one-pass logits over each prompt and
+then by greedy generation against transformers' own `generate` (portkit.generative.check)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..artifact import Artifact
+from ..errors import BadInput, ConversionFailed
+from ..formats import Format
+from ..hops import HopResult, remove, tmp_path
+from ..options import ConvertOptions, ValidateOptions
+from ..workers import WorkerPool
+from .check import GenerationCheck, compare, prompts_for
+from .detect import CACHE_TARGETS, hf_config, is_causal_config
+from .runners import Generation
+
+__all__ = ["causal_lm", "convert_lm", "generator_for", "validate_generation"]
+
+SOURCE = "portkit.generative.source"
+TOOLS = {"onnx": "torch.onnx dynamo + transformers DynamicCache"}
+
+
+def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOptions,
+              pool: WorkerPool) -> dict[str, Any] | None:
+    """The LM's shape facts when this conversion exports with a cache, else None (the one-pass route).
+    `--cache` on a model that has none is exit 2."""
+    cfg = hf_config(location)
+    asked = opts.cache is True
+    if opts.cache is False:
+        return None
+    if cfg is not None and not is_causal_config(cfg):
+        if asked:
+            archs = ", ".join(cfg.get("architectures") or [cfg.get("model_type", "?")])
+            raise BadInput(f"--cache: {archs} is not a causal (decoder-only) LM; it has no key/value cache",
+                           path=location, hint="drop --cache (encoders convert as one pass)")
+        return None
+    if cfg is None and ":" not in location:
+        if asked:
+            raise BadInput("--cache needs a causal LM (a save_pretrained folder or a module:factory)",
+                           path=location, hint="drop --cache")
+        return None
+    if to.value not in CACHE_TARGETS:
+        if asked:
+            raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
+        return None
+    info = pool.get("torch").call_as(f"load {location}", SOURCE, "probe", location, md)
+    if info is None and asked:
+        raise BadInput("--cache: the model is not a causal LM that can generate (no key/value cache)",
+                       path=location, hint="drop --cache (encoders convert as one pass)")
+    return info
+
+
+def _check_context(info: dict[str, Any], prompts: list[list[int]], steps: int, location: str) -> None:
+    ctx = info.get("context")
+    longest = max(len(p) for p in prompts) + steps
+    if ctx and longest > ctx:
+        raise BadInput(f"a prompt of {max(len(p) for p in prompts)} tokens + {steps} generated needs "
+                       f"{longest} positions, more than the model's context of {ctx}", path=location,
+                       hint=f"pass --tokens {max(1, ctx - max(len(p) for p in prompts))} or fewer")
+
+
+def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts: ConvertOptions, validate: bool,
+               vopts: ValidateOptions | None, log: Any, pool: WorkerPool) -> tuple[Artifact, HopResult]:
+    """Export with the cache and, unless validate=False, check by generation (the hop's validation).
+    conversion.convert makes the ConversionResult (and raises ValidationFailed when the check fails)."""
+    vopts = vopts or ValidateOptions()
+    steps = vopts.tokens
+    prompts = prompts_for(info["vocab"], vopts.seed)
+    if validate:
+        _check_context(info, prompts, steps, src.location)
+    t0 = time.perf_counter()
+    edge = f"{src.format.value} → {to.value} (kv cache)"
+    tool = TOOLS[to.value]
+    log(f"{edge} with {tool} → {out}")
+    tmp = tmp_path(out)
+    try:
+        md = pool.get("torch").call_as(f"{edge} ({tool})", SOURCE, f"export_{to.value}", src.location,
+                                       src.metadata, str(tmp.resolve()), opts.opset)
+        if not tmp.exists():
+            raise ConversionFailed(f"{edge} produced no output", hint="run with --debug")
+        remove(out)
+        tmp.rename(out)
+    except BaseException:
+        remove(tmp)
+        raise
+    art = Artifact(str(out), to, None, {"producer": "portkit.generative", **md})
+    hop = HopResult(edge, tool, str(out), time.perf_counter() - t0)
+    if validate:
+        check = validate_generation(src, art, prompts, steps, vopts, pool)
+        hop.validation = check  # type: ignore[assignment]  # duck-typed: summary/max_abs/max_rel/to_dict
+        log(f"  validate by generation: {'ok' if check else 'FAILED'} — {check.summary()}")
+    return art, hop
+
+
+def generator_for(art: Artifact, pool: WorkerPool | None = None) -> Any:
+    """portkit's generate runner for an artifact's runtime."""
+    if art.format is Format.ONNX:
+        from .runners import OrtGenerator
+
+        return OrtGenerator(art.location)
+    raise BadInput(f"no generate runner for {art.format.value}", path=art.location,
+                   hint="generate with an onnx, tflite or executorch artifact")
+
+
+def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], steps: int,
+                        vopts: ValidateOptions, pool: WorkerPool) -> GenerationCheck:
+    """Source (transformers' generate, in the torch worker) against the artifact's runner, prompt by prompt."""
+    raw = pool.get("torch").call_as("reference generation", SOURCE, "reference", src.location, src.metadata,
+                                    prompts, steps)
+    refs = [Generation.from_dict(r) for r in raw]
+    gen = generator_for(art, pool)
+    try:
+        cands = [gen.generate(p, steps) for p in prompts]
+    finally:
+        gen.close()
+    return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
