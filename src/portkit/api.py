@@ -204,6 +204,12 @@ def validate(
     g = _gates(gates, "validate")
     options.setdefault("batches", (1, 2, 7))  # the CLI's sweep: a dynamic batch axis is tried at 1, 2 and 7
     vopts = validate_options(**options)
+    if not quantized and not vopts.inputs:  # a causal LM against an artifact with a cache: by generation
+        from .generative.convert import validate_lm
+
+        by_generation = validate_lm(str(reference), str(candidate), vopts, reference_options)
+        if by_generation is not None:
+            return by_generation  # type: ignore[return-value]  # same summary/passed/to_dict surface
     ref = source_artifact(
         str(reference),
         convert_options(

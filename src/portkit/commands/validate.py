@@ -35,6 +35,7 @@ def validate(
     input_dtype: list[str] | None = input_dtype_option(),
     dynamic_axis: list[str] | None = dynamic_axis_option(),
     seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
+    tokens: int = typer.Option(32, "--tokens", min=1, help="Causal LM against an artifact with a cache: greedy tokens generated per prompt."),
     quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
     locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging layer (ONNX, TFLite, TorchScript, PyTorch, Keras; any pairing)."),
     reduce: str | None = typer.Option(None, "--reduce", help="On failure, write the smallest ONNX subgraph around the first divergence, its inputs (.npz) and a repro command to this folder (implies --locate)."),
@@ -51,15 +52,22 @@ def validate(
     """Run both models on the same inputs and compare every output; exit 1 when they differ."""
     from portkit import api
     from portkit.errors import ValidationFailed
+    from portkit.generative.check import GenerationCheck
     from portkit.report import render_table, to_json, write_report
 
     gates = gates_from(max_error, min_agreement, None, max_size_mb, baseline, max_regression)
     result, failed = gated(lambda: api.validate(reference, candidate, gates=gates, inputs=inputs, samples=samples,
                           batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
-                          per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed,
+                          per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed, tokens=tokens,
                           input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
                           quantized=quantized, locate=locate, reduce=reduce,
                           reference_options={"weights": reference_weights} if reference_weights else None))
+    if isinstance(result, GenerationCheck):
+        _render_generation(result, as_json)
+        if not result:
+            raise ValidationFailed(result.summary(), result=result, path=candidate,
+                                   hint="the table above has every prompt; --json for the numbers")
+        return
     for path in report or []:
         write_report(result, path)
     if junit:
@@ -86,3 +94,21 @@ def render(result) -> None:
     from portkit.report import render_table
 
     render_table(result)
+
+
+def _render_generation(result, as_json: bool) -> None:
+    from portkit import ui
+
+    if as_json:
+        ui.print_json(result.to_dict())
+        return
+    rows = []
+    for i, p in enumerate(result.prompts):
+        d = p.first_divergence
+        rows.append([str(i + 1), str(p.prompt_length), f"{p.identical}/{p.steps}",
+                     "-" if d is None else f"step {d['step']}: {d['expected']} → {d['got']}",
+                     f"{p.max_abs:.2e}", f"{p.top1:.3f}", f"{p.prefill_abs:.2e}"])
+    ui.table(f"{result.reference} → {result.candidate} (greedy generation, with the cache)",
+             ["prompt", "length", "identical", "first divergence", "logits max abs", "top-1", "one-pass abs"],
+             rows)
+    ui.line(("ok — " if result else "FAILED — ") + result.summary())

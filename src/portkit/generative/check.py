@@ -37,10 +37,11 @@ class PromptReport:
     prefill_abs: float
     prefill_rel: float
     prefill_ok: bool
+    error: str | None = None  # the candidate failed to run: where and why
 
     @property
     def passed(self) -> bool:
-        return self.first_divergence is None and self.prefill_ok
+        return self.first_divergence is None and self.prefill_ok and self.error is None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"passed": self.passed}
@@ -82,6 +83,8 @@ class GenerationCheck:
             return (f"generates the same tokens: {counts} identical steps over {len(self.prompts)} prompts; "
                     f"logits max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g}")
         i, p = bad
+        if p.error:
+            return f"the candidate failed to run on prompt {i + 1} (length {p.prompt_length}): {p.error}"
         if p.first_divergence is not None:
             d = p.first_divergence
             return (f"generation parts at step {d['step']} of prompt {i + 1} (length {p.prompt_length}): "
@@ -104,11 +107,17 @@ def _errors(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float]:
     return float(diff.max()), float(rel.max())
 
 
-def compare(reference: str, candidate: str, refs: list[Generation], cands: list[Generation], prompts: list[list[int]],
-            atol: float | None = None, rtol: float | None = None) -> GenerationCheck:
+def compare(reference: str, candidate: str, refs: list[Generation], cands: list[Generation | str],
+            prompts: list[list[int]], atol: float | None = None, rtol: float | None = None) -> GenerationCheck:
+    """`cands` holds a Generation per prompt, or the error text where the candidate failed to run."""
     check = GenerationCheck(reference, candidate, len(refs[0].tokens) if refs else 0,
                             atol=1e-4 if atol is None else atol, rtol=1e-4 if rtol is None else rtol)
     for prompt, ref, cand in zip(prompts, refs, cands, strict=True):
+        if isinstance(cand, str):
+            inf = float("inf")
+            check.prompts.append(PromptReport(len(prompt), len(ref.tokens), 0, None, inf, inf, 0.0, inf, inf,
+                                              False, cand))
+            continue
         n = min(len(ref.tokens), len(cand.tokens))
         same = next((i for i in range(n) if ref.tokens[i] != cand.tokens[i]), n)
         diverge = None

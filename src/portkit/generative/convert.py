@@ -118,8 +118,62 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
                                     prompts, steps)
     refs = [Generation.from_dict(r) for r in raw]
     gen = generator_for(art, pool)
+    cands: list[Generation | str] = []
     try:
-        cands = [gen.generate(p, steps) for p in prompts]
+        for p in prompts:
+            try:
+                cands.append(gen.generate(p, steps))
+            except Exception as e:  # noqa: BLE001 - the runtime rejecting the artifact is a failed check
+                from ..workers import raised_by_portkit
+
+                if raised_by_portkit(e):
+                    raise
+                cands.append(f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
     finally:
         gen.close()
     return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
+
+
+def generative_artifact(location: str) -> Artifact | None:
+    """An artifact portkit can generate with: an ONNX whose inputs take past key/values, or a file whose
+    sidecar says portkit exported it with a cache."""
+    from ..formats import sniff
+
+    path = Path(location)
+    if not path.is_file():
+        return None
+    fmt = sniff(location)
+    art = Artifact(str(path.resolve()), fmt, None, {})
+    art.read_sidecar_metadata()
+    if art.metadata.get("generative"):
+        return art
+    if fmt is Format.ONNX:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+        if any(i.name.startswith("past_key_values.") for i in graph.input):
+            return art
+    return None
+
+
+def validate_lm(reference: str, candidate: str, vopts: ValidateOptions,
+                reference_options: dict[str, Any] | None = None) -> GenerationCheck | None:
+    """`portkit validate LM ARTIFACT`: the generation check, when the reference is a causal LM and the
+    candidate generates with a cache; None otherwise (the one-pass comparison then runs)."""
+    ref_is_lm = hf_config(reference) is not None or (":" in reference and not Path(reference).exists())
+    if not ref_is_lm:
+        return None
+    cand = generative_artifact(candidate)
+    if cand is None:
+        return None
+    md = {"weights": (reference_options or {}).get("weights"), "model_args": (reference_options or {}).get(
+        "model_args") or {}}
+    location = str(Path(reference).resolve()) if hf_config(reference) is not None else reference
+    with WorkerPool() as pool:
+        info = pool.get("torch").call_as(f"load {reference}", SOURCE, "probe", location, md)
+        if info is None:
+            return None
+        src = Artifact(location, Format.TORCH, None, md)
+        prompts = prompts_for(info["vocab"], vopts.seed)
+        _check_context(info, prompts, vopts.tokens, reference)
+        return validate_generation(src, cand, prompts, vopts.tokens, vopts, pool)

@@ -1,0 +1,140 @@
+"""Causal LMs with their key/value cache (portkit.generative): ONNX export named as Optimum and
+onnxruntime-genai expect, validation by greedy generation, and the bad inputs. One tiny Llama folder for
+the module (hidden 32, 2 layers, vocab 256)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from portkit.workers import call_in_worker
+from tests.conftest import run_cli
+
+STEPS = 32
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("generative")
+
+
+@pytest.fixture(scope="module")
+def llama(d) -> Path:
+    folder = d / "tiny-llama"
+    call_in_worker("tiny llama", "tests.generative_models", "save_tiny_llama", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def converted(d, llama) -> tuple[Path, dict]:
+    """`portkit convert ./tiny-llama --to onnx` run from the folder's parent, as in the README."""
+    proc = run_cli("convert", "tiny-llama", "--to", "onnx", "--json", cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    return d / "tiny-llama.onnx", json.loads(proc.stdout)
+
+
+def _io(path: Path) -> tuple[dict, dict]:
+    g = onnx.load(str(path), load_external_data=False).graph
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    return {i.name: dims(i) for i in g.input}, {o.name: dims(o) for o in g.output}
+
+
+def test_the_onnx_takes_and_returns_the_cache(converted):
+    path, report = converted
+    ins, outs = _io(path)
+    past = [f"past_key_values.{i}.{kv}" for i in range(2) for kv in ("key", "value")]
+    assert list(ins) == ["input_ids", "attention_mask", "position_ids", *past]
+    assert list(outs) == ["logits", *[n.replace("past_key_values", "present") for n in past]]
+    assert ins["input_ids"] == ["batch", "sequence"] and ins["position_ids"] == ["batch", "sequence"]
+    assert ins["past_key_values.0.key"] == ["batch", 1, "past_sequence", 16]  # 1 KV head (GQA), head dim 16
+    assert outs["present.1.value"][2] == "past_sequence + sequence"
+    assert report["passed"] and report["hops"][0]["validation"]["criteria"] == "generation"
+    prompts = report["hops"][0]["validation"]["prompts"]
+    assert len(prompts) >= 3 and len({p["prompt_length"] for p in prompts}) == len(prompts)
+    assert all(p["identical"] == STEPS == p["steps"] and p["first_divergence"] is None for p in prompts)
+
+
+def _ort_greedy(path: Path, prompt: list[int], steps: int, present_fix=None) -> list[int]:
+    """The loop a user writes from the documented names: empty past first, present → past after."""
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    past = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32)
+            for i in s.get_inputs() if i.name.startswith("past_key_values.")}
+    ids, out = np.array([prompt], np.int64), []
+    for _ in range(steps):
+        n = next(iter(past.values())).shape[2]
+        feed = {"input_ids": ids, "attention_mask": np.ones((1, n + ids.shape[1]), np.int64),
+                "position_ids": np.arange(n, n + ids.shape[1], dtype=np.int64)[None], **past}
+        res = dict(zip([o.name for o in s.get_outputs()], s.run(None, feed), strict=True))
+        out.append(int(res["logits"][0, -1].argmax()))
+        past = {k: res[k.replace("past_key_values", "present")] for k in past}
+        ids = np.array([[out[-1]]], np.int64)
+    return out
+
+
+def test_a_plain_onnxruntime_loop_reproduces_transformers_generate(converted, llama):
+    path, _ = converted
+    prompt = list(range(3, 40, 3))
+    want = call_in_worker("generate", "tests.generative_models", "hf_generate", str(llama), prompt, STEPS)
+    assert _ort_greedy(path, prompt, STEPS) == want
+
+
+def _shift_keys(src: Path, dst: Path) -> None:
+    """A wrong cache handling: every present key comes out shifted by one position (rolled along the
+    sequence axis) while its values do not, so keys and values no longer pair up from the first decode on."""
+    m = onnx.load(str(src))
+    g = m.graph
+    for o in g.output:
+        if o.name.startswith("present.") and o.name.endswith(".key"):
+            inner = o.name + "_right"
+            for node in g.node:  # the graph computes with the right keys; only what it hands back is off
+                node.output[:] = [inner if x == o.name else x for x in node.output]
+                node.input[:] = [inner if x == o.name else x for x in node.input]
+            consts = {k: onnx.helper.make_tensor(f"{o.name}_{k}", onnx.TensorProto.INT64, [1], [v])
+                      for k, v in (("one", 1), ("end", 1 << 30), ("zero", 0), ("axis", 2))}
+            g.initializer.extend(consts.values())
+            c = {k: t.name for k, t in consts.items()}
+            g.node.extend([
+                onnx.helper.make_node("Slice", [inner, c["one"], c["end"], c["axis"]], [o.name + "_tail"]),
+                onnx.helper.make_node("Slice", [inner, c["zero"], c["one"], c["axis"]], [o.name + "_head"]),
+                onnx.helper.make_node("Concat", [o.name + "_tail", o.name + "_head"], [o.name], axis=2)])
+    onnx.save(m, str(dst))
+
+
+def test_a_wrong_cache_fails_validation_naming_the_first_diverging_step(converted, llama, d):
+    path, _ = converted
+    broken = d / "shifted.onnx"
+    _shift_keys(path, broken)
+    proc = run_cli("validate", str(llama), str(broken), "--json")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert not result["passed"] and result["criteria"] == "generation"
+    first = next(p for p in result["prompts"] if p["first_divergence"])
+    step = first["first_divergence"]["step"]
+    assert step >= 1  # the prefill (past length 0) is right; the cache goes wrong from the first decode
+    assert f"parts at step {step}" in proc.stderr
+    assert all(p["prefill_ok"] for p in result["prompts"])
+    # the right artifact passes the same command
+    ok = run_cli("validate", str(llama), str(path))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_an_encoder_asked_for_a_cache_is_exit_2_and_writes_nothing(d):
+    bert = d / "tiny-bert"
+    call_in_worker("tiny bert", "tests.generative_models", "save_tiny_bert", str(bert))
+    proc = run_cli("convert", str(bert), "--to", "onnx", "--cache", "-o", str(d / "bert.onnx"))
+    assert proc.returncode == 2, proc.stderr
+    assert "not a causal" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (d / "bert.onnx").exists()
+
+
+def test_a_prompt_past_the_context_is_exit_2_and_writes_nothing(llama, d):
+    out = d / "long.onnx"
+    proc = run_cli("convert", str(llama), "--to", "onnx", "--tokens", "120", "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "context of 128" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not list(d.glob(".long.onnx*"))

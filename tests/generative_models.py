@@ -1,0 +1,46 @@
+"""Tiny causal LMs for the generative tests, built in workers (the pytest process never imports torch)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+TINY = dict(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=1, max_position_embeddings=128,
+            # weights of a trained model's spread, not the init's 0.02: attention then decides the tokens
+            # (at 0.02 the logits hardly depend on the context, and a broken cache would go unnoticed)
+            initializer_range=0.25)
+
+
+def save_tiny_llama(folder: str, seed: int = 0, **config: Any) -> dict[str, Any]:
+    """A save_pretrained folder of a random-weight Llama (GQA: 2 heads, 1 KV head; RoPE)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(LlamaConfig(**{**TINY, **config})).eval()
+    model.save_pretrained(folder)
+    return {**TINY, **config}
+
+
+def save_tiny_bert(folder: str) -> None:
+    """An encoder-only checkpoint (BertForMaskedLM): no causal cache."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64)).eval().save_pretrained(folder)
+
+
+def hf_generate(folder: str, prompt: list[int], steps: int) -> list[int]:
+    """transformers' own greedy generate, with its cache, as a user would call it."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=steps, do_sample=False,
+                             eos_token_id=None, pad_token_id=0)
+    return out[0, len(prompt):].tolist()
