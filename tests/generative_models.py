@@ -22,16 +22,6 @@ def save_tiny_llama(folder: str, seed: int = 0, **config: Any) -> dict[str, Any]
     return {**TINY, **config}
 
 
-def save_tiny_bert(folder: str) -> None:
-    """An encoder-only checkpoint (BertForMaskedLM): no causal cache."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM
-
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64)).eval().save_pretrained(folder)
-
-
 def hf_generate(folder: str, prompt: list[int], steps: int) -> list[int]:
     """transformers' own greedy generate, with its cache, as a user would call it."""
     os.environ["HF_HUB_OFFLINE"] = "1"

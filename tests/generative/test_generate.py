@@ -117,15 +117,14 @@ def test_a_wrong_cache_fails_validation_naming_the_first_diverging_step(converte
     step = first["first_divergence"]["step"]
     assert step >= 1  # the prefill (past length 0) is right; the cache goes wrong from the first decode
     assert f"parts at step {step}" in proc.stderr
-    assert all(p["prefill_ok"] for p in result["prompts"])
-    # the right artifact passes the same command
-    ok = run_cli("validate", str(llama), str(path))
-    assert ok.returncode == 0, ok.stderr
+    assert all(p["prefill_ok"] for p in result["prompts"])  # (the right artifact passed this check in convert)
 
 
 def test_an_encoder_asked_for_a_cache_is_exit_2_and_writes_nothing(d):
+    """Told by the folder's config.json alone: nothing is loaded."""
     bert = d / "tiny-bert"
-    call_in_worker("tiny bert", "tests.generative_models", "save_tiny_bert", str(bert))
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"}))
     proc = run_cli("convert", str(bert), "--to", "onnx", "--cache", "-o", str(d / "bert.onnx"))
     assert proc.returncode == 2, proc.stderr
     assert "not a causal" in proc.stderr and "Traceback" not in proc.stderr

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("check", {"validation", "locate", "report", "quantsense", "gate_report", "baseline", "gates", "bundle"}),
     ("edges", {"graph", "hops", "converters", "prep.steps", "prep.keep_float", "prep.calibration", "prep.fp16",
                "prep.op_report", "prep.optimize_onnx",
-               "prep.ort_format", "prep.quantize_onnx", "prep.web_bundle", "prep.web_node"}),
+               "prep.ort_format", "prep.quantize_onnx", "prep.web_bundle", "prep.web_node", "generative"}),
     ("serving", {"serving"}),
     ("convert", {"conversion", "prep"}),
     ("measure", {"benchmark", "report_bench", "inspection", "manifest", "matrix", "locate.reduce"}),
