@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import Artifact
-from ..errors import BadInput, ConversionFailed
+from ..errors import BadInput, ConversionFailed, PortkitError
 from ..formats import Format
 from ..hops import HopResult, remove, tmp_path
 from ..options import ConvertOptions, ValidateOptions
@@ -52,7 +52,12 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
         if asked:
             raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
         return None
-    info = pool.get("torch").call_as(f"load {location}", SOURCE, "probe", location, md)
+    try:
+        info = pool.get("torch").call_as(f"load {location}", SOURCE, "probe", location, md)
+    except PortkitError:
+        if asked or cfg is not None:
+            raise
+        return None  # a factory that does not build: the one-pass route reports it as it always has
     if info is None and asked:
         raise BadInput("--cache: the model is not a causal LM that can generate (no key/value cache)",
                        path=location, hint="drop --cache (encoders convert as one pass)")
