@@ -197,8 +197,8 @@ def _convert_lm(source: str | Path, to: Format, output: str | Path | None, opts:
     from .generative.detect import hf_config
 
     folder = hf_config(str(source)) is not None
-    src = Artifact(str(Path(source).resolve()) if folder else str(source), Format.TORCH, None,
-                   {"weights": opts.weights, "model_args": opts.model_args, "hf_folder": folder})
+    src = Artifact(str(Path(source).resolve()) if folder else str(source), Format.HF if folder else Format.TORCH,
+                   None, {"weights": opts.weights, "model_args": opts.model_args, "allow_unsafe": opts.allow_unsafe})
     info = causal_lm(src.location, src.metadata, to, opts, pool)
     if info is None:
         return None

@@ -125,6 +125,7 @@ def test_an_encoder_asked_for_a_cache_is_exit_2_and_writes_nothing(d):
     bert = d / "tiny-bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"}))
+    (bert / "model.safetensors").write_bytes(b"")  # never read: the refusal comes from the config
     proc = run_cli("convert", str(bert), "--to", "onnx", "--cache", "-o", str(d / "bert.onnx"))
     assert proc.returncode == 2, proc.stderr
     assert "not a causal" in proc.stderr and "Traceback" not in proc.stderr

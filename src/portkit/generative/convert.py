@@ -37,7 +37,7 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
     asked = opts.cache is True
     if opts.cache is False:
         return None
-    if cfg is not None and not is_causal_config(cfg):
+    if cfg is not None and not is_causal_config(location):
         if asked:
             archs = ", ".join(cfg.get("architectures") or [cfg.get("model_type", "?")])
             raise BadInput(f"--cache: {archs} is not a causal (decoder-only) LM; it has no key/value cache",

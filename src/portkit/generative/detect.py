@@ -11,10 +11,6 @@ __all__ = ["CACHE_TARGETS", "hf_config", "is_causal_config"]
 # the formats a causal LM goes to with its cache (the rest keep the one-pass graph)
 CACHE_TARGETS = ("onnx", "tflite", "executorch")
 
-# model types that are encoders or encoder-decoders: no causal cache to export
-_NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
-               "Model", "ForConditionalGeneration", "ForImageClassification")
-
 
 def hf_config(location: str) -> dict[str, Any] | None:
     """The config.json of a save_pretrained folder (None for anything else)."""
@@ -29,9 +25,9 @@ def hf_config(location: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_causal_config(cfg: dict[str, Any]) -> bool:
-    """A decoder-only LM: its architecture ends in ForCausalLM / LMHeadModel and it is no encoder-decoder."""
-    if cfg.get("is_encoder_decoder"):
-        return False
-    archs = cfg.get("architectures") or []
-    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+def is_causal_config(location: str) -> bool:
+    """A decoder-only LM: portkit.hf's task for the folder is text-generation and it is no encoder-decoder."""
+    from ..hf.folder import read, task_of
+
+    ckpt = read(location, allow_unsafe=True)  # only the config is read here; loading checks remote code
+    return task_of(ckpt) == "text-generation" and not ckpt.config.get("is_encoder_decoder")

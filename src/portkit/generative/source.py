@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from ..artifact import Artifact
-from ..errors import BadInput
 from ..formats import Format
 from .detect import hf_config, is_causal_config
 
@@ -30,18 +29,11 @@ def load_lm(location: str, metadata: dict[str, Any]) -> Any:
     if key in _LOADED:
         return _LOADED[key]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
+    if hf_config(location) is not None:  # portkit.hf's loader: offline, float32, eager attention
+        from ..hf import load
 
-    if hf_config(location) is not None:
-        from transformers import AutoModelForCausalLM
-
-        try:
-            model = AutoModelForCausalLM.from_pretrained(
-                location, local_files_only=True, use_safetensors=True, trust_remote_code=False,
-                attn_implementation="eager", dtype=torch.float32)
-        except (OSError, ValueError) as e:
-            raise BadInput(f"the folder does not load as a causal LM ({str(e).splitlines()[0][:160]})",
-                           path=location, hint="save it with save_pretrained (safetensors weights)") from e
+        model = load(location, task="text-generation", allow_unsafe=bool(metadata.get("allow_unsafe"))).model
+        model.config.use_cache = True  # hf's one-pass module turns it off; generation needs it
     else:
         from ..runtimes.torch import load_module
 
@@ -63,7 +55,7 @@ def probe(location: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
     """What the exports need to know (layers, cache shapes, vocabulary, context), or None when the source
     is no causal LM (it then converts as a one-pass graph)."""
     cfg = hf_config(location)
-    if cfg is not None and not is_causal_config(cfg):
+    if cfg is not None and not is_causal_config(location):
         return None
     model = load_lm(location, metadata)
     if not _can_generate(model):
