@@ -71,8 +71,10 @@ def softmax_reshape(path: str | Path, hardcoded: bool = False) -> str:
     return _save(m, path)
 
 
-def mlp_chain(path: str | Path, perturb: str | None = None, depth: int = 6, scale: float = 1e-2) -> str:
-    """x[batch, 16] -> (fc{i} -> relu{i}) * depth -> out. `perturb` names a weight (e.g. "w3") to nudge."""
+def mlp_chain(path: str | Path, perturb: str | None = None, depth: int = 6, scale: float = 1e-2,
+              half: bool = False) -> str:
+    """x[batch, 16] -> (fc{i} -> relu{i}) * depth -> out. `perturb` names a weight (e.g. "w3") to nudge;
+    `half` casts the output to float16."""
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(2)
@@ -85,9 +87,13 @@ def mlp_chain(path: str | Path, perturb: str | None = None, depth: int = 6, scal
         nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"fc{i}_out"], name=f"fc{i}"))
         nodes.append(helper.make_node("Relu", [f"fc{i}_out"], [f"relu{i}_out"], name=f"relu{i}"))
         prev = f"relu{i}_out"
-    nodes.append(helper.make_node("Identity", [prev], ["out"], name="output"))
+    if half:  # a candidate that narrowed its output to float16 on its own
+        nodes.append(helper.make_node("Cast", [prev], ["out"], name="output", to=TensorProto.FLOAT16))
+    else:
+        nodes.append(helper.make_node("Identity", [prev], ["out"], name="output"))
     m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-               [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 16])], inits)
+               [helper.make_tensor_value_info("out", TensorProto.FLOAT16 if half else TensorProto.FLOAT,
+                                              ["batch", 16])], inits)
     return _save(m, path)
 
 

@@ -164,7 +164,8 @@ class ValidationResult:
             return f"{side} failed to run at {where}: {why}"
         if w.min_cosine is not None:
             text = (f"output '{w.name}' differs at {where}: cosine {w.cosine:.6f} (needs ≥ {w.min_cosine}), "
-                    f"argmax agreement {_fmt(w.argmax_agreement)}{w.reason}")
+                    f"argmax agreement {_fmt(w.argmax_agreement)}, max abs {w.max_abs:.3g}, "
+                    f"max rel {w.max_rel:.3g}{w.reason}")
         else:
             text = (f"output '{w.name}' differs at {where}: max abs {w.max_abs:.3g} "
                     f"(atol {w.atol:g}, rtol {w.rtol:g}; needs atol ≥ {w.required_atol:.3g} "
@@ -398,11 +399,27 @@ def compare_case(result: ValidationResult, rsig: ModelSignature, plan: _Plan, op
         perm = (plan.out_layout.get(spec.name) or {}).get("perm")
         r = _transpose(np.asarray(ref_out[spec.name]), perm)
         c = np.asarray(cand_out[cname])
-        dtype = _less_precise(str(r.dtype), str(c.dtype))
+        narrowed = None if plan.quantized else narrowed_float(str(r.dtype), str(c.dtype))
+        # a candidate that narrowed a float on its own is judged at the reference's tolerance, and fails
+        dtype = str(r.dtype) if narrowed else _less_precise(str(r.dtype), str(c.dtype))
         atol, rtol = tolerance_for(spec.name, dtype, opts)
         quantized = plan.quantized if spec.name not in opts.per_output and r.dtype.kind == "f" else None
-        result.outputs.append(compare_arrays(spec.name, r, c, atol, rtol, case.batch, cname, case=case.label,
-                                             quantized=quantized))
+        rep = compare_arrays(spec.name, r, c, atol, rtol, case.batch, cname, case=case.label, quantized=quantized)
+        if narrowed:
+            rep.passed = False
+            rep.reason += f" ({narrowed})"
+        result.outputs.append(rep)
+
+
+def narrowed_float(ref: str, cand: str) -> str | None:
+    """Why a candidate's float output is a failure by its dtype alone: it is narrower than 32 bits and than
+    the reference's (float32 → float16 / bfloat16) without the pair being judged as quantized."""
+    if ref not in _PRECISION or cand not in _PRECISION or ref == cand:
+        return None
+    if _PRECISION.index(cand) > _PRECISION.index(ref) and cand in ("float16", "bfloat16"):
+        return (f"the candidate returns {cand} where the reference returns {ref}: a conversion that was not asked "
+                f"to quantize; if {cand} is intended, validate with --quantized fp16")
+    return None
 
 
 def _run_error(err: BaseException) -> str:

@@ -340,3 +340,20 @@ def test_a_reference_that_ignores_its_inputs_is_warned(tmp_path) -> None:
     assert len([w for w in res.warnings if "hardly depends" in w]) == 1
     normal = scaled(tmp_path / "normal.onnx", 1.0)
     assert not any("hardly depends" in w for w in api.validate(normal, normal, batches=(1, 2)).warnings)
+
+
+def test_float16_candidate_of_a_float32_model_fails_unless_quantized(tmp_path) -> None:
+    from portkit import api
+    from tests import validation_models as vm
+
+    ref = vm.mlp_chain(tmp_path / "ref.onnx", depth=2)
+    half = vm.mlp_chain(tmp_path / "half.onnx", depth=2, half=True)
+    res = api.validate(ref, half)
+    assert not res.passed
+    assert "returns float16 where the reference returns float32" in res.summary()
+    ok = api.validate(ref, half, quantized="fp16")
+    assert ok.passed and "max abs" in ok.summary()
+    # a quantized failure reports its absolute/relative error beside cosine and agreement
+    bad = api.validate(ref, vm.mlp_chain(tmp_path / "bad.onnx", depth=2, half=True, perturb="w1", scale=1.0),
+                       quantized="fp16")
+    assert not bad.passed and "max abs" in bad.summary() and "max rel" in bad.summary()
