@@ -226,6 +226,11 @@ def _keras_calibrated(keras: Any, model: Any, size: int) -> Any:
     return model
 
 
+def condition_keras(keras: Any, model: Any, size: int) -> Any:
+    """`_keras_calibrated` for the test suite's Keras applications (tests/tf_models.py)."""
+    return _keras_calibrated(keras, model, size)
+
+
 def keras_file(kind: str, name: str, out: str) -> str:
     """Build a Keras model (an application with weights=None, or one of KERAS_OWN) and save it as .keras."""
     import keras

@@ -129,6 +129,13 @@ def _row(entry: dict[str, Any], route: str, t0: float, result: Any = None, error
         finite = [v.max_rel for v in checks if v.max_rel is not None and v.max_rel == v.max_rel]
         row["max_rel"] = max(finite) if finite else None
         row["max_abs"] = max((v.max_abs for v in checks if v.max_abs is not None), default=None)
+        # what the checks are worth: their warnings (an output that hardly depends on its input...) and the
+        # reference outputs' spread over different inputs (the smallest; near 0 proves little)
+        warnings = sorted({w for v in checks for w in v.warnings})
+        if warnings:
+            row["warnings"] = warnings
+        spreads = [s for v in checks for s in v.output_spread.values()]
+        row["output_spread"] = min(spreads) if spreads else None
         notes = result.output.metadata.get("normalised") or []
         if notes:
             row["normalised"] = [n for n in notes if not n.startswith("normalize check")]

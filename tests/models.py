@@ -6,24 +6,27 @@ import warnings
 from pathlib import Path
 
 
-def torchvision_state_dict(arch: str, out_dir: str, num_classes: int = 10) -> str:
-    """A torchvision architecture with seeded random weights, saved as a state_dict."""
+def torchvision_state_dict(arch: str, out_dir: str) -> str:
+    """A torchvision architecture with seeded random weights conditioned as the coverage corpus does
+    (benchmarks/corpus_models.py: BatchNorm statistics from data, zero-initialised heads given weights),
+    with 10 classes, saved as a state_dict (the statistics are buffers in it)."""
     import torch
-    import torchvision
 
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes).eval()
+    from benchmarks.corpus_models import torchvision_model
+
+    model = torchvision_model(arch)
     path = Path(out_dir) / f"{arch}.pt"
     torch.save(model.state_dict(), path)
     return str(path)
 
 
 def torchvision_torchscript(arch: str, out_dir: str, size: int = 64) -> str:
+    """The same conditioned architecture, traced to TorchScript at `size`."""
     import torch
-    import torchvision
 
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, arch)(weights=None, num_classes=10).eval()
+    from benchmarks.corpus_models import torchvision_model
+
+    model = torchvision_model(arch, size)
     script = torch.jit.trace(model, torch.rand(1, 3, size, size))
     path = Path(out_dir) / f"{arch}.ts.pt"
     torch.jit.save(script, str(path))

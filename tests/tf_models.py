@@ -11,11 +11,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def keras_application(arch: str, out_dir: str, size: int = 32, classes: int = 10) -> str:
-    """A keras.applications architecture with seeded random weights (weights=None), saved as .keras."""
+    """A keras.applications architecture with seeded random weights (weights=None), conditioned as the coverage
+    corpus does (benchmarks/corpus_models.py): BatchNormalization statistics from data, logits with a spread
+    of about one, no softmax — so its outputs depend on its input and a check of them proves something."""
     import keras
 
-    keras.utils.set_random_seed(0)
-    model = getattr(keras.applications, arch)(weights=None, input_shape=(size, size, 3), classes=classes)
+    from benchmarks.corpus_models import SEED, condition_keras
+
+    keras.utils.set_random_seed(SEED)
+    kwargs = {"weights": None, "input_shape": (size, size, 3), "classes": classes, "classifier_activation": None}
+    if arch.startswith(("MobileNetV3", "EfficientNetV2")):
+        kwargs["include_preprocessing"] = False
+    model = condition_keras(keras, getattr(keras.applications, arch)(**kwargs), size)
     path = Path(out_dir) / f"{arch}.keras"
     model.save(path)
     return str(path)

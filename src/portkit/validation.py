@@ -124,6 +124,9 @@ class ValidationResult:
     seeds: dict[str, int] = field(default_factory=dict)  # case -> seed of its random inputs
     locate: dict[str, Any] | None = None  # first diverging node (see portkit.locate)
     gates: GateReport | None = None  # the gates checked on this result (portkit.gates), when any were set
+    # per float output: how far the reference's rows of different random inputs lie apart (max |row - row 0|,
+    # the smallest over cases): near 0, the output hardly depends on the input and the check proves little
+    output_spread: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -189,6 +192,7 @@ class ValidationResult:
                 "notes": self.notes, "mapping": self.mapping, "summary": self.summary(),
                 "failing_outputs": self.failing_outputs(), "passing_outputs": self.passing_outputs(),
                 "outputs": [o.to_dict() for o in self.outputs], "locate": _finite(self.locate),
+                "output_spread": self.output_spread,
                 **({"gates": self.gates.to_dict()} if self.gates is not None else {})}
 
 
@@ -500,6 +504,7 @@ def warn_insensitive(result: ValidationResult, rsig: ModelSignature, opts: Valid
             continue
         atol, _ = tolerance_for(spec.name, str(r.dtype), opts)
         spread = float(np.abs(r - r[:1]).max())
+        result.output_spread[spec.name] = min(spread, result.output_spread.get(spec.name, spread))
         if spread <= atol and not any(f"output '{spec.name}' of the reference" in w for w in result.warnings):
             result.warnings.append(
                 f"output '{spec.name}' of the reference hardly depends on its inputs (rows of different random "

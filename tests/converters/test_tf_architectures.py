@@ -1,5 +1,7 @@
 """Real architectures: keras.applications (weights=None, small inputs) to ONNX and TFLite, and ONNX from
-torchvision architectures to TFLite, each within 1e-4 relative error (after the NCHW→NHWC mapping).
+torchvision architectures to TFLite, each within 1e-4 relative error (after the NCHW→NHWC mapping). The
+models are conditioned as the coverage corpus's are (BatchNorm statistics from data, logits), so their
+outputs depend on their inputs.
 
 All are marked slow (about 1.5 to 5 minutes each on 2 cores)."""
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ..conftest import build
 from .test_tf_edges import tf_build
 
 REL = 1e-4
+KERAS_ATOL = 1e-3
 
 KERAS_APPS = [
     pytest.param("MobileNetV2", 32, id="MobileNetV2", marks=pytest.mark.slow),
@@ -38,8 +41,10 @@ def _check(res) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("arch,size", KERAS_APPS)
 def test_keras_application_to_onnx_and_tflite(arch, size, tmp_path):
     model = tf_build("keras_application", arch, str(tmp_path), size)
-    _check(portkit.convert(model, "onnx", tmp_path / f"{arch}.onnx"))
-    _check(portkit.convert(model, "tflite", tmp_path / f"{arch}.tflite"))
+    # conditioned logits of about ±4: TensorFlow's own graph-mode kernels differ from eager Keras by ~2e-4
+    # there (docs/coverage.md), so atol 1e-3 as the corpus uses; the relative bound below stays 1e-4
+    _check(portkit.convert(model, "onnx", tmp_path / f"{arch}.onnx", atol=KERAS_ATOL))
+    _check(portkit.convert(model, "tflite", tmp_path / f"{arch}.tflite", atol=KERAS_ATOL))
 
 
 @pytest.mark.parametrize("arch", TORCHVISION)

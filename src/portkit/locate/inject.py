@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAULTS", "inject", "onnx_node_of_weight"]
+__all__ = ["FAULTS", "inject", "keras_layer_of_weight", "onnx_node_of_weight"]
 
 FAULTS = ("weight", "attribute", "transpose")
 _TFLITE_WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
@@ -182,4 +182,24 @@ def onnx_node_of_weight(onnx_path: str, original: np.ndarray) -> str | None:
                                                for p in itertools.permutations(range(w.ndim))
                                                if tuple(original.shape[j] for j in p) == w.shape):
                 return n.name
+    return None
+
+
+def keras_layer_of_weight(keras_path: str, original: np.ndarray) -> str | None:
+    """The Keras layer whose kernel holds `original`'s values in some axis order (a TFLite OHWI filter is a
+    Keras HWIO kernel). Runs TensorFlow: call it in a worker."""
+    import itertools
+
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    for layer in model.layers:
+        for w in layer.weights:
+            a = np.asarray(w.numpy())
+            if a.size != original.size or a.ndim != original.ndim:
+                continue
+            for p in itertools.permutations(range(a.ndim)):
+                if tuple(original.shape[j] for j in p) == a.shape and np.allclose(np.transpose(original, p), a,
+                                                                                    atol=1e-6):
+                    return layer.name
     return None

@@ -1,0 +1,238 @@
+"""Does `--locate` find the layer that is wrong, and what does it cost? → results/locate.{json,md}
+
+For each architecture (torchvision CNNs, a ViT, a BERT, Keras CNN / LSTM / Conv1D, all conditioned as the
+coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit converts between — PyTorch eager ↔
+ONNX, ONNX ↔ TFLite (onnx2tf), ONNX ↔ TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
+injected in weighted layer k of the converted artifact with portkit.locate.inject (the tool the tests use):
+one layer's weights scaled by 1.5 (`weight`), an attribute changed (`attribute`: TFLite fused activation,
+ONNX Conv padding moved to one side), the kernel's spatial axes swapped (`transpose`). A case is located
+when the first divergence `--locate` reports is that layer, named on the graph side (the ONNX node whose
+weights are the faulted ones, found by value; the Keras layer likewise). Faults that do not apply to a
+layer (a transposition of a 1x1 or fully connected kernel, a Conv without padding) are counted apart.
+Cost: one `validate` of the clean pair against one locate of the faulty pair, each from a cold start, as
+`portkit validate` and `portkit validate --locate` run them.
+
+    python benchmarks/bench_locate.py [--only resnet18,bert] [--ks 1,4] [--out benchmarks/results]
+
+Each architecture runs in its own process (one at a time); partial results are kept after each one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# name -> (kind, builder arguments)
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "resnet18": ("torchvision", {"arch": "resnet18"}),
+    "mobilenet_v3_small": ("torchvision", {"arch": "mobilenet_v3_small"}),
+    "squeezenet1_1": ("torchvision", {"arch": "squeezenet1_1"}),
+    "efficientnet_b0": ("torchvision", {"arch": "efficientnet_b0"}),
+    "vit_tiny": ("torchvision", {"arch": "vit_tiny"}),
+    "bert": ("hf", {"kind": "bert"}),
+    "keras_mobilenet_v2": ("keras", {"kind": "app", "name": "MobileNetV2"}),
+    "keras_conv1d": ("keras", {"kind": "own", "name": "conv1d"}),
+    "keras_lstm": ("keras", {"kind": "own", "name": "lstm"}),
+}
+FAULTS = ("weight", "attribute", "transpose")
+
+
+def _source(kind: str, args: dict[str, Any], work: Path, pool: Any) -> tuple[Any, str]:
+    """(the reference Artifact, its location for portkit.convert)."""
+    from portkit.conversion import source_artifact
+    from portkit.options import ConvertOptions
+
+    if kind == "keras":
+        out = str(work / f"{args['name']}.keras")
+        pool.get("tf").call("benchmarks.corpus_models", "keras_file", args["kind"], args["name"], out)
+        return source_artifact(out, ConvertOptions()), out
+    factory = "benchmarks.corpus_models:" + ("torchvision_model" if kind == "torchvision" else "hf_model")
+    return source_artifact(factory, ConvertOptions(model_args=args)), factory
+
+
+def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> str | None:
+    from portkit.locate.inject import onnx_node_of_weight
+
+    if pair in ("torch-onnx", "keras-onnx"):  # the fault is in the ONNX itself: its node
+        return info["layer"]
+    if pair.startswith("keras-"):
+        return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
+    return onnx_node_of_weight(graph_path, info["original"])
+
+
+def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
+    """Every pair × fault × k of one architecture (in a fresh process)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import portkit
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+    from portkit.locate import locate_divergence
+    from portkit.options import ValidateOptions
+    from portkit.workers import WorkerPool
+
+    kind, args = MODELS[name]
+    folder = Path(work) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    timing: list[dict[str, Any]] = []
+    opts = ValidateOptions(batches=(1,))
+    with WorkerPool() as pool:
+        ref, loc = _source(kind, args, folder, pool)
+        model_args = args if kind != "keras" else None
+        made: dict[str, tuple[Any, Any, str]] = {}  # pair -> (reference Artifact, clean candidate, graph path)
+        try:
+            onnx = portkit.convert(loc, "onnx", folder / "m.onnx", model_args=model_args, validate=False).output
+        except Exception as e:  # noqa: BLE001 - a route that fails is reported, not fatal
+            return {"model": name, "error": f"to onnx: {e}"[:300], "rows": [], "timing": []}
+        if kind == "keras":
+            made["keras-onnx"] = (ref, onnx, onnx.location)
+            for pair, to in (("keras-tflite", "tflite"),):
+                try:
+                    made[pair] = (ref, portkit.convert(loc, to, folder / f"k.{to}", validate=False).output, loc)
+                except Exception as e:  # noqa: BLE001
+                    rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
+        else:
+            made["torch-onnx"] = (ref, onnx, onnx.location)
+            for pair, to, out in (("onnx-tflite", "tflite", "m.tflite"), ("onnx-torchscript", "torchscript", "m.pt")):
+                try:
+                    made[pair] = (onnx, portkit.convert(onnx.location, to, folder / out, validate=False).output,
+                                  onnx.location)
+                except Exception as e:  # noqa: BLE001
+                    rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
+        for pair, (r, c, graph_path) in made.items():
+            family = c.format.info.family or "torch"
+            suffix = Path(c.location).suffix
+            for fault in FAULTS:
+                for k in ks:
+                    bad = folder / f"bad_{pair}_{fault}_{k}{suffix}"
+                    row: dict[str, Any] = {"model": name, "pair": pair, "fault": fault, "k": k}
+                    try:
+                        info = pool.get(family).call("portkit.locate.inject", "inject", c.location, str(bad), fault, k)
+                    except Exception as e:  # noqa: BLE001 - this fault does not apply to that layer
+                        row.update(applicable=False, why=str(e).splitlines()[0][:200])
+                        rows.append(row)
+                        continue
+                    row["injected"] = info["layer"]
+                    row["expected"] = _expected(pair, info, graph_path, pool)
+                    t0 = time.perf_counter()
+                    try:
+                        rep = locate_divergence(r, Artifact(str(bad), c.format), opts, pool=pool)
+                    except Exception as e:  # noqa: BLE001
+                        row.update(applicable=True, located=False, error=str(e).splitlines()[0][:300])
+                        rows.append(row)
+                        continue
+                    first = rep.get("first_divergence") or {}
+                    row.update(applicable=True, seconds=round(time.perf_counter() - t0, 2),
+                               found=first.get("node"), located=bool(first) and first.get("node") == row["expected"],
+                               compared=rep.get("compared"), matched=rep.get("matched"))
+                    rows.append(row)
+            # cost: a cold validate of the clean pair against a cold locate of a faulty one (CLI-like)
+            bad = folder / f"bad_{pair}_weight_{ks[0]}{suffix}"
+            if bad.exists():
+                t0 = time.perf_counter()
+                portkit.validate(r.location, c.location, batches=(1,),
+                                 reference_options={"model_args": model_args} if r.format is Format.TORCH else None)
+                t_val = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                locate_divergence(r, Artifact(str(bad), c.format), opts)
+                t_loc = time.perf_counter() - t0
+                timing.append({"model": name, "pair": pair, "validate_s": round(t_val, 2),
+                               "locate_s": round(t_loc, 2), "ratio": round(t_loc / t_val, 2)})
+    return {"model": name, "rows": rows, "timing": timing}
+
+
+def _child(name: str, ks: list[int], work: str, q: Any) -> None:
+    try:
+        q.put(run_model(name, ks, work))
+    except BaseException as e:  # noqa: BLE001 - one architecture's failure is a row, not the end
+        q.put({"model": name, "error": f"{type(e).__name__}: {e}"[:400], "trace": traceback.format_exc()[-800:],
+               "rows": [], "timing": []})
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [r for res in results for r in res["rows"] if r.get("applicable")]
+    located = [r for r in rows if r.get("located")]
+    by_pair: dict[str, list[int]] = {}
+    for r in rows:
+        t = by_pair.setdefault(r["pair"], [0, 0])
+        t[0] += bool(r.get("located"))
+        t[1] += 1
+    timing = [t for res in results for t in res["timing"]]
+    ratios = sorted(t["ratio"] for t in timing)
+    return {"cases": len(rows), "located": len(located), "rate": len(located) / len(rows) if rows else None,
+            "by_pair": {p: {"located": a, "cases": b} for p, (a, b) in by_pair.items()},
+            "architectures": sorted({r["model"] for r in rows}),
+            "cost_ratio_median": ratios[len(ratios) // 2] if ratios else None,
+            "cost_ratio_max": ratios[-1] if ratios else None}
+
+
+def write(results: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
+    s = summarize(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "locate.json").write_text(json.dumps({"meta": meta, "summary": s, "results": results}, indent=1,
+                                                default=str))
+    md = ["# --locate: injected faults found, and cost", "",
+          f"Measured {meta['date']} on {meta['machine']} (load {meta['load']}), ks = {meta['ks']}. "
+          "Goals: ≥ 95 % of injected faults located exactly at their layer; a locate ≤ 3× one validation.", "",
+          f"**Located: {s['located']} / {s['cases']}"
+          + (f" ({100 * s['rate']:.1f} %)" if s["rate"] is not None else "") + f"** over "
+          f"{len(s['architectures'])} architectures; cost ratio locate / validate: median "
+          f"{s['cost_ratio_median']}, max {s['cost_ratio_max']}.", "",
+          "| pair | located | cases |", "|---|---|---|"]
+    md += [f"| {p} | {v['located']} | {v['cases']} |" for p, v in sorted(s["by_pair"].items())]
+    md += ["", "| model | pair | fault | k | expected | found | located |", "|---|---|---|---|---|---|---|"]
+    for res in results:
+        if res.get("error"):
+            md.append(f"| {res['model']} | — | — | — | error: {res['error'][:120]} | | |")
+        for r in res["rows"]:
+            if not r.get("applicable", True) or r.get("error"):
+                why = r.get("why") or r.get("error") or ""
+                md.append(f"| {r['model']} | {r['pair']} | {r.get('fault', '')} | {r.get('k', '')} | "
+                          f"n/a: {why[:100].replace('|', '/')} | | |")
+                continue
+            md.append(f"| {r['model']} | {r['pair']} | {r['fault']} | {r['k']} | {r['expected']} | {r['found']} | "
+                      f"{'yes' if r['located'] else 'NO'} |")
+    md += ["", "| model | pair | validate s | locate s | ratio |", "|---|---|---|---|---|"]
+    md += [f"| {t['model']} | {t['pair']} | {t['validate_s']} | {t['locate_s']} | {t['ratio']} |"
+           for res in results for t in res["timing"]]
+    (out / "locate.md").write_text("\n".join(md) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma-separated model names")
+    ap.add_argument("--ks", default="1,4", help="weighted-layer indices to fault")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--work", default="/tmp/portkit-bench-locate")
+    a = ap.parse_args()
+    names = [n for n in a.only.split(",") if n] or list(MODELS)
+    ks = [int(k) for k in a.ks.split(",")]
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
+            "load": round(os.getloadavg()[0], 2), "ks": ks}
+    results: list[dict[str, Any]] = []
+    ctx = mp.get_context("spawn")
+    for name in names:
+        q = ctx.Queue()
+        p = ctx.Process(target=_child, args=(name, ks, a.work, q))
+        p.start()
+        try:
+            res = q.get(timeout=1800)
+        except Exception:  # noqa: BLE001 - a hung architecture is reported as such
+            res = {"model": name, "error": "timed out", "rows": [], "timing": []}
+        p.join(timeout=60)
+        results.append(res)
+        write(results, Path(a.out), meta)
+        print(f"{name}: " + json.dumps(summarize([res])), flush=True)
+
+
+if __name__ == "__main__":
+    main()
