@@ -195,8 +195,8 @@ def validate(
     inputs, input_shapes, plus input_dtypes and dynamic_axes). `quantized` ("int8", "dynamic", "fp16")
     judges the candidate by cosine similarity and argmax agreement; `locate` searches a failing pair (ONNX,
     TFLite, TorchScript, PyTorch eager, Keras) for the first diverging layer; `reduce` (a folder, implies
-    locate) writes the smallest ONNX subgraph around it, its inputs and a one-line repro command. `gates` (max_error, min_agreement, max_size_mb, baseline +
-    max_regression) raise GateFailed when one fails."""
+    locate) writes the smallest ONNX subgraph around it, its inputs and a one-line repro command. `gates`
+    (max_error, min_agreement, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
     from .conversion import source_artifact
     from .validation import QUANTIZED_CRITERIA
     from .validation import validate as _validate

@@ -2,7 +2,8 @@
 result agrees with its source (portkit's validation: batch 1 and 2 where the batch is dynamic).
 
 The parameters are `portkit.graph.edges()`, every one of them: an edge added to converters/ is tested here
-without anyone writing its name, an edge whose libraries are missing shows as skipped with their names, and a source format the catalogue cannot provide fails `test_catalogue_covers_every_edge`.
+without anyone writing its name, an edge whose libraries are missing shows as skipped with their names,
+and a source format the catalogue cannot provide fails `test_catalogue_covers_every_edge`.
 One WorkerPool serves the module, so torch and TensorFlow are each imported once for all edges.
 """
 from __future__ import annotations

@@ -163,43 +163,48 @@ def _keras(path: str, out: str, fault: str, k: int, factor: float) -> dict[str, 
 def onnx_node_of_weight(onnx_path: str, original: np.ndarray) -> str | None:
     """The ONNX node whose constant weight holds `original`'s values in any axis order (a TFLite OHWI
     filter is an ONNX OIHW weight), so a fault injected in another format is named the ONNX way."""
-    import itertools
-
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(onnx_path)
     by_size = {t.name: t for t in model.graph.initializer if int(np.prod(t.dims)) == original.size}
-    want = np.sort(original.astype(np.float64).ravel())
     for n in model.graph.node:
         for i in n.input[1:2]:
-            if i not in by_size:
-                continue
-            w = numpy_helper.to_array(by_size[i])
-            if not np.allclose(np.sort(w.astype(np.float64).ravel()), want, atol=1e-6):
-                continue
-            if w.ndim == original.ndim and any(np.allclose(np.transpose(original, p), w, atol=1e-6)
-                                               for p in itertools.permutations(range(w.ndim))
-                                               if tuple(original.shape[j] for j in p) == w.shape):
+            if i in by_size and _same_weights(original, numpy_helper.to_array(by_size[i])):
                 return n.name
     return None
+
+
+def _same_weights(original: np.ndarray, w: np.ndarray) -> bool:
+    """`w` holds `original`'s values in some axis order, up to one scale per output channel: a converter
+    folds BatchNorm into the kernel before it (Keras Conv + BatchNormalization → one TFLite CONV_2D)."""
+    import itertools
+
+    if w.size != original.size or w.ndim != original.ndim:
+        return False
+    for p in itertools.permutations(range(w.ndim)):
+        if tuple(original.shape[j] for j in p) != w.shape:
+            continue
+        o = np.transpose(original, p).astype(np.float64)
+        if np.allclose(o, w, atol=1e-6):
+            return True
+        for axis in range(w.ndim):  # proportional slices along one axis: a per-channel scale
+            a = np.moveaxis(o, axis, 0).reshape(o.shape[axis], -1)
+            b = np.moveaxis(w.astype(np.float64), axis, 0).reshape(w.shape[axis], -1)
+            den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+            if a.shape[1] > 1 and (den > 0).all() and (np.abs((a * b).sum(1) / den) > 1 - 1e-6).all():
+                return True
+    return False
 
 
 def keras_layer_of_weight(keras_path: str, original: np.ndarray) -> str | None:
     """The Keras layer whose kernel holds `original`'s values in some axis order (a TFLite OHWI filter is a
     Keras HWIO kernel). Runs TensorFlow: call it in a worker."""
-    import itertools
-
     import keras
 
     model = keras.models.load_model(keras_path, compile=False)
     for layer in model.layers:
         for w in layer.weights:
-            a = np.asarray(w.numpy())
-            if a.size != original.size or a.ndim != original.ndim:
-                continue
-            for p in itertools.permutations(range(a.ndim)):
-                if tuple(original.shape[j] for j in p) == a.shape and np.allclose(np.transpose(original, p), a,
-                                                                                    atol=1e-6):
-                    return layer.name
+            if _same_weights(original, np.asarray(w.numpy())):
+                return layer.name
     return None
