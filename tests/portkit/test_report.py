@@ -22,7 +22,7 @@ def failing(tmp_path_factory):
 
 SCHEMA_KEYS = {"schema", "reference", "candidate", "passed", "criteria", "max_abs", "max_rel", "batches", "cases",
                "seed", "seeds", "input_source", "warnings", "notes", "mapping", "summary", "failing_outputs",
-               "passing_outputs", "outputs", "locate"}
+               "passing_outputs", "outputs", "locate", "output_spread"}
 OUTPUT_KEYS = {"name", "candidate_name", "case", "batch", "shape", "dtype", "candidate_dtype", "passed", "criteria",
                "max_abs", "mean_abs", "max_rel", "cosine", "argmax_agreement", "top_k_agreement", "nan_mismatch",
                "atol", "rtol", "required_atol", "required_rtol", "p99_abs", "percentiles", "min_cosine",
