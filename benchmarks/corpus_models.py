@@ -261,3 +261,112 @@ def keras_file(kind: str, name: str, out: str) -> str:
         raise ValueError(f"unknown Keras corpus model {name!r}")
     model.save(out)
     return out
+
+
+# ---------------------------------------------------------------- text models at a fixed / dynamic sequence
+
+SEQ = 16  # the fixed sequence length of the text-seq family (a mobile app's usual choice)
+TEXT_SEQ = ("bert", "bert-cls", "roberta", "xlm-roberta", "albert", "distilbert", "electra", "deberta-v2",
+            "mobilebert", "mpnet", "bart", "t5-encoder", "clip-text", "gpt2", "opt", "llama", "qwen2", "mistral",
+            "phi", "gemma")
+CAUSAL = {"gpt2", "opt", "llama", "qwen2", "mistral", "phi", "gemma"}
+
+
+def _text_seq_inner(kind: str) -> Any:
+    import transformers as tr
+
+    t = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    v = 100
+    dec = dict(vocab_size=v, max_position_embeddings=64, use_cache=False, **t)
+    table: dict[str, Any] = {
+        "bert": lambda: tr.BertModel(tr.BertConfig(vocab_size=v, max_position_embeddings=64, **t)),
+        "bert-cls": lambda: tr.BertForSequenceClassification(
+            tr.BertConfig(vocab_size=v, max_position_embeddings=64, num_labels=3, **t)),
+        "roberta": lambda: tr.RobertaModel(tr.RobertaConfig(vocab_size=v, max_position_embeddings=72, pad_token_id=1,
+                                                            **t)),
+        "xlm-roberta": lambda: tr.XLMRobertaModel(tr.XLMRobertaConfig(vocab_size=v, max_position_embeddings=72,
+                                                                      pad_token_id=1, **t)),
+        "albert": lambda: tr.AlbertModel(tr.AlbertConfig(vocab_size=v, embedding_size=16, max_position_embeddings=64,
+                                                         **t)),
+        "distilbert": lambda: tr.DistilBertModel(tr.DistilBertConfig(vocab_size=v, dim=32, n_layers=2, n_heads=2,
+                                                                     hidden_dim=64, max_position_embeddings=64)),
+        "electra": lambda: tr.ElectraModel(tr.ElectraConfig(vocab_size=v, embedding_size=16,
+                                                            max_position_embeddings=64, **t)),
+        "deberta-v2": lambda: tr.DebertaV2Model(tr.DebertaV2Config(
+            vocab_size=v, max_position_embeddings=64, relative_attention=True, position_buckets=8,
+            pos_att_type=["p2c", "c2p"], **t)),
+        "mobilebert": lambda: tr.MobileBertModel(tr.MobileBertConfig(
+            vocab_size=v, max_position_embeddings=64, hidden_size=32, embedding_size=16, intra_bottleneck_size=16,
+            true_hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+            num_feedforward_networks=1)),
+        "mpnet": lambda: tr.MPNetModel(tr.MPNetConfig(vocab_size=v, max_position_embeddings=72, **t)),
+        "bart": lambda: tr.BartModel(tr.BartConfig(
+            vocab_size=v, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64)),
+        "t5-encoder": lambda: tr.T5EncoderModel(tr.T5Config(vocab_size=v, d_model=32, d_kv=16, d_ff=64, num_layers=2,
+                                                            num_heads=2, relative_attention_num_buckets=8)),
+        "clip-text": lambda: tr.CLIPTextModel(tr.CLIPTextConfig(
+            vocab_size=v, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            max_position_embeddings=64, bos_token_id=0, eos_token_id=2)),
+        "gpt2": lambda: tr.GPT2LMHeadModel(tr.GPT2Config(vocab_size=v, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                                         use_cache=False, bos_token_id=0, eos_token_id=0)),
+        "opt": lambda: tr.OPTForCausalLM(tr.OPTConfig(vocab_size=v, max_position_embeddings=64, hidden_size=32,
+                                                      num_hidden_layers=2, num_attention_heads=2, ffn_dim=64,
+                                                      word_embed_proj_dim=32, use_cache=False)),
+        "llama": lambda: tr.LlamaForCausalLM(tr.LlamaConfig(num_key_value_heads=1, **dec)),
+        "qwen2": lambda: tr.Qwen2ForCausalLM(tr.Qwen2Config(num_key_value_heads=1, **dec)),
+        "mistral": lambda: tr.MistralForCausalLM(tr.MistralConfig(num_key_value_heads=1, sliding_window=None, **dec)),
+        "phi": lambda: tr.PhiForCausalLM(tr.PhiConfig(**dec)),
+        "gemma": lambda: tr.GemmaForCausalLM(tr.GemmaConfig(num_key_value_heads=1, head_dim=16, **dec)),
+    }
+    model = table[kind]()
+    model.config._attn_implementation = "eager"  # plain matmul + softmax: what every target takes
+    return model.eval()
+
+
+def text_seq_model(kind: str, fixed: bool = True) -> Any:
+    """A tiny transformers text model (examples/hf_models.TextModel: ids + 0/1 mask → one tensor, the 4-D
+    mask built from plain tensor ops as export wrappers do) declaring int64 inputs [batch, SEQ] with the
+    sequence fixed (`fixed`) or dynamic."""
+    torch = _seed()
+    from examples.hf_models import TextModel
+
+    inner = _text_seq_inner(kind)
+    if kind == "bart":  # the decoder reads the ids too: one (ids, mask) signature for the whole family
+        class Seq2Seq(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.m = inner
+
+            def get_input_embeddings(self) -> Any:
+                return self.m.get_input_embeddings()
+
+            def forward(self, input_ids: Any, attention_mask: Any, return_dict: bool = True) -> Any:
+                out = self.m(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=input_ids)
+                return {"last_hidden_state": out.last_hidden_state}
+
+        inner = Seq2Seq().eval()
+    out = "logits" if kind in CAUSAL or kind.endswith("-cls") else "last_hidden_state"
+    # T5 / CLIP / BART / OPT build their own masks from the 0/1 mask (they take no 4-D additive one; OPT
+    # derives its positions from the 0/1 mask)
+    mask = "model" if kind in ("bart", "t5-encoder", "clip-text", "opt") else "wrapper"
+    m = TextModel(inner, out, sequence=SEQ, causal=kind in CAUSAL, mask=mask).eval()
+    dyn = [[0, "batch"]] if fixed else [[0, "batch"], [1, "sequence"]]
+    m.input_specs = [{"name": n, "shape": [1, SEQ], "dtype": "int64", "dynamic_axes": dyn}
+                     for n in ("input_ids", "attention_mask")]
+    return m
+
+
+def text_seq_traced(kind: str, out: str) -> str:
+    """text_seq_model traced bare (`torch.jit.trace(m, (ids, mask)).save(out)`), as users do."""
+    import warnings
+
+    torch = _seed()
+    from examples.hf_models import text_inputs
+
+    m = text_seq_model(kind)
+    feeds = text_inputs(m, 2, SEQ)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(m, (feeds["input_ids"], feeds["attention_mask"]), check_trace=False).save(out)
+    return out

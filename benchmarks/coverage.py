@@ -42,10 +42,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.corpus_models import KERAS_APPS, KERAS_OWN  # noqa: E402
+from benchmarks.corpus_models import KERAS_APPS, KERAS_OWN, SEQ, TEXT_SEQ  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders")
+FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders", "text-seq")
 TORCH_ROUTES = ("torch→onnx", "onnx→tflite", "onnx→torchscript", "torch→torchscript", "torchscript→onnx",
                 "ts-onnx→torchscript", "torch→tflite")
 KERAS_ROUTES = ("keras→onnx", "keras→tflite", "keras→savedmodel", "keras→torchscript")
@@ -56,6 +56,11 @@ FOLDER_ROUTES = ("hf→onnx", "hf→tflite", "hf→torchscript", "hf→pt2", "hf
 FOLDER_TARGETS = {"hf→onnx": ("onnx", "model.onnx"), "hf→tflite": ("tflite", "model.tflite"),
                   "hf→torchscript": ("torchscript", "model.ts.pt"), "hf→pt2": ("pt2", "model.pt2"),
                   "hf→executorch": ("executorch", "model.pte")}
+# text models with both torch exporters (dynamo from the eager module, the TorchScript-based one from a bare
+# trace converted with --input-shape alone: dtypes inferred), at a fixed sequence (batch dynamic) and with
+# batch and sequence dynamic, each ONNX on to TFLite and TorchScript
+TEXT_ROUTES = tuple(f"{src}@{axes}{leg}" for axes in ("seq16", "dyn") for src in ("dynamo", "legacy")
+                    for leg in ("→onnx", "→tflite", "→torchscript"))
 REF = "benchmarks.corpus_models"
 # The documented looser bound the issue allows where a runtime's arithmetic requires it: TensorFlow's own
 # SavedModel of keras.applications ResNet50 (graph-mode kernels and fusions) differs from eager Keras by
@@ -87,6 +92,7 @@ def corpus() -> list[dict[str, Any]]:
              "text": k not in ("vit", "convnext")} for k in HF]
     out += [{"family": "keras-apps", "name": n, "kind": "keras", "keras": ["app", n]} for n in KERAS_APPS]
     out += [{"family": "keras-own", "name": n, "kind": "keras", "keras": ["own", n]} for n in KERAS_OWN]
+    out += [{"family": "text-seq", "name": k, "kind": "text"} for k in TEXT_SEQ]
     hf_kinds, timm_kinds = _folder_kinds()
     out += [{"family": "hf-folders", "name": k, "kind": "folder"} for k in hf_kinds]
     out += [{"family": "timm-folders", "name": k, "kind": "folder"} for k in timm_kinds]
@@ -186,6 +192,29 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         for route in FOLDER_ROUTES:
             to, name = FOLDER_TARGETS[route]
             step(route, None, ckpt, to, folder / name)
+    elif entry["kind"] == "text":
+        from portkit.workers import call_in_worker
+
+        t0 = time.perf_counter()
+        traced = folder / "traced.pt"
+        try:
+            call_in_worker(f"trace {entry['name']}", REF, "text_seq_traced", entry["name"], str(traced))
+        except Exception as e:  # noqa: BLE001 - recorded as failed rows
+            rows += [_row(entry, r, t0, error=f"trace failed: {_reason(e)}") for r in TEXT_ROUTES if "legacy" in r]
+            traced = None
+        shapes = {"input_ids": (1, SEQ), "attention_mask": (1, SEQ)}
+        for axes, fixed in (("seq16", True), ("dyn", False)):
+            dyn = {} if fixed else {"dynamic_axes": {n: {0: "batch", 1: "sequence"} for n in shapes}}
+            sources = [("dynamo", f"{REF}:text_seq_model", {"model_args": {"kind": entry["name"], "fixed": fixed}})]
+            if traced is not None:
+                sources.append(("legacy", traced, {"input_shapes": shapes, **dyn}))
+            for exporter, source, kw in sources:
+                onnx_route, onnx_file = f"{exporter}@{axes}→onnx", folder / f"{exporter}-{axes}.onnx"
+                step(onnx_route, None, source, "onnx", onnx_file, **kw)
+                step(f"{exporter}@{axes}→tflite", onnx_route, onnx_file, "tflite",
+                     folder / f"{exporter}-{axes}.tflite")
+                step(f"{exporter}@{axes}→torchscript", onnx_route, onnx_file, "torchscript",
+                     folder / f"{exporter}-{axes}.ts.pt")
     elif entry["kind"] == "torch":
         ref = f"{REF}:{entry['factory']}"
         src: dict[str, Any] = {"model_args": entry["args"]}
@@ -307,7 +336,7 @@ def _cpu() -> str:
 def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     order = {f: i for i, f in enumerate(FAMILIES)}
-    routes = {r: i for i, r in enumerate(TORCH_ROUTES + KERAS_ROUTES + FOLDER_ROUTES)}
+    routes = {r: i for i, r in enumerate(TORCH_ROUTES + KERAS_ROUTES + FOLDER_ROUTES + TEXT_ROUTES)}
     rows = sorted(rows, key=lambda r: (order.get(r["family"], 99), r["model"], routes.get(r["route"], 99)))
     summary = summarize(rows)
     doc = {"schema": "portkit.coverage/1", **meta, "summary": summary, "rows": rows}

@@ -56,6 +56,13 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     axes: dict[str, dict[int, str]] = dict(dynamic_axes(sig.inputs))  # every dynamic axis, named
     if any(s.batch_dynamic for s in sig.inputs):
         axes.update({o: {0: "batch"} for o in out_names})
+    # output axes the probe tied to an input axis keep its name (`sequence`), not the exporter's
+    # `LayerNormalizationoutput_dim_1`
+    in_symbols = {d for s in sig.inputs for d in s.shape if isinstance(d, str) and d}
+    for o in sig.outputs:
+        named = {i: d for i, d in enumerate(o.shape) if isinstance(d, str) and d in in_symbols}
+        if named:
+            axes[o.name] = {**axes.get(o.name, {}), **named}
     _register_ranked_unflatten(torch)
     with converting("torchscript→onnx (legacy exporter)", alternative="export the eager module instead"):
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,

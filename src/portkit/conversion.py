@@ -274,22 +274,40 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     # failed route prefixes (edge names up to the hop that failed): a later route through the same hops
     # would fail the same way, so it is skipped instead of running the same converter again
     failed: dict[tuple[str, ...], str] = {}
+    # (hops before it, tool) of each failed hop: another edge of the same tool on the same input (onnx2tf
+    # writing a Keras model instead of a SavedModel) meets the same unsupported pattern, so it is skipped
+    failed_tools: dict[tuple[tuple[str, ...], str], str] = {}
     last: ConversionFailed | None = None
-    for n, route in enumerate(routes):
+
+    def skip_reason(route: Route) -> str | None:
         names = tuple(e.name for e in route)
         seen = next((p for p in failed if names[:len(p)] == p), None)
         if seen is not None:
-            failures.append(f"{route_text(route)}: {failed[seen]}")
-            log(f"route {route_text(route)} skipped: its first hops ({' → '.join(seen)}) already failed")
+            return f"its first hops ({' → '.join(seen)}) already failed"
+        for i, edge in enumerate(route):
+            if (names[:i], edge.tool) in failed_tools:
+                return f"{edge.tool} already failed on the same {edge.source.value} model"
+        return None
+
+    for n, route in enumerate(routes):
+        names = tuple(e.name for e in route)
+        why = skip_reason(route)
+        if why is not None:
+            failures.append(f"{route_text(route)}: skipped, {why}")
+            log(f"route {route_text(route)} skipped: {why}")
             continue
         try:
             result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool, gates)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
-            failed[getattr(e, "failed_prefix", names)] = e.one_line()
+            prefix = getattr(e, "failed_prefix", names)
+            failed[prefix] = e.one_line()
+            if 0 < len(prefix) <= len(route):
+                failed_tools[(prefix[:-1], route[len(prefix) - 1].tool)] = e.one_line()
             first, last = first or e, e
-            if n + 1 < len(routes):
-                log(f"route {route_text(route)} failed ({e.message}); trying {route_text(routes[n + 1])}")
+            nxt = next((r for r in routes[n + 1:] if skip_reason(r) is None), None)
+            if nxt is not None:
+                log(f"route {route_text(route)} failed ({e.message}); trying {route_text(nxt)}")
             continue
         result = finish(result, to, out, opts, validate, validate_opts, log, gates)  # mobile/web prep (portkit.prep)
         result.failed_routes = failures
@@ -316,7 +334,8 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     if first is None or last is None:
         raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
     if len(failures) > 1:
-        first.message = f"{first.message} (fallbacks also failed: {_fallback_text(failures[1:])})"
+        first.message = f"{first.message} (fallbacks also failed: {fallback_text(failures[1:])})"
+    first.hint = untried_hint(first.hint, routes)
     if first is last:
         raise first
     raise first from last
@@ -331,13 +350,30 @@ def _static_batch(opts: ConvertOptions) -> int:
     return 1
 
 
-def _fallback_text(failures: list[str]) -> str:
-    """`route: reason` lines, routes that failed for the same reason grouped, hints left out."""
+def fallback_text(failures: list[str]) -> str:
+    """`route: reason` lines, routes that failed for the same reason grouped (each route named once),
+    hints left out."""
     grouped: dict[str, list[str]] = {}
     for line in failures:
         route, _, reason = line.partition(": ")
         grouped.setdefault(reason.split(" — ")[0], []).append(route)
-    return "; ".join(f"{', '.join(routes)}: {reason}" for reason, routes in grouped.items())
+    return "; ".join(f"{', '.join(dict.fromkeys(routes))}: {reason}" for reason, routes in grouped.items())
+
+
+def untried_hint(hint: str | None, routes: list[Route]) -> str | None:
+    """The hint of a conversion every route of which failed, without `--via FORMAT` suggestions naming a
+    format one of those routes went through (that route has just failed)."""
+    if not hint or "--via" not in hint:
+        return hint
+    import re
+
+    tried = {e.target.value for r in routes for e in r[:-1]}
+    kept = [p for p in re.split(r",\s*(?:or\s+)?|\s+or\s+", hint.split("try another route:")[-1])
+            if p.strip() and not any(p.strip() == f"--via {f}" for f in tried)]
+    if kept == [p for p in re.split(r",\s*(?:or\s+)?|\s+or\s+", hint.split("try another route:")[-1]) if p.strip()]:
+        return hint
+    return ("try another route: " + ", or ".join(p.strip() for p in kept)) if kept else \
+        "every route failed; docs/troubleshooting.md lists what each tool cannot take"
 
 
 def _accuracy(result: ConversionResult, eval_data: str, log: Log) -> dict[str, Any]:

@@ -55,6 +55,7 @@ __all__ = [
     "bool_arithmetic",
     "bool_expand",
     "check_equivalent",
+    "collapse_reshapes",
     "constant_expand",
     "constant_reshape_shapes",
     "decompose_gelu",
@@ -63,6 +64,7 @@ __all__ = [
     "flat_gathernd",
     "fold_constants",
     "hide_unchanged_ops",
+    "index_grid_gather",
     "lower_opset",
     "normalize",
     "partial_shape_inputs",
@@ -861,6 +863,126 @@ def partial_shape_inputs(model: Any) -> list[str]:
             "dynamic dims"] if n_done else []
 
 
+def _shape_only(model: Any, name: str) -> bool:
+    """Whether tensor `name` depends on the graph inputs only through their shapes (Shape/Size ops)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inputs = {i.name for i in model.graph.input}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        t = todo.pop()
+        if t in seen or not t:
+            continue
+        seen.add(t)
+        if t in inputs:
+            return False
+        node = producer.get(t)
+        if node is None or node.op_type in ("Shape", "Size"):
+            continue
+        if node.op_type.startswith("Random") or any(a.type in (a.GRAPH, a.GRAPHS) for a in node.attribute):
+            return False
+        todo.extend(node.input)
+    return True
+
+
+def index_grid_gather(model: Any, shapes: dict[str, tuple[Any, ...]] | None = None,
+                      ranges: dict[str, tuple[float, float]] | None = None) -> list[str]:
+    """Gather(data, idx, axis 0) whose indices are computed from shapes alone and enumerate data's rows in
+    order (0, 1, …, n-1 laid out in idx's shape: transformers' padding mask `mask.flatten()[b·S + k]` with
+    b, k index grids, as the TorchScript exporter writes it) → Reshape of data to idx's shape. Decided by
+    evaluating idx with onnxruntime at two batch sizes, so it holds whatever arithmetic spelled the grid;
+    onnx2tf computed the 5-D grid with its batch and key axes swapped (a [2, 16, 16, 16] mask)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from . import onnxutil
+    from .inputs import make_inputs
+
+    consts = _constants(model)
+    candidates = [n for n in model.graph.node if n.op_type == "Gather" and n.domain in ("", "ai.onnx")
+                  and not any(a.name == "axis" and a.i != 0 for a in n.attribute)
+                  and n.input[1] not in consts and n.input[0] not in consts and _shape_only(model, n.input[1])]
+    if not candidates:
+        return []
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    types = _elem_types(model)
+    for n in candidates:
+        probe.graph.output.append(helper.make_tensor_value_info(n.input[1], types.get(n.input[1]) or 7, None))
+        probe.graph.output.append(helper.make_tensor_value_info(n.input[0], types.get(n.input[0]) or 1, None))
+    sig = onnxutil.signature(model)
+    runs = []
+    try:
+        for batch in (2, 3):
+            runs.append(_run(probe, make_inputs(sig, batch=batch, seed=batch, shapes=shapes, ranges=ranges)))
+    except Exception:  # noqa: BLE001 - cannot be evaluated here: left to the tool
+        return []
+    n_done = 0
+    for node in candidates:
+        ok = True
+        for got in runs:
+            idx, data = got.get(node.input[1]), got.get(node.input[0])
+            if idx is None or data is None or idx.size != data.shape[0] or idx.size < 2 or \
+                    not np.array_equal(idx.reshape(-1), np.arange(idx.size)):
+                ok = False
+        if not ok:
+            continue
+        new = _unique(model, node.name or "gather")
+        s_idx, s_data, tail, target, one = (new(x) for x in ("idx_shape", "data_shape", "tail", "target", "one"))
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray([1], np.int64), one))
+        _replace_node(model.graph, node, [
+            helper.make_node("Shape", [node.input[1]], [s_idx], name=new("n")),
+            helper.make_node("Shape", [node.input[0]], [s_data], name=new("n")),
+            helper.make_node("Slice", [s_data, one, new("big_end")], [tail], name=new("n")),
+            helper.make_node("Concat", [s_idx, tail], [target], axis=0, name=new("n")),
+            helper.make_node("Reshape", [node.input[0], target], [node.output[0]], name=new("n"))])
+        big_end = [n for n in model.graph.node if n.output and n.output[0] == tail][0].input[2]
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray([2**62], np.int64), big_end))
+        n_done += 1
+    if n_done:
+        _drop_unused(model)
+    return [f"index_grid_gather: {n_done} Gather by an index grid enumerating the rows in order → Reshape"] \
+        if n_done else []
+
+
+_RESHAPES = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+
+
+def collapse_reshapes(model: Any) -> list[str]:
+    """Reshape(R(x), target) where R is itself a reshape (Reshape/Flatten/Squeeze/Unsqueeze) used nowhere
+    else and the target is a constant without 0s (nothing copied from R's output) → Reshape(x, target):
+    the elements keep their order either way. onnx2tf guesses a layout for every intermediate tensor of
+    rank 3 to 5 whose dims it cannot see, and transposed the 5-D one a padding mask passes through on its
+    way from [batch·S, 1] to [batch, 1, 1, S]."""
+    consts = _constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for g in _graphs(model.graph):
+        for node in g.node:
+            for i in node.input:
+                uses[i] = uses.get(i, 0) + 1
+    outputs = {o.name for o in model.graph.output}
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        target = consts.get(node.input[1])
+        if target is None or 0 in target.reshape(-1).tolist():
+            continue
+        while True:
+            inner = producer.get(node.input[0])
+            if inner is None or inner.op_type not in _RESHAPES or inner.domain not in ("", "ai.onnx") or \
+                    uses.get(node.input[0], 0) != 1 or node.input[0] in outputs:
+                break
+            uses[inner.input[0]] = uses.get(inner.input[0], 0) + 1
+            node.input[0] = inner.input[0]
+            n_done += 1
+    if n_done:
+        _drop_unused(model)
+    return [f"collapse_reshapes: {n_done} reshape(s) into the constant Reshape after them"] if n_done else []
+
+
 def prepended_tokens(model: Any) -> list[str]:
     """Concat([Expand(C1, …), …, X], axis=1) — learned tokens (ViT's class token, DeiT's distillation
     token) of shape (1, k, D) broadcast to the batch and put before a (B, N, D) sequence with N and D known
@@ -1054,10 +1176,12 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += split_comparisons(model)
     if tool == "onnx2tf":
         notes += static_shape_values(model)
+        notes += index_grid_gather(model, shapes, ranges)
         notes += flat_gathernd(model)
         notes += prepended_tokens(model)
         notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
+        notes += collapse_reshapes(model)
         notes += split_unsqueeze(model)
         notes += bool_expand(model)
         notes += partial_shape_inputs(model)

@@ -54,3 +54,20 @@ def test_fallback_to_next_route(tmp_path, monkeypatch):
     assert r.passed and r.route == ["torch → torchscript → onnx"]
     assert r.failed_routes and "simulated exporter bug" in r.failed_routes[0]
     assert any("trying torch → torchscript → onnx" in m for m in messages)
+
+
+def test_failed_routes_named_once_and_the_hint_suggests_no_failed_route():
+    """Issue 28: the fallback list repeated routes ("onnx → keras → tflite, onnx → keras → tflite": two
+    Keras → TFLite edges) and the hint suggested `--via savedmodel`, a route that had just failed."""
+    from portkit.conversion import fallback_text, untried_hint
+    from portkit.formats import Format
+    from portkit.graph import plan
+
+    text = fallback_text(["onnx → keras → tflite: onnx2tf failed: X", "onnx → keras → tflite: onnx2tf failed: X",
+                          "onnx → savedmodel → tflite: onnx2tf failed: X"])
+    assert text == "onnx → keras → tflite, onnx → savedmodel → tflite: onnx2tf failed: X"
+    routes = plan(Format.ONNX, Format.TFLITE)
+    assert any(len(r) > 1 and r[0].target is Format.SAVEDMODEL for r in routes)
+    hint = untried_hint("try another route: --via savedmodel, or keep the model in ONNX", routes)
+    assert "--via savedmodel" not in hint and "keep the model in ONNX" in hint
+    assert untried_hint("pass --input-shape", routes) == "pass --input-shape"
