@@ -1,0 +1,136 @@
+"""ONNX graph normalisation: rewrite what a wrapped converter cannot take, before it runs.
+
+A package of pass modules, each declaring the tool it serves (TOOL): common (any tool), opset
+(onnx2torch's maximum opset), onnx2torch, shapes and onnx2tf (onnx2tf), check (the onnxruntime check), helpers.
+Each rewrite is one small function that changes a ModelProto in place (or returns a new one) and returns a
+note per change. `normalize` runs the rewrites a tool needs, then checks the rewritten model against the
+original with onnxruntime on the same random inputs (dtype- and range-aware: token ids stay below the
+vocabulary) and raises ConversionFailed when they differ. This is why portkit converts models the bare tools
+stop on:
+
+- alias_initializers: the TorchScript exporter deduplicates equal weights behind Identity nodes
+  (`onnx::Conv_177 = Identity(layer1.0.conv1.weight)`); onnx2torch looks weights up as initializers
+  and raises KeyError. Consumers are pointed at the initializer itself.
+- decompose_gelu / decompose_layernorm: ops newer than the tool's opset that `onnx.version_converter`
+  cannot lower are written out in older ops first.
+- split_to_slices: Split of opset 18 (`num_outputs`) → Slices, which version_converter can lower.
+- hide_unchanged_ops: ConstantOfShape (opset 20) and Pad (18) used as their older versions define them are
+  passed through version_converter untouched (it has no adapter for them).
+- lower_opset: onnx.version_converter to the tool's maximum opset (and the attribute it leaves behind).
+- drop_reshape_allowzero: Reshape's allowzero=1 where the constant shape has no 0 (it cannot matter).
+- bool_arithmetic: Mul/Add on bool tensors (attention masks) become And/Or.
+- constant_reshape_shapes (onnx2tf only): Reshape targets computed from Shape ops → constants with 0s
+  where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
+- split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
+- bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
+- prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
+  Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
+- flat_gathernd (onnx2tf only): GatherND by (row, col) index grids (transformers' padding masks under
+  torch.export) → Gather of the flattened data (onnx2tf lost the grid's rank).
+- static_shape_values (onnx2tf only): shape arithmetic every value of which the static dims fix (a fixed
+  sequence length: position ids sliced to Shape(ids)[1]) → constants, and what then has only constant inputs
+  folded (onnx2tf lost such dims when batch stays dynamic).
+- partial_shape_inputs (onnx2tf only): an Expand / ConstantOfShape shape fixed in all dims but the dynamic
+  ones (a mask broadcast to [batch, 1, S, S]) → Concat of constants and Slices; an Expand becomes an Add of
+  zeros of that shape (TensorFlow then keeps the fixed dims).
+- constant_expand (onnx2tf only): Expand of a constant buffer → Add of zeros (onnx2tf returned the buffer
+  unexpanded).
+- scalar_operands (onnx2tf only): 0-d constant operands of Add/Sub/Mul/Div → shape [1] (onnx2tf's
+  re-check of an op with repeated dims took a 0-d constant for a layer).
+- split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
+  converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
+
+Needs only onnx (and onnxruntime for the check); imports no framework.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .check import check_equivalent
+from .common import alias_initializers, bool_arithmetic, drop_reshape_allowzero
+from .onnx2tf import bool_expand, constant_expand, flat_gathernd, prepended_tokens, scalar_operands, unflatten_gemm
+from .onnx2torch import split_comparisons
+from .opset import (
+    decompose_gelu,
+    decompose_layernorm,
+    hide_unchanged_ops,
+    lower_opset,
+    restore_hidden_ops,
+    split_to_slices,
+)
+from .shapes import (
+    collapse_reshapes,
+    constant_reshape_shapes,
+    fold_constants,
+    index_grid_gather,
+    partial_shape_inputs,
+    split_unsqueeze,
+    static_shape_values,
+)
+
+__all__ = [
+    "alias_initializers",
+    "bool_arithmetic",
+    "bool_expand",
+    "check_equivalent",
+    "collapse_reshapes",
+    "constant_expand",
+    "constant_reshape_shapes",
+    "decompose_gelu",
+    "decompose_layernorm",
+    "drop_reshape_allowzero",
+    "flat_gathernd",
+    "fold_constants",
+    "hide_unchanged_ops",
+    "index_grid_gather",
+    "lower_opset",
+    "normalize",
+    "partial_shape_inputs",
+    "prepended_tokens",
+    "restore_hidden_ops",
+    "scalar_operands",
+    "split_comparisons",
+    "split_to_slices",
+    "split_unsqueeze",
+    "static_shape_values",
+    "unflatten_gemm",
+]
+
+
+def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize",
+              shapes: dict[str, tuple[Any, ...]] | None = None,
+              ranges: dict[str, tuple[float, float]] | None = None, check: bool = True,
+              tool: str = "") -> tuple[Any, list[str]]:
+    """Run every rewrite (opset lowering only when `max_opset` is given; tool-specific ones for `tool`) on a
+    copy of `model`; check the result against the original with onnxruntime when anything changed.
+    Returns (model, notes)."""
+    import onnx
+
+    original = model
+    model = onnx.ModelProto()
+    model.CopyFrom(original)
+    notes = alias_initializers(model)
+    if max_opset is not None:
+        model, lowered = lower_opset(model, max_opset)
+        notes += lowered
+    notes += drop_reshape_allowzero(model)
+    notes += bool_arithmetic(model)
+    if tool == "onnx2torch":
+        notes += split_comparisons(model)
+    if tool == "onnx2tf":
+        notes += static_shape_values(model)
+        notes += index_grid_gather(model, shapes, ranges)
+        notes += flat_gathernd(model)
+        notes += prepended_tokens(model)
+        notes += unflatten_gemm(model)
+        notes += constant_reshape_shapes(model)
+        notes += collapse_reshapes(model)
+        notes += split_unsqueeze(model)
+        notes += bool_expand(model)
+        notes += partial_shape_inputs(model)
+        notes += constant_expand(model)
+        notes += scalar_operands(model)
+    if notes and check:
+        notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
+    return model, notes
+

@@ -1,0 +1,131 @@
+"""Helpers the rewrites share: walking (sub)graphs, fresh names, constants, shapes and dtypes as onnx's
+shape inference (or onnxruntime's symbolic one) knows them, replacing and dropping nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+
+def graphs(graph: Any) -> Iterable[Any]:
+    """A graph and every subgraph (If/Loop/Scan bodies) inside it."""
+    yield graph
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == a.GRAPH:
+                yield from graphs(a.g)
+            for g in a.graphs:
+                yield from graphs(g)
+
+
+def rename_uses(graph: Any, old: str, new: str) -> None:
+    for g in graphs(graph):
+        for node in g.node:
+            for i, n in enumerate(node.input):
+                if n == old:
+                    node.input[i] = new
+
+
+def unique(model: Any, base: str) -> Callable[[str], str]:
+    used = {n for g in graphs(model.graph) for node in g.node for n in (*node.input, *node.output)}
+    used |= {i.name for i in model.graph.initializer}
+    count = [0]
+
+    def make(suffix: str) -> str:
+        while True:
+            count[0] += 1
+            name = f"{base}__portkit_{suffix}{count[0]}"
+            if name not in used:
+                used.add(name)
+                return name
+
+    return make
+
+
+def elem_types(model: Any) -> dict[str, int]:
+    """ONNX element type of every tensor shape inference can type."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: untyped tensors are simply not rewritten
+        inferred = model
+    g = inferred.graph
+    out = {v.name: v.type.tensor_type.elem_type for v in (*g.value_info, *g.input, *g.output)
+           if v.type.HasField("tensor_type")}
+    out.update({i.name: i.data_type for i in g.initializer})
+    return out
+
+
+def static_dims(model: Any) -> dict[str, list[int | None]]:
+    """Each tensor's dims as onnx's (static) shape inference knows them: ints, None where unknown; only what
+    the model itself declares when inference fails."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: tensors without known dims are simply not rewritten
+        inferred = model
+    g = inferred.graph
+    return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in (*g.value_info, *g.input, *g.output) if v.type.tensor_type.HasField("shape")}
+
+
+def opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def const(model: Any, name: str, value: float, elem: int) -> str:
+    from onnx import helper, numpy_helper
+
+    dtype = helper.tensor_dtype_to_np_dtype(elem) if elem else np.float32
+    model.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    return name
+
+
+def replace_node(graph: Any, node: Any, new_nodes: list[Any]) -> None:
+    idx = list(graph.node).index(node)
+    graph.node.remove(node)
+    for k, n in enumerate(new_nodes):
+        graph.node.insert(idx + k, n)
+
+
+def constants(model: Any) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+    return consts
+
+
+def symbolic_shape_inference() -> Any:
+    """onnxruntime's SymbolicShapeInference without the `onnxruntime.tools` package's __init__, which imports
+    torch when it is installed: the TensorFlow worker running onnx2tf must never do that."""
+    import logging
+
+    from .. import onnxutil
+
+    onnxutil.light_ort_tools()
+    from onnxruntime.tools import symbolic_shape_infer
+
+    logging.getLogger(symbolic_shape_infer.__name__).setLevel(logging.ERROR)  # "unsupported broadcast" warnings
+    return symbolic_shape_infer.SymbolicShapeInference
+
+
+def drop_unused(model: Any) -> None:
+    """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
+    keep = {o.name for o in model.graph.output}
+    while True:
+        used = keep | {n for g in graphs(model.graph) for node in g.node for n in node.input}
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for n in dead:
+            model.graph.node.remove(n)
+

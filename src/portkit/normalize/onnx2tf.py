@@ -1,0 +1,251 @@
+"""Op spellings onnx2tf takes wrongly (TOOL: onnx2tf): bool and constant Expand, 0-d constant operands,
+prepended class tokens, GatherND by index grids, Gemm on flattened tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .helpers import constants, drop_unused, elem_types, replace_node, static_dims, symbolic_shape_inference, unique
+
+TOOL = "onnx2tf"
+
+
+def bool_expand(model: Any) -> list[str]:
+    """Expand of a bool tensor → Cast to int32, Expand, Cast back. onnx2tf broadcasts Expand as `x * ones`
+    and, where it re-checks the layout (shapes known at its trial run), multiplies bools, which TensorFlow
+    refuses ("You are passing KerasTensor(... dtype=tf.bool ...)": ViT's attention mask)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    types = elem_types(model)
+    consts = constants(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or \
+                types.get(node.input[0]) != TensorProto.BOOL:
+            continue
+        new = unique(model, node.name or "expand")
+        as_int, expanded = new("int"), new("expanded")
+        if node.input[0] in consts:  # a constant is converted here: onnx2tf takes constants only as arrays
+            model.graph.initializer.append(numpy_helper.from_array(consts[node.input[0]].astype(np.int32), as_int))
+            cast = []
+        else:
+            cast = [helper.make_node("Cast", [node.input[0]], [as_int], to=TensorProto.INT32, name=new("n"))]
+        replace_node(model.graph, node, [
+            *cast, helper.make_node("Expand", [as_int, node.input[1]], [expanded], name=new("n")),
+            helper.make_node("Cast", [expanded], [node.output[0]], to=TensorProto.BOOL, name=new("n"))])
+        n_done += 1
+    return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
+
+
+def constant_expand(model: Any) -> list[str]:
+    """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
+    TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
+    takes a constant Expand input as a numpy array and, with a shape computed at run time, returns that
+    array unexpanded as if it were a layer ("Output tensors of a Functional model must be the output of a
+    TensorFlow Layer")."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or node.input[0] not in consts or \
+                node.input[1] in consts or consts[node.input[0]].dtype.kind not in "iuf":
+            continue
+        c = consts[node.input[0]]
+        new = unique(model, node.name or "expand")
+        zeros = new("zeros")
+        fill = numpy_helper.from_array(np.zeros((1,), dtype=c.dtype))
+        replace_node(model.graph, node, [
+            helper.make_node("ConstantOfShape", [node.input[1]], [zeros], value=fill, name=new("n")),
+            helper.make_node("Add", [node.input[0], zeros], [node.output[0]], name=new("n"))])
+        n_done += 1
+    return [f"constant_expand: {n_done} Expand of a constant → Add of zeros of the shape"] if n_done else []
+
+
+def scalar_operands(model: Any) -> list[str]:
+    """A 0-d constant operand of Add/Sub/Mul/Div whose other operand has rank ≥ 1 → the same value of shape
+    [1] (the broadcast result is the same). onnx2tf re-checks such ops against onnxruntime when the output
+    repeats a dim (a fixed sequence: scores of shape [N, H, 16, 16]) and takes a 0-d constant for a
+    layer there ("Output tensors of a Functional model must be the output of a TensorFlow Layer. Found:
+    0.25": attention's 1/sqrt(d) under the TorchScript exporter)."""
+    from onnx import numpy_helper
+
+    consts = constants(model)
+    dims = static_dims(model)
+    new_names: dict[str, str] = {}
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Add", "Sub", "Mul", "Div") or node.domain not in ("", "ai.onnx") or \
+                len(node.input) != 2:
+            continue
+        for k in (0, 1):
+            c, other = node.input[k], node.input[1 - k]
+            if c not in consts or consts[c].ndim != 0 or other in consts or not dims.get(other):
+                continue
+            if c not in new_names:
+                new_names[c] = unique(model, c)("vec")
+                model.graph.initializer.append(numpy_helper.from_array(consts[c].reshape(1), new_names[c]))
+            node.input[k] = new_names[c]
+            n_done += 1
+    if n_done:
+        drop_unused(model)
+    return [f"scalar_operands: {n_done} 0-d constant operand(s) → shape [1]"] if n_done else []
+
+
+def prepended_tokens(model: Any) -> list[str]:
+    """Concat([Expand(C1, …), …, X], axis=1) — learned tokens (ViT's class token, DeiT's distillation
+    token) of shape (1, k, D) broadcast to the batch and put before a (B, N, D) sequence with N and D known
+    → Add(Pad(X, K zero rows in front), T), T a (1, K + N, D) constant holding the tokens and zeros: the
+    same numbers (x + 0 and 0 + c are exact). onnx2tf takes a 3-D constant for channels-first and
+    transposes it before the Expand, so the concatenation came out (B, 80, 64) instead of (B, 17, 64)."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    dims = static_dims(model)  # a sequence of unknown length is not rewritten
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Concat" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        *heads, x = node.input
+        expands = [producer.get(h) for h in heads]
+        if not all(e is not None and e.op_type == "Expand" and e.input[0] in consts for e in expands):
+            continue
+        tokens = [consts[e.input[0]] for e in expands]  # type: ignore[union-attr]
+        shape = dims.get(x) or []
+        if len(shape) != 3 or axis not in (1, -2) or shape[1] is None or shape[2] is None or \
+                any(t.ndim != 3 or t.shape[0] != 1 or t.shape[2] != shape[2] or t.dtype.kind != "f" for t in tokens):
+            continue
+        k = sum(t.shape[1] for t in tokens)
+        table = np.zeros((1, k + shape[1], shape[2]), tokens[0].dtype)
+        table[:, :k] = np.concatenate(tokens, axis=1)
+        new = unique(model, node.name or "tokens")
+        t_name, pads, padded = new("tokens"), new("pads"), new("padded")
+        model.graph.initializer.append(numpy_helper.from_array(table, t_name))
+        model.graph.initializer.append(numpy_helper.from_array(np.array([0, k, 0, 0, 0, 0], np.int64), pads))
+        replace_node(model.graph, node, [helper.make_node("Pad", [x, pads], [padded], name=new("n")),
+                                          helper.make_node("Add", [padded, t_name], [node.output[0]], name=new("n"))])
+        n_done += 1
+    if not n_done:
+        return []
+    drop_unused(model)
+    return [f"prepended_tokens: {n_done} token Concat → Pad + Add of a constant"]
+
+
+def flat_gathernd(model: Any) -> list[str]:
+    """GatherND(data (R, C), Concat([Unsqueeze(rows, -1), Unsqueeze(cols, -1)], -1)) → Gather(data flattened,
+    rows·C + cols): element look-ups by (row, col) index grids, as torch.export writes transformers' padding
+    masks (`mask[batch_idx, kv_idx]`). onnx2tf took the 5-D index grid for channels-first, concatenated it
+    on the wrong axis and lost its rank ("Cannot take the length of shape with unknown rank")."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - best effort: unknown ranks are left alone
+        return []
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.value_info, *inferred.graph.input)
+             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consts = constants(model)
+
+    def last_axis_unsqueeze(name: str) -> str | None:
+        u = producer.get(name)
+        if u is None or u.op_type != "Unsqueeze" or name not in ranks:
+            return None
+        axes = consts.get(u.input[1]) if len(u.input) > 1 else \
+            next((np.asarray(a.ints) for a in u.attribute if a.name == "axes"), None)
+        ok = axes is not None and axes.size == 1 and int(axes.reshape(-1)[0]) in (-1, ranks[name] - 1)
+        return u.input[0] if ok else None
+
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "GatherND" or node.domain not in ("", "ai.onnx") or \
+                any(a.name == "batch_dims" and a.i for a in node.attribute) or ranks.get(node.input[0]) != 2:
+            continue
+        cat = producer.get(node.input[1])
+        axis = next((a.i for a in cat.attribute if a.name == "axis"), None) if cat is not None else None
+        if cat is None or cat.op_type != "Concat" or len(cat.input) != 2 or \
+                axis not in (-1, ranks.get(cat.output[0], 0) - 1):
+            continue
+        rows, cols = (last_axis_unsqueeze(i) for i in cat.input)
+        if rows is None or cols is None:
+            continue
+        new = unique(model, node.name or "gathernd")
+        width, flat, minus1, base, index = (new(s) for s in ("width", "flat", "m1", "base", "index"))
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray([-1], np.int64), minus1))
+        replace_node(model.graph, node, [
+            helper.make_node("Shape", [node.input[0]], [width], start=1, end=2, name=new("n")),
+            helper.make_node("Reshape", [node.input[0], minus1], [flat], name=new("n")),
+            helper.make_node("Mul", [rows, width], [base], name=new("n")),
+            helper.make_node("Add", [base, cols], [index], name=new("n")),
+            helper.make_node("Gather", [flat, index], [node.output[0]], axis=0, name=new("n"))])
+        n_done += 1
+    if n_done:
+        drop_unused(model)
+    return [f"flat_gathernd: {n_done} GatherND of (row, col) index grids → Gather of the flattened data"] \
+        if n_done else []
+
+
+def unflatten_gemm(model: Any) -> list[str]:
+    """Reshape(x, [-1, K]) → Gemm(·, W) → Reshape(back to x's leading dims + [N]) → MatMul(x, W) (+ bias),
+    where symbolic shape inference proves the last Reshape restores x's leading dims (GPT-2's Conv1D:
+    `addmm` on a view). onnx2tf sees the restored 3-D tensor with all dims unknown, takes it for
+    channels-first and splits q/k/v on the wrong axis."""
+    from onnx import helper, numpy_helper
+
+    from .. import onnxutil
+
+    try:
+        with onnxutil.scratch_cwd():
+            inferred = symbolic_shape_inference().infer_shapes(model, auto_merge=True)
+    except Exception:  # noqa: BLE001 - best effort: nothing is rewritten
+        return []
+    dims = {v.name: [d.dim_param if d.HasField("dim_param") else (int(d.dim_value) if d.HasField("dim_value")
+                                                                   else None) for d in v.type.tensor_type.shape.dim]
+            for v in (*inferred.graph.value_info, *inferred.graph.input)
+            if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    consts = constants(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            uses[i] = uses.get(i, 0) + 1
+    outputs = {o.name for o in model.graph.output}
+    n_done = 0
+    for last in list(model.graph.node):
+        gemm = producer.get(last.input[0]) if last.op_type == "Reshape" else None
+        flat = producer.get(gemm.input[0]) if gemm is not None and gemm.op_type == "Gemm" else None
+        if flat is None or flat.op_type != "Reshape" or gemm.input[1] not in consts:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in gemm.attribute}
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            continue
+        target = consts.get(flat.input[1])
+        x, y = flat.input[0], last.output[0]
+        if target is None or target.tolist()[:1] != [-1] or len(target) != 2 or \
+                any(uses.get(t, 0) != 1 or t in outputs for t in (flat.output[0], gemm.output[0])):
+            continue
+        w = consts[gemm.input[1]]
+        w = w.T if attrs.get("transB", 0) else w
+        src, out = dims.get(x), dims.get(y)
+        if not src or not out or len(src) != len(out) or src[:-1] != out[:-1] or None in src[:-1] or \
+                src[-1] != w.shape[0] or out[-1] != w.shape[1]:
+            continue
+        new = unique(model, gemm.name or "gemm")
+        wname = new("w")
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), wname))
+        bias = gemm.input[2] if len(gemm.input) > 2 and gemm.input[2] else None
+        mm = y if bias is None else new("mm")
+        nodes = [helper.make_node("MatMul", [x, wname], [mm], name=new("n"))]
+        if bias is not None:
+            nodes.append(helper.make_node("Add", [mm, bias], [y], name=new("n")))
+        replace_node(model.graph, last, nodes)
+        n_done += 1
+    if n_done:
+        drop_unused(model)
+    return [f"unflatten_gemm: {n_done} Reshape → Gemm → Reshape → MatMul on the unflattened tensor"] if n_done else []
+
