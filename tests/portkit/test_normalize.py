@@ -342,3 +342,44 @@ def test_scalar_constant_operand_becomes_a_vector_and_partial_shape_is_spelled_o
     assert "Expand" not in _ops(m) and "Where" not in [n.op_type for n in m.graph.node
                                                         if n.output[0] == "mb"]
     assert any("equal" in n for n in check_equivalent(make(), m))
+
+
+def _grid_gathered_mask():
+    """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
+    arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "zero": 0, "one": 1, "zero1": [0], "s": 16, "flat": [-1, 1], "m1": [-1], "axes123": [1, 2, 3],
+        "out": [-1, 1, 1, 16]}.items()}
+    k = numpy_helper.from_array(np.arange(16, dtype=np.int64).reshape(1, 1, 1, 16), "k")
+    nodes = [helper.make_node("Reshape", ["mask", "flat"], ["data"]),
+             helper.make_node("Shape", ["mask"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+             helper.make_node("Range", ["zero", "n", "one"], ["b"]),
+             helper.make_node("Unsqueeze", ["b", "axes123"], ["b4"]),
+             helper.make_node("Mul", ["b4", "s"], ["base"]),
+             helper.make_node("Add", ["base", "k"], ["idx"]),
+             helper.make_node("Gather", ["data", "idx"], ["g"], axis=0),
+             helper.make_node("Reshape", ["g", "m1"], ["g1"]),
+             helper.make_node("Reshape", ["g1", "out"], ["y"])]
+    return _model(nodes, [_f("mask", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 1, 1, 16],
+                                                                            TensorProto.INT64)], [k, *c.values()])
+
+
+def test_gather_by_an_index_grid_enumerating_rows_becomes_reshape_and_chains_collapse():
+    from portkit.normalize import collapse_reshapes, index_grid_gather
+
+    m = _grid_gathered_mask()
+    assert index_grid_gather(m) and "Gather" not in [n.op_type for n in m.graph.node if n.output[0] == "g"]
+    assert collapse_reshapes(m)
+    reshapes = [n for n in m.graph.node if n.op_type == "Reshape"]
+    assert reshapes[-1].input[0] == "mask" or reshapes[-1].input[0] == "data", _ops(m)
+    assert any("equal" in n for n in check_equivalent(_grid_gathered_mask(), m))
+
+
+def test_gather_by_data_dependent_indices_is_left_alone():
+    from portkit.normalize import index_grid_gather
+
+    table = numpy_helper.from_array(np.arange(20, dtype=np.float32).reshape(10, 2), "table")
+    m = _model([helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)],
+               [_f("ids", ["batch", 4], TensorProto.INT64)], [_f("y", ["batch", 4, 2])], [table])
+    assert index_grid_gather(m) == []
