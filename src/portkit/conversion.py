@@ -293,8 +293,10 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
         names = tuple(e.name for e in route)
         why = skip_reason(route)
         if why is not None:
+            line = f"route {route_text(route)} skipped: {why}"
+            if not any(f.startswith(f"{route_text(route)}: ") for f in failures):  # two edges, one route text
+                log(line)
             failures.append(f"{route_text(route)}: skipped, {why}")
-            log(f"route {route_text(route)} skipped: {why}")
             continue
         try:
             result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool, gates)
