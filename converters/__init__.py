@@ -2,6 +2,11 @@
 
 `EDGE_MODULES` is the one table of edges; portkit.graph imports these modules (cheap: frameworks load
 inside `convert`) and plans routes over them. Converters never import each other.
+
+Where it lives: this folder stays at the repository root (converters/, the project's layout) and installs
+as `portkit.converters` (pyproject.toml's package-dir), so `portkit.converters.onnx_to_tflite` is
+converters/onnx_to_tflite.py. Import it by that name; a module here imports portkit's core absolutely
+(`from portkit.artifact import Artifact`).
 """
 
 EDGE_MODULES: tuple[str, ...] = (
