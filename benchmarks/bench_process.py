@@ -4,7 +4,9 @@ Each row is a whole process, started fresh, timed from spawn to exit, the varian
 (so machine noise hits them alike): a bare script doing `torch.jit.load` + `torch.onnx.export` (what a user
 would write), `portkit convert SAMPLE --to onnx` (validated: the source runs again at batch 1 and 2 and
 onnxruntime runs the result) and the same with `--no-validate`. After every portkit run the process group
-is checked for anything left running. Goals: validated ≤ 1.3×, --no-validate ≤ 1.1× the bare script.
+is checked for anything left running, and the machine's load recorded. The bare script ends the way
+portkit's workers end (portkit.workers.exit_now). Goals: validated ≤ 1.3×, --no-validate ≤ 1.1× the bare
+script.
 
 Writes benchmarks/results/process-latest.{json,md}.
 
@@ -13,6 +15,7 @@ Writes benchmarks/results/process-latest.{json,md}.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import signal
@@ -23,19 +26,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from portkit.workers import exit_now
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SAMPLE = ROOT / "samples" / "digits_cnn.ts.pt"
 PORTKIT = [sys.executable, "-m", "portkit"]
 
+# the bare script ends the way portkit's workers end (portkit.workers.exit_now: atexit handlers, then
+# os._exit, skipping the 2-3 s of freeing torch's modules): its very source is appended, so the two
+# teardowns cannot drift apart and the ratio compares the work, not the interpreter's exit
 BARE = """
-import sys, warnings, torch
+import os, sys, warnings, torch
+from typing import NoReturn
 warnings.filterwarnings("ignore")
 m = torch.jit.load(sys.argv[1], map_location="cpu").eval()
 x = torch.randn(2, 1, 8, 8)
 torch.onnx.export(m, (x,), sys.argv[2], dynamo=False, input_names=["input"], output_names=["output"],
                   dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=17)
-"""
+""" + inspect.getsource(exit_now) + "\nexit_now()\n"
 
 WHERE = """Where portkit's extra time goes (a fixed cost, not one that grows with the model): the CLI's own
 process start and imports (typer/rich/numpy/onnx, about 0.25 s), and one spawned worker (a second Python
@@ -90,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     left: dict[str, list[str]] = {k: [] for k in variants}
     for cmd in variants.values():  # warm the page cache once, untimed
         _timed(cmd, work)
+    load = [os.getloadavg()[0]]  # 1-minute load average: before, after each round (other jobs skew ratios)
     for _ in range(a.repeat):
         for name, cmd in variants.items():
             s, lo = _timed(cmd, work)
             times[name].append(s)
             left[name] += lo
+        load.append(os.getloadavg()[0])
     bare = statistics.median(next(iter(times.values())))
     rows = []
     for name, ts in times.items():
@@ -107,12 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     import platform
 
     record = {"sample": SAMPLE.name, "repeat": a.repeat, "machine": platform.platform(),
-              "cpus": os.cpu_count(), "python": platform.python_version(), "rows": rows}
+              "cpus": os.cpu_count(), "python": platform.python_version(),
+              "load_1m": {"per_round": [round(x, 2) for x in load], "max": round(max(load), 2)},
+              "bare_teardown": "portkit.workers.exit_now (as portkit's workers)", "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "process-latest.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [f"# Whole-process time: portkit convert vs the bare script ({SAMPLE.name} → ONNX)", "",
              f"{a.repeat} interleaved runs per variant, medians; {os.cpu_count()} CPUs; "
-             f"{platform.platform()}.", "",
+             f"{platform.platform()}; 1-minute load average {min(load):.2f}–{max(load):.2f} during the run "
+             f"(above the CPU count, other jobs shared the machine and the ratios are noisier). The bare "
+             "script ends as portkit's workers do (portkit.workers.exit_now).", "",
              "| variant | median s | min s | × bare | goal | met | left running at exit |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

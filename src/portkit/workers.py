@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 
 from .errors import ConversionFailed, InternalError, PortkitError
 
-__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "family_of", "raised_by_portkit",
-           "show_output", "shutdown"]
+__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "exit_now", "family_of",
+           "raised_by_portkit", "show_output", "shutdown"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -61,7 +61,7 @@ def _serve(conn: Any) -> None:  # runs in the child
         except EOFError:
             msg = None
         if msg is None:
-            _exit_now()
+            exit_now()
         module, func, args, kwargs = msg
         try:
             result = getattr(importlib.import_module(module), func)(*args, **kwargs)
@@ -90,11 +90,12 @@ def show_output() -> None:
     os.dup2(_STDERR, 2)
 
 
-def _exit_now() -> NoReturn:
+def exit_now() -> NoReturn:
     """End the child without the interpreter's teardown: with torch + litert-torch (or TensorFlow) loaded,
     freeing every module takes 2-3 s that the parent waits for in `close()` (measured: 2.3-2.8 s against
     0.14 s). The atexit handlers still run (temp folders of weakref finalizers, multiprocessing's own
-    clean-up); the results already went through the pipe and hops write their files before returning."""
+    clean-up); the results already went through the pipe and hops write their files before returning.
+    benchmarks/bench_process.py ends its bare script with this same function, so ratios compare like with like."""
     import atexit
     import sys
 

@@ -139,3 +139,14 @@ def test_validate_batch_below_one_is_bad_usage(tmp_path):
     a = tiny_onnx(tmp_path / "a.onnx")
     p = run_cli("validate", str(a), str(a), "--batch", "0")
     assert p.returncode == 2 and "--batch 0" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_serve_options_are_checked_by_the_same_rules():
+    from portkit.errors import BadInput
+    from portkit.serving.options import ServeOptions
+
+    for kw, needle in [({"port": 70000}, "--port 70000"), ({"max_batch": 0}, "--max-batch 0"),
+                       ({"provider": "xpu"}, "unknown --provider 'xpu'")]:
+        with pytest.raises(BadInput) as e:
+            ServeOptions(**kw)
+        assert needle in e.value.message
