@@ -100,7 +100,6 @@ def convert(
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
-
     from .errors import ValidationFailed
 
     g = _gates(gates, "convert")

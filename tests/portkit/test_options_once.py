@@ -142,8 +142,9 @@ def test_validate_batch_below_one_is_bad_usage(tmp_path):
 
 
 def test_serve_options_are_checked_by_the_same_rules():
-    from portkit.errors import BadInput
     from portkit.serving.options import ServeOptions
+
+    from portkit.errors import BadInput
 
     for kw, needle in [({"port": 70000}, "--port 70000"), ({"max_batch": 0}, "--max-batch 0"),
                        ({"provider": "xpu"}, "unknown --provider 'xpu'")]:
