@@ -67,8 +67,8 @@ def _onnx(path: str, out: str, fault: str, k: int, factor: float) -> dict[str, A
     elif fault == "transpose":
         axes = list(range(w.ndim))
         axes[-1], axes[-2] = axes[-2], axes[-1]
-        if w.shape[-1] != w.shape[-2]:
-            raise ValueError(f"{node.name}: weights {list(w.shape)} are not square in their last two axes")
+        if w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:  # a 1x1 kernel transposed is the same kernel
+            raise ValueError(f"{node.name}: weights {list(w.shape)} have no square last two axes to swap")
         inits[node.input[1]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w.transpose(axes)),
                                                               node.input[1]))
     else:
@@ -110,13 +110,16 @@ def _tflite(path: str, out: str, fault: str, k: int, factor: float) -> dict[str,
         if w.ndim != 4 or w.shape[1] != w.shape[2] or w.shape[1] < 2:
             raise ValueError(f"filter {list(w.shape)} has no square spatial axes to swap")
         buf.data = np.frombuffer(np.ascontiguousarray(w.transpose(0, 2, 1, 3)).tobytes(), dtype=np.uint8)
-    else:
+    act = None
+    if fault == "attribute":
         act = op.builtinOptions.fusedActivationFunction
         op.builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.NONE if act else \
             schema.ActivationFunctionType.RELU
     fb.write_model(model, out)
     name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-    return {"layer": name, "op": opname(op), "weight": name, "original": w, "fault": fault}
+    # a fused activation removed: the op's output before it still agrees, the activation's does not
+    return {"layer": name, "op": opname(op), "weight": name, "original": w, "fault": fault,
+            "removed_activation": bool(act)}
 
 
 def _has_data(model: Any, tensor: Any) -> bool:
@@ -135,6 +138,8 @@ def _torchscript(path: str, out: str, fault: str, k: int, factor: float) -> dict
         if fault == "weight":
             p.mul_(factor)
         elif fault == "transpose":
+            if p.shape[-1] != p.shape[-2] or p.shape[-1] < 2:
+                raise ValueError(f"{name}: weights {list(p.shape)} have no square last two axes to swap")
             p.copy_(p.transpose(-1, -2).contiguous())
         else:
             raise ValueError("TorchScript faults: weight, transpose")
