@@ -222,12 +222,17 @@ def main() -> None:
     ap.add_argument("--ks", default="1,4", help="weighted-layer indices to fault")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--work", default="/tmp/portkit-bench-locate")
+    ap.add_argument("--keep", action="store_true", help="keep the other architectures' results already in --out")
     a = ap.parse_args()
     names = [n for n in a.only.split(",") if n] or list(MODELS)
     ks = [int(k) for k in a.ks.split(",")]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
             "load": round(os.getloadavg()[0], 2), "ks": ks}
     results: list[dict[str, Any]] = []
+    old = Path(a.out) / "locate.json"
+    if a.keep and old.is_file():  # earlier runs' architectures, each from its own measured run
+        results = [r for r in json.loads(old.read_text())["results"] if r["model"] not in names]
+        meta["kept"] = [r["model"] for r in results]
     ctx = mp.get_context("spawn")
     for name in names:
         q = ctx.Queue()
