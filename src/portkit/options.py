@@ -132,6 +132,8 @@ class ConvertOptions:
     # causal LMs (portkit.generative): None exports with the key/value cache where the model has one,
     # True insists (exit 2 when it has none), False keeps the one-pass graph (--cache/--no-cache)
     cache: bool | None = option(None, recipe="target")
+    # causal LMs to tflite / executorch: the static cache's length (None: the model's context, at most 1024)
+    cache_length: int | None = option(None, recipe="target", ge=2)
 
     def __post_init__(self) -> None:
         _sync_specs(self)

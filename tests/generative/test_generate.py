@@ -4,6 +4,7 @@ the module (hidden 32, 2 layers, vocab 256)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,22 @@ def test_a_prompt_past_the_context_is_exit_2_and_writes_nothing(llama, d):
     assert proc.returncode == 2, proc.stderr
     assert "context of 128" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and not list(d.glob(".long.onnx*"))
+
+
+@pytest.mark.skipif(not os.environ.get("PORTKIT_GEN_ALL"), reason="litert-torch's export takes ~2 min: opt in with "
+                    "PORTKIT_GEN_ALL=1 (the suite's time budget)")
+def test_tflite_prefill_decode_signatures_generate_the_same_tokens(d, llama):
+    out = d / "tiny-llama.tflite"
+    proc = run_cli("convert", str(llama), "--to", "tflite", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    check = json.loads(proc.stdout)["hops"][0]["validation"]
+    assert all(p["identical"] == STEPS for p in check["prompts"]) and len(check["prompts"]) >= 3
+    meta = json.loads((d / "tiny-llama.tflite.portkit.json").read_text())["metadata"]["generative"]
+    assert meta["signatures"] == ["prefill_32", "decode"] and meta["cache_length"] == 128
+
+
+def test_a_cache_longer_than_the_context_is_exit_2_and_writes_nothing(llama, d):
+    out = d / "long.tflite"
+    proc = run_cli("convert", str(llama), "--to", "tflite", "--cache-length", "4096", "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "longer than the model's context of 128" in proc.stderr and not out.exists()

@@ -57,6 +57,7 @@ def convert(
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
     bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
     cache: bool | None = typer.Option(None, "--cache/--no-cache", help="Causal LMs: export with the key/value cache (default where the model has one) or as one pass (--no-cache)."),
+    cache_length: int | None = typer.Option(None, "--cache-length", min=2, help="Causal LMs to tflite/executorch: static cache length (default: the model's context, at most 1024)."),
     tokens: int = typer.Option(32, "--tokens", min=1, help="Causal LMs: greedy tokens generated per prompt by the validation."),
     max_error: float | None = MAX_ERROR,
     min_agreement: float | None = MIN_AGREEMENT,
@@ -78,7 +79,7 @@ def convert(
         custom_objects=custom_objects, keep_layout=keep_layout, quantize=quantize, calibration=calibration,
         int8_io=int8_io, keep_float=keep_float, keep_float_max=keep_float_max, optimize=optimize,
         reduce_range=reduce_range, web_model=web_model, eval_data=eval_data, bundle=bundle, tool=tool, cache=cache,
-        tokens=tokens,
+        cache_length=cache_length, tokens=tokens,
     ))
     if as_json:
         ui.print_json(result.to_dict())

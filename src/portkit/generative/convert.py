@@ -26,7 +26,10 @@ from .runners import Generation
 __all__ = ["causal_lm", "convert_lm", "generator_for", "validate_generation"]
 
 SOURCE = "portkit.generative.source"
-TOOLS = {"onnx": "torch.onnx dynamo + transformers DynamicCache"}
+TOOLS = {"onnx": "torch.onnx dynamo + transformers DynamicCache",
+         "tflite": "litert-torch generative (export_hf prefill/decode)"}
+EXPORTS = {"onnx": (SOURCE, "export_onnx"), "tflite": ("portkit.generative.litert", "export_tflite")}
+DEFAULT_CACHE = 1024  # a static cache's default length when the model's context is longer
 
 
 def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOptions,
@@ -52,6 +55,8 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
         if asked:
             raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
         return None
+    if cfg is not None and opts.cache_length is not None:  # told by config.json, before anything loads
+        cache_length({"context": cfg.get("max_position_embeddings") or cfg.get("n_positions")}, opts, location)
     try:
         info = pool.get("torch").call_as(f"load {location}", SOURCE, "probe", location, md)
     except PortkitError:
@@ -64,7 +69,25 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
     return info
 
 
-def _check_context(info: dict[str, Any], prompts: list[list[int]], steps: int, location: str) -> None:
+def cache_length(info: dict[str, Any], opts: ConvertOptions, location: str) -> int:
+    """The static cache's length: --cache-length, else the model's context (at most DEFAULT_CACHE). A cache
+    longer than the context is exit 2: positions past it have no embedding the model was built for."""
+    ctx = info.get("context")
+    if opts.cache_length is not None:
+        if ctx and opts.cache_length > ctx:
+            raise BadInput(f"--cache-length {opts.cache_length} is longer than the model's context of {ctx}",
+                           path=location, hint=f"pass --cache-length {ctx} or less")
+        return opts.cache_length
+    return min(ctx or DEFAULT_CACHE, DEFAULT_CACHE)
+
+
+def _check_context(info: dict[str, Any], prompts: list[list[int]], steps: int, location: str,
+                   cache: int | None = None) -> None:
+    longest = max(len(p) for p in prompts) + steps
+    if cache is not None and longest > cache:
+        raise BadInput(f"a prompt of {max(len(p) for p in prompts)} tokens + {steps} generated needs {longest} "
+                       f"cache slots, more than the static cache's {cache}", path=location,
+                       hint=f"pass --cache-length {longest} or more, or fewer --tokens")
     ctx = info.get("context")
     longest = max(len(p) for p in prompts) + steps
     if ctx and longest > ctx:
@@ -80,16 +103,19 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
     vopts = vopts or ValidateOptions()
     steps = vopts.tokens
     prompts = prompts_for(info["vocab"], vopts.seed)
+    static = cache_length(info, opts, src.location) if to is not Format.ONNX else None
     if validate:
-        _check_context(info, prompts, steps, src.location)
+        _check_context(info, prompts, steps, src.location, static)
     t0 = time.perf_counter()
     edge = f"{src.format.value} → {to.value} (kv cache)"
     tool = TOOLS[to.value]
     log(f"{edge} with {tool} → {out}")
     tmp = tmp_path(out)
     try:
-        md = pool.get("torch").call_as(f"{edge} ({tool})", SOURCE, f"export_{to.value}", src.location,
-                                       src.metadata, str(tmp.resolve()), opts.opset)
+        module, func = EXPORTS[to.value]
+        extra = opts.opset if to is Format.ONNX else static
+        md = pool.get("torch").call_as(f"{edge} ({tool})", module, func, src.location, src.metadata,
+                                       str(tmp.resolve()), extra)
         if not tmp.exists():
             raise ConversionFailed(f"{edge} produced no output", hint="run with --debug")
         remove(out)
@@ -106,12 +132,29 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
     return art, hop
 
 
+class _WorkerGenerator:
+    """A runtime that runs in a worker (LiteRT in the tf one): all prompts in one call."""
+
+    def __init__(self, pool: WorkerPool, family: str, module: str, path: str) -> None:
+        self.worker, self.module, self.path = pool.get(family), module, path
+
+    def generate_all(self, prompts: list[list[int]], steps: int) -> list[Generation]:
+        raw = self.worker.call_as(f"generate with {Path(self.path).name}", self.module, "generate", self.path,
+                                  prompts, steps)
+        return [Generation.from_dict(r) for r in raw]
+
+    def close(self) -> None:
+        pass
+
+
 def generator_for(art: Artifact, pool: WorkerPool | None = None) -> Any:
     """portkit's generate runner for an artifact's runtime."""
     if art.format is Format.ONNX:
         from .runners import OrtGenerator
 
         return OrtGenerator(art.location)
+    if art.format is Format.TFLITE and pool is not None:
+        return _WorkerGenerator(pool, "tf", "portkit.generative.litert", art.location)
     raise BadInput(f"no generate runner for {art.format.value}", path=art.location,
                    hint="generate with an onnx, tflite or executorch artifact")
 
@@ -124,6 +167,12 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
     refs = [Generation.from_dict(r) for r in raw]
     gen = generator_for(art, pool)
     cands: list[Generation | str] = []
+    if hasattr(gen, "generate_all"):
+        try:
+            cands += gen.generate_all(prompts, steps)
+        except ConversionFailed as e:  # the runtime failed on the artifact (not portkit): a failed check
+            cands += [e.message] * len(prompts)
+        return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
     try:
         for p in prompts:
             try:

@@ -1,0 +1,120 @@
+"""LiteRT: export with litert-torch's generative path (prefill + decode signatures over a static KV cache,
+the layout LiteRT-LM runs) and a greedy runner over those signatures.
+
+`export_tflite` runs in the torch worker (litert-torch); `generate` in the tf worker (LiteRT's
+interpreter). The runner does what LiteRT-LM does: prefill the prompt but its last token in windows of the
+prefill signature's length (padding masked out), then decode the last prompt token and every generated
+one; the cache tensors a signature returns are the next call's inputs."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInput
+
+__all__ = ["PREFILL", "export_tflite", "generate"]
+
+PREFILL = 32  # the prefill signature's window (prompts are prefilled in windows of this many tokens)
+
+
+def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_length: int) -> dict[str, Any]:
+    """litert_torch.generative.export_hf's text prefill/decode export of the loaded model (float32 weights,
+    no quantization recipe, no LiteRT-LM bundle: the .tflite itself)."""
+    import torch
+    from litert_torch.generative.export_hf.core import export_lib, exportable_module
+
+    from .source import load_lm, probe
+
+    info = probe(location, metadata)
+    assert info is not None
+    import copy
+
+    model = copy.deepcopy(load_lm(location, metadata))  # litert-torch patches the model it exports
+    work = tempfile.mkdtemp(prefix="portkit-litert-")
+    try:
+        cfg = exportable_module.ExportableModuleConfig(
+            model=location, output_dir=work, work_dir=work, prefill_lengths=[PREFILL], cache_length=cache_length,
+            quantization_recipe=None, bundle_litert_lm=False, keep_temporary_files=True)
+        config = model.config
+        previous = config._attn_implementation  # noqa: SLF001 - litert-torch's attention, as its load_model sets
+        config._attn_implementation = "lrt_transposed_attention"  # noqa: SLF001
+        try:
+            arts = export_lib.SourceModelArtifacts(model=model, model_config=config, text_model_config=config,
+                                                   tokenizer=None)
+            cfg = export_lib.update_export_config(cfg, arts)
+            with torch.no_grad():
+                out = export_lib.export_text_prefill_decode_model(arts, cfg, export_lib.ExportedModelArtifacts())
+        finally:
+            config._attn_implementation = previous  # noqa: SLF001
+        shutil.move(out.prefill_decode_model_path, output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"generative": {**info, "cache": "static", "cache_length": cache_length, "prefill": PREFILL,
+                           "signatures": [f"prefill_{PREFILL}", "decode"]}}
+
+
+class _Lm:
+    def __init__(self, path: str) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=path)
+        sigs = self.interp.get_signature_list()
+        prefills = sorted(s for s in sigs if s.startswith("prefill"))
+        if "decode" not in sigs or not prefills:
+            raise BadInput("the TFLite model has no prefill/decode signatures", path=path,
+                           hint="export it with `portkit convert SOURCE --to tflite` (cache by default)")
+        self.prefill = self.interp.get_signature_runner(prefills[0])
+        self.decode = self.interp.get_signature_runner("decode")
+        details = self.decode.get_input_details()
+        self.cache_names = [n for n in details if n.startswith("kv_cache")]
+        self.shapes = {n: tuple(details[n]["shape"]) for n in self.cache_names}
+        self.cache_length = int(details["mask"]["shape"][-1])
+        self.window = int(self.prefill.get_input_details()["tokens"]["shape"][-1])
+
+    def _mask(self, positions: np.ndarray) -> np.ndarray:
+        """Additive mask (1, 1, q, cache): query at position p sees the cache slots 0..p."""
+        slots = np.arange(self.cache_length)[None, :]
+        keep = slots <= positions[:, None]
+        return np.where(keep, 0.0, np.finfo(np.float32).min).astype(np.float32)[None, None]
+
+    def run(self, prompt: list[int], steps: int) -> dict[str, Any]:
+        import time
+
+        if len(prompt) + steps > self.cache_length:
+            raise BadInput(f"{len(prompt)} prompt tokens + {steps} generated need {len(prompt) + steps} cache "
+                           f"slots; the model's cache holds {self.cache_length}",
+                           hint="pass fewer --tokens, or convert with a larger --cache-length")
+        cache = {n: np.zeros(s, np.float32) for n, s in self.shapes.items()}
+        seconds: list[float] = []
+        t = time.perf_counter()
+        head = prompt[:-1]
+        for start in range(0, len(head), self.window):
+            chunk = head[start:start + self.window]
+            tokens = np.zeros((1, self.window), np.int32)
+            tokens[0, :len(chunk)] = chunk
+            pos = np.arange(start, start + self.window, dtype=np.int32)
+            out = self.prefill(tokens=tokens, input_pos=pos, mask=self._mask(pos), **cache)
+            cache = {n: out[n] for n in self.cache_names}
+        rows, tokens_out = [], []
+        token, position = prompt[-1], len(prompt) - 1
+        for _ in range(steps):
+            pos = np.array([position], np.int32)
+            out = self.decode(tokens=np.array([[token]], np.int32), input_pos=pos, mask=self._mask(pos), **cache)
+            cache = {n: out[n] for n in self.cache_names}
+            logits = np.asarray(out["logits"], np.float32).reshape(-1)
+            seconds.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            rows.append(logits)
+            token, position = int(np.argmax(logits)), position + 1
+            tokens_out.append(token)
+        # the first decode call's logits are the prompt's last position: the one-pass row this runtime has
+        return {"tokens": tokens_out, "logits": np.stack(rows), "prefill": rows[0][None], "seconds": seconds}
+
+
+def generate(path: str, prompts: list[list[int]], steps: int) -> list[dict[str, Any]]:
+    """Greedy generation from each prompt (in the tf worker)."""
+    lm = _Lm(path)
+    return [lm.run(p, steps) for p in prompts]
