@@ -2,10 +2,11 @@
 
     detect      which sources are causal LMs (a save_pretrained folder's config.json; a module:factory
                 returning a transformers model that can generate), read without loading a framework
-    source      (worker side, torch) load the LM, its reference generation (transformers' `generate`),
-                export with the cache (ONNX: torch.onnx dynamo; TFLite: litert-torch generative;
-                ExecuTorch: executorch.extension.llm's static cache, XNNPACK)
-    runners     a greedy generate loop per runtime (onnxruntime here; LiteRT and ExecuTorch in workers)
+    source      (worker side, torch) load the LM (portkit.hf for folders), its reference generation
+                (transformers' `generate`), the ONNX export with past/present (torch.onnx dynamo)
+    litert      TFLite: litert-torch's generative prefill/decode export (torch worker) and a LiteRT greedy
+                runner (tf worker)
+    runners     the greedy loop and the onnxruntime runner (in this process)
     check       validation by generation: tokens, first divergence, per-step logits errors
     convert     `portkit convert` for a causal LM: export, one-pass logits check, generation check
 
