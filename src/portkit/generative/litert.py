@@ -38,17 +38,13 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
         cfg = exportable_module.ExportableModuleConfig(
             model=location, output_dir=work, work_dir=work, prefill_lengths=[PREFILL], cache_length=cache_length,
             quantization_recipe=None, bundle_litert_lm=False, keep_temporary_files=True)
+        # export_text_prefill_decode_model switches the (copied) model to litert-torch's attention itself
         config = model.config
-        previous = config._attn_implementation  # noqa: SLF001 - litert-torch's attention, as its load_model sets
-        config._attn_implementation = "lrt_transposed_attention"  # noqa: SLF001
-        try:
-            arts = export_lib.SourceModelArtifacts(model=model, model_config=config, text_model_config=config,
-                                                   tokenizer=None)
-            cfg = export_lib.update_export_config(cfg, arts)
-            with torch.no_grad():
-                out = export_lib.export_text_prefill_decode_model(arts, cfg, export_lib.ExportedModelArtifacts())
-        finally:
-            config._attn_implementation = previous  # noqa: SLF001
+        arts = export_lib.SourceModelArtifacts(model=model, model_config=config, text_model_config=config,
+                                               tokenizer=None)
+        cfg = export_lib.update_export_config(cfg, arts)
+        with torch.no_grad():
+            out = export_lib.export_text_prefill_decode_model(arts, cfg, export_lib.ExportedModelArtifacts())
         shutil.move(out.prefill_decode_model_path, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
