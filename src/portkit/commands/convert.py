@@ -108,4 +108,22 @@ def render(result) -> None:
     ui.line(f"wrote {result.output.location} ({ui.fmt_size(result.output.size_bytes())})")
     kept = result.output.metadata.get("keep_float")
     if kept:
-        ui.line(f"kept in float: {', '.join(kept.get('layers') or []) or 'none'}")
+        render_kept(kept)
+
+
+def render_kept(kept: dict) -> None:
+    """The layers --keep-float kept, the most sensitive layers and what it cost against float / full int8."""
+    from portkit import ui
+
+    ui.line(f"kept in float: {', '.join(kept.get('layers') or []) or 'none'}")
+    rows = [[r["layer"][:48], r["op"], "-" if r["sqnr_db"] is None else f"{r['sqnr_db']:.1f}",
+             "float" if r["layer"] in (kept.get("layers") or []) + (kept.get("also_float") or []) else "int8"]
+            for r in (kept.get("sensitivity") or [])[:8]]
+    if rows:
+        ui.table("per-layer int8 sensitivity (SQNR on the calibration data, worst first)",
+                 ["layer", "op", "SQNR dB", "kept"], rows)
+    compare = kept.get("compare") or {}
+    if compare:
+        ui.table("float / full int8 / result", ["model", "size", "latency (onnxruntime CPU)"],
+                 [[k, ui.fmt_size(v["bytes"]), f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else "-"]
+                  for k, v in compare.items()])
