@@ -143,19 +143,23 @@ def _md(result: dict[str, Any]) -> str:
         lines.append("")
     if result.get("corpus"):
         lines += ["## Corpus CNNs (torchvision, conditioned as the coverage corpus), ONNX int8", "",
-                  "| model | plain agreement | auto agreement | float layers | float share | float → int8 size | "
-                  "goal |", "|---|---|---|---|---|---|---|"]
+                  "| model | plain int8 agreement | size float → plain int8 | keep-float auto | float layers | "
+                  "goal |", "|---|---|---|---|---|---|"]
         for r in result["corpus"]:
             if "error" in r:
-                lines.append(f"| {r['model']} | error: {r['error'][:80]} | | | | | no |")
+                lines.append(f"| {r['model']} | error: {r['error'][:80]} | | | | no |")
                 continue
             a, p = r["auto"], r["plain"]
-            fmt = (lambda v: "-" if v is None else f"{v:.3f}")
-            kept = a.get("float_layers")
-            lines.append(f"| {r['model']} | {fmt(p.get('agreement'))} | {fmt(a.get('agreement'))}"
-                         f"{'' if a.get('passed') else ' (' + (a.get('error') or '')[:60] + ')'} | "
-                         f"{'-' if kept is None else len(kept)} of {a.get('quantized_layers') or '-'} | "
-                         f"{r.get('float_share')} | {r.get('smaller', '-')}× | {'yes' if r['goal'] else 'no'} |")
+            agree = "-" if p.get("agreement") is None else f"{p['agreement']:.3f}"
+            size = f"{r['float_bytes'] / 1e6:.1f} MB → {p['bytes'] / 1e6:.1f} MB ({r['float_bytes'] / p['bytes']:.1f}×)" \
+                if p.get("bytes") else "-"
+            if a.get("passed"):
+                auto = f"{a['agreement']:.3f}, {r.get('smaller')}× smaller"
+                kept = f"{len(a.get('float_layers') or [])} of {a.get('quantized_layers')}"
+            else:  # the search's own one line: the limit and its best try
+                msg = (a.get("error") or "").split(": ", 1)[-1].split(" — ")[0]
+                auto, kept = f"exit {a.get('exit')}: {msg}", "-"
+            lines.append(f"| {r['model']} | {agree} | {size} | {auto} | {kept} | {'yes' if r['goal'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +168,12 @@ def main() -> None:
     ap.add_argument("--only", choices=["sensitive", "corpus"])
     ap.add_argument("--models", default=",".join(CORPUS))
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--render", action="store_true", help="only rewrite int8.md from --out's int8.json")
     args = ap.parse_args()
+    if args.render:
+        result = json.loads((Path(args.out) / "int8.json").read_text())
+        (Path(args.out) / "int8.md").write_text(_md(result))
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
