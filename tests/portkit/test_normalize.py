@@ -383,3 +383,39 @@ def test_gather_by_data_dependent_indices_is_left_alone():
     m = _model([helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)],
                [_f("ids", ["batch", 4], TensorProto.INT64)], [_f("y", ["batch", 4, 2])], [table])
     assert index_grid_gather(m) == []
+
+
+def _rotate_half():
+    """RoPE's rotate_half as the TorchScript exporter writes it: the half width is x.shape[-1] // 2 through a
+    float division, of a tensor reshaped by a computed target (Concat(batch, 4, 2, 8)) so that only onnx's
+    shape-value propagation knows its last dim."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "zero": 0, "last": -1, "zero1": [0], "fixed": [4, 2, 8], "axes0": [0], "big": [2**62], "m1": [-1]}.items()}
+    two = numpy_helper.from_array(np.asarray(2.0, np.float32), "two")
+    nodes = [helper.make_node("Shape", ["x"], ["sx"]),
+             helper.make_node("Gather", ["sx", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "fixed"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["h"]),
+             helper.make_node("Shape", ["h"], ["sh"]),
+             helper.make_node("Gather", ["sh", "last"], ["width"], axis=0),
+             helper.make_node("Cast", ["width"], ["wf"], to=TensorProto.FLOAT),
+             helper.make_node("Div", ["wf", "two"], ["halff"]),
+             helper.make_node("Cast", ["halff"], ["half"], to=TensorProto.INT64),
+             helper.make_node("Unsqueeze", ["half", "axes0"], ["half1"]),
+             helper.make_node("Slice", ["h", "zero1", "half1", "m1"], ["x1"]),
+             helper.make_node("Slice", ["h", "half1", "big", "m1"], ["x2"]),
+             helper.make_node("Neg", ["x2"], ["nx2"]),
+             helper.make_node("Concat", ["nx2", "x1"], ["y"], axis=-1)]
+    return _model(nodes, [_f("x", ["batch", 4, 16])], [_f("y", ["batch", 4, 2, 8])], [two, *c.values()])
+
+
+def test_half_width_by_float_division_of_a_propagated_dim_becomes_constant():
+    from portkit.normalize import static_shape_values
+
+    m = _rotate_half()
+    assert static_shape_values(m)
+    slices = [n for n in m.graph.node if n.op_type == "Slice"]
+    inits = {i.name for i in m.graph.initializer}
+    assert slices and all(i in inits for s in slices for i in s.input[1:]), _ops(m)  # bounds are constants
+    assert any("equal" in n for n in check_equivalent(_rotate_half(), m))

@@ -59,15 +59,19 @@ def elem_types(model: Any) -> dict[str, int]:
     return out
 
 
-def static_dims(model: Any) -> dict[str, list[int | None]]:
+def static_dims(model: Any, data_prop: bool = False) -> dict[str, list[int | None]]:
     """Each tensor's dims as onnx's (static) shape inference knows them: ints, None where unknown; only what
-    the model itself declares when inference fails."""
+    the model itself declares when inference fails. `data_prop`: with onnx's propagation of shape values
+    (a Reshape to Concat(batch, 16, 2, 16) has known dims 16, 2, 16)."""
     import onnx
 
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - best effort: tensors without known dims are simply not rewritten
-        inferred = model
+    inferred = model
+    for prop in ((True, False) if data_prop else (False,)):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=prop)
+            break
+        except Exception:  # noqa: BLE001, S112 - best effort: tensors without known dims are not rewritten
+            continue
     g = inferred.graph
     return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
             for v in (*g.value_info, *g.input, *g.output) if v.type.tensor_type.HasField("shape")}

@@ -4,6 +4,7 @@ in order as reshapes, reshape chains collapsed, multi-axis Unsqueeze split."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,22 @@ from .helpers import (
 TOOL = "onnx2tf"
 
 
-_SHAPE_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.floor_divide,
+def _div(a: Any, b: Any) -> Any:
+    """ONNX Div: integers truncate toward zero, floats divide."""
+    return int(a / b) if isinstance(a, int) and isinstance(b, int) else a / b
+
+
+_SHAPE_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div,
                 "Max": np.maximum, "Min": np.minimum, "Equal": np.equal}
+_SHAPE_UNARY = {"Floor": math.floor, "Ceil": math.ceil, "Sqrt": math.sqrt, "Neg": lambda x: -x}
+MAX_FLOAT_SEED = 64  # small float constants (the 2.0 of `x.shape[-1] // 2` written as float division)
+
+
+def _scalar(v: Any, kind: str) -> Any:
+    """A value as the Python number of a numpy dtype kind (Cast's semantics: float → int truncates)."""
+    if v is None:
+        return None
+    return float(v) if kind == "f" else bool(v) if kind == "b" else int(v)
 
 
 MAX_FOLD_ELEMENTS = 1 << 16  # constants folded from shape arithmetic stay small (no weights are copied)
@@ -36,11 +51,13 @@ def _shape_values(model: Any) -> dict[str, np.ndarray]:
     onnx's static shape inference, so a dim fixed by the model's declared input shape is known."""
     from onnx import helper
 
-    dims = static_dims(model)
+    dims = static_dims(model, data_prop=True)
     vals: dict[str, np.ndarray] = {}
     for name, c in constants(model).items():
-        if c.dtype.kind in "iub" and c.size <= MAX_FOLD_ELEMENTS:
-            vals[name] = c.astype(object)
+        small = c.size <= (MAX_FLOAT_SEED if c.dtype.kind == "f" else MAX_FOLD_ELEMENTS)
+        if c.dtype.kind in "iubf" and small:
+            vals[name] = np.array([_scalar(v, c.dtype.kind) for v in c.reshape(-1).tolist()],
+                                  dtype=object).reshape(c.shape)
 
     def attr(node: Any, name: str, default: Any) -> Any:
         a = next((a for a in node.attribute if a.name == name), None)
@@ -56,10 +73,18 @@ def _shape_values(model: Any) -> dict[str, np.ndarray]:
                 d = dims[ins[0]]
                 start, end = attr(node, "start", 0), attr(node, "end", None)
                 vals[node.output[0]] = np.array(d[start:end] if end is not None else d[start:], dtype=object)
-            elif op in ("Identity", "Cast") and ins[0] in vals:
-                to = attr(node, "to", 7)
-                if op == "Identity" or helper.tensor_dtype_to_np_dtype(to).kind in "iu":
-                    vals[node.output[0]] = vals[ins[0]]
+            elif op == "Identity" and ins[0] in vals:
+                vals[node.output[0]] = vals[ins[0]]
+            elif op == "Cast" and ins[0] in vals:
+                kind = helper.tensor_dtype_to_np_dtype(attr(node, "to", 7)).kind
+                kind = "i" if kind == "u" else kind
+                v = vals[ins[0]]
+                vals[node.output[0]] = np.array([_scalar(x, kind) for x in v.reshape(-1).tolist()],
+                                                dtype=object).reshape(v.shape)
+            elif op in _SHAPE_UNARY and ins[0] in vals:
+                v, f = vals[ins[0]], _SHAPE_UNARY[op]
+                vals[node.output[0]] = np.array([None if x is None else f(x) for x in v.reshape(-1).tolist()],
+                                                dtype=object).reshape(v.shape)
             elif op == "Gather" and ins[0] in vals and ins[1] in vals and known(vals[ins[1]]):
                 vals[node.output[0]] = np.asarray(np.take(vals[ins[0]], vals[ins[1]].astype(np.int64),
                                                          axis=attr(node, "axis", 0)), dtype=object)
@@ -82,7 +107,7 @@ def _shape_values(model: Any) -> dict[str, np.ndarray]:
             elif op in _SHAPE_ARITH and len(ins) == 2 and all(i in vals for i in ins):
                 f = _SHAPE_ARITH[op]
                 a, b = np.broadcast_arrays(vals[ins[0]], vals[ins[1]])
-                vals[node.output[0]] = np.array([None if x is None or y is None else f(int(x), int(y))
+                vals[node.output[0]] = np.array([None if x is None or y is None else f(x, y)
                                                  for x, y in zip(a.flat, b.flat, strict=True)],
                                                 dtype=object).reshape(a.shape)
         except (IndexError, ValueError, TypeError):
@@ -110,7 +135,11 @@ def static_shape_values(model: Any) -> list[str]:
             continue
         from onnx import helper
 
-        dtype = helper.tensor_dtype_to_np_dtype(types.get(node.output[0]) or 7)
+        elem = types.get(node.output[0])
+        if not elem:  # untyped by inference: the values say (a float from float division stays float)
+            elem = 1 if any(isinstance(x, float) for x in v.flat) else 9 if v.size and all(
+                isinstance(x, bool) for x in v.flat) else 7
+        dtype = helper.tensor_dtype_to_np_dtype(elem)
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(v.tolist(), dtype=dtype), node.output[0]))
         model.graph.node.remove(node)
         n_done += 1
