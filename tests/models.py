@@ -133,3 +133,26 @@ def upsampling_pool_head():
 
     torch.manual_seed(0)
     return Head().eval()
+
+
+def fused_attention_torchscript(out: str) -> str:
+    """nn.MultiheadAttention traced in eval mode without grad, as users trace torchvision's ViT: the trace
+    holds PyTorch's fused `aten::_native_multi_head_attention`, which no ONNX exporter has a symbolic for."""
+    import torch
+
+    class Attend(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    torch.manual_seed(0)
+    m = Attend().eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        script = torch.jit.trace(m, torch.randn(2, 5, 16))
+    assert "aten::_native_multi_head_attention" in str(script.inlined_graph)  # the fused kernel was traced
+    script.save(out)
+    return out

@@ -110,6 +110,18 @@ def test_traced_attention_goes_on_to_onnx(out):
     assert r.route == ["torchscript → onnx"] and "legacy" in r.hops[0].tool
 
 
+def test_user_traced_fused_attention_exports_decomposed(out):
+    """Issue 28: a user's own trace in eval mode holds `aten::_native_multi_head_attention` (no exporter has
+    it); the TorchScript exporter gets it written out as plain attention and the result validates."""
+    from portkit.workers import call_in_worker
+
+    ts = call_in_worker("trace fused attention", "tests.models", "fused_attention_torchscript",
+                        str(out / "fused.ts.pt"))
+    r = portkit.convert(ts, "onnx", out / "fused.onnx", input_shapes="1,5,16")
+    assert r.passed, r.hops[-1].validation
+    assert r.route == ["torchscript → onnx"] and "legacy" in r.hops[0].tool
+
+
 def test_global_pool_of_a_channels_last_tensor_is_a_mean(out):
     # PyTorch decomposes adaptive_avg_pool2d(x, 1) of a channels-last tensor into mean + as_strided, which the
     # exporter wrote as Range/Gather over the flattened tensor (onnx2tf failed on ConvNeXt/Swin there)
