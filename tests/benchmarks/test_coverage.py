@@ -28,6 +28,10 @@ def test_corpus_has_what_the_issue_asks_for():
     # checkpoint folders (issue 24): ≥ 24 architectures saved with save_pretrained, ≥ 6 timm folders
     assert len(by["hf-folders"]) >= 24 and {"bert-cls", "t5", "gpt2", "whisper-encoder", "clip"} <= set(by["hf-folders"])
     assert len(by["timm-folders"]) >= 6
+    # text models at a fixed and a dynamic sequence, both torch exporters (issue 28)
+    assert len(by["text-seq"]) >= 20 and {"bert", "gpt2", "llama", "deberta-v2", "t5-encoder"} <= set(by["text-seq"])
+    assert {f"{x}@{a}→{t}" for x in ("dynamo", "legacy") for a in ("seq16", "dyn")
+            for t in ("onnx", "tflite", "torchscript")} == set(coverage.TEXT_ROUTES)
     assert len({(e["family"], e["name"]) for e in entries}) == len(entries)
     # round robin: the first models cover every family, so a run cut short still does
     assert {e["family"] for e in entries[:len(coverage.FAMILIES)]} == set(coverage.FAMILIES)
