@@ -121,7 +121,7 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     cases = make_cases(rsig, opts, result, ranges)
     if not opts.inputs and reference is not None and reference.format is Format.HF and \
             all(s.batch_dynamic for s in rsig.inputs):
-        cases += checkpoint_cases(reference, rsig, ranges, result)
+        cases += checkpoint_cases(reference, rsig, ranges, result, max(opts.batches) if opts.batches else None)
     for case in cases:
         if on_batch:
             on_batch(case.batch)
@@ -201,11 +201,14 @@ def case_ranges(reference: Artifact | None, candidate: Artifact, plan: Plan,
 
 
 def checkpoint_cases(reference: Artifact, sig: ModelSignature, ranges: dict[str, tuple[float, float]],
-                     result: ValidationResult) -> list[Case]:
-    """A Hugging Face folder's own tokenizer / image processor make one more case of real inputs."""
+                     result: ValidationResult, rows: int | None = None) -> list[Case]:
+    """A Hugging Face folder's own tokenizer / image processor make one more case of real inputs (at most
+    `rows` of them: the largest batch the validation asks for)."""
     from ..hf.samples import sample_feeds
 
     feeds, what = sample_feeds(reference.location, sig)
+    if feeds is not None and rows:
+        feeds = {k: v[:rows] for k, v in feeds.items()}
     too_big = [k for k, (lo, hi) in ranges.items() if feeds is not None and k in feeds
                and (feeds[k].min() < lo or feeds[k].max() >= hi)]
     if feeds is None or too_big:
