@@ -28,6 +28,9 @@ EDGE_OPTIONS = {"onnx_optimize": ConvertOptions(optimize=True), "onnx_quantize":
                 "torch_to_tflite": ConvertOptions(dynamic=False)}
 # ... and what a fixed-shape result can be checked at (the catalogue's source keeps its dynamic batch)
 EDGE_VALIDATION = {"torch_to_tflite": ValidateOptions(batches=(1,))}
+# the checkpoint folder's fixed-shape TFLite (litert-torch) is checked at its sequence too, not swept
+_TOKENS = {n: (1, 32) for n in ("input_ids", "attention_mask", "token_type_ids")}
+EDGE_VALIDATION_BY_SOURCE = {("torch_to_tflite", "hf"): ValidateOptions(batches=(1,), input_shapes=_TOKENS)}
 pytestmark = pytest.mark.slow
 
 
@@ -58,7 +61,8 @@ def test_edge_round_trip(edge, catalogue, pool, tmp_path):
     assert out.exists() and art.format is edge.target
     ref, cand = open_runner(src, pool=pool), open_runner(art, pool=pool)
     try:
-        vopts = EDGE_VALIDATION.get(edge.name, ValidateOptions())
+        vopts = EDGE_VALIDATION_BY_SOURCE.get((edge.name, edge.source.value)) or EDGE_VALIDATION.get(
+            edge.name, ValidateOptions())
         vopts = quantized_validation(opts, vopts) if opts.quantize else vopts
         result = validate_runners(ref, cand, art, vopts, src.location, art.location, reference=src)
     finally:
