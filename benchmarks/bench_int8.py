@@ -151,8 +151,10 @@ def _md(result: dict[str, Any]) -> str:
                 continue
             a, p = r["auto"], r["plain"]
             agree = "-" if p.get("agreement") is None else f"{p['agreement']:.3f}"
-            size = f"{r['float_bytes'] / 1e6:.1f} MB → {p['bytes'] / 1e6:.1f} MB ({r['float_bytes'] / p['bytes']:.1f}×)" \
-                if p.get("bytes") else "-"
+            size = "-"
+            if p.get("bytes"):
+                ratio = r["float_bytes"] / p["bytes"]
+                size = f"{r['float_bytes'] / 1e6:.1f} MB → {p['bytes'] / 1e6:.1f} MB ({ratio:.1f}×)"
             if a.get("passed"):
                 auto = f"{a['agreement']:.3f}, {r.get('smaller')}× smaller"
                 kept = f"{len(a.get('float_layers') or [])} of {a.get('quantized_layers')}"

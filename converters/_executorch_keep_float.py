@@ -21,7 +21,8 @@ def _kind(node: Any) -> str:
 
 
 def _is_q(node: Any) -> bool:
-    return node.op == "call_function" and "quantize_per_tensor" in str(node.target) and "dequantize" not in str(node.target)
+    target = str(node.target)
+    return node.op == "call_function" and "quantize_per_tensor" in target and "dequantize" not in target
 
 
 def _is_dq(node: Any) -> bool:

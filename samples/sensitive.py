@@ -3,8 +3,9 @@ range), so per-tensor int8 activations crush that tensor's other channels, and t
 
 Built with onnx and numpy alone (no framework): `python -m samples.sensitive OUT_DIR` writes
 `sensitive.onnx`, `sensitive_calib.npz` (64 samples of input `x`) and `sensitive_eval.npz` (64 others
-with `labels`, the float model's classes). Plain int8 of this model loses top-1 agreement; keeping the outlier tensor's layers in float
-(`--keep-float auto`) restores it. benchmarks/bench_int8.py and tests/prep/test_keep_float.py use it.
+with `labels`, the float model's classes). Plain int8 of this model loses top-1 agreement; keeping the
+outlier tensor's layers in float (`--keep-float auto`) restores it.
+benchmarks/bench_int8.py and tests/prep/test_keep_float.py use it.
 """
 from __future__ import annotations
 

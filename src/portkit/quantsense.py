@@ -23,7 +23,8 @@ import numpy as np
 
 from .errors import BadInput
 
-__all__ = ["AUTO", "check_layer_names", "default_limit", "counted", "keep_float_sets", "onnx_layers", "onnx_sensitivity"]
+__all__ = ["AUTO", "check_layer_names", "default_limit", "counted", "keep_float_sets", "onnx_layers",
+           "onnx_sensitivity"]
 
 AUTO = "auto"
 CAP_DB = 60.0  # a channel quantized this cleanly is as good as float; caps the average

@@ -1,7 +1,8 @@
 """Real inputs from a checkpoint folder, for validation beside the random ones: sample sentences tokenized
 by the folder's own tokenizer (tokenizer.json, read with the `tokenizers` library: no framework), padded,
-and images sized and normalised as its preprocessor_config.json (timm: its config's pretrained_cfg) says. A model compared on
-these sees what it will see in use — real token ids, [CLS]/[SEP], padding — not only uniform noise."""
+and images sized and normalised as its preprocessor_config.json (timm: its config's pretrained_cfg) says.
+A model compared on these sees what it will see in use — real token ids, [CLS]/[SEP], padding — not only
+uniform noise."""
 from __future__ import annotations
 
 import json

@@ -111,7 +111,6 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
     paths: list[Path] = []
     runners: dict[str, Any] = {}
     tries: list[dict[str, Any]] = []
-    best: tuple[Artifact, Any] | None = None
 
     def judge(names: tuple[str, ...]) -> tuple[Artifact, bool]:
         path = final.parent / f"{stem}.try{len(tries)}{suffix}"

@@ -1,5 +1,6 @@
 """PyTorch runtime: eager modules (by `module:factory` reference, a pickle with --allow-pickle, or a Hugging
-Face checkpoint folder through portkit.hf) and TorchScript. Also the loading helpers the torch converters share, so both see the same model."""
+Face checkpoint folder through portkit.hf) and TorchScript. Also the loading helpers the torch converters share,
+so both see the same model."""
 from __future__ import annotations
 
 import importlib
