@@ -20,13 +20,18 @@ def torchvision_state_dict(arch: str, out_dir: str) -> str:
     return str(path)
 
 
-def torchvision_torchscript(arch: str, out_dir: str, size: int = 64) -> str:
-    """The same conditioned architecture, traced to TorchScript at `size`."""
+def torchvision_torchscript(arch: str, out_dir: str, size: int = 64, tied_bn: str = "") -> str:
+    """The same conditioned architecture, traced to TorchScript at `size`. `tied_bn="a,b"` gives BatchNorm b
+    the values of BatchNorm a (same width): equal tensors the TorchScript exporter deduplicates behind Identity
+    nodes, as it did for every BatchNorm of an unconditioned model (statistics all 0/1)."""
     import torch
 
     from benchmarks.corpus_models import torchvision_model
 
     model = torchvision_model(arch, size)
+    if tied_bn:
+        src, dst = (model.get_submodule(n) for n in tied_bn.split(","))
+        dst.load_state_dict(src.state_dict())
     script = torch.jit.trace(model, torch.rand(1, 3, size, size))
     path = Path(out_dir) / f"{arch}.ts.pt"
     torch.jit.save(script, str(path))
