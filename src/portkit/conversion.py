@@ -194,11 +194,9 @@ def _convert_lm(source: str | Path, to: Format, output: str | Path | None, opts:
     """A causal LM exported with its key/value cache and checked by generation (portkit.generative);
     None when the source is no causal LM (or --no-cache), so the one-pass routes take it."""
     from .generative.convert import causal_lm, convert_lm
-    from .generative.detect import hf_config
 
-    folder = hf_config(str(source)) is not None
-    src = Artifact(str(Path(source).resolve()) if folder else str(source), Format.HF if folder else Format.TORCH,
-                   None, {"weights": opts.weights, "model_args": opts.model_args, "allow_unsafe": opts.allow_unsafe})
+    # the same source the one-pass routes get: a folder's weights and custom code checked before any worker
+    src = source_artifact(source, opts)
     info = causal_lm(src.location, src.metadata, to, opts, pool)
     if info is None:
         return None

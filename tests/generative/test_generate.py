@@ -133,6 +133,25 @@ def test_an_encoder_asked_for_a_cache_is_exit_2_and_writes_nothing(d):
     assert not (d / "bert.onnx").exists()
 
 
+def test_a_causal_lm_folder_with_custom_code_is_refused_before_anything_runs(llama, d):
+    """The cache route reads the folder as the one-pass routes do: auto_map without --allow-unsafe is exit 2
+    and its code never runs."""
+    import shutil
+
+    custom = d / "custom-llama"
+    shutil.copytree(llama, custom)
+    config = json.loads((custom / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.Model"}
+    (custom / "config.json").write_text(json.dumps(config))
+    marker = d / "RAN"
+    (custom / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    out = d / "custom.onnx"
+    proc = run_cli("convert", str(custom), "--to", "onnx", "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "--allow-unsafe" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists() and not out.exists()
+
+
 def test_a_prompt_past_the_context_is_exit_2_and_writes_nothing(llama, d):
     out = d / "long.onnx"
     proc = run_cli("convert", str(llama), "--to", "onnx", "--tokens", "120", "-o", str(out))
