@@ -236,6 +236,9 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
         from .inputs import load_inputs
 
         load_inputs(path)
+    if opts.max_drop is not None and not eval_data:
+        raise BadInput("--max-drop needs labelled data to measure the drop on",
+                       hint="add --eval-data DATA.npz (the inputs plus a 'labels' array)")
     if eval_data:  # a labelled set that does not load fails now, not after the output was written
         from .inputs import load_inputs
 
@@ -297,7 +300,8 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             failures.append(f"{route_text(route)}: skipped, {why}")
             continue
         try:
-            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool, gates)
+            result = _convert_route(src, route, out, opts, validate, validate_opts, done, log, pool, gates,
+                                    eval_data)
         except ConversionFailed as e:
             failures.append(f"{route_text(route)}: {e.one_line()}")
             prefix = getattr(e, "failed_prefix", names)
@@ -309,7 +313,8 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             if nxt is not None:
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(nxt)}")
             continue
-        result = finish(result, to, out, opts, validate, validate_opts, log, gates)  # mobile/web prep (portkit.prep)
+        result = finish(result, to, out, opts, validate, validate_opts, log, gates,  # mobile/web prep (prep)
+                        eval_data)
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
         if clean:
@@ -317,14 +322,22 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
                 remove(Path(hop.output))
                 remove(Artifact(hop.output, Format.ONNX).sidecar())
         _mark(result)
+        dropped = None
+        if eval_data:  # measured before the verdict: a result that fails validation reports its accuracy too
+            result.accuracy = acc = _accuracy(result, eval_data, log, opts.max_drop)
+            if opts.max_drop is not None and not acc["passed"]:
+                dropped = (f"--max-drop {opts.max_drop:g}: top-1 accuracy on {Path(eval_data).name} fell from "
+                           f"{acc['source_accuracy']:.4f} to {acc['result_accuracy']:.4f} ({acc['delta']:+.4f})")
         if validate and not result.passed:
             checks = [*(h.validation for h in result.hops), result.validation]
             worst = next(v for v in checks if v is not None and not v)
-            raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}",
+            raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}"
+                                   + (f"; {dropped}" if dropped else ""),
                                    path=result.output.location, result=result,
                                    hint="output kept and marked as failed; inspect with `portkit validate`")
-        if eval_data:
-            result.accuracy = _accuracy(result, eval_data, log)
+        if dropped:
+            raise ValidationFailed(dropped, path=result.output.location, result=result,
+                                   hint="output kept; with --quantize int8 try --keep-float auto")
         if bundle:
             from .bundle import write_bundle
 
@@ -376,12 +389,13 @@ def untried_hint(hint: str | None, routes: list[Route]) -> str | None:
         "every route failed; docs/troubleshooting.md lists what each tool cannot take"
 
 
-def _accuracy(result: ConversionResult, eval_data: str, log: Log) -> dict[str, Any]:
+def _accuracy(result: ConversionResult, eval_data: str, log: Log, max_drop: float | None) -> dict[str, Any]:
     from .runtimes import open_runner
     from .validation import accuracy_delta
 
     with open_runner(result.source) as ref, open_runner(result.output) as cand:
-        acc = accuracy_delta(ref, cand, result.output, eval_data)
+        acc = accuracy_delta(ref, cand, result.output, eval_data,
+                             **({} if max_drop is None else {"max_drop": max_drop}))
     log(f"accuracy on {eval_data}: source {acc['source_accuracy']:.4f}, result {acc['result_accuracy']:.4f} "
         f"(Δ {acc['delta']:+.4f}{'' if acc['passed'] else ', more than ' + format(acc['max_drop'], 'g') + ' lost'})")
     return acc
@@ -404,7 +418,7 @@ def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
 
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
-                   log: Log, pool: WorkerPool, gates: Any = None) -> ConversionResult:
+                   log: Log, pool: WorkerPool, gates: Any = None, eval_data: str | None = None) -> ConversionResult:
     from functools import partial
 
     from .runtimes import open_runner
@@ -440,7 +454,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 # TFLite/ExecuTorch/ORT/web hops quantize themselves; an ONNX result is quantized by the
                 # step after the route (portkit.prep)
                 quantizing = i == len(route) - 1 and opts.keep_float and edge.target is not Format.ONNX
-                nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log) \
+                nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log, eval_data) \
                     if quantizing else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
                 for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
@@ -469,14 +483,15 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
 
 
 def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
-              gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log) -> Artifact:
+              gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log,
+              eval_data: str | None = None) -> Artifact:
     """The quantizing hop of a TFLite/ExecuTorch route with --keep-float: names as given, or the search
     for the fewest float layers that meet the gate (portkit.prep.keep_float)."""
     from .prep.keep_float import choose
     from .prep.steps import record_kept
 
     if opts.keep_float == ("auto",):
-        nxt, record = choose(edge, current, final, opts, vopts, gates, pool, open_runner, log)
+        nxt, record = choose(edge, current, final, opts, vopts, gates, pool, open_runner, log, eval_data)
     else:
         nxt, record = run_hop(edge, current, final, opts, pool), None
     record_kept(nxt, record, opts, log)

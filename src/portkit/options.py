@@ -121,6 +121,9 @@ class ConvertOptions:
     # (portkit.quantsense, portkit.prep.keep_float); recipes also take a comma-separated string
     keep_float: tuple[str, ...] = option((), recipe="target", recipe_type=str | list[str] | None)
     keep_float_max: int | None = option(None, recipe="target", ge=1)  # None: 10 % of the quantized layers
+    # labelled data (--eval-data): the most top-1 accuracy the result may lose against its source (0.01 = one
+    # point); a gate on the result (exit 1) and, with --keep-float auto, a target of the search
+    max_drop: float | None = option(None, recipe="target", ge=0, le=1)
     optimize: bool = option(False, recipe="target")
     # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
     tool: str | None = option(None, recipe="target")

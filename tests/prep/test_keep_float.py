@@ -32,11 +32,13 @@ def _quantized_tensors(path) -> set[str]:
 
 
 def test_plain_int8_fails_the_gate_and_auto_keeps_two_layers_float(sensitive, tmp_path):
-    model, calib, _ = sensitive
+    model, calib, evaluation = sensitive
     args = ["convert", str(model), "--to", "onnx", "--quantize", "int8", "--calibration", str(calib),
             "--min-agreement", "0.98"]
-    plain = run_cli(*args, "-o", str(tmp_path / "plain.onnx"))
+    # the labelled-accuracy gate fails on the same run (the eval labels are the float model's classes)
+    plain = run_cli(*args, "--eval-data", str(evaluation), "--max-drop", "0.02", "-o", str(tmp_path / "plain.onnx"))
     assert plain.returncode == 1, plain.stderr
+    assert "--max-drop 0.02: top-1 accuracy on sensitive_eval.npz fell from 1.0000" in plain.stderr
     assert "min_agreement 0.98 failed" in plain.stderr
 
     out = tmp_path / "auto.onnx"
@@ -87,6 +89,11 @@ def test_bad_keep_float_input(sensitive, tmp_path):
         portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float_max=2)
     with pytest.raises(BadInput, match="'auto' or layer names"):
         portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="auto,fc4")
+    with pytest.raises(BadInput, match="--max-drop needs labelled data"):
+        portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="auto",
+                        max_drop=0.01)
+    with pytest.raises(BadInput, match=r"--max-drop 2: must be ≤ 1"):
+        portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), max_drop=2)
     assert not out.exists()
 
 
@@ -99,23 +106,28 @@ def test_keep_float_sets_grow_one_tensor_at_a_time():
 
 
 def test_recipe_quantize_block_records_the_kept_layers(sensitive, tmp_path):
-    model, calib, _ = sensitive
+    """The recipe's quantize block, with two gates the search must meet: min_agreement and max_drop (top-1
+    accuracy on the labelled eval data at most 0.02 below the float model's)."""
+    model, calib, evaluation = sensitive
     recipe = tmp_path / "int8.yaml"
     recipe.write_text(f"""version: 1
 models:
   - name: sensitive
     source: {model}
-    validate: {{enabled: true}}
+    validate: {{enabled: true, eval_data: {evaluation}}}
     targets:
       - to: onnx
-        quantize: {{mode: int8, keep_float: auto, calibration: {calib}}}
+        quantize: {{mode: int8, keep_float: auto, max_drop: 0.02, calibration: {calib}}}
         gates: {{min_agreement: 0.98}}
 """)
     res = portkit.run(recipe, out=tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     (target,) = manifest["models"][0]["artifacts"]
     assert res.passed, target.get("error")
-    assert target["metadata"]["keep_float"]["layers"] == ["fc4", "fc5"]
+    kept = target["metadata"]["keep_float"]
+    assert kept["layers"] == ["fc4", "fc5"] and "max_drop 0.02" in kept["gate"]
+    assert kept["tries"][0]["drop"] > 0.02 >= kept["tries"][-1]["drop"]
+    assert target["conversion"]["accuracy"]["max_drop"] == 0.02 and target["conversion"]["accuracy"]["passed"]
     from portkit.recipes.loading import parse_recipe
 
     with pytest.raises(BadInput, match="quantize takes mode"):

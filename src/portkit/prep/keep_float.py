@@ -1,6 +1,6 @@
 """`--keep-float auto`: int8 with the most sensitive layers kept in float, a few at a time, until the gate
-holds (`--min-agreement`, `--max-error`; else the quantized validation criteria) or `--keep-float-max`
-layers (default 10 % of the quantized layers) are float.
+holds (`--min-agreement`, `--max-error`, `--max-drop` on the labelled `--eval-data`; else the quantized
+validation criteria) or `--keep-float-max` layers (default 10 % of the quantized layers) are float.
 
 Runs in the parent, like the other post-route steps: each try is the ordinary quantizing hop (in a worker)
 with `keep_float` set, judged by the ordinary quantized validation on the same held-back data (the
@@ -56,12 +56,14 @@ def passes(v: Any, gates: Any) -> bool:
     return True
 
 
-def gate_text(gates: Any) -> str:
+def gate_text(gates: Any, max_drop: float | None = None) -> str:
     parts = []
     if gates is not None and gates.min_agreement is not None:
         parts.append(f"min_agreement {gates.min_agreement:g}")
     if gates is not None and gates.max_error is not None:
         parts.append(f"max_error {gates.max_error:g}")
+    if max_drop is not None:
+        parts.append(f"max_drop {max_drop:g}")
     return " and ".join(parts) or "the quantized validation criteria"
 
 
@@ -96,12 +98,16 @@ def table_lines(sens: dict[str, Any], kept: list[str]) -> list[str]:
 
 
 def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions | None,
-           gates: Any, pool: Any, open_runner: Callable[..., Any], log: Log) -> tuple[Artifact, dict[str, Any]]:
+           gates: Any, pool: Any, open_runner: Callable[..., Any], log: Log,
+           eval_data: str | None = None) -> tuple[Artifact, dict[str, Any]]:
     """Run the quantizing hop `edge` on `current` with the fewest sensitive layers kept float that meet the
     gate; the winner is placed at `final` (returned with the record of the search). ONNX steps rank layers
     with portkit.quantsense in a worker; TFLite and ExecuTorch converters rank their own layers when asked
-    for `keep_float=("auto",)` (full int8 plus `metadata["sensitivity"]`) and take names otherwise."""
+    for `keep_float=("auto",)` (full int8 plus `metadata["sensitivity"]`) and take names otherwise.
+    `opts.max_drop` with labelled `eval_data`: each try's top-1 accuracy may fall at most that much below
+    the float model's (`current`), a gate beside `gates`."""
     from ..hops import place, remove, run_hop, validate_pair
+    from ..validation import accuracy
     from ..workers import family_of
 
     vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
@@ -111,29 +117,44 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
     paths: list[Path] = []
     runners: dict[str, Any] = {}
     tries: list[dict[str, Any]] = []
+    max_drop = opts.max_drop if eval_data else None
+    base: list[float] = []  # the float model's accuracy on eval_data, measured once
+
+    def drop(cand: Artifact) -> float:
+        ref, got = runners[current.location], runners[cand.location]
+        if not base:
+            base.append(accuracy(ref, eval_data)[0])  # type: ignore[arg-type]
+        return base[0] - accuracy(got, eval_data, candidate=cand,  # type: ignore[arg-type]
+                                  reference_signature=ref.signature)[0]
 
     def judge(names: tuple[str, ...]) -> tuple[Artifact, bool]:
         path = final.parent / f"{stem}.try{len(tries)}{suffix}"
         paths.append(path)
         cand = run_hop(edge, current, path, dataclasses.replace(opts, keep_float=names), pool)
+        lost = None
         try:
             v = validate_pair(current, cand, runners, vopts, open_runner)
+            if max_drop is not None:
+                lost = drop(cand)
         finally:
             r = runners.pop(cand.location, None)
             if r is not None:
                 r.close()
-        ok = passes(v, gates)
+        ok = passes(v, gates) and (lost is None or lost <= max_drop + 1e-9)
         shown = [] if names == ("auto",) else list(names)
-        tries.append({"float_layers": shown, **_measure(v), "gate": ok})
+        tries.append({"float_layers": shown, **_measure(v), **({} if lost is None else {"drop": lost}),
+                      "gate": ok})
         m = tries[-1]
         agree = "-" if m["agreement"] is None else f"{m['agreement']:.3f}"
         log(f"  keep-float auto: {len(shown)} float layer(s) {shown or ''}: top-1 agreement {agree}, "
-            f"max abs {m['max_abs']:.3g} — {'gate holds' if ok else 'not yet'}")
+            f"max abs {m['max_abs']:.3g}" + ("" if lost is None else f", accuracy drop {lost:+.4f}")
+            + f" — {'gate holds' if ok else 'not yet'}")
         return cand, ok
 
     try:
         full, ok = judge(() if onnx_step else ("auto",))
-        record: dict[str, Any] = {"mode": "auto", "gate": gate_text(gates), "tries": tries, "layers": []}
+        record: dict[str, Any] = {"mode": "auto", "gate": gate_text(gates, max_drop), "tries": tries,
+                                  "layers": []}
         if ok:
             return place(Path(full.location), final, full), record
         if onnx_step:
@@ -163,11 +184,12 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
                 if onnx_step:
                     record["compare"] = _compare(current.location, full.location, opts)
                 return place(Path(cand.location), final, cand), record
-        top = max(tries, key=lambda t: (t["agreement"] or 0, -(t["max_abs"] or 0)))
+        top = max(tries, key=lambda t: (-t.get("drop", 0), t["agreement"] or 0, -(t["max_abs"] or 0)))
+        lost = "" if "drop" not in top else f", accuracy drop {top['drop']:.4f}"
         raise ValidationFailed(
-            f"--keep-float auto: the {gate_text(gates)} gate is not met with up to {limit} of {n_layers} "
-            f"layers in float (best: top-1 agreement {top['agreement']}, max abs {top['max_abs']:.3g} with "
-            f"{len(top['float_layers'])} float)",
+            f"--keep-float auto: the {gate_text(gates, max_drop)} gate is not met with up to {limit} of "
+            f"{n_layers} layers in float (best: top-1 agreement {top['agreement']}, max abs "
+            f"{top['max_abs']:.3g}{lost} with {len(top['float_layers'])} float)",
             path=str(final), hint="raise --keep-float-max, loosen the gate, or give more calibration data; "
                                   "nothing was written")
     finally:

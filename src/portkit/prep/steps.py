@@ -152,12 +152,13 @@ def _fmt(n: int) -> str:
 
 
 def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions, validate: bool,
-           vopts: ValidateOptions | None, log: Log, gates: Any = None) -> ConversionResult:
+           vopts: ValidateOptions | None, log: Log, gates: Any = None,
+           eval_data: str | None = None) -> ConversionResult:
     """After the route: quantize/optimise ONNX targets, write the ORT operator config, report sizes.
     `out` is the requested output (for a same-format conversion the route is empty and result.output is
     still the source, which is never written to)."""
     if to is Format.ONNX and (opts.quantize or opts.optimize):
-        result = _onnx_steps(result, Path(out), opts, validate, vopts, log, gates)
+        result = _onnx_steps(result, Path(out), opts, validate, vopts, log, gates, eval_data)
     elif to is Format.ORT:
         from .ort_format import write_operator_config
 
@@ -208,7 +209,8 @@ def _report_size(result: ConversionResult, log: Log) -> None:
 
 
 def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
-                vopts: ValidateOptions | None, log: Log, gates: Any = None) -> ConversionResult:
+                vopts: ValidateOptions | None, log: Log, gates: Any = None,
+                eval_data: str | None = None) -> ConversionResult:
     from functools import partial
 
     from ..graph import step_edge
@@ -241,7 +243,8 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
             if step == "quantize" and opts.keep_float == ("auto",):
                 from .keep_float import choose
 
-                nxt, kept = choose(step_edge(step), current, final, opts, vopts, gates, pool, open_runner, log)
+                nxt, kept = choose(step_edge(step), current, final, opts, vopts, gates, pool, open_runner, log,
+                                   eval_data)
             else:
                 nxt = run_hop(step_edge(step), current, final, opts, pool)
             if step == "quantize" and opts.keep_float:

@@ -263,9 +263,9 @@ class _TargetBase(_Steps, _Options):
         if not isinstance(data, dict) or not isinstance(data.get("quantize"), dict):
             return data
         block = dict(data["quantize"])
-        unknown = set(block) - {"mode", "keep_float", "keep_float_max", "calibration", "int8_io"}
+        unknown = set(block) - {"mode", "keep_float", "keep_float_max", "max_drop", "calibration", "int8_io"}
         if unknown or "mode" not in block:
-            raise ValueError(f"quantize takes mode, keep_float, keep_float_max, calibration and int8_io"
+            raise ValueError(f"quantize takes mode, keep_float, keep_float_max, max_drop, calibration and int8_io"
                              f"{f' (not {sorted(unknown)})' if unknown else ' (mode is required)'}")
         twice = sorted(k for k in block if k != "mode" and k in data)
         if twice:
