@@ -1,7 +1,8 @@
 """An int8-sensitive classifier: a small MLP in which one layer has an outlier channel (large activation
 range), so per-tensor int8 activations crush that tensor's other channels, and the data to calibrate it.
 
-Built with onnx and numpy alone (no framework): `python -m samples.sensitive OUT_DIR` writes
+Built with onnx and numpy alone (no framework; `torch_model` is the same model in PyTorch, for the ExecuTorch
+route): `python -m samples.sensitive OUT_DIR` writes
 `sensitive.onnx`, `sensitive_calib.npz` (64 samples of input `x`) and `sensitive_eval.npz` (64 others
 with `labels`, the float model's classes). Plain int8 of this model loses top-1 agreement; keeping the
 outlier tensor's layers in float (`--keep-float auto`) restores it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +80,35 @@ def build_onnx(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     onnx.save(model, str(path))
     return path
+
+
+def torch_model(seed: int = 0) -> Any:
+    """The same model as a PyTorch module (`samples.sensitive:torch_model`, torch imported inside): ten
+    Linear layers with the same weights, so an eager → ExecuTorch conversion needs no ONNX import first.
+    In the exported graph its layers are `linear`, `linear_1`, ... (the outlier block is `linear_4`)."""
+    import torch
+
+    class Sensitive(torch.nn.Module):
+        input_shape = (1, FEATURES)  # portkit reads this when no --input-shape is given
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.ModuleList()
+            for w, b in _weights(seed):
+                layer = torch.nn.Linear(*w.shape)
+                with torch.no_grad():
+                    layer.weight.copy_(torch.from_numpy(w.T.copy()))
+                    layer.bias.copy_(torch.from_numpy(b))
+                self.fc.append(layer)
+
+        def forward(self, x: Any) -> Any:
+            for i, layer in enumerate(self.fc):
+                x = layer(x)
+                if i not in (OUTLIER_BLOCK, DEPTH - 1):
+                    x = torch.relu(x)
+            return x
+
+    return Sensitive().eval()
 
 
 def forward(x: np.ndarray, seed: int = 0) -> np.ndarray:

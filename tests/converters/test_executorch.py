@@ -11,7 +11,8 @@ from portkit.formats import Format, sniff
 
 from ..conftest import SAMPLES, build, run_cli
 
-# the issue's acceptance (a torchvision CNN and a tiny BERT): minutes on 2 cores, so opt-in beside `slow`
+# the issue's acceptance (a torchvision CNN and a tiny BERT) and the CNN int8 check: minutes on 2 cores, so
+# opt-in beside `slow`
 ACCEPTANCE = pytest.mark.skipif(not os.environ.get("PORTKIT_ACCEPTANCE"),
                                 reason="torchvision CNN + tiny BERT acceptance: set PORTKIT_ACCEPTANCE=1")
 
@@ -33,9 +34,15 @@ def test_truncated_pte_is_one_line_exit_2(tmp_path):
     assert ".pte program does not load" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_eager_to_pte_dynamic_batch(tmp_path):
-    out = tmp_path / "digits.pte"
-    r = portkit.convert(DIGITS, "executorch", out, weights=str(SAMPLES / "digits_cnn.pt"))
+@pytest.fixture(scope="module")
+def digits_pte(tmp_path_factory):
+    """The digits CNN as a validated fp32 .pte, converted once for the tests that read it."""
+    out = tmp_path_factory.mktemp("pte") / "digits.pte"
+    return out, portkit.convert(DIGITS, "executorch", out, weights=str(SAMPLES / "digits_cnn.pt"))
+
+
+def test_eager_to_pte_dynamic_batch(digits_pte):
+    out, r = digits_pte
     assert r.passed and r.route == ["torch → executorch"] and r.hops[0].tool == "executorch (XNNPACK)"
     assert sorted(set(r.hops[0].validation.batches)) == [1, 2] and r.hops[0].validation.max_rel <= 1e-4
     assert sniff(out) is Format.EXECUTORCH
@@ -52,26 +59,31 @@ def test_torchscript_to_pte(tmp_path):
     assert sniff(r.output.location) is Format.EXECUTORCH
 
 
-def test_pte_int8_and_dynamic_quantization(tmp_path):
-    """--quantize int8 (calibrated) and dynamic through ExecuTorch's XNNPACKQuantizer (PT2E); float I/O,
-    judged as quantized models; fp16 refused in one line before any work."""
+@ACCEPTANCE
+def test_pte_int8_cnn(tmp_path):
+    """--quantize int8 (calibrated) of a CNN through ExecuTorch's XNNPACKQuantizer (PT2E); float I/O, judged
+    as a quantized model, under half the float weights' size. Opt-in: the default suite's ExecuTorch int8
+    check is tests/prep/test_keep_float.py::test_executorch_keep_float_auto (plain int8, then --keep-float)."""
     calib = str(SAMPLES / "digits_calib.npz")
     r = portkit.convert(DIGITS, "executorch", tmp_path / "q8.pte", weights=str(SAMPLES / "digits_cnn.pt"),
                         quantize="int8", calibration=calib)
     assert r.passed and r.output.metadata["quantized"] == "int8"
     assert r.hops[0].validation.criteria == "quantized:int8"
     assert r.output.size_bytes() < 0.5 * (SAMPLES / "digits_cnn.pt").stat().st_size
+
+
+def test_pte_fp16_is_refused(tmp_path):
+    """fp16 refused in one line before any work."""
     p = run_cli("convert", DIGITS, "--weights", str(SAMPLES / "digits_cnn.pt"), "--to", "executorch",
                 "--quantize", "fp16", "-o", str(tmp_path / "f16.pte"))
     assert p.returncode == 2 and "--quantize fp16 does not apply to executorch targets" in p.stderr
     assert not (tmp_path / "f16.pte").exists()
 
 
-def test_pte_runs_batches_beyond_its_planned_memory(tmp_path):
+def test_pte_runs_batches_beyond_its_planned_memory(digits_pte):
     """ExecuTorch plans memory for fewer rows than the export's bound (15 of 64 for this CNN); the runner
     runs larger batches in parts, and says the bound when benchmarking past it."""
-    r = portkit.convert(DIGITS, "executorch", tmp_path / "d.pte", weights=str(SAMPLES / "digits_cnn.pt"),
-                        validate=False)
+    _, r = digits_pte
     planned = r.output.metadata["max_batch"]
     assert isinstance(planned, int) and planned >= 2
     v = portkit.validate(DIGITS, r.output.location, reference_options={"weights": str(SAMPLES / "digits_cnn.pt")},

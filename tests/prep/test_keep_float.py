@@ -147,3 +147,26 @@ def test_tflite_keep_float_auto(sensitive, tmp_path):
     assert len(kept["layers"]) == 2 and all("matmul_4" in n or "matmul_5" in n for n in kept["layers"])
     assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]
     assert res.hops[-1].validation.input_source == str(calib)  # judged on the data, not one random row
+
+
+@pytest.mark.slow
+def test_executorch_keep_float_auto(sensitive, tmp_path):
+    """ExecuTorch (XNNPACK quantizer, PT2E): the converted graph ranks its quantized tensors and the outlier's
+    two Linear nodes stay float, judged on the 64 calibration samples. From the eager module
+    (samples.sensitive:torch_model), one hop: the two tries are the cost. It is the default suite's ExecuTorch
+    int8 check (the digits CNN's int8 test is opt-in, PORTKIT_ACCEPTANCE=1, and test_executorch.py converts
+    the digits CNN once for two tests), so the suite's ExecuTorch time does not grow."""
+    _, calib, _ = sensitive
+    out = tmp_path / "auto.pte"
+    res = portkit.convert("samples.sensitive:torch_model", "executorch", out, quantize="int8",
+                          calibration=str(calib), keep_float="auto", gates={"min_agreement": 0.98})
+    assert res.passed and res.output.metadata["quantized"] == "int8"
+    assert res.hops[-1].validation.criteria == "quantized:int8"
+    kept = res.output.metadata["keep_float"]
+    assert kept["layers"] == ["linear_4", "linear_5"] and kept["quantized_layers"] == 10
+    assert [t["float_layers"] for t in kept["tries"]] == [[], ["linear_4", "linear_5"]]
+    assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]
+    assert kept["sensitivity"][0]["layer"] in ("linear_4", "linear_5")  # the outlier tensor ranks worst
+    assert res.hops[-1].validation.input_source == str(calib)
+    assert kept["compare"]["int8"]["bytes"] < kept["compare"]["result"]["bytes"] == out.stat().st_size
+    assert "float" not in kept["compare"]  # an eager source has no file to weigh

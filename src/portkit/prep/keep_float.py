@@ -179,7 +179,9 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
             if ok:
                 record["layers"] = [n for n in names if n not in free]
                 record["also_float"] = [n for n in names if n in free]  # pass-through ops between them
-                record["compare"] = {"float": {"bytes": _size(current.location)},
+                # an eager module (module:factory) has no file: float is then left out of the comparison
+                record["compare"] = {**({"float": {"bytes": _size(current.location)}}
+                                        if _size(current.location) else {}),
                                      "int8": {"bytes": _size(full.location)}}
                 if onnx_step:
                     record["compare"] = _compare(current.location, full.location, opts)
