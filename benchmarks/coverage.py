@@ -180,18 +180,22 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
             made[route] = Path(res.output.location)
 
     if entry["kind"] == "folder":
-        from portkit.workers import call_in_worker
+        from portkit.workers import shared_pool
 
         t0 = time.perf_counter()
         ckpt = folder / entry["name"]
-        try:
-            call_in_worker(f"save {entry['name']}", HF_FOLDER_EXAMPLES, "save", entry["name"], str(ckpt))
-        except Exception as e:  # noqa: BLE001 - recorded as failed rows
-            rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in FOLDER_ROUTES]
-            return rows
-        for route in FOLDER_ROUTES:
-            to, name = FOLDER_TARGETS[route]
-            step(route, None, ckpt, to, folder / name)
+        # one warm torch worker (and TensorFlow worker) for the five conversions of the folder and its build:
+        # each `portkit.convert` would otherwise import torch + transformers afresh (10-20 s a time here)
+        with shared_pool() as pool:
+            try:
+                pool.get("torch").call_as(f"save {entry['name']}", HF_FOLDER_EXAMPLES, "save", entry["name"],
+                                          str(ckpt))
+            except Exception as e:  # noqa: BLE001 - recorded as failed rows
+                rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in FOLDER_ROUTES]
+                return rows
+            for route in FOLDER_ROUTES:
+                to, name = FOLDER_TARGETS[route]
+                step(route, None, ckpt, to, folder / name)
     elif entry["kind"] == "text":
         from portkit.workers import call_in_worker
 

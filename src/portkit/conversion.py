@@ -22,7 +22,7 @@ from .hops import HopResult, remove, run_hop, validate_pair
 from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
 from .validation import ValidationResult
-from .workers import WorkerPool
+from .workers import WorkerPool, command_pool
 
 __all__ = ["ConversionResult", "HopResult", "convert", "default_output", "source_artifact"]
 
@@ -171,7 +171,7 @@ def convert(source: str | Path, to: Format, output: str | Path | None = None,
     # one warm worker per framework for the whole command: a fallback route reuses the process (and the
     # framework it imported) of the route that failed before it, and the causal-LM probe's torch worker
     # is the one the torch hop then uses
-    with WorkerPool() as pool:
+    with command_pool() as pool:
         if _maybe_lm(source, to):
             lm = _convert_lm(source, to, output, opts, validate, validate_opts, log, pool)
             if lm is not None:
@@ -279,6 +279,8 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     # writing a Keras model instead of a SavedModel) meets the same unsupported pattern, so it is skipped
     failed_tools: dict[tuple[tuple[str, ...], str], str] = {}
     last: ConversionFailed | None = None
+    disagrees: ValidationFailed | None = None
+    fixed = _fixed_shape_route(src, routes, opts, to)
 
     def skip_reason(route: Route) -> str | None:
         names = tuple(e.name for e in route)
@@ -322,28 +324,22 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
                 remove(Path(hop.output))
                 remove(Artifact(hop.output, Format.ONNX).sidecar())
         _mark(result)
-        dropped = None
-        if eval_data:  # measured before the verdict: a result that fails validation reports its accuracy too
-            result.accuracy = acc = _accuracy(result, eval_data, log, opts.max_drop)
-            if opts.max_drop is not None and not acc["passed"]:
-                dropped = (f"--max-drop {opts.max_drop:g}: top-1 accuracy on {Path(eval_data).name} fell from "
-                           f"{acc['source_accuracy']:.4f} to {acc['result_accuracy']:.4f} ({acc['delta']:+.4f})")
-        if validate and not result.passed:
-            checks = [*(h.validation for h in result.hops), result.validation]
-            worst = next(v for v in checks if v is not None and not v)
-            raise ValidationFailed(f"converted model disagrees with its source: {worst.summary()}"
-                                   + (f"; {dropped}" if dropped else ""),
-                                   path=result.output.location, result=result,
-                                   hint="output kept and marked as failed; inspect with `portkit validate`")
-        if dropped:
-            raise ValidationFailed(dropped, path=result.output.location, result=result,
-                                   hint="output kept; with --quantize int8 try --keep-float auto")
-        if bundle:
-            from .bundle import write_bundle
-
-            result.bundle = str(write_bundle(src, result.output, validate_opts, result.route))
-            log(f"bundle for `portkit verify`: {result.bundle}")
-        return result
+        if validate and not result.passed and fixed is not None:
+            disagrees = _disagreement(result)
+            failures.append(f"{route_text(route)}: {disagrees.message}")
+            break  # the other dynamic routes end in the same converters: the fixed-shape export is next
+        return _verdict(result, src, opts, validate, validate_opts, eval_data, bundle, log)
+    if fixed is not None:
+        retried = _fixed_shapes(src, fixed, out, opts, validate, validate_opts, failures, log, pool, gates,
+                                eval_data)
+        if retried is not None:
+            retried = finish(retried, to, out, replace(opts, dynamic=False), validate, validate_opts, log, gates,
+                             eval_data)
+            retried.failed_routes, retried.seconds = failures, time.perf_counter() - t0
+            _mark(retried)
+            return _verdict(retried, src, opts, validate, validate_opts, eval_data, bundle, log)
+        if disagrees is not None:
+            raise disagrees
     if first is None or last is None:
         raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
     if len(failures) > 1:
@@ -352,6 +348,77 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     if first is last:
         raise first
     raise first from last
+
+
+def _disagreement(result: ConversionResult, dropped: str | None = None) -> ValidationFailed:
+    checks = [*(h.validation for h in result.hops), result.validation]
+    worst = next(v for v in checks if v is not None and not v)
+    return ValidationFailed(f"converted model disagrees with its source: {worst.summary()}"
+                            + (f"; {dropped}" if dropped else ""),
+                            path=result.output.location, result=result,
+                            hint="output kept and marked as failed; inspect with `portkit validate`")
+
+
+def _verdict(result: ConversionResult, src: Artifact, opts: ConvertOptions, validate: bool,
+             validate_opts: ValidateOptions | None, eval_data: str | None, bundle: bool, log: Log
+             ) -> ConversionResult:
+    """The converted result judged: validation, then --max-drop on the accuracy delta (measured before the
+    verdict: a result that fails validation reports its accuracy too); the verify bundle when it passes."""
+    dropped = None
+    if eval_data:
+        result.accuracy = acc = _accuracy(result, eval_data, log, opts.max_drop)
+        if opts.max_drop is not None and not acc["passed"]:
+            dropped = (f"--max-drop {opts.max_drop:g}: top-1 accuracy on {Path(eval_data).name} fell from "
+                       f"{acc['source_accuracy']:.4f} to {acc['result_accuracy']:.4f} ({acc['delta']:+.4f})")
+    if validate and not result.passed:
+        raise _disagreement(result, dropped)
+    if dropped:
+        raise ValidationFailed(dropped, path=result.output.location, result=result,
+                               hint="output kept; with --quantize int8 try --keep-float auto")
+    if bundle:
+        from .bundle import write_bundle
+
+        result.bundle = str(write_bundle(src, result.output, validate_opts, result.route))
+        log(f"bundle for `portkit verify`: {result.bundle}")
+    return result
+
+
+# litert-torch's refusal of a dynamic graph (converters/torch_to_tflite.py): the fixed-shape export is left
+FIXED_REFUSAL = "litert-torch cannot keep the dynamic axes"
+
+
+def _fixed_shape_route(src: Artifact, routes: list[Route], opts: ConvertOptions, to: Format) -> Route | None:
+    """The last resort of a PyTorch source (module, checkpoint folder, .pt2) going to TFLite with dynamic axes:
+    litert-torch at fixed shapes, for when litert-torch refused the dynamic graph and onnx2tf's routes fail or
+    disagree with the source (Whisper's encoder and SegFormer: onnx2tf mixes up equal-sized axes). None when
+    --static already asked for it, or the user kept litert-torch out (--via, --tool)."""
+    if to is not Format.TFLITE or not opts.dynamic or src.format not in (Format.TORCH, Format.HF, Format.PT2):
+        return None
+    return next((r for r in routes if len(r) == 1 and r[0].tool == "litert-torch"), None)
+
+
+def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
+                  vopts: ValidateOptions | None, failures: list[str], log: Log, pool: WorkerPool,
+                  gates: Any, eval_data: str | None) -> ConversionResult | None:
+    """`route` (litert-torch) with --static's options, validated at the batch it fixes (and at the sizes the
+    result takes: validation follows a deliberately fixed candidate); None, the failure recorded, when
+    litert-torch had refused for another reason than the dynamic axes, or fails here too."""
+    text = route_text(route)
+    if not any(f.startswith(f"{text}: ") and FIXED_REFUSAL in f for f in failures):
+        return None
+    static = replace(opts, dynamic=False)
+    if validate and not (vopts and (vopts.inputs or vopts.batches)):
+        vopts = replace(vopts or ValidateOptions(input_shapes=opts.input_shapes), batches=(_static_batch(opts),))
+    log(f"trying {text} at fixed shapes (as --static): the routes that keep the batch dynamic failed")
+    try:
+        result = _convert_route(src, route, out, static, validate, vopts, {}, log, pool, gates, eval_data)
+    except ConversionFailed as e:
+        failures.append(f"{text} (fixed shapes): {e.one_line()}")
+        return None
+    shapes = ", ".join(f"{s.name} {list(s.shape)}" for s in result.output.signature.inputs)
+    log(f"  note: the TFLite takes fixed shapes ({shapes}); litert-torch kept no dynamic axis of this graph")
+    result.route = [f"{text} (fixed shapes)"]
+    return result
 
 
 def _static_batch(opts: ConvertOptions) -> int:

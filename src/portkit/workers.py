@@ -13,17 +13,19 @@ exception raised by portkit's own code as InternalError (exit 70) with the remot
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
 import signal
 import traceback
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from .errors import ConversionFailed, InternalError, PortkitError
 
-__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "exit_now", "family_of",
-           "raised_by_portkit", "show_output", "shutdown"]
+__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "command_pool", "exit_now",
+           "family_of", "raised_by_portkit", "shared_pool", "show_output", "shutdown"]
 
 
 class WorkerCrashed(ConversionFailed):
@@ -251,6 +253,32 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SHARED: list[WorkerPool] = []  # the pool of an enclosing shared_pool(), innermost last
+
+
+@contextlib.contextmanager
+def shared_pool() -> Iterator[WorkerPool]:
+    """One warm pool for several commands run by one process (the coverage corpus converts one checkpoint to
+    five targets): each command's `command_pool()` reuses its workers, so torch and TensorFlow are imported
+    once for all of them instead of once per command; closed on leaving."""
+    with WorkerPool() as pool:
+        _SHARED.append(pool)
+        try:
+            yield pool
+        finally:
+            _SHARED.remove(pool)
+
+
+@contextlib.contextmanager
+def command_pool() -> Iterator[WorkerPool]:
+    """The pool of one command: the enclosing shared_pool()'s (left open), else a fresh one closed after it."""
+    if _SHARED:
+        yield _SHARED[-1]
+        return
+    with WorkerPool() as pool:
+        yield pool
 
 
 def shutdown() -> None:

@@ -16,6 +16,7 @@ the cases and the validation run. Every public name stays importable from `portk
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,16 @@ from .compare import (
     narrowed_float,
     tolerance_for,
 )
-from .mapping import Case, Plan, candidate_feeds, match_names, plan_mapping, static_batch, transpose
+from .mapping import (
+    Case,
+    Plan,
+    candidate_feeds,
+    fixed_by_candidate,
+    match_names,
+    plan_mapping,
+    static_batch,
+    transpose,
+)
 from .result import SCHEMA, OutputReport, ValidationResult
 
 
@@ -118,6 +128,9 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
     # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
     run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
+    fixed = fixed_by_candidate(rsig, cand.signature, plan, candidate, opts.input_shapes, result)
+    if fixed != opts.input_shapes:
+        opts = replace(opts, input_shapes=fixed)
     cases = make_cases(rsig, opts, result, ranges)
     if not opts.inputs and reference is not None and reference.format is Format.HF and \
             all(s.batch_dynamic for s in rsig.inputs):

@@ -13,7 +13,8 @@ from ..errors import BadInput
 from ..signature import ModelSignature
 from .result import ValidationResult
 
-__all__ = ["Case", "Plan", "candidate_feeds", "match_names", "plan_mapping", "static_batch", "transpose"]
+__all__ = ["Case", "Plan", "candidate_feeds", "fixed_by_candidate", "match_names", "plan_mapping", "static_batch",
+           "transpose"]
 
 
 def _layout(candidate: Artifact, kind: str) -> dict[str, Any]:
@@ -98,6 +99,34 @@ def plan_mapping(rsig: ModelSignature, csig: ModelSignature, candidate: Artifact
     if quantized:
         result.criteria = f"quantized:{quantized}"
     return Plan(in_map, out_map, in_layout, out_layout, {s.name: s.dtype for s in csig.inputs}, quantized)
+
+
+def fixed_by_candidate(rsig: ModelSignature, csig: ModelSignature, plan: Plan, candidate: Artifact,
+                       shapes: dict[str, tuple[Any, ...]], result: ValidationResult) -> dict[str, tuple[Any, ...]]:
+    """`shapes` plus, for a candidate exported at fixed shapes on purpose (--static, or portkit's fixed-shape
+    litert-torch fallback: its record says "none (static)"), the sizes it fixed where the reference's axes are
+    dynamic (a checkpoint's sequence): those are validated at the candidate's size instead of swept. Any
+    other candidate that lost a dynamic axis still meets the sweep, which is what catches the loss. The batch
+    axis stays symbolic (a fixed batch is handled by the batch sweep itself)."""
+    if not (candidate.metadata.get("dynamic") is False or str(candidate.record.dynamic_axes or "").startswith("none")):
+        return shapes
+    out = dict(shapes)
+    cands = {s.name: s for s in csig.inputs}
+    for i, spec in enumerate(rsig.inputs):
+        c = cands.get(plan.in_map.get(spec.name, spec.name))
+        if spec.name in out or (i == 0 and "" in out) or c is None or len(c.shape) != len(spec.shape):
+            continue
+        perm = (plan.in_layout.get(spec.name) or {}).get("perm") or list(range(len(spec.shape)))
+        dims = list(spec.shape)
+        for j, d in enumerate(c.shape):
+            axis = perm[j]
+            if axis and not isinstance(dims[axis], int) and isinstance(d, int) and d > 0:
+                dims[axis] = d
+        if dims != list(spec.shape):
+            out[spec.name] = tuple(dims)
+            result.notes.append(f"input '{spec.name}': validated at the candidate's fixed shape {tuple(dims)} "
+                                "(exported at fixed shapes)")
+    return out
 
 
 def candidate_feeds(feeds: dict[str, np.ndarray], plan: Plan,
