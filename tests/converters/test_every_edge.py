@@ -5,8 +5,16 @@ The parameters are `portkit.graph.edges()`, every one of them: an edge added to 
 without anyone writing its name, an edge whose libraries are missing shows as skipped with their names,
 and a source format the catalogue cannot provide fails `test_catalogue_covers_every_edge`.
 One WorkerPool serves the module, so torch and TensorFlow are each imported once for all edges.
+
+The Hugging Face folder (source `hf`) runs its fixed-shape TFLite and TorchScript edges here (the checkpoint
+acceptance's "--to tflite / torchscript, validated"); its ONNX edge is test_hf_folders' CLI conversion, and
+its pt2 and ExecuTorch edges (~100 s together on the 2-core CI machine) are the same torch.export the
+`torch` source runs here, so they are opt-in with PORTKIT_HF_ALL=1 (the suite's time budget; the coverage
+corpus's hf-folders family converts every folder to every target).
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -31,6 +39,8 @@ EDGE_VALIDATION = {"torch_to_tflite": ValidateOptions(batches=(1,))}
 # the checkpoint folder's fixed-shape TFLite (litert-torch) is checked at its sequence too, not swept
 _TOKENS = {n: (1, 32) for n in ("input_ids", "attention_mask", "token_type_ids")}
 EDGE_VALIDATION_BY_SOURCE = {("torch_to_tflite", "hf"): ValidateOptions(batches=(1,), input_shapes=_TOKENS)}
+# (edge, source) rows run only with PORTKIT_HF_ALL=1: see the module docstring
+OPT_IN = {("torch_to_onnx", "hf"), ("torch_to_pt2", "hf"), ("pt2_to_executorch", "hf")}
 pytestmark = pytest.mark.slow
 
 
@@ -54,6 +64,8 @@ def test_catalogue_covers_every_edge(catalogue):
 def test_edge_round_trip(edge, catalogue, pool, tmp_path):
     if not edge.available:  # shown as skipped with the reason, not dropped from the run
         pytest.skip(f"{edge} needs {', '.join(edge.missing)} (not installed)")
+    if (edge.name, edge.source.value) in OPT_IN and not os.environ.get("PORTKIT_HF_ALL"):
+        pytest.skip(f"{edge} from a checkpoint folder: opt in with PORTKIT_HF_ALL=1 (the suite's time budget)")
     src = catalogue.get(edge.source)
     out = tmp_path / (f"out{edge.target.suffix}" if edge.target.suffix else f"out_{edge.target.value}")
     opts = EDGE_OPTIONS.get(edge.name, ConvertOptions())
