@@ -3,7 +3,7 @@
     onnx        torch.onnx (dynamo) of a wrapper that feeds past tensors to a transformers DynamicCache
                 (portkit.generative.source.export_onnx)
     tflite      litert-torch's generative path (prefill + decode signatures, KV cache)
-    executorch  executorch.extension.llm / transformers' static-cache export, lowered to XNNPACK
+    executorch  transformers' static-cache export recipe (cache as program buffers), lowered to XNNPACK
 
 The result is one hop (source → target), validated first by the one-pass logits over each prompt and
 then by greedy generation against transformers' own `generate` (portkit.generative.check)."""
@@ -27,8 +27,10 @@ __all__ = ["causal_lm", "convert_lm", "generator_for", "validate_generation"]
 
 SOURCE = "portkit.generative.source"
 TOOLS = {"onnx": "torch.onnx dynamo + transformers DynamicCache",
-         "tflite": "litert-torch generative (export_hf prefill/decode)"}
-EXPORTS = {"onnx": (SOURCE, "export_onnx"), "tflite": ("portkit.generative.litert", "export_tflite")}
+         "tflite": "litert-torch generative (export_hf prefill/decode)",
+         "executorch": "transformers StaticCache recipe + executorch (XNNPACK)"}
+EXPORTS = {"onnx": (SOURCE, "export_onnx"), "tflite": ("portkit.generative.litert", "export_tflite"),
+           "executorch": ("portkit.generative.executorch", "export_pte")}
 DEFAULT_CACHE = 1024  # a static cache's default length when the model's context is longer
 
 
@@ -133,7 +135,8 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
 
 
 class _WorkerGenerator:
-    """A runtime that runs in a worker (LiteRT in the tf one): all prompts in one call."""
+    """A runtime that runs in a worker (LiteRT in the tf one, ExecuTorch in the torch one): all prompts in
+    one call."""
 
     def __init__(self, pool: WorkerPool, family: str, module: str, path: str) -> None:
         self.worker, self.module, self.path = pool.get(family), module, path
@@ -155,6 +158,8 @@ def generator_for(art: Artifact, pool: WorkerPool | None = None) -> Any:
         return OrtGenerator(art.location)
     if art.format is Format.TFLITE and pool is not None:
         return _WorkerGenerator(pool, "tf", "portkit.generative.litert", art.location)
+    if art.format is Format.EXECUTORCH and pool is not None:
+        return _WorkerGenerator(pool, "torch", "portkit.generative.executorch", art.location)
     raise BadInput(f"no generate runner for {art.format.value}", path=art.location,
                    hint="generate with an onnx, tflite or executorch artifact")
 

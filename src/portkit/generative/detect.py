@@ -9,7 +9,7 @@ from typing import Any
 __all__ = ["CACHE_TARGETS", "hf_config", "is_causal_config"]
 
 # the formats a causal LM goes to with its cache (the rest keep the one-pass graph)
-CACHE_TARGETS = ("onnx", "tflite")  # executorch: not yet (docs/generative.md)
+CACHE_TARGETS = ("onnx", "tflite", "executorch")
 
 
 def hf_config(location: str) -> dict[str, Any] | None:
