@@ -197,7 +197,7 @@ def _convert_lm(source: str | Path, to: Format, output: str | Path | None, opts:
 
     # the same source the one-pass routes get: a folder's weights and custom code checked before any worker
     src = source_artifact(source, opts)
-    info = causal_lm(src.location, src.metadata, to, opts, pool)
+    info = causal_lm(src.location, src.metadata, to, opts, pool, vopts, validate)
     if info is None:
         return None
     out = Path(output) if output else default_output(src, to)

@@ -172,6 +172,27 @@ def test_tflite_prefill_decode_signatures_generate_the_same_tokens(d, llama):
     assert meta["signatures"] == ["prefill_32", "decode"] and meta["cache_length"] == 128
 
 
+def test_executorch_static_cache_program_generates_the_same_tokens(d, llama):
+    """`--to executorch`: transformers' static-cache recipe lowered to XNNPACK, run by ExecuTorch's runtime
+    (prefill in one call, then one token per call, the cache inside the program): 32/32 tokens per prompt."""
+    out = d / "tiny-llama.pte"
+    proc = run_cli("convert", str(llama), "--to", "executorch", "--cache-length", "64", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    check = json.loads(proc.stdout)["hops"][0]["validation"]
+    assert check["criteria"] == "generation" and len(check["prompts"]) >= 3
+    assert all(p["identical"] == STEPS == p["steps"] and p["prefill_ok"] for p in check["prompts"])
+    meta = json.loads((d / "tiny-llama.pte.portkit.json").read_text())["metadata"]
+    assert meta["generative"]["cache_length"] == 64 and meta["backend"] == "XnnpackBackend"
+
+
+def test_a_static_cache_too_short_for_the_check_is_exit_2_before_anything_loads(llama, d):
+    out = d / "short.pte"
+    proc = run_cli("convert", str(llama), "--to", "executorch", "--cache-length", "40", "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "more than the static cache's 40" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
 def test_a_cache_longer_than_the_context_is_exit_2_and_writes_nothing(llama, d):
     out = d / "long.tflite"
     proc = run_cli("convert", str(llama), "--to", "tflite", "--cache-length", "4096", "-o", str(out))

@@ -19,7 +19,7 @@ from ..formats import Format
 from ..hops import HopResult, remove, tmp_path
 from ..options import ConvertOptions, ValidateOptions
 from ..workers import WorkerPool
-from .check import GenerationCheck, compare, prompts_for
+from .check import PROMPT_LENGTHS, GenerationCheck, compare, prompts_for
 from .detect import CACHE_TARGETS, hf_config, is_causal_config
 from .runners import Generation
 
@@ -34,10 +34,11 @@ EXPORTS = {"onnx": (SOURCE, "export_onnx"), "tflite": ("portkit.generative.liter
 DEFAULT_CACHE = 1024  # a static cache's default length when the model's context is longer
 
 
-def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOptions,
-              pool: WorkerPool) -> dict[str, Any] | None:
+def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOptions, pool: WorkerPool,
+              vopts: ValidateOptions | None = None, validate: bool = False) -> dict[str, Any] | None:
     """The LM's shape facts when this conversion exports with a cache, else None (the one-pass route).
-    `--cache` on a model that has none is exit 2."""
+    `--cache` on a model that has none is exit 2; so are prompts + --tokens past a folder's context or the
+    static cache (told by config.json, before anything loads)."""
     cfg = hf_config(location)
     asked = opts.cache is True
     if opts.cache is False:
@@ -57,8 +58,12 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
         if asked:
             raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
         return None
-    if cfg is not None and opts.cache_length is not None:  # told by config.json, before anything loads
-        cache_length({"context": cfg.get("max_position_embeddings") or cfg.get("n_positions")}, opts, location)
+    if cfg is not None:  # told by config.json, before anything loads
+        told = {"context": cfg.get("max_position_embeddings") or cfg.get("n_positions")}
+        static = cache_length(told, opts, location) if to is not Format.ONNX else None
+        if validate:
+            lengths = [[0] * n for n in PROMPT_LENGTHS]
+            _check_context(told, lengths, (vopts or ValidateOptions()).tokens, location, static)
     try:
         info = pool.get("torch").call_as(f"load {location}", SOURCE, "probe", location, md)
     except PortkitError:

@@ -76,38 +76,41 @@ class _Lm:
         keep = slots <= positions[:, None]
         return np.where(keep, 0.0, np.finfo(np.float32).min).astype(np.float32)[None, None]
 
+    def step(self, ids: np.ndarray, first: bool) -> np.ndarray:
+        """The runner contract (portkit.generative.runners.greedy): the prompt's ids on the first call, one id
+        after. The prompt but its last token is prefilled in windows; the last goes through decode, whose
+        logits (1, vocab) are the prompt's last position (the prefill signature returns none)."""
+        ids = np.asarray(ids).reshape(-1)
+        if first:
+            self.cache = {n: np.zeros(s, np.float32) for n, s in self.shapes.items()}
+            self.position = 0
+            head = ids[:-1]
+            for start in range(0, len(head), self.window):
+                chunk = head[start:start + self.window]
+                tokens = np.zeros((1, self.window), np.int32)
+                tokens[0, :len(chunk)] = chunk
+                pos = np.arange(start, start + self.window, dtype=np.int32)
+                out = self.prefill(tokens=tokens, input_pos=pos, mask=self._mask(pos), **self.cache)
+                self.cache = {n: out[n] for n in self.cache_names}
+            self.position = len(head)
+        if self.position + 1 > self.cache_length:
+            raise BadInput(f"{self.position + 1} positions need more cache slots than the model's {self.cache_length}",
+                           hint="pass fewer --tokens, or convert with a larger --cache-length")
+        pos = np.array([self.position], np.int32)
+        out = self.decode(tokens=np.array([[int(ids[-1])]], np.int32), input_pos=pos, mask=self._mask(pos),
+                          **self.cache)
+        self.cache = {n: out[n] for n in self.cache_names}
+        self.position += 1
+        return np.asarray(out["logits"], np.float32).reshape(1, -1)
+
     def run(self, prompt: list[int], steps: int) -> dict[str, Any]:
-        import time
+        from .runners import greedy
 
         if len(prompt) + steps > self.cache_length:
             raise BadInput(f"{len(prompt)} prompt tokens + {steps} generated need {len(prompt) + steps} cache "
                            f"slots; the model's cache holds {self.cache_length}",
                            hint="pass fewer --tokens, or convert with a larger --cache-length")
-        cache = {n: np.zeros(s, np.float32) for n, s in self.shapes.items()}
-        seconds: list[float] = []
-        t = time.perf_counter()
-        head = prompt[:-1]
-        for start in range(0, len(head), self.window):
-            chunk = head[start:start + self.window]
-            tokens = np.zeros((1, self.window), np.int32)
-            tokens[0, :len(chunk)] = chunk
-            pos = np.arange(start, start + self.window, dtype=np.int32)
-            out = self.prefill(tokens=tokens, input_pos=pos, mask=self._mask(pos), **cache)
-            cache = {n: out[n] for n in self.cache_names}
-        rows, tokens_out = [], []
-        token, position = prompt[-1], len(prompt) - 1
-        for _ in range(steps):
-            pos = np.array([position], np.int32)
-            out = self.decode(tokens=np.array([[token]], np.int32), input_pos=pos, mask=self._mask(pos), **cache)
-            cache = {n: out[n] for n in self.cache_names}
-            logits = np.asarray(out["logits"], np.float32).reshape(-1)
-            seconds.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            rows.append(logits)
-            token, position = int(np.argmax(logits)), position + 1
-            tokens_out.append(token)
-        # the first decode call's logits are the prompt's last position: the one-pass row this runtime has
-        return {"tokens": tokens_out, "logits": np.stack(rows), "prefill": rows[0][None], "seconds": seconds}
+        return greedy(self.step, prompt, steps).to_dict()
 
 
 def generate(path: str, prompts: list[list[int]], steps: int) -> list[dict[str, Any]]:
