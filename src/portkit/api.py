@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .benchmark import BenchResult
     from .conversion import ConversionResult
     from .gates import Gates
+    from .generative.bench import GenBenchResult
     from .inspection import ModelInfo
     from .matrix import MatrixResult
     from .recipes import Recipe, RunResult
@@ -273,8 +274,10 @@ def bench(
     report: str | Path | None = None,
     gates: Gates | Mapping[str, Any] | None = None,
     log: Log | None = None,
-) -> BenchResult:
+) -> BenchResult | GenBenchResult:
     """Latency (p50/p90/p99, bootstrap CI of the median) and throughput of one or more models side by side.
+    Causal LMs (a folder) and artifacts exported with their cache get a generation bench instead
+    (portkit.generative.bench: TTFT, prefill tokens/s at 32 and 128, decode tokens/s, peak memory).
 
     `report` writes a self-contained HTML page. `gates` (max_latency_ms — p50 or p99, decided from
     confidence intervals —, max_size_mb, baseline + max_regression) raise GateFailed when one fails."""
@@ -282,6 +285,12 @@ def bench(
 
     g = _gates(gates, "bench")
     names = [str(models)] if isinstance(models, (str, Path)) else [str(m) for m in models]
+    if report is not None or g.any:
+        from .generative.bench import generative_models
+
+        if generative_models(names) is not None:
+            raise BadInput(f"{'--report' if report is not None else 'gates'}: for latency benches, not generation "
+                           "(TTFT, tokens/s)", hint="drop it; --json has every generation number")
     result = _bench(
         names,
         providers=providers,

@@ -328,8 +328,9 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
           batches: Sequence[int] | str | int = (1,), log: Callable[[str], None] | None = None,
           input_shapes: Any = None, weights: str | None = None, model_args: dict[str, Any] | None = None,
           allow_pickle: bool = False, input_dtypes: Any = None, dynamic_axes: Any = None,
-          **options: Any) -> BenchResult:
+          **options: Any) -> Any:
     """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
+    Generative models (causal LMs with their cache) get portkit.generative.bench's GenBenchResult.
 
     options: BenchOptions fields (iterations, duration, warmup, threads, io_binding, strict, seed,
     keep_samples) and the ConvertOptions that load a model (allow_unsafe, custom_objects, ...).
@@ -342,6 +343,10 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
     if isinstance(providers, str):
         providers = [p.strip() for p in providers.split(",") if p.strip()]
     batches = parse_int_list(batches)
+    from .generative.bench import generative_models
+
+    if generative_models([str(m) for m in models]) is not None:  # causal LMs with their cache: generation speed
+        return _bench_generative([str(m) for m in models], providers, batches, options, log)
     shapes = shapes_of(input_shapes)
     # the rest of **options loads the models (ConvertOptions: allow_unsafe, custom_objects, ...)
     mine = {f.name for f in fields(BenchOptions)}
@@ -353,6 +358,21 @@ def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu
                             **loading)
     artifacts = [source_artifact(str(m), copts) for m in models]
     return run_bench(artifacts, opts, log)
+
+
+def _bench_generative(models: list[str], providers: Sequence[str], batches: list[int], options: dict[str, Any],
+                      log: Callable[[str], None] | None) -> Any:
+    """TTFT, prefill and decode tokens/s, peak memory (portkit.generative.bench); batch 1 on the CPU."""
+    from .generative.bench import bench_generative
+
+    if [p.lower() for p in providers] != ["cpu"] or list(batches) != [1]:
+        raise BadInput("a generation bench runs batch 1 on the CPU", hint="drop --provider / --batch")
+    for name in ("duration", "io_binding", "strict"):
+        if options.get(name):
+            raise BadInput(f"--{name.replace('_', '-')} is for latency benches, not generation",
+                           hint=f"drop --{name.replace('_', '-')}")
+    return bench_generative(models, threads=options.get("threads"), repeats=options.get("iterations"),
+                            seed=options.get("seed") or 0, log=log)
 
 
 def parse_int_list(value: Sequence[int] | str | int) -> list[int]:

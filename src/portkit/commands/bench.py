@@ -49,6 +49,8 @@ def bench(
         ui.progress(f"wrote {report}")
     if as_json:
         ui.print_json(result.to_dict())
+    elif getattr(result, "generative", False):
+        render_generative(result)
     else:
         render(result)
     render_gates(result, as_json)
@@ -66,4 +68,14 @@ def render(result) -> None:
         print(f"portkit: warning: {m.label} batch {m.batch}: asked for {m.requested_provider}, "
               f"ran as {m.provider}", file=sys.stderr)
     for note in result.notes + [f"{m.label} batch {m.batch}: {n}" for m in result.measurements for n in m.notes]:
+        ui.line(f"note: {note}")
+
+
+def render_generative(result) -> None:
+    from portkit import ui
+
+    env = result.environment
+    ui.table(f"generation (batch 1) — {env.get('cpu')}, threads: {env.get('threads')}, load {env.get('load_average_1m')}",
+             result.table_columns, result.table_rows())
+    for note in result.notes + [f"{m.label}: {n}" for m in result.measurements for n in m.to_dict()["notes"]]:
         ui.line(f"note: {note}")

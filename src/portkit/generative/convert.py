@@ -130,7 +130,10 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
     except BaseException:
         remove(tmp)
         raise
-    art = Artifact(str(out), to, None, {"producer": "portkit.generative", **md})
+    # the source, for `portkit bench`'s torch eager reference row and `portkit validate`
+    source = {"location": src.location, **{k: src.metadata.get(k) for k in ("weights", "model_args")
+                                            if src.metadata.get(k)}}
+    art = Artifact(str(out), to, None, {"producer": "portkit.generative", **md, "source": source})
     hop = HopResult(edge, tool, str(out), time.perf_counter() - t0)
     if validate:
         check = validate_generation(src, art, prompts, steps, vopts, pool)

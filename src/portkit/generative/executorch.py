@@ -93,8 +93,11 @@ class PteGenerator:
         from executorch.runtime import Runtime, Verification
 
         self.torch = torch
-        if threads:
-            torch.set_num_threads(threads)  # XNNPACK's threadpool follows ExecuTorch's default (the cores)
+        if threads:  # ExecuTorch's own threadpool (XNNPACK's kernels) and torch's (the portable ops)
+            from executorch.extension.pybindings import portable_lib
+
+            portable_lib._unsafe_reset_threadpool(threads)
+            torch.set_num_threads(threads)
         try:
             self.program = Runtime.get().load_program(Path(path), verification=Verification.Minimal)
             self.method = self.program.load_method("forward")

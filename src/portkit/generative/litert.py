@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import BadInput
 
-__all__ = ["PREFILL", "export_tflite", "generate"]
+__all__ = ["PREFILL", "LiteRtGenerator", "export_tflite", "generate"]
 
 PREFILL = 32  # the prefill signature's window (prompts are prefilled in windows of this many tokens)
 
@@ -52,11 +52,13 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
                            "signatures": [f"prefill_{PREFILL}", "decode"]}}
 
 
-class _Lm:
-    def __init__(self, path: str) -> None:
+class LiteRtGenerator:
+    """LiteRT's interpreter over the prefill/decode signatures; the cache tensors go in and out of each call."""
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interp = Interpreter(model_path=path)
+        self.interp = Interpreter(model_path=path, num_threads=threads)
         sigs = self.interp.get_signature_list()
         prefills = sorted(s for s in sigs if s.startswith("prefill"))
         if "decode" not in sigs or not prefills:
@@ -103,6 +105,9 @@ class _Lm:
         self.position += 1
         return np.asarray(out["logits"], np.float32).reshape(1, -1)
 
+    def close(self) -> None:
+        self.cache = {}
+
     def run(self, prompt: list[int], steps: int) -> dict[str, Any]:
         from .runners import greedy
 
@@ -115,5 +120,5 @@ class _Lm:
 
 def generate(path: str, prompts: list[list[int]], steps: int) -> list[dict[str, Any]]:
     """Greedy generation from each prompt (in the tf worker)."""
-    lm = _Lm(path)
+    lm = LiteRtGenerator(path)
     return [lm.run(p, steps) for p in prompts]

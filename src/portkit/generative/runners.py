@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BadInput
 
-__all__ = ["Generation", "OrtGenerator", "greedy"]
+__all__ = ["Generation", "OnePassOrtGenerator", "OrtGenerator", "greedy"]
 
 
 @dataclass
@@ -101,3 +101,30 @@ class OrtGenerator:
 
     def close(self) -> None:
         self.state = {}
+
+
+class OnePassOrtGenerator:
+    """onnxruntime over a graph without a cache (`--no-cache`: ids, mask -> logits): every step runs the
+    whole sequence again. What the cache saves is measured against this (benchmarks/bench_generate.py)."""
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.output = self.session.get_outputs()[0].name
+        self.ids = np.zeros((1, 0), np.int64)
+
+    def step(self, ids: np.ndarray, first: bool) -> np.ndarray:
+        self.ids = np.asarray(ids, np.int64) if first else np.concatenate([self.ids, ids], axis=1)
+        n = self.ids.shape[1]
+        feeds = {"input_ids": self.ids, "attention_mask": np.ones((1, n), np.int64),
+                 "position_ids": np.arange(n, dtype=np.int64)[None]}
+        logits = self.session.run([self.output], {k: feeds[k] for k in self.inputs})[0][0]
+        return logits[-ids.shape[1]:]
+
+    def close(self) -> None:
+        self.ids = np.zeros((1, 0), np.int64)

@@ -13,7 +13,7 @@ from ..artifact import Artifact
 from ..formats import Format
 from .detect import hf_config, is_causal_config
 
-__all__ = ["CacheModel", "cache_names", "export_onnx", "load_lm", "probe", "reference"]
+__all__ = ["CacheModel", "TorchGenerator", "cache_names", "export_onnx", "load_lm", "probe", "reference"]
 
 _LOADED: dict[str, Any] = {}  # the warm worker keeps the model for every call of one command
 
@@ -101,6 +101,37 @@ def reference(location: str, metadata: dict[str, Any], prompts: list[list[int]],
                             "logits": np.stack([s[0].float().numpy() for s in out.logits]),
                             "prefill": one_pass.float().numpy()})
     return results
+
+
+class TorchGenerator:
+    """torch eager with transformers' own DynamicCache: the reference row of `portkit bench` (the runner
+    contract of portkit.generative.runners.greedy)."""
+
+    def __init__(self, location: str, metadata: dict[str, Any], threads: int | None = None) -> None:
+        import inspect
+
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = load_lm(location, metadata)
+        # transformers 5 names the argument `cache` (`past_key_values` still works, with a warning per call)
+        self.kwarg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.cache: Any = None
+
+    def step(self, ids: np.ndarray, first: bool) -> np.ndarray:
+        from transformers import DynamicCache
+
+        if first:
+            self.cache = DynamicCache(config=self.model.config)
+        with self.torch.no_grad():
+            out = self.model(input_ids=self.torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)),
+                             use_cache=True, **{self.kwarg: self.cache})
+        return out.logits[0].float().numpy()
+
+    def close(self) -> None:
+        self.cache = None
 
 
 def cache_names(layers: int) -> tuple[list[str], list[str]]:
