@@ -34,3 +34,9 @@ def hf_generate(folder: str, prompt: list[int], steps: int) -> list[int]:
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=steps, do_sample=False,
                              eos_token_id=None, pad_token_id=0)
     return out[0, len(prompt):].tolist()
+
+
+def save_and_generate(folder: str, prompt: list[int], steps: int) -> list[int]:
+    """save_tiny_llama, then transformers' generate on it from the saved folder, in one worker (one spawn)."""
+    save_tiny_llama(folder)
+    return hf_generate(folder, prompt, steps)

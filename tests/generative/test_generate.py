@@ -22,11 +22,20 @@ def d(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("generative")
 
 
+PROMPT = list(range(3, 40, 3))
+
+
 @pytest.fixture(scope="module")
-def llama(d) -> Path:
+def made(d) -> tuple[Path, list[int]]:
+    """The folder, and transformers' own greedy tokens from PROMPT (one worker for both)."""
     folder = d / "tiny-llama"
-    call_in_worker("tiny llama", "tests.generative_models", "save_tiny_llama", str(folder))
-    return folder
+    want = call_in_worker("tiny llama", "tests.generative_models", "save_and_generate", str(folder), PROMPT, STEPS)
+    return folder, want
+
+
+@pytest.fixture(scope="module")
+def llama(made) -> Path:
+    return made[0]
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +86,9 @@ def _ort_greedy(path: Path, prompt: list[int], steps: int, present_fix=None) -> 
     return out
 
 
-def test_a_plain_onnxruntime_loop_reproduces_transformers_generate(converted, llama):
+def test_a_plain_onnxruntime_loop_reproduces_transformers_generate(converted, made):
     path, _ = converted
-    prompt = list(range(3, 40, 3))
-    want = call_in_worker("generate", "tests.generative_models", "hf_generate", str(llama), prompt, STEPS)
-    assert _ort_greedy(path, prompt, STEPS) == want
+    assert _ort_greedy(path, PROMPT, STEPS) == made[1]
 
 
 def _shift_keys(src: Path, dst: Path) -> None:
@@ -172,17 +179,40 @@ def test_tflite_prefill_decode_signatures_generate_the_same_tokens(d, llama):
     assert meta["signatures"] == ["prefill_32", "decode"] and meta["cache_length"] == 128
 
 
-def test_executorch_static_cache_program_generates_the_same_tokens(d, llama):
-    """`--to executorch`: transformers' static-cache recipe lowered to XNNPACK, run by ExecuTorch's runtime
-    (prefill in one call, then one token per call, the cache inside the program): 32/32 tokens per prompt."""
-    out = d / "tiny-llama.pte"
-    proc = run_cli("convert", str(llama), "--to", "executorch", "--cache-length", "64", "-o", str(out), "--json")
+@pytest.fixture(scope="module")
+def pte(d, llama) -> tuple[Path, dict]:
+    """`portkit convert ./tiny-llama --to executorch` (a 64-slot static cache)."""
+    proc = run_cli("convert", "tiny-llama", "--to", "executorch", "--cache-length", "64", "--json", cwd=d)
     assert proc.returncode == 0, proc.stderr
-    check = json.loads(proc.stdout)["hops"][0]["validation"]
+    return d / "tiny-llama.pte", json.loads(proc.stdout)
+
+
+def test_executorch_static_cache_program_generates_the_same_tokens(pte, d):
+    """`--to executorch`: transformers' static-cache recipe lowered to XNNPACK, run by ExecuTorch's runtime
+    (the prompt in one call, then one token per call, the cache inside the program): 32/32 tokens per prompt."""
+    _, report = pte
+    check = report["hops"][0]["validation"]
     assert check["criteria"] == "generation" and len(check["prompts"]) >= 3
     assert all(p["identical"] == STEPS == p["steps"] and p["prefill_ok"] for p in check["prompts"])
     meta = json.loads((d / "tiny-llama.pte.portkit.json").read_text())["metadata"]
     assert meta["generative"]["cache_length"] == 64 and meta["backend"] == "XnnpackBackend"
+
+
+def test_bench_times_the_onnx_and_the_pte_beside_torch_eager(converted, pte, d):
+    """`portkit bench tiny-llama.onnx tiny-llama.pte`: TTFT, prefill tok/s at 32 (128 is past the .pte's 64
+    slots: absent, with a note), decode tok/s, peak memory; torch eager (the sidecar's source) first."""
+    proc = run_cli("bench", "tiny-llama.onnx", "tiny-llama.pte", "--iterations", "2", "--threads", "1", "--json",
+                   cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["schema"] == "portkit.bench.generate/1"
+    rows = {r["runtime"]: r for r in result["results"]}
+    assert list(rows) == ["torch eager + DynamicCache", "onnxruntime", "executorch (XNNPACK)"]
+    for r in rows.values():
+        assert r["ttft_ms"]["32"] > 0 and r["prefill_tps"]["32"] > 0 and r["decode_tps"] > 0
+        assert r["peak_mb"] is None or r["peak_mb"] > 0
+    assert rows["onnxruntime"]["ttft_ms"]["128"] > 0 and rows["executorch (XNNPACK)"]["ttft_ms"]["128"] is None
+    assert rows["executorch (XNNPACK)"]["decode_context"] == 32  # 32 + 64 would not fit; 32 + 32 does
 
 
 def test_a_static_cache_too_short_for_the_check_is_exit_2_before_anything_loads(llama, d):

@@ -21,9 +21,10 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +202,8 @@ class GenBenchResult:
         for m in self.measurements:
             v = m.values
             first = str(self.options["lengths"][0])
-            rows.append([os.path.basename(m.model.rstrip("/")) or m.model, m.runtime, num(v["ttft_ms"].get(first), ".2f"),
+            name = os.path.basename(m.model.rstrip("/")) or m.model
+            rows.append([name, m.runtime, num(v["ttft_ms"].get(first), ".2f"),
                          *[num(v["prefill_tps"].get(str(n)), ",.0f") for n in self.options["lengths"]],
                          num(v["decode_tps"], ",.1f"), "-" if m.ratio is None else f"{m.ratio:.2f}×",
                          num(v["peak_mb"], ",.0f")])
@@ -242,7 +244,7 @@ def generative_models(models: Sequence[str]) -> list[tuple[str, str, dict[str, A
     if bad:
         raise BadInput(f"{bad[0]} is not a generative model, and the others are: a generation bench compares "
                        "causal LMs with their cache", path=bad[0],
-                       hint="bench it separately, or give a causal-LM folder / an artifact portkit exported with a cache")
+                       hint="bench it separately, or give causal-LM folders / artifacts exported with a cache")
     return [k for k in kinds if k is not None]
 
 
@@ -253,7 +255,7 @@ def _reference(entries: list[tuple[str, str, dict[str, Any]]], notes: list[str])
     for _, location, md in entries:
         source = md.get("source") or {}
         where = source.get("location")
-        if where and Path(where).is_dir():
+        if where and (Path(where).is_dir() or (":" in where and not Path(where).exists())):  # folder or factory
             notes.append(f"torch eager reference: {where} (the source {Path(location).name}'s sidecar names)")
             return [("torch", where, {k: source.get(k) for k in ("weights", "model_args")}), *entries]
     notes.append("no torch eager reference: give the causal-LM folder as a model too")

@@ -131,7 +131,8 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
         remove(tmp)
         raise
     # the source, for `portkit bench`'s torch eager reference row and `portkit validate`
-    source = {"location": src.location, **{k: src.metadata.get(k) for k in ("weights", "model_args")
+    where = str(Path(src.location).resolve()) if Path(src.location).exists() else src.location
+    source = {"location": where, **{k: src.metadata.get(k) for k in ("weights", "model_args")
                                             if src.metadata.get(k)}}
     art = Artifact(str(out), to, None, {"producer": "portkit.generative", **md, "source": source})
     hop = HopResult(edge, tool, str(out), time.perf_counter() - t0)
