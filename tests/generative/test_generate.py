@@ -223,6 +223,13 @@ def test_a_static_cache_too_short_for_the_check_is_exit_2_before_anything_loads(
     assert not out.exists()
 
 
+def test_quantize_with_the_cache_is_exit_2_not_a_silent_float_model(llama, d):
+    out = d / "q.onnx"
+    proc = run_cli("convert", str(llama), "--to", "onnx", "--quantize", "dynamic", "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "--no-cache" in proc.stderr and "Traceback" not in proc.stderr and not out.exists()
+
+
 def test_a_cache_longer_than_the_context_is_exit_2_and_writes_nothing(llama, d):
     out = d / "long.tflite"
     proc = run_cli("convert", str(llama), "--to", "tflite", "--cache-length", "4096", "-o", str(out))

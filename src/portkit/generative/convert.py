@@ -58,6 +58,8 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
         if asked:
             raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
         return None
+    if cfg is not None:
+        _no_quantize(opts, location)
     if cfg is not None:  # told by config.json, before anything loads
         told = {"context": cfg.get("max_position_embeddings") or cfg.get("n_positions")}
         static = cache_length(told, opts, location) if to is not Format.ONNX else None
@@ -73,7 +75,17 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
     if info is None and asked:
         raise BadInput("--cache: the model is not a causal LM that can generate (no key/value cache)",
                        path=location, hint="drop --cache (encoders convert as one pass)")
+    if info is not None:
+        _no_quantize(opts, location)
     return info
+
+
+def _no_quantize(opts: ConvertOptions, location: str) -> None:
+    """Never a silently float result: the cache exports write float32 weights only (so far)."""
+    if opts.quantize:
+        raise BadInput(f"--quantize {opts.quantize}: weight quantization of a causal LM exported with its cache is "
+                       "not done yet", path=location,
+                       hint="drop --quantize, or pass --no-cache to quantize the one-pass graph")
 
 
 def cache_length(info: dict[str, Any], opts: ConvertOptions, location: str) -> int:
