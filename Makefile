@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_process.py
 	$(BIN)/python benchmarks/bench_litert.py
+	$(BIN)/python benchmarks/bench_generate.py
 
 # served throughput vs a bare onnxruntime loop (issue 7's goal); results/serve-latest.{json,md}
 bench-serve: $(STAMP)
