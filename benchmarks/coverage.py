@@ -142,7 +142,7 @@ def _row(entry: dict[str, Any], route: str, t0: float, result: Any = None, error
             row["warnings"] = warnings
         spreads = [s for v in checks for s in v.output_spread.values()]
         row["output_spread"] = min(spreads) if spreads else None
-        notes = result.output.metadata.get("normalised") or []
+        notes = list(result.output.record.normalised)
         if notes:
             row["normalised"] = [n for n in notes if not n.startswith("normalize check")]
     return row

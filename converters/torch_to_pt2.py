@@ -23,7 +23,7 @@ TOOL = "torch.export"
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     require("torch", "torch.export")
     module, sig = module_and_signature(src)
-    dynamic = opts.dynamic and src.metadata.get("dynamic", True)
+    dynamic = opts.dynamic and src.record.dynamic is not False
     args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     with converting("torch→pt2 (torch.export)", alternative="--static (no dynamic axes), or --via torchscript"):
         program = export_program(module, sig.inputs, args, dynamic)

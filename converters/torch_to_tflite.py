@@ -41,7 +41,7 @@ TOOL = "litert-torch"
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     mode = check_quantize(opts)  # bad options fail before any work
     module, sig = source_module(src)
-    dynamic = opts.dynamic and src.metadata.get("dynamic", True) and any(s.dynamic_dims for s in sig.inputs)
+    dynamic = opts.dynamic and src.record.dynamic is not False and any(s.dynamic_dims for s in sig.inputs)
     args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     reshape = symbolic_reshape(module, args, sig) if dynamic else None
     if reshape:  # known before converting (and before importing litert-torch, 4-7 s): fail now, not after

@@ -26,7 +26,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from torch._export.converter import TS2EPConverter  # torch's own (documented) TorchScript bridge
 
     module, sig = module_and_signature(src)
-    dynamic = opts.dynamic and src.metadata.get("dynamic", True)
+    dynamic = opts.dynamic and src.record.dynamic is not False
     args = example_args(sig.inputs, batch=2 if dynamic else 1)
     with converting("torchscript→pt2 (TS2EPConverter + torch.export)",
                     alternative="--via onnx, or export the eager module with torch.export"):

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
 from .formats import Format
-from .options import ConvertOptions, ValidateOptions, convert_options, shapes_of, user_path, validate_options
+from .options import ConvertOptions, ValidateOptions, convert_options, user_path, validate_options
 from .public import API_FUNCTIONS
+from .signature import shapes_of, specs_from_keywords
 
 if TYPE_CHECKING:
     from .benchmark import BenchResult
@@ -131,9 +132,9 @@ def convert(
 
     measured = None
     if g.max_latency_ms is not None:
-        measured = bench(
-            [result.output.location], duration=1.0, input_shapes=options.get("input_shapes"), log=log
-        )
+        from .benchmark import bench as _bench
+
+        measured = _bench([result.output.location], duration=1.0, input_specs=copts.input_specs, log=log)
     out = result.output.location
     report = evaluate(
         g,
@@ -162,14 +163,11 @@ def inspect(
     `input_dtypes` and `dynamic_axes` describe the inputs of a model that declares none (bare TorchScript);
     `task` and `allow_unsafe` are a Hugging Face folder's (as for convert)."""
     from .inspection import inspect_model
-    from .signature import parse_input_specs
 
-    shapes = shapes_of(input_shapes)
-    specs = parse_input_specs(shapes or None, input_dtypes, dynamic_axes) if (input_dtypes or dynamic_axes) else ()
+    specs = specs_from_keywords(dict(input_shapes=input_shapes, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes))
     return inspect_model(
         str(model),
-        input_shapes={k: list(v) for k, v in shapes.items()} or None,
-        input_specs=[sp.to_dict() for sp in specs] or None,
+        input_specs=specs,
         weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle or None,
@@ -228,7 +226,7 @@ def validate(
             raise BadInput(
                 f"unknown quantization kind '{quantized}'", hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}"
             )
-        cand.metadata["quantized"] = quantized
+        cand.note(quantized=quantized)
     result = _validate(ref, cand, vopts)
     if (locate or reduce) and not result.passed:
         from .locate import locate_divergence

@@ -27,6 +27,7 @@ from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
 from .gate_report import GateReport
 from .options import PROVIDERS, check_rules, option
+from .signature import InputSpec, spec_shapes, specs_from_keywords
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
 
@@ -107,7 +108,7 @@ class BenchOptions:
     # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
     strict: bool = option(False, recipe="bench")
     seed: int = 0  # recipes: the recipe's `seed`
-    input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs (said of the first model)
     keep_samples: bool = True  # raw timings on each Measurement (the HTML report plots them)
 
     def __post_init__(self) -> None:
@@ -221,8 +222,8 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
     from .inputs import check_shapes, make_inputs
 
     if reference is None:  # --input-shape is said for the first model (later ones may be NHWC)
-        check_shapes(signature, opts.input_shapes, getattr(artifact, "location", None))
-    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
+        check_shapes(signature, spec_shapes(opts.input_specs), getattr(artifact, "location", None))
+    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=spec_shapes(opts.input_specs) or None)
     if reference is None:
         return own, None
     tensors = artifact.record.tensors
@@ -326,36 +327,35 @@ def _ratios(measurements: list[Measurement]) -> None:
 
 def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu",),
           batches: Sequence[int] | str | int = (1,), log: Callable[[str], None] | None = None,
-          input_shapes: Any = None, weights: str | None = None, model_args: dict[str, Any] | None = None,
-          allow_pickle: bool = False, input_dtypes: Any = None, dynamic_axes: Any = None,
+          weights: str | None = None, model_args: dict[str, Any] | None = None, allow_pickle: bool = False,
           **options: Any) -> Any:
     """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
     Generative models (causal LMs with their cache) get portkit.generative.bench's GenBenchResult.
 
     options: BenchOptions fields (iterations, duration, warmup, threads, io_binding, strict, seed,
-    keep_samples) and the ConvertOptions that load a model (allow_unsafe, custom_objects, ...).
+    keep_samples), the input keywords (portkit.signature.INPUT_KEYWORDS) and the ConvertOptions that load a
+    model (allow_unsafe, custom_objects, ...).
     """
     from .conversion import source_artifact
-    from .options import convert_options, shapes_of
+    from .options import convert_options
 
     if isinstance(models, str):
         models = [models]
     if isinstance(providers, str):
         providers = [p.strip() for p in providers.split(",") if p.strip()]
     batches = parse_int_list(batches)
+    specs = specs_from_keywords(options)
     from .generative.bench import generative_models
 
     if generative_models([str(m) for m in models]) is not None:  # causal LMs with their cache: generation speed
         return _bench_generative([str(m) for m in models], providers, batches, options, log)
-    shapes = shapes_of(input_shapes)
     # the rest of **options loads the models (ConvertOptions: allow_unsafe, custom_objects, ...)
     mine = {f.name for f in fields(BenchOptions)}
     loading = {k: options.pop(k) for k in list(options) if k not in mine}
     opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
-                        input_shapes=shapes, **options)
-    copts = convert_options(input_shapes=shapes, weights=weights, model_args=model_args or {},
-                            allow_pickle=allow_pickle, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes,
-                            **loading)
+                        input_specs=specs, **options)
+    copts = convert_options(input_specs=specs, weights=weights, model_args=model_args or {},
+                            allow_pickle=allow_pickle, **loading)
     artifacts = [source_artifact(str(m), copts) for m in models]
     return run_bench(artifacts, opts, log)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .artifact import Artifact
+from .artifact import Artifact, HopRecord
 from .errors import BadInput, ConversionFailed, ValidationFailed
 from .formats import Format, sniff
 from .gate_report import GateReport
@@ -21,6 +21,7 @@ from .graph import Route, plan, route_text
 from .hops import HopResult, remove, run_hop, validate_pair
 from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
+from .tensormap import TensorMap
 from .validation import ValidationResult
 from .workers import WorkerPool, command_pool
 
@@ -74,11 +75,7 @@ class ConversionResult:
 def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     """Sniff the source and attach the loading options a runtime or converter needs."""
     fmt = sniff(source)
-    md: dict[str, Any] = {"dynamic": opts.dynamic}
-    if opts.input_shapes:
-        md["input_shapes"] = {k: list(v) for k, v in opts.input_shapes.items()}
-    if opts.input_specs:
-        md["input_specs"] = [s.to_dict() for s in opts.input_specs]
+    md: dict[str, Any] = {"dynamic": opts.dynamic, "input_specs": opts.input_specs}
     if fmt in (Format.TORCH, Format.TORCHSCRIPT):
         md.update(weights=opts.weights, model_args=opts.model_args, allow_pickle=opts.allow_pickle)
         if fmt is Format.TORCH and not opts.allow_pickle and Path(str(source)).exists():
@@ -96,7 +93,7 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
                        hint="drop --task, or pass a save_pretrained() folder")
     if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
         md.update(weights=opts.weights, allow_unsafe=opts.allow_unsafe, custom_objects=opts.custom_objects)
-    art = Artifact(str(source), fmt, None, md)
+    art = Artifact(str(source), fmt, None, HopRecord(**md).to_metadata())
     if fmt is not Format.TORCH:
         art.read_sidecar_metadata()
     return art
@@ -110,7 +107,7 @@ def data_specs(art: Artifact, data: str, dynamic: bool = True) -> tuple[InputSpe
 
     specs = specs_from_arrays(load_inputs(data)[0])
     if art.format in (Format.TORCH, Format.TORCHSCRIPT):
-        art.metadata["data_specs"] = [s.to_dict() for s in specs]
+        art.note(data_specs=specs)
     # the sizes of the data with the batch axis left dynamic (data may hold many rows of a batch-1 model)
     return tuple(replace(s, shape=("batch", *s.shape[1:]) if s.shape and dynamic else s.shape, dynamic_axes=())
                  for s in specs)
@@ -228,7 +225,7 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
     if validate and not opts.dynamic and not (validate_opts and (validate_opts.inputs or validate_opts.batches)):
         # --static: the result takes one batch size. The default sweep's batch 2 is there to catch a dynamic
         # batch lost on the way; here nobody asked for one, so validate at the fixed batch only
-        validate_opts = replace(validate_opts or ValidateOptions(input_shapes=opts.input_shapes),
+        validate_opts = replace(validate_opts or ValidateOptions(input_specs=opts.input_specs),
                                 batches=(_static_batch(opts),))
     # unreadable or empty data files are exit 2 before any hop writes a file
     data = [validate_opts.inputs] if validate and validate_opts is not None and validate_opts.inputs else []
@@ -247,7 +244,7 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
                            hint="save it with numpy.savez(path, <input>=x, labels=y)")
     if validate and validate_opts is not None and validate_opts.inputs:
         sized = data_specs(src, validate_opts.inputs, opts.dynamic)
-        if not opts.input_shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
+        if not opts.shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
             opts = replace(opts, input_specs=merge_input_specs(opts.input_specs, sized))
     same = src.format is to and via is None
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
@@ -423,7 +420,7 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
 
 def _static_batch(opts: ConvertOptions) -> int:
     """The batch size a --static conversion fixes: the first input's --input-shape batch, else 1."""
-    for dims in opts.input_shapes.values():
+    for dims in opts.shapes.values():
         if dims and isinstance(dims[0], int) and dims[0] > 0:
             return dims[0]
         break
@@ -470,9 +467,8 @@ def _accuracy(result: ConversionResult, eval_data: str, log: Log, max_drop: floa
 
 def _mark(result: ConversionResult) -> None:
     art = result.output
-    art.metadata["route"] = result.route
-    art.metadata["validation"] = ("passed" if result.passed else "FAILED") if any(
-        h.validation is not None for h in result.hops) else "skipped"
+    art.note(route=result.route, validation=("passed" if result.passed else "FAILED") if any(
+        h.validation is not None for h in result.hops) else "skipped")
     art.write_sidecar()
 
 
@@ -490,7 +486,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
 
     from .runtimes import open_runner
 
-    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
     # the command's warm worker per framework: the hop that loaded torch (or TF) also runs the reference
@@ -524,7 +520,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log, eval_data) \
                     if quantizing else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
-                for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
+                for note in nxt.record.input_notes:  # what the hop inferred (input dtypes)
                     log(f"  note: {note}")
             hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
@@ -565,19 +561,18 @@ def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, v
     return nxt
 
 
-_MAPPING_KEYS = ("layout", "renamed")
-
-
 def _hop_view(art: Artifact) -> Artifact:
     """The artifact with the layout/renaming of its own hop (relative to the hop's input)."""
-    hop = art.metadata.get("hop") or {}
-    return Artifact(art.location, art.format, art.signature,
-                    {**art.metadata, **{k: hop.get(k) or {} for k in _MAPPING_KEYS}})
+    record = art.record
+    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
+    view.note(tensors=record.hop_tensors or TensorMap())
+    return view
 
 
 def _without_maps(art: Artifact) -> Artifact:
-    return Artifact(art.location, art.format, art.signature,
-                    {k: v for k, v in art.metadata.items() if k not in (*_MAPPING_KEYS, "hop")})
+    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
+    view.note(tensors=TensorMap(), hop_tensors=None)
+    return view
 
 
 def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
@@ -586,11 +581,9 @@ def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
     A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
     layout record nothing. Composing keeps the final artifact's map true to the original model, so
     end-to-end validation and users can map tensors without guessing. The hop's own map stays under
-    metadata["hop"]."""
-    if "hop" in nxt.metadata:  # already composed (a reused route prefix)
+    the record's hop_tensors."""
+    own = nxt.record.tensors
+    if nxt.record.hop_tensors is not None:  # already composed (a reused route prefix)
         return
-    nxt.metadata["hop"] = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
-    composed = prev.record.tensors.then(nxt.record.tensors).to_metadata()
-    layout, renamed = composed["layout"], composed["renamed"]
-    nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
+    nxt.note(hop_tensors=own, tensors=prev.record.tensors.then(own))
     nxt.write_sidecar()

@@ -10,11 +10,11 @@ from typing import Any
 
 from .errors import BadInput
 from .formats import ALL_KINDS, Quantize, is_reference, suggest
-from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
+from .signature import Dim, InputSpec, spec_shapes, specs_from_keywords
 
 __all__ = ["PROVIDERS", "QUANTIZE_KINDS", "WEB_MODELS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "check_rules", "convert_options", "debug_requested", "flag_of", "fold_input_specs", "keep_float_names",
-           "option", "recipe_fields", "shapes_of", "user_path", "validate_options"]
+           "check_rules", "convert_options", "debug_requested", "flag_of", "keep_float_names", "option",
+           "recipe_fields", "rules_of", "user_path", "validate_options"]
 
 
 class Provider(str, enum.Enum):
@@ -51,9 +51,14 @@ def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = 
     return field(default=default, default_factory=factory, metadata={"recipe": recipe, **rules})
 
 
+def rules_of(f: Field) -> dict[str, Any]:
+    """The definition of an option field beyond its type and default: recipe scope, rules, flag, help."""
+    return dict(f.metadata)
+
+
 def flag_of(f: Field) -> str:
     """The CLI flag of an option field (`flag` in its definition where it is not --the-field-name)."""
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    return rules_of(f).get("flag") or "--" + f.name.replace("_", "-")
 
 
 _BOUNDS = {"ge": (lambda v, b: v >= b, "≥"), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "≤")}
@@ -64,7 +69,7 @@ def check_rules(opts: Any) -> None:
     Every options dataclass runs this when built, so the CLI, the API, recipes, bench and prep refuse a bad
     value alike (exit 2), in one line naming the flag and, for recipes, the key."""
     for f in fields(opts):
-        rules, value = f.metadata, getattr(opts, f.name)
+        rules, value = rules_of(f), getattr(opts, f.name)
         if value is None or not rules:
             continue
         flag = flag_of(f)
@@ -92,18 +97,17 @@ def check_rules(opts: Any) -> None:
 
 def recipe_fields(cls: type, scope: str) -> list[Field]:
     """The fields of options dataclass `cls` that recipes take at `scope`, in definition order."""
-    return [f for f in fields(cls) if f.metadata.get("recipe") == scope]
+    return [f for f in fields(cls) if rules_of(f).get("recipe") == scope]
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
     opset: int | None = option(None, recipe="target", ge=7)  # None: the converter's default (17 for torch)
-    input_shapes: dict[str, tuple[Dim, ...]] = option(  # '' = the only input
-        recipe="model", factory=dict, flag="--input-shape", recipe_type=dict[str, list[int | str]] | None)
+    # the one description of the inputs: name/shape/dtype/dynamic axes per input, parsed once at the edge
+    # (--input-shape/--input-dtype/--dynamic-axis; the API's and recipes' keywords for them are
+    # portkit.signature.INPUT_KEYWORDS, parsed by specs_from_keywords)
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape")
     dynamic: bool = option(True, recipe="target", flag="--static")  # dynamic batch axis
-    # name/shape/dtype/dynamic axes per input (--input-shape/--input-dtype/--dynamic-axis); input_shapes is
-    # folded in and kept as the shapes' view of these specs (recipes spell them input_dtypes / dynamic_axes)
-    input_specs: tuple[InputSpec, ...] = ()
     # loading
     weights: str | None = option(None, recipe="model", path=True)
     model_args: dict[str, Any] = option(recipe="model", factory=dict)
@@ -139,9 +143,14 @@ class ConvertOptions:
     cache_length: int | None = option(None, recipe="target", ge=2)
 
     def __post_init__(self) -> None:
-        _sync_specs(self)
+        object.__setattr__(self, "input_specs", _specs(self.input_specs))
         object.__setattr__(self, "keep_float", keep_float_names(self.keep_float))
         check_rules(self)
+
+    @property
+    def shapes(self) -> dict[str, tuple[Dim, ...]]:
+        """The inputs' shapes the command gave, {name: dims} ('' = the only input)."""
+        return spec_shapes(self.input_specs)
 
 
 @dataclass(frozen=True)
@@ -156,45 +165,28 @@ class ValidateOptions:
     samples: int = option(1, recipe="validate", ge=1)
     seed: int = 0  # recipes: the recipe's `seed`
     inputs: str | None = option(None, recipe="validate", path=True)  # .npz or folder of .npy
-    input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
-    input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape")  # as ConvertOptions.input_specs
     tokens: int = option(32, recipe="validate", ge=1)  # causal LMs: greedy tokens generated per prompt
 
     def __post_init__(self) -> None:
-        _sync_specs(self)
+        object.__setattr__(self, "input_specs", _specs(self.input_specs))
         check_rules(self)
 
+    @property
+    def shapes(self) -> dict[str, tuple[Dim, ...]]:
+        """The inputs' shapes the command gave, {name: dims} ('' = the only input)."""
+        return spec_shapes(self.input_specs)
 
-def _sync_specs(opts: Any) -> None:
-    """One definition: input_shapes (the older field) folds into input_specs, then mirrors their shapes."""
-    if not opts.input_specs and not opts.input_shapes:
-        return
-    shapes = {k: tuple(v) for k, v in (opts.input_shapes or {}).items()}
-    specs = merge_input_specs(tuple(opts.input_specs or ()),
-                              tuple(InputSpec(k, v) for k, v in shapes.items()))
-    object.__setattr__(opts, "input_specs", specs)
-    # axes named dynamic (--dynamic-axis) stay symbolic here: their size is an example, not a fixed shape
-    object.__setattr__(opts, "input_shapes", {s.name: s.symbolic_shape(False) for s in specs if s.shape is not None})
+
+def _specs(given: Any) -> tuple[InputSpec, ...]:
+    """input_specs as a tuple of InputSpec (the API may hand a list, or the dicts of a sidecar)."""
+    return tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given or ())
 
 
 # ---------------------------------------------------------------- keywords → options (the API, recipes, bench)
 
 _CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
 _VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
-
-
-def shapes_of(value: Any) -> dict[str, tuple]:
-    """Input shapes as the API and recipes take them (a list of ints, {name: dims}, "1,3,8,8" or
-    ["x=1,3,8,8"]) as {name: dims}; '' is the only input."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {k: tuple(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
-        return {"": tuple(value)}
-    if isinstance(value, str):
-        value = [value]
-    return parse_input_shapes(list(value))
 
 
 def user_path(value: str | Path | None) -> str | None:
@@ -212,29 +204,15 @@ def user_path(value: str | Path | None) -> str | None:
 _PATH_OPTIONS = ("weights", "calibration")
 
 
-def fold_input_specs(options: dict[str, Any]) -> None:
-    """Fold the input keywords into options["input_specs"] (one definition): `input_specs` (InputSpec or
-    dicts), `input_shapes`, `input_dtypes` ({name: dtype} or ["name=dtype"]) and `dynamic_axes`
-    ({name: {axis: symbol}} or ["name=axis:symbol"]), the CLI's --input-shape/--input-dtype/--dynamic-axis."""
-    given = options.pop("input_specs", None) or ()
-    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
-    dtypes, axes = options.pop("input_dtypes", None), options.pop("dynamic_axes", None)
-    shapes = options.get("input_shapes")
-    if dtypes or axes:
-        specs = merge_input_specs(specs, parse_input_specs(shapes_of(shapes) or None, dtypes, axes))
+def _checked(options: dict[str, Any], valid: set[str], kind: str) -> dict[str, Any]:
+    """The part convert and validate options share: the input keywords parsed into the one InputSpec
+    description (portkit.signature.specs_from_keywords), unknown names refused."""
+    specs = specs_from_keywords(options)
     if specs:
         options["input_specs"] = specs
-
-
-def _checked(options: dict[str, Any], valid: set[str], kind: str) -> dict[str, Any]:
-    """The part convert and validate options share: input keywords folded into specs, unknown names refused,
-    shapes in their one form."""
-    fold_input_specs(options)
     unknown = set(options) - valid
     if unknown:
         raise BadInput(f"unknown {kind} option(s): {sorted(unknown)}", hint=f"valid: {sorted(valid)}")
-    if "input_shapes" in options:
-        options["input_shapes"] = shapes_of(options["input_shapes"])
     return options
 
 

@@ -18,8 +18,8 @@ from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep
 # recipe itself (seed), or that are not user options (debug: the CLI's global --debug, keep_samples)
 NOT_IN_RECIPES = {
     ConvertOptions: {"input_specs", "debug"},
-    ValidateOptions: {"seed", "input_shapes", "input_specs"},
-    BenchOptions: {"seed", "input_shapes", "keep_samples"},
+    ValidateOptions: {"seed", "input_specs"},
+    BenchOptions: {"seed", "input_specs", "keep_samples"},
 }
 SECTIONS = [(Target, ConvertOptions, "target"), (ModelSpec, ConvertOptions, "model"),
             (ValidateStep, ValidateOptions, "validate"), (BenchStep, BenchOptions, "bench")]
@@ -78,14 +78,14 @@ def test_recipe_values_reach_the_options(tmp_path):
     assert (opts.opset, opts.dynamic, opts.keep_layout, opts.quantize, opts.int8_io, opts.optimize, opts.tool) == \
         (13, False, True, "int8", True, True, "onnx2tf")
     assert opts.calibration == str(tmp_path / "cal.npz") and opts.allow_pickle and opts.custom_objects == "my.mod"
-    assert opts.input_specs[0].dtype == "int64" and opts.input_shapes == {"input_ids": (1, 16)}
+    assert opts.input_specs[0].dtype == "int64" and opts.shapes == {"input_ids": (1, 16)}
     v = ValidateOptions(**t.validate_.option_values(recipe.resolve))
     assert (v.atol, v.per_output, v.batches, v.samples) == (0.01, {"y": (0.1, 0.2)}, (1, 3), 2)
     b = BenchOptions(**t.bench.option_values())
     assert (b.batches, b.iterations, b.warmup, b.threads, b.strict) == ((1, 4), 5, 0, 1, True)
 
 
-FLAG_OF = {"input_shapes": "--input-shape", "dynamic": "--static", "per_output": "--tolerance",
+FLAG_OF = {"input_specs": "--input-shape", "dynamic": "--static", "per_output": "--tolerance",
            "batches": "--batch", "providers": "--provider"}
 
 

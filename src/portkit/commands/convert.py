@@ -107,7 +107,7 @@ def render(result) -> None:
     ui.table(f"{result.source.location} → {result.output.location}",
              ["hop", "tool", "time", "validation", "max abs", "max rel"], rows)
     ui.line(f"wrote {result.output.location} ({ui.fmt_size(result.output.size_bytes())})")
-    kept = result.output.metadata.get("keep_float")
+    kept = result.output.record.keep_float
     if kept:
         render_kept(kept)
 

@@ -225,7 +225,7 @@ def generative_artifact(location: str) -> Artifact | None:
     fmt = sniff(location)
     art = Artifact(str(path.resolve()), fmt, None, {})
     art.read_sidecar_metadata()
-    if art.metadata.get("generative"):
+    if art.record.generative:
         return art
     if fmt is Format.ONNX:
         import onnx

@@ -72,7 +72,7 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
 
 
 def quantized_validation(opts: ConvertOptions, vopts: ValidateOptions | None) -> ValidateOptions:
-    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     if vopts.inputs:
         return vopts
     if opts.calibration:
@@ -163,10 +163,10 @@ def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions
         from .ort_format import write_operator_config
 
         config = write_operator_config(result.output.location)
-        result.output.metadata["operator_config"] = config.name
+        result.output.note(operator_config=config.name)
         log(f"required-operators config for a reduced ORT build: {config}")
     elif to is Format.WEB:
-        ops = result.output.metadata.get("ops") or {}
+        ops = result.output.record.ops or {}
         if ops:
             log(f"op check: {ops.get('summary', '')}")
     if to in PREP_TARGETS and (opts.quantize or opts.optimize or to is not Format.ONNX):
@@ -178,10 +178,10 @@ def record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptio
     """The layers kept float go into the metadata (sidecar, manifest) and the log."""
     from .keep_float import finish_record
 
-    art.metadata.pop("sensitivity", None)  # a converter's ranking: the record keeps what matters
     record = record or {"mode": "names", "layers": list(opts.keep_float)}
     record = finish_record(record, art.location, opts, log)
-    art.metadata["keep_float"] = record
+    # a converter's ranking (sensitivity) gives way to the record, which keeps what matters of it
+    art.note(sensitivity=None, keep_float=record)
     art.write_sidecar()
     layers = record.get("layers") or []
     log(f"  kept in float: {', '.join(layers) if layers else 'none (full int8 meets the gate)'}"
@@ -191,7 +191,7 @@ def record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptio
 
 def _report_size(result: ConversionResult, log: Log) -> None:
     out = result.output
-    before_loc = out.metadata.get("float_model") or (
+    before_loc = out.record.float_model or (
         result.hops[-2].output if len(result.hops) > 1 else result.source.location)
     before_art = Artifact(before_loc, Format.ONNX)
     before = before_art.size_bytes() if Path(before_loc).is_file() else 0
@@ -202,10 +202,9 @@ def _report_size(result: ConversionResult, log: Log) -> None:
         after = model_file(out.location).stat().st_size
     if before and after:
         ratio = after / before
-        out.metadata["size"] = {"before_bytes": before, "after_bytes": after, "ratio": round(ratio, 4),
-                                "before": before_loc}
-        log(f"size: {_fmt(before)} → {_fmt(after)} ({ratio:.2f}×)"
-            + (f", {out.metadata['quantized']}" if out.metadata.get("quantized") else ""))
+        out.note(size={"before_bytes": before, "after_bytes": after, "ratio": round(ratio, 4), "before": before_loc})
+        quantized = out.record.quantized
+        log(f"size: {_fmt(before)} → {_fmt(after)} ({ratio:.2f}×)" + (f", {quantized}" if quantized else ""))
 
 
 def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
@@ -249,8 +248,8 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
                 nxt = run_hop(step_edge(step), current, final, opts, pool)
             if step == "quantize" and opts.keep_float:
                 record_kept(nxt, kept, opts, log)
-            if "quantized" in current.metadata and step == "optimize":
-                nxt.metadata.setdefault("quantized", current.metadata["quantized"])
+            if current.record.quantized and step == "optimize" and not nxt.record.quantized:
+                nxt.note(quantized=current.record.quantized)
             hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
             if validate:
                 hop.validation = validate_pair(current, nxt, runners, vopts, open_runner)
@@ -266,7 +265,7 @@ def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, valid
         for r in runners.values():
             r.close()
         pool.close()
-    current.metadata["float_model"] = float_model
+    current.note(float_model=float_model)
     current.write_sidecar()
     result.output = current
     start = ["onnx"] if not result.hops[:-len(steps)] else result.route

@@ -5,7 +5,7 @@ runtimes in worker processes). Inputs and outputs are matched by name, then by t
 metadata converters record, then by position with a warning — never silently.
 
 Two criteria modes: "tolerance" (every element within atol + rtol·|ref|, per-dtype defaults) and, for a
-candidate whose metadata says it is quantized (`metadata["quantized"]` = "int8" / "dynamic" / "fp16"),
+candidate whose metadata says it is quantized (`record.quantized` = "int8" / "dynamic" / "fp16"),
 "quantized:<kind>" — judged by cosine similarity and argmax agreement, since atol means little there.
 The JSON schema of `ValidationResult.to_dict()` is documented in docs/validation.md.
 
@@ -261,7 +261,7 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
     batches = opts.batches or ((1, 2) if dynamic else (None,))
     if not dynamic:
         batches = (None,)  # a static batch cannot be swept
-    seq_sizes = sweep_dims(sig, opts.input_shapes)
+    seq_sizes = sweep_dims(sig, opts.shapes)
     variants: list[tuple[int | None, dict[str, int]]] = [(b, {}) for b in batches]
     for dim, sizes in seq_sizes.items():
         variants += [(batches[0], {dim: n}) for n in sizes]
@@ -269,7 +269,7 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
     for i, (b, dims) in enumerate(variants):
         for k in range(max(1, opts.samples)):
             seed = opts.seed + 1000 * i + k
-            feeds = make_inputs(sig, batch=b or 1, seed=seed, shapes=opts.input_shapes, ranges=ranges, dims=dims)
+            feeds = make_inputs(sig, batch=b or 1, seed=seed, shapes=opts.shapes, ranges=ranges, dims=dims)
             first = next(iter(feeds.values())) if feeds else np.zeros(1)
             actual = b if b else (int(first.shape[0]) if first.ndim else 1)
             label = f"batch {actual}" + "".join(f" · {d} {n}" for d, n in dims.items())
@@ -308,7 +308,7 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
     with open_borrowing(reference, [candidate], notes=notes, **runner_options) as ref, \
             open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes,
                            **runner_options) as cand:
-        check_shapes(ref.signature, opts.input_shapes, reference.location)  # the user's model: exit 2 early
+        check_shapes(ref.signature, opts.shapes, reference.location)  # the user's model: exit 2 early
         result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
                                   reference=reference)
     result.notes[:0] = notes
