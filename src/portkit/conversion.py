@@ -312,8 +312,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             if nxt is not None:
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(nxt)}")
             continue
-        result = finish(result, to, out, opts, validate, validate_opts, log, gates,  # mobile/web prep (prep)
-                        eval_data)
+        result = finish(result, to, opts, log)  # mobile/web prep (portkit.prep): ORT config, sizes
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
         if clean:
@@ -479,13 +478,39 @@ def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
     return out.parent / (f"{stem}{fmt.suffix}" if fmt.suffix else f"{stem}_{fmt.value}")
 
 
+def _hop_paths(route: Route, out: Path) -> list[Path]:
+    """Where each hop writes: the last at `out`; before post-route steps (optimise/quantize), the route's
+    ONNX result as `NAME.float.onnx` and an optimised one as `NAME.opt.onnx`; other intermediates beside
+    `out` under their format's suffix."""
+    paths = []
+    for i, edge in enumerate(route):
+        if i == len(route) - 1:
+            paths.append(out)
+        elif route[i + 1].step:
+            paths.append(_step_path(out, "float" if not edge.step else "opt"))
+        else:
+            paths.append(_hop_path(out, edge.target, False))
+    return paths
+
+
+def _step_path(out: Path, tag: str) -> Path:
+    return out.parent / (out.name.removesuffix(".onnx") + f".{tag}.onnx")
+
+
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
                    log: Log, pool: WorkerPool, gates: Any = None, eval_data: str | None = None) -> ConversionResult:
+    """Run the route's hops, then the post-route steps (--optimize/--quantize of an ONNX result,
+    portkit.prep.steps.post_route_steps), one hop at a time through the hop executor (portkit.hops), each
+    validated against its input, and the whole route end to end against the source."""
     from functools import partial
 
+    from .prep.steps import hop_label, hop_tool, post_route_steps, quant_summary
     from .runtimes import open_runner
 
+    steps = post_route_steps(route[-1].target if route else src.format, opts)
+    hops_to_run: Route = (*route, *steps)
+    paths = _hop_paths(hops_to_run, out)
     vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
@@ -503,38 +528,43 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 log(f"  warning: {w}")
 
     try:
-        for i, edge in enumerate(route):
+        for i, (edge, final) in enumerate(zip(hops_to_run, paths)):
             key = key + (edge.name,)
-            final = _hop_path(out, edge.target, i == len(route) - 1)
+            last = i == len(hops_to_run) - 1
             if Path(src.location).exists() and final.resolve() == Path(src.location).resolve():
                 raise BadInput(f"the route's {edge.target.value} file would overwrite the source model",
                                path=final, hint="pass an -o in another folder or with another name")
+            label, tool = hop_label(edge, opts), hop_tool(edge, opts)
             t = time.perf_counter()
-            if key in done and i < len(route) - 1:
+            if key in done and not last:
                 nxt = done[key]
             else:
-                log(f"{edge} with {edge.tool} → {final}")
-                # TFLite/ExecuTorch/ORT/web hops quantize themselves; an ONNX result is quantized by the
-                # step after the route (portkit.prep)
-                quantizing = i == len(route) - 1 and opts.keep_float and edge.target is not Format.ONNX
-                nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log, eval_data) \
+                log(f"{label} with {tool} → {final}")
+                # the hop that quantizes: the ONNX quantize step, or a TFLite/ExecuTorch/ORT/web route's last
+                quantizing = opts.keep_float and (edge.step == "quantize" or (
+                    not edge.step and edge is route[-1] and not steps and edge.target is not Format.ONNX))
+                nxt = _quantizing_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log,
+                                      eval_data) \
                     if quantizing else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
                 for note in nxt.record.input_notes:  # what the hop inferred (input dtypes)
                     log(f"  note: {note}")
-            hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
+            hop = HopResult(label, tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
-            _relative_to_source(current if i else _without_maps(src), nxt)
+            _relative_to_source(current if i else _without_maps(src), nxt, keeps_graph=bool(edge.step))
             if validate:
                 hop.validation = validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
-                log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
+                log(f"  validate {label}: {'ok' if hop.validation else 'FAILED'} — {quant_summary(hop.validation)}")
                 _log_warnings(hop.validation)
             hops.append(hop)
             current = nxt
+        if steps:  # what the size report compares the quantized/optimised result with
+            current.note(float_model=hops[len(route) - 1].output if route else src.location)
+            current.write_sidecar()
         e2e = None
-        if validate and len(route) > 1:
+        if validate and len(hops_to_run) > 1:
             e2e = validate_pair(src, current, runners, vopts, open_runner)
-            log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
+            log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {quant_summary(e2e)}")
             _log_warnings(e2e)
     except ConversionFailed as e:
         e.failed_prefix = key  # type: ignore[attr-defined]  # convert() skips routes through these hops
@@ -542,14 +572,14 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     finally:
         for r in runners.values():
             r.close()
-    return ConversionResult(src, current, [route_text(route)], hops, e2e)
+    return ConversionResult(src, current, [route_text(hops_to_run)], hops, e2e)
 
 
-def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
-              gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log,
-              eval_data: str | None = None) -> Artifact:
-    """The quantizing hop of a TFLite/ExecuTorch route with --keep-float: names as given, or the search
-    for the fewest float layers that meet the gate (portkit.prep.keep_float)."""
+def _quantizing_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
+                    gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log,
+                    eval_data: str | None = None) -> Artifact:
+    """The quantizing hop with --keep-float: names as given, or the search for the fewest float layers
+    that meet the gate (portkit.prep.keep_float)."""
     from .prep.keep_float import choose
     from .prep.steps import record_kept
 
@@ -575,7 +605,7 @@ def _without_maps(art: Artifact) -> Artifact:
     return view
 
 
-def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
+def _relative_to_source(prev: Artifact, nxt: Artifact, keeps_graph: bool = False) -> None:
     """Make nxt's `layout`/`renamed` relative to the route's source by composing them with prev's.
 
     A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
@@ -585,5 +615,8 @@ def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
     own = nxt.record.tensors
     if nxt.record.hop_tensors is not None:  # already composed (a reused route prefix)
         return
-    nxt.note(hop_tensors=own, tensors=prev.record.tensors.then(own))
+    if keeps_graph:  # a step (optimise, quantize) carried its input's map over and changed nothing itself
+        nxt.note(hop_tensors=TensorMap())
+    else:
+        nxt.note(hop_tensors=own, tensors=prev.record.tensors.then(own))
     nxt.write_sidecar()
