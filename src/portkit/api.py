@@ -8,6 +8,7 @@ convert, validate and bench are checked after the work; a failed gate raises `Ga
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,11 @@ def _name_gates(e: Any, g: Gates) -> None:
                                            for v in failed)
 
 
+def _values(opts: Any) -> dict[str, Any]:
+    """An options object's fields as keywords (to build it again with more of them)."""
+    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
+
+
 # ---------------------------------------------------------------- one function per command
 
 
@@ -76,6 +82,7 @@ def convert(
     source: str | Path,
     to: Format | str,
     output: str | Path | None = None,
+    opts: ConvertOptions | None = None,
     *,
     validate: bool = True,
     via: Format | str | None = None,
@@ -98,14 +105,16 @@ def convert(
     using that tool for a hop, e.g. "tf2onnx" or "litert-torch"), reduce_range, web_model ("onnx" or "ort"),
     debug (converters' warnings on stderr; default: PORTKIT_DEBUG is set), cache (causal LMs: None exports with the
     key/value cache where the model has one, False as one pass). `tokens`: causal LMs are validated by greedy
-    generation of this many tokens per prompt.
+    generation of this many tokens per prompt. `opts`: a built ConvertOptions (or a subclass of it);
+    keyword options given beside it replace its fields.
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
     from .errors import ValidationFailed
 
     g = _gates(gates, "convert")
-    copts = convert_options(**options)
+    copts = convert_options(**options) if opts is None else \
+        convert_options(type(opts), **{**_values(opts), **options})
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs,
                             tokens=tokens)
     try:
