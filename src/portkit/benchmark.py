@@ -170,6 +170,7 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         opts = asdict(self.options)
         opts.pop("keep_samples", None)
+        opts["input_specs"] = [s.to_dict() for s in self.options.input_specs]
         return {"schema": SCHEMA, "environment": self.environment, "options": opts,
                 "results": [m.to_dict() for m in self.measurements], "notes": self.notes,
                 **({"gates": self.gates.to_dict()} if self.gates is not None else {})}
