@@ -80,8 +80,8 @@ class HopRecord:
                 v = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in v or ())
             elif f.name in cls._LISTS:
                 v = tuple(v or ())
-            elif f.name in cls._DICTS:
-                v = dict(v or {})
+            elif f.name in cls._DICTS:  # a user's --model-args may be any JSON: its loader says what is wrong
+                v = dict(v) if isinstance(v, dict) else (v or {})
             elif f.default is False:
                 v = bool(v)
             values[f.name] = v
@@ -99,7 +99,7 @@ class HopRecord:
                 v = [s.to_dict() for s in v]
             elif f.name in self._LISTS:
                 v = list(v)
-            elif f.name in self._DICTS:
+            elif f.name in self._DICTS and isinstance(v, dict):
                 v = dict(v)
             md[f.name] = v
         md.update({k: v for k, v in self.tensors.to_metadata().items() if v})
