@@ -18,10 +18,9 @@ from .errors import BadInput, ConversionFailed, ValidationFailed
 from .formats import Format, sniff
 from .gate_report import GateReport
 from .graph import Route, plan, route_text
-from .hops import HopResult, remove, run_hop, validate_pair
+from .hops import HopResult, hop_paths, hop_view, relative_to_source, remove, run_hop, validate_pair, without_maps
 from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
-from .tensormap import TensorMap
 from .validation import ValidationResult
 from .workers import WorkerPool, command_pool
 
@@ -404,7 +403,7 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
         return None
     static = replace(opts, dynamic=False)
     if validate and not (vopts and (vopts.inputs or vopts.batches)):
-        vopts = replace(vopts or ValidateOptions(input_shapes=opts.input_shapes), batches=(_static_batch(opts),))
+        vopts = replace(vopts or ValidateOptions(input_specs=opts.input_specs), batches=(_static_batch(opts),))
     log(f"trying {text} at fixed shapes (as --static): the routes that keep the batch dynamic failed")
     try:
         result = _convert_route(src, route, out, static, validate, vopts, {}, log, pool, gates, eval_data)
@@ -471,32 +470,6 @@ def _mark(result: ConversionResult) -> None:
     art.write_sidecar()
 
 
-def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
-    if is_last:
-        return out
-    stem = out.name.split(".")[0] if fmt.suffix else out.name
-    return out.parent / (f"{stem}{fmt.suffix}" if fmt.suffix else f"{stem}_{fmt.value}")
-
-
-def _hop_paths(route: Route, out: Path) -> list[Path]:
-    """Where each hop writes: the last at `out`; before post-route steps (optimise/quantize), the route's
-    ONNX result as `NAME.float.onnx` and an optimised one as `NAME.opt.onnx`; other intermediates beside
-    `out` under their format's suffix."""
-    paths = []
-    for i, edge in enumerate(route):
-        if i == len(route) - 1:
-            paths.append(out)
-        elif route[i + 1].step:
-            paths.append(_step_path(out, "float" if not edge.step else "opt"))
-        else:
-            paths.append(_hop_path(out, edge.target, False))
-    return paths
-
-
-def _step_path(out: Path, tag: str) -> Path:
-    return out.parent / (out.name.removesuffix(".onnx") + f".{tag}.onnx")
-
-
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
                    log: Log, pool: WorkerPool, gates: Any = None, eval_data: str | None = None) -> ConversionResult:
@@ -510,7 +483,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
 
     steps = post_route_steps(route[-1].target if route else src.format, opts)
     hops_to_run: Route = (*route, *steps)
-    paths = _hop_paths(hops_to_run, out)
+    paths = hop_paths(hops_to_run, out)
     vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
@@ -551,9 +524,9 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                     log(f"  note: {note}")
             hop = HopResult(label, tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
-            _relative_to_source(current if i else _without_maps(src), nxt, keeps_graph=bool(edge.step))
+            relative_to_source(current if i else without_maps(src), nxt, keeps_graph=bool(edge.step))
             if validate:
-                hop.validation = validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
+                hop.validation = validate_pair(current, hop_view(nxt), runners, vopts, open_runner)
                 log(f"  validate {label}: {'ok' if hop.validation else 'FAILED'} — {quant_summary(hop.validation)}")
                 _log_warnings(hop.validation)
             hops.append(hop)
@@ -589,34 +562,3 @@ def _quantizing_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOpti
         nxt, record = run_hop(edge, current, final, opts, pool), None
     record_kept(nxt, record, opts, log)
     return nxt
-
-
-def _hop_view(art: Artifact) -> Artifact:
-    """The artifact with the layout/renaming of its own hop (relative to the hop's input)."""
-    record = art.record
-    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
-    view.note(tensors=record.hop_tensors or TensorMap())
-    return view
-
-
-def _without_maps(art: Artifact) -> Artifact:
-    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
-    view.note(tensors=TensorMap(), hop_tensors=None)
-    return view
-
-
-def _relative_to_source(prev: Artifact, nxt: Artifact, keeps_graph: bool = False) -> None:
-    """Make nxt's `layout`/`renamed` relative to the route's source by composing them with prev's.
-
-    A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
-    layout record nothing. Composing keeps the final artifact's map true to the original model, so
-    end-to-end validation and users can map tensors without guessing. The hop's own map stays under
-    the record's hop_tensors."""
-    own = nxt.record.tensors
-    if nxt.record.hop_tensors is not None:  # already composed (a reused route prefix)
-        return
-    if keeps_graph:  # a step (optimise, quantize) carried its input's map over and changed nothing itself
-        nxt.note(hop_tensors=TensorMap())
-    else:
-        nxt.note(hop_tensors=own, tensors=prev.record.tensors.then(own))
-    nxt.write_sidecar()

@@ -28,7 +28,7 @@ from ..formats import Format
 from ..inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
 from ..options import ValidateOptions
 from ..runtimes import Runner
-from ..signature import ModelSignature
+from ..signature import InputSpec, ModelSignature, merge_input_specs
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -128,9 +128,11 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
     # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
     run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
-    fixed = fixed_by_candidate(rsig, cand.signature, plan, candidate, opts.input_shapes, result)
-    if fixed != opts.input_shapes:
-        opts = replace(opts, input_shapes=fixed)
+    given = opts.shapes
+    fixed = fixed_by_candidate(rsig, cand.signature, plan, candidate, given, result)
+    if fixed != given:  # the sizes a deliberately fixed candidate takes join the command's specs
+        opts = replace(opts, input_specs=merge_input_specs(
+            opts.input_specs, tuple(InputSpec(k, v) for k, v in fixed.items() if k not in given)))
     cases = make_cases(rsig, opts, result, ranges)
     if not opts.inputs and reference is not None and reference.format is Format.HF and \
             all(s.batch_dynamic for s in rsig.inputs):
