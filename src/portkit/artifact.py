@@ -59,6 +59,7 @@ class HopRecord:
     operator_config: str | None = None  # the ORT operator config written beside an .ort model
     ops: dict[str, Any] | None = None  # an ORT/web conversion's operator report
     generative: dict[str, Any] | None = None  # a causal LM exported with its key/value cache
+    source: dict[str, Any] | None = None  # its source {location, weights, model_args} (generation bench, validate)
     extra: dict[str, Any] = field(default_factory=dict)
 
     _SPECS = ("input_specs", "data_specs")
