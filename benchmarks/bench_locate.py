@@ -5,10 +5,11 @@ coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit convert
 ONNX, ONNX ↔ TFLite (onnx2tf), ONNX ↔ TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
 injected in weighted layer k of the converted artifact with portkit.locate.inject (the tool the tests use):
 one layer's weights scaled by 1.5 (`weight`), an attribute changed (`attribute`: TFLite fused activation,
-ONNX Conv padding moved to one side), the kernel's spatial axes swapped (`transpose`). A case is located
-when the first divergence `--locate` reports is that layer, named on the graph side (the ONNX node whose
-weights are the faulted ones, found by value; the Keras layer likewise). Faults that do not apply to a
-layer (a transposition of a 1x1 or fully connected kernel, a Conv without padding) are counted apart.
+ONNX Conv padding moved to one side or Softmax axis, TorchScript convolution dilation or softmax dim; see
+portkit.locate.inject), the weights read with two axes swapped (`transpose`). A case is located when the
+first divergence `--locate` reports is that layer, named on the graph side (the ONNX node whose weights
+are the faulted ones, found by value, or the node onnx2torch named the faulted module after; the Keras
+layer likewise). A fault that cannot be injected is listed as n/a with the reason and counted apart.
 Cost: one `validate` of the clean pair against one locate of the faulty pair, each from a cold start, as
 `portkit validate` and `portkit validate --locate` run them.
 
@@ -66,6 +67,11 @@ def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> st
         return info["layer"]
     if pair.startswith("keras-"):
         return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
+    if info.get("original") is None:  # a TorchScript attribute: onnx2torch names each module after its node
+        import onnx
+
+        names = {n.name for n in onnx.load(graph_path).graph.node}
+        return info["layer"] if info["layer"] in names else None
     node = onnx_node_of_weight(graph_path, info["original"])
     if info.get("removed_activation") and node:  # the fused activation is the ONNX node after the weighted one
         import onnx
@@ -169,6 +175,9 @@ def _child(name: str, ks: list[int], work: str, q: Any) -> None:
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [r for res in results for r in res["rows"] if r.get("applicable")]
+    not_applicable = [r for res in results for r in res["rows"] if not r.get("applicable", True)]
+    failed = [res["model"] for res in results if res.get("error")] + \
+        [f"{r['model']} {r['pair']}" for res in results for r in res["rows"] if "applicable" not in r]
     located = [r for r in rows if r.get("located")]
     by_pair: dict[str, list[int]] = {}
     for r in rows:
@@ -177,7 +186,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         t[1] += 1
     timing = [t for res in results for t in res["timing"]]
     ratios = sorted(t["ratio"] for t in timing)
-    return {"cases": len(rows), "located": len(located), "rate": len(located) / len(rows) if rows else None,
+    return {"cases": len(rows), "located": len(located), "not_injected": len(not_applicable), "failed": failed, "rate": len(located) / len(rows) if rows else None,
             "by_pair": {p: {"located": a, "cases": b} for p, (a, b) in by_pair.items()},
             "architectures": sorted({r["model"] for r in rows}),
             "cost_ratio_median": ratios[len(ratios) // 2] if ratios else None,
@@ -195,9 +204,20 @@ def write(results: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> Non
           f"**Located: {s['located']} / {s['cases']}"
           + (f" ({100 * s['rate']:.1f} %)" if s["rate"] is not None else "") + f"** over "
           f"{len(s['architectures'])} architectures; cost ratio locate / validate: median "
-          f"{s['cost_ratio_median']}, max {s['cost_ratio_max']}.", "",
+          f"{s['cost_ratio_median']}, max {s['cost_ratio_max']}. Faults that could not be injected (n/a, not "
+          f"counted): {s['not_injected']}; architectures or pairs that failed to convert: "
+          f"{', '.join(s['failed']) or 'none'}. Load average at the end: {meta.get('load_end', '?')}.", "",
           "| pair | located | cases |", "|---|---|---|"]
     md += [f"| {p} | {v['located']} | {v['cases']} |" for p, v in sorted(s["by_pair"].items())]
+    by_model: dict[str, list[int]] = {}
+    for res in results:
+        for r in res["rows"]:
+            if r.get("applicable"):
+                t = by_model.setdefault(res["model"], [0, 0])
+                t[0] += bool(r.get("located"))
+                t[1] += 1
+    md += ["", "| model | located | cases |", "|---|---|---|"]
+    md += [f"| {m} | {a} | {b} |" for m, (a, b) in by_model.items()]
     md += ["", "| model | pair | fault | k | expected | found | located |", "|---|---|---|---|---|---|---|"]
     for res in results:
         if res.get("error"):
@@ -244,6 +264,7 @@ def main() -> None:
             res = {"model": name, "error": "timed out", "rows": [], "timing": []}
         p.join(timeout=60)
         results.append(res)
+        meta["load_end"] = round(os.getloadavg()[0], 2)
         write(results, Path(a.out), meta)
         print(f"{name}: " + json.dumps(summarize([res])), flush=True)
 
