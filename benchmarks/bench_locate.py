@@ -1,8 +1,9 @@
 """Does `--locate` find the layer that is wrong, and what does it cost? → results/locate.{json,md}
 
 For each architecture (torchvision CNNs, a ViT, a BERT, Keras CNN / LSTM / Conv1D, all conditioned as the
-coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit converts between — PyTorch eager ↔
-ONNX, ONNX ↔ TFLite (onnx2tf), ONNX ↔ TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
+coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit converts between — PyTorch eager,
+.pt2 and TorchScript ↔ ONNX, ONNX ↔ ONNX, ONNX ↔ TFLite (onnx2tf), .pt2 ↔ TFLite (litert-torch), ONNX ↔
+TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
 injected in weighted layer k of the converted artifact with portkit.locate.inject (the tool the tests use):
 one layer's weights scaled by 1.5 (`weight`), an attribute changed (`attribute`: TFLite fused activation,
 ONNX Conv padding moved to one side or Softmax axis, TorchScript convolution dilation or softmax dim; see
@@ -63,8 +64,11 @@ def _source(kind: str, args: dict[str, Any], work: Path, pool: Any) -> tuple[Any
 def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> str | None:
     from portkit.locate.inject import onnx_node_of_weight
 
-    if pair in ("torch-onnx", "keras-onnx"):  # the fault is in the ONNX itself: its node
+    if pair.endswith("-onnx"):  # the fault is in the ONNX itself: its node
         return info["layer"]
+    if pair == "pt2-tflite":  # litert-torch: the program's FX node holding those weights
+        return pool.get("torch").call("portkit.locate.inject", "pt2_node_of_weight", graph_path, info["original"],
+                                      bool(info.get("removed_activation")))
     if pair.startswith("keras-"):
         return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
     if info.get("original") is None:  # a TorchScript attribute: onnx2torch names each module after its node
@@ -117,10 +121,24 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
         else:
             made["torch-onnx"] = (ref, onnx, onnx.location)
+            made["onnx-onnx"] = (onnx, onnx, onnx.location)
             for pair, to, out in (("onnx-tflite", "tflite", "m.tflite"), ("onnx-torchscript", "torchscript", "m.pt")):
                 try:
                     made[pair] = (onnx, portkit.convert(onnx.location, to, folder / out, validate=False).output,
                                   onnx.location)
+                except Exception as e:  # noqa: BLE001
+                    rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
+            # the other PyTorch sources: a .pt2 (→ ONNX, → TFLite by litert-torch) and a TorchScript (→ ONNX)
+            for pair, steps in (("pt2-onnx", (("pt2", "s.pt2", {}), ("onnx", "pt2.onnx", {}))),
+                                ("pt2-tflite", (("pt2", "s.pt2", {}), ("tflite", "lt.tflite", {"tool": "litert-torch"}))),
+                                ("torchscript-onnx", (("torchscript", "s.pt", {}), ("onnx", "ts.onnx", {})))):
+                try:
+                    (to0, out0, _), (to1, out1, kw) = steps
+                    src = folder / out0
+                    first = Artifact(str(src), Format(to0)) if src.exists() else portkit.convert(
+                        loc, to0, src, model_args=model_args, validate=False).output
+                    cand = portkit.convert(first.location, to1, folder / out1, validate=False, **kw).output
+                    made[pair] = (first, cand, cand.location if to1 == "onnx" else first.location)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
         for pair, (r, c, graph_path) in made.items():

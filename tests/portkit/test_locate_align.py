@@ -37,3 +37,48 @@ def test_a_tensor_fused_away_is_passed_over():
     assert rep["first_divergence"] is None, rep["tensors"]
     bad = [_p("x", x), _p("fused", relu), _p("out", relu * 3)]
     assert align(graph, bad, atol=1e-4, rtol=1e-3)["first_divergence"]["node"] == "node_out"
+
+
+def test_a_layout_transposition_applies_to_any_weights():
+    from portkit.locate.inject import swapped
+
+    m = np.arange(15.0).reshape(3, 5)  # a fully connected [in, out] matrix: read as [out, in]
+    assert swapped(m, "fc").shape == m.shape and not np.array_equal(swapped(m, "fc"), m)
+    one = np.arange(8.0).reshape(4, 2, 1, 1)  # a 1x1 filter: its channels swapped
+    assert not np.array_equal(swapped(one, "pw"), one)
+    k = np.arange(18.0).reshape(1, 2, 3, 3)  # square spatial axes: those
+    assert np.array_equal(swapped(k, "conv"), k.transpose(0, 1, 3, 2))
+    import pytest
+
+    with pytest.raises(ValueError, match="no two axes"):
+        swapped(np.ones((1, 4)), "vector")
+
+
+def test_an_onnx_softmax_axis_fault_is_located(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+    from portkit.locate import locate_divergence
+    from portkit.locate.inject import inject
+
+    w = numpy_helper.from_array(RNG.normal(size=(4, 4)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
+                           helper.make_node("Softmax", ["h"], ["p"], name="attn", axis=-1),
+                           helper.make_node("MatMul", ["p", "w"], ["y"], name="out")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], [w])
+    src, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    assert inject(str(src), str(bad), "attribute", 0)["layer"] == "attn"
+    rep = locate_divergence(Artifact(str(src), Format.ONNX), Artifact(str(bad), Format.ONNX))
+    assert rep["first_divergence"]["node"] == "attn"
+
+
+def test_weights_are_recognised_across_layouts_and_ranks():
+    from portkit.locate.inject import same_weights
+
+    k = RNG.normal(size=(3, 4, 5))  # Keras Conv1D [k, in, out]
+    assert same_weights(k, k.transpose(2, 0, 1)[:, None])  # TFLite CONV_2D [out, 1, k, in]
+    assert not same_weights(k, RNG.normal(size=(5, 1, 3, 4)))

@@ -28,6 +28,7 @@ __all__ = ["align", "MIN_REL"]
 MIN_REL = 1e-3  # relative floor for intermediate agreement: float kernels differ by ~1e-6 per op, and drift
 PREFILTER = 0.05  # statistics within 5 % (relative): an element-wise comparison is worth it
 CLAIMED = 1e-3  # statistics this close (relative): the same values, another tensor's counterpart
+FUSED = 4  # ops a converter fuses into one (MatMul + Add + Relu, Conv + BatchNorm + Relu + Clip), at most
 SLACK = 4  # other-side positions a counterpart may lie outside its neighbours' (branches ordered apart)
 TOP = 3  # counterparts compared element-wise per tensor when none passes the prefilter (for the report)
 
@@ -46,7 +47,7 @@ def _views(c: np.ndarray, shape: tuple[int, ...]) -> list[tuple[str, np.ndarray]
     out: list[tuple[str, np.ndarray]] = []
     if c.shape == shape:
         out.append(("same", c))
-    elif tuple(d for d in c.shape if d != 1) == tuple(d for d in shape if d != 1):
+    elif c.size == int(np.prod(shape)):  # the same elements in the same order (a Reshape, a view)
         out.append(("reshape", c.reshape(shape)))
     if c.ndim == len(shape) and c.ndim <= 5:
         for p in itertools.permutations(range(c.ndim)):
@@ -59,6 +60,12 @@ def _views(c: np.ndarray, shape: tuple[int, ...]) -> list[tuple[str, np.ndarray]
             for p in itertools.permutations(range(sq.ndim)):
                 if p != tuple(range(sq.ndim)) and tuple(sq.shape[i] for i in p) == target:
                     out.append((f"squeeze+perm {list(p)}", np.transpose(sq, p).reshape(shape)))
+    elif c.size == int(np.prod(shape)) and len(shape) <= 4:
+        # split heads: a [1, S, 32] projection is an attention's [1, 2, S, 16] after a Reshape and Transpose
+        for p in itertools.permutations(range(len(shape))):
+            if p != tuple(range(len(shape))):
+                inv = np.argsort(p)
+                out.append((f"reshape+perm {list(inv)}", c.reshape([shape[i] for i in p]).transpose(inv)))
     return out
 
 
@@ -118,6 +125,8 @@ def align(graph: list[dict[str, Any]], other: list[dict[str, Any]], atol: float,
             continue
         s = _stats(a)
         scale = max(abs(s[2]), abs(s[3]))
+        if s[2] == s[3] and oth.by_name.get(g["name"]) is None:
+            continue  # one value repeated (a zero state, a filled mask): nothing to tell counterparts apart by
         best = _best(a, s, scale, g["name"], oth, None, atol, rel_tol, quantized)
         if best is None:
             row["status"] = "unmatched"
@@ -130,7 +139,7 @@ def align(graph: list[dict[str, Any]], other: list[dict[str, Any]], atol: float,
         own[g["name"]] = (a.size, *s)
         tensors.append(row)
     _in_order(graph, tensors, status, counterpart, oth, atol, rel_tol, quantized)
-    explained = _explained(tensors, status, counterpart, own, oth)
+    explained = _explained(graph, tensors, counterpart, own, oth)
     first = _first_divergence(graph, tensors, status, explained)
     report: dict[str, Any] = {
         "compared": sum(1 for t in tensors if t["status"] != "unmatched"),
@@ -246,38 +255,52 @@ def _same_values(s: tuple[float, ...], t: tuple[float, ...]) -> bool:
     return abs(s[1] - t[1]) <= CLAIMED * max(s[1], 1e-12) and max(abs(s[2] - t[2]), abs(s[3] - t[3])) <= CLAIMED * scale
 
 
-def _explained(tensors: list[dict[str, Any]], status: dict[str, str], counterpart: dict[str, int],
+def _consumers(graph: list[dict[str, Any]]) -> dict[str, list[str]]:
+    consumers: dict[str, list[str]] = {}
+    if any(g.get("inputs") for g in graph):
+        for g in graph:
+            for i in g.get("inputs") or []:
+                consumers.setdefault(i, []).append(g["name"])
+    else:  # no edges (hooks, layer lists): each tensor feeds the next
+        names = [g["name"] for g in graph]
+        for a, b in zip(names, names[1:]):
+            consumers[a] = [b]
+    return consumers
+
+
+def _explained(graph: list[dict[str, Any]], tensors: list[dict[str, Any]], counterpart: dict[str, int],
                own: dict[str, tuple[float, ...]], oth: _Other) -> set[str]:
-    """The `miss` tensors whose best counterpart is another graph tensor's: some *matching* graph tensor
-    holds that counterpart (the same one, or equal values — a copy the other side made in another layout).
-    Such a tensor was compared with a stand-in (a Conv's output against the one its fused ReLU wrote);
-    one whose counterpart no matching tensor explains was compared with its own and really differs, even
-    when the difference fades downstream (a scaled attention key barely moves a tiny BERT's softmax)."""
-    claimed = {counterpart[t["tensor"]] for t in tensors if t["status"] == "match"}
-    matched = [own[t["tensor"]] for t in tensors if t["status"] == "match"]
+    """The `miss` tensors whose best counterpart is the one a *matching* tensor FUSED hops downstream of it
+    holds (the same tensor, or equal values: a copy the other side made in another layout). Such a tensor
+    was compared with a stand-in: the output of the op the other side fused it into (a Conv's output against
+    the one its fused ReLU wrote). A miss whose counterpart nothing downstream explains was compared with its
+    own and really differs, even when the difference fades downstream (a scaled attention key barely moves
+    a tiny BERT's softmax)."""
+    consumers = _consumers(graph)
+    rows = {t["tensor"]: t for t in tensors}
     out: set[str] = set()
     for t in tensors:
         if t["status"] != "miss":
             continue
         i = counterpart[t["tensor"]]
         size, st = oth.probes[i]["array"].size, oth.stats[i]
-        if i in claimed or any(m[0] == size and _same_values(st, m[1:]) for m in matched):
-            out.add(t["tensor"])
+        frontier, seen = [t["tensor"]], set()
+        for _ in range(FUSED):
+            frontier = [c for n in frontier for c in consumers.get(n, []) if c not in seen]
+            seen.update(frontier)
+        for n in seen:
+            m = rows.get(n)
+            if m is not None and m["status"] == "match" and (
+                    counterpart.get(n) == i or (own[n][0] == size and _same_values(st, own[n][1:]))):
+                out.add(t["tensor"])
+                break
     return out
 
 
 def _first_divergence(graph: list[dict[str, Any]], tensors: list[dict[str, Any]],
                       status: dict[str, str], explained: set[str]) -> dict[str, Any] | None:
-    consumers: dict[str, list[str]] = {}
-    has_graph = any(g.get("inputs") for g in graph)
+    consumers = _consumers(graph)
     names = [g["name"] for g in graph]
-    if has_graph:
-        for g in graph:
-            for i in g.get("inputs") or []:
-                consumers.setdefault(i, []).append(g["name"])
-    else:  # no edges (hooks, layer lists): each tensor feeds the next
-        for a, b in zip(names, names[1:]):
-            consumers[a] = [b]
     rescued: dict[str, bool] = {}  # a path to a matching tensor, through any others
     direct: dict[str, bool] = {}  # ... through tensors without a counterpart of their own only
     for n in reversed(names):  # graph order is topological: consumers are settled first

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAULTS", "inject", "keras_layer_of_weight", "onnx_node_of_weight", "swapped"]
+__all__ = ["FAULTS", "inject", "keras_layer_of_weight", "onnx_node_of_weight", "pt2_node_of_weight", "same_weights",
+           "swapped"]
 
 FAULTS = ("weight", "attribute", "transpose")
 _ONNX_WEIGHTED = {"Conv", "Gemm", "MatMul", "ConvTranspose", "LSTM", "GRU", "RNN"}
@@ -163,7 +164,7 @@ def _torchscript(path: str, out: str, fault: str, k: int, factor: float) -> dict
         return _torchscript_attribute(module, out, k)
     # onnx2torch keeps a MatMul's constant operand as a buffer, a Conv's weight as a parameter
     params = [(n, p) for n, p in list(module.named_parameters()) + list(module.named_buffers())
-              if p.dim() >= 2 and p.dtype.is_floating_point]
+              if sum(d > 1 for d in p.shape) >= 2 and p.dtype.is_floating_point]  # a kernel, not a token
     if not params:
         raise ValueError(f"{path}: no weights to fault")
     name, p = params[k % len(params)]
@@ -252,19 +253,23 @@ def onnx_node_of_weight(onnx_path: str, original: np.ndarray) -> str | None:
     model = onnx.load(onnx_path)
     by_size = {t.name: t for t in model.graph.initializer if int(np.prod(t.dims)) == original.size}
     for n in model.graph.node:
-        for i in n.input[1:2]:
-            if i in by_size and _same_weights(original, numpy_helper.to_array(by_size[i])):
+        for i in list(n.input[1:2]) + list(n.input[:1]) + list(n.input[2:]):  # a Gather's table is its input 0
+            if i in by_size and same_weights(original, numpy_helper.to_array(by_size[i])):
                 return n.name
     return None
 
 
-def _same_weights(original: np.ndarray, w: np.ndarray) -> bool:
+def same_weights(original: np.ndarray, w: np.ndarray) -> bool:
     """`w` holds `original`'s values in some axis order, up to one scale per output channel: a converter
     folds BatchNorm into the kernel before it (Keras Conv + BatchNormalization → one TFLite CONV_2D)."""
     import itertools
 
-    if w.size != original.size or w.ndim != original.ndim:
+    if w.size != original.size:
         return False
+    if w.ndim != original.ndim:  # a Conv1D kernel [k, in, out] is a TFLite CONV_2D filter [out, 1, k, in]
+        w, original = w.squeeze(), original.squeeze()
+        if w.ndim != original.ndim:
+            return False
     for p in itertools.permutations(range(w.ndim)):
         if tuple(original.shape[j] for j in p) != w.shape:
             continue
@@ -280,6 +285,34 @@ def _same_weights(original: np.ndarray, w: np.ndarray) -> bool:
     return False
 
 
+def pt2_node_of_weight(pt2_path: str, original: np.ndarray, activation: bool = False) -> str | None:
+    """The FX node of a .pt2 program that uses the weights holding `original`'s values (litert-torch's
+    TFLite keeps them, in its own axis order); with `activation`, the activation node right after it (a
+    fused activation removed: the weighted op still agrees). Runs torch: call it in a worker."""
+    import torch
+
+    gm = torch.export.load(pt2_path).module()
+    for node in gm.graph.nodes:
+        if node.op != "get_attr":
+            continue
+        t = gm
+        for part in str(node.target).split("."):
+            t = getattr(t, part)
+        if not isinstance(t, torch.Tensor) or not same_weights(original, t.detach().numpy()):
+            continue
+        user = next((u for u in node.users if u.op == "call_function"), None)
+        if user is None:
+            return None
+        if activation:
+            act = next((u for u in user.users if any(a in str(u.target) for a in _ACTS)), None)
+            return act.name if act is not None else user.name
+        return user.name
+    return None
+
+
+_ACTS = ("relu", "hardtanh", "sigmoid", "tanh", "hardswish", "silu", "gelu", "clamp")
+
+
 def keras_layer_of_weight(keras_path: str, original: np.ndarray) -> str | None:
     """The Keras layer whose kernel holds `original`'s values in some axis order (a TFLite OHWI filter is a
     Keras HWIO kernel). Runs TensorFlow: call it in a worker."""
@@ -288,6 +321,6 @@ def keras_layer_of_weight(keras_path: str, original: np.ndarray) -> str | None:
     model = keras.models.load_model(keras_path, compile=False)
     for layer in model.layers:
         for w in layer.weights:
-            if _same_weights(original, np.asarray(w.numpy())):
+            if same_weights(original, np.asarray(w.numpy())):
                 return layer.name
     return None
