@@ -86,7 +86,21 @@ def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> st
     return node
 
 
-def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
+def _converter(reuse: bool) -> Any:
+    """portkit.convert, or with `reuse` the file an earlier run of this benchmark wrote there (--reuse: the
+    conversions are not what is measured; the converters are the same)."""
+    import portkit
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+
+    def convert(src: str, to: str, out: Path, **kw: Any) -> Any:
+        if reuse and Path(out).exists():
+            return Artifact(str(out), Format(to))
+        return portkit.convert(src, to, out, validate=False, **kw).output
+    return convert
+
+
+def run_model(name: str, ks: list[int], work: str, reuse: bool = False) -> dict[str, Any]:
     """Every pair × fault × k of one architecture (in a fresh process)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -99,6 +113,7 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
     from portkit.workers import WorkerPool
 
     kind, args = MODELS[name]
+    convert = _converter(reuse)
     folder = Path(work) / name
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -109,14 +124,14 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
         model_args = args if kind != "keras" else None
         made: dict[str, tuple[Any, Any, str]] = {}  # pair -> (reference Artifact, clean candidate, graph path)
         try:
-            onnx = portkit.convert(loc, "onnx", folder / "m.onnx", model_args=model_args, validate=False).output
+            onnx = convert(loc, "onnx", folder / "m.onnx", model_args=model_args)
         except Exception as e:  # noqa: BLE001 - a route that fails is reported, not fatal
             return {"model": name, "error": f"to onnx: {e}"[:300], "rows": [], "timing": []}
         if kind == "keras":
             made["keras-onnx"] = (ref, onnx, onnx.location)
             for pair, to in (("keras-tflite", "tflite"),):
                 try:
-                    made[pair] = (ref, portkit.convert(loc, to, folder / f"k.{to}", validate=False).output, loc)
+                    made[pair] = (ref, convert(loc, to, folder / f"k.{to}"), loc)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
         else:
@@ -124,8 +139,7 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
             made["onnx-onnx"] = (onnx, onnx, onnx.location)
             for pair, to, out in (("onnx-tflite", "tflite", "m.tflite"), ("onnx-torchscript", "torchscript", "m.pt")):
                 try:
-                    made[pair] = (onnx, portkit.convert(onnx.location, to, folder / out, validate=False).output,
-                                  onnx.location)
+                    made[pair] = (onnx, convert(onnx.location, to, folder / out), onnx.location)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
             # the other PyTorch sources: a .pt2 (→ ONNX, → TFLite by litert-torch) and a TorchScript (→ ONNX)
@@ -135,9 +149,9 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
                 try:
                     (to0, out0, _), (to1, out1, kw) = steps
                     src = folder / out0
-                    first = Artifact(str(src), Format(to0)) if src.exists() else portkit.convert(
-                        loc, to0, src, model_args=model_args, validate=False).output
-                    cand = portkit.convert(first.location, to1, folder / out1, validate=False, **kw).output
+                    first = Artifact(str(src), Format(to0)) if src.exists() else convert(
+                        loc, to0, src, model_args=model_args)
+                    cand = convert(first.location, to1, folder / out1, **kw)
                     made[pair] = (first, cand, cand.location if to1 == "onnx" else first.location)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
@@ -183,9 +197,9 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
     return {"model": name, "rows": rows, "timing": timing}
 
 
-def _child(name: str, ks: list[int], work: str, q: Any) -> None:
+def _child(name: str, ks: list[int], work: str, reuse: bool, q: Any) -> None:
     try:
-        q.put(run_model(name, ks, work))
+        q.put(run_model(name, ks, work, reuse))
     except BaseException as e:  # noqa: BLE001 - one architecture's failure is a row, not the end
         q.put({"model": name, "error": f"{type(e).__name__}: {e}"[:400], "trace": traceback.format_exc()[-800:],
                "rows": [], "timing": []})
@@ -260,6 +274,7 @@ def main() -> None:
     ap.add_argument("--ks", default="1,4", help="weighted-layer indices to fault")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--work", default="/tmp/portkit-bench-locate")
+    ap.add_argument("--reuse", action="store_true", help="reuse the converted files already in --work")
     ap.add_argument("--keep", action="store_true", help="keep the other architectures' results already in --out")
     a = ap.parse_args()
     names = [n for n in a.only.split(",") if n] or list(MODELS)
@@ -274,7 +289,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     for name in names:
         q = ctx.Queue()
-        p = ctx.Process(target=_child, args=(name, ks, a.work, q))
+        p = ctx.Process(target=_child, args=(name, ks, a.work, a.reuse, q))
         p.start()
         try:
             res = q.get(timeout=1800)
