@@ -277,7 +277,7 @@ def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
             return result
 
     with torch.inference_mode():
-        Recorder(runner.module).run(*runner._args(feeds))  # noqa: SLF001 - the runner's own input order
+        Recorder(runner.module).run(*_torch_inputs(runner, feeds))
     return out[:MAX_PROBES]
 
 
