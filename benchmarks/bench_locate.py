@@ -72,10 +72,9 @@ def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> st
     if pair.startswith("keras-"):
         return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
     if info.get("original") is None:  # a TorchScript attribute: onnx2torch names each module after its node
-        import onnx
+        from portkit.locate.inject import onnx_node_of_module
 
-        names = {n.name for n in onnx.load(graph_path).graph.node}
-        return info["layer"] if info["layer"] in names else None
+        return onnx_node_of_module(graph_path, info["layer"])
     node = onnx_node_of_weight(graph_path, info["original"])
     if info.get("removed_activation") and node:  # the fused activation is the ONNX node after the weighted one
         import onnx

@@ -10,7 +10,7 @@ from portkit.artifact import Artifact
 from portkit.formats import Format
 from portkit.hops import run_hop
 from portkit.locate import locate_divergence
-from portkit.locate.inject import onnx_node_of_weight
+from portkit.locate.inject import onnx_node_of_module, onnx_node_of_weight
 from portkit.options import ConvertOptions, ValidateOptions
 from portkit.workers import WorkerPool
 from tests.catalogue import Catalogue, edge
@@ -84,7 +84,7 @@ def test_onnx_vs_torchscript(cat, pool, tmp_path):
     # an attribute (a convolution's dilation) changed in the module onnx2torch named after its ONNX node
     info = _inject(pool, "torch", ts.location, tmp_path / "bad_attr.pt", "attribute", 1)
     _, first = _first(onnx_art, Artifact(str(tmp_path / "bad_attr.pt"), Format.TORCHSCRIPT), pool)
-    assert info["op"] == "convolution" and first["node"] == info["layer"]
+    assert info["op"] == "convolution" and first["node"] == onnx_node_of_module(onnx_art.location, info["layer"])
 
 
 def test_keras_vs_tflite_names_the_layer(cat, pool, tmp_path):

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAULTS", "inject", "keras_layer_of_weight", "onnx_node_of_weight", "pt2_node_of_weight", "same_weights",
-           "swapped"]
+__all__ = ["FAULTS", "inject", "keras_layer_of_weight", "onnx_node_of_module", "onnx_node_of_weight",
+           "pt2_node_of_weight", "same_weights", "swapped"]
 
 FAULTS = ("weight", "attribute", "transpose")
 _ONNX_WEIGHTED = {"Conv", "Gemm", "MatMul", "ConvTranspose", "LSTM", "GRU", "RNN"}
@@ -283,6 +283,21 @@ def same_weights(original: np.ndarray, w: np.ndarray) -> bool:
             if a.shape[1] > 1 and (den > 0).all() and (np.abs((a * b).sum(1) / den) > 1 - 1e-6).all():
                 return True
     return False
+
+
+def onnx_node_of_module(onnx_path: str, module: str) -> str | None:
+    """The ONNX node onnx2torch made the TorchScript submodule `module` from: it names each after its
+    node (domain/name, dots as slashes, leading slashes dropped, a counter on repeats)."""
+    import onnx
+
+    seen: dict[str, int] = {}
+    for node in onnx.load(onnx_path, load_external_data=False).graph.node:
+        name = (f"{node.domain}/" + (node.name.replace(".", "/") or node.op_type)).lstrip("/")
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        if (name + (f"_{count}" if count else "")) == module:
+            return node.name
+    return None
 
 
 def pt2_node_of_weight(pt2_path: str, original: np.ndarray, activation: bool = False) -> str | None:
