@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifact import Artifact
 from .errors import ConversionFailed, PortkitError
@@ -20,8 +20,10 @@ from .formats import Format
 from .graph import Edge, Route
 from .options import ConvertOptions, ValidateOptions
 from .tensormap import TensorMap
-from .validation import ValidationResult, validate_runners
 from .workers import WorkerPool, call_in_worker, family_of, show_output
+
+if TYPE_CHECKING:  # validation (numpy, comparison) is the parent's: a hop's worker never loads it
+    from .validation import ValidationResult
 
 __all__ = ["HopResult", "hop_paths", "hop_view", "place", "relative_to_source", "remove", "run_edge", "run_hop",
            "tmp_path", "validate_pair", "without_maps"]
@@ -105,6 +107,8 @@ def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
 
 def validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
                    open_runner: Callable[..., Any]) -> ValidationResult:
+    from .validation import validate_runners
+
     for a in (ref, cand):
         if a.location not in runners:
             try:
