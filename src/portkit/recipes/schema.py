@@ -18,8 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from portkit.errors import BadInput
-from portkit.options import ConvertOptions, ValidateOptions, recipe_fields, rules_of
-from portkit.signature import specs_from_keywords
+from portkit.options import ConvertOptions, ValidateOptions, recipe_fields
 
 __all__ = [
     "Recipe",
@@ -79,7 +78,7 @@ class _Options(_Strict):
         out: dict[str, Any] = {}
         for f in recipe_fields(cls, scope):
             value = getattr(self, f.name)
-            if rules_of(f).get("path"):
+            if f.metadata.get("path"):
                 value = resolve(value)
             elif isinstance(value, list):
                 value = tuple(value)
@@ -93,7 +92,7 @@ def section_model(name: str, base: type[_Options], cls: type, scope: str, doc: s
     hints = typing.get_type_hints(cls)
     defs: dict[str, Any] = {}
     for f in recipe_fields(cls, scope):
-        rules = rules_of(f)
+        rules = dict(f.metadata)
         tp = rules.pop("recipe_type", hints[f.name])
         choices, item_ge = rules.pop("choices", None), rules.pop("item_ge", None)
         if choices or item_ge is not None:
@@ -303,23 +302,20 @@ class Defaults(_Steps):
 class _ModelBase(_Steps, _Options):
     name: str = Field(pattern=NAME)
     source: str  # a model file/folder, or pkg.module:factory for an eager PyTorch model
-    # the recipe's spellings of the one input description (portkit.signature.InputSpec), parsed by
-    # portkit.signature.specs_from_keywords into ConvertOptions.input_specs
-    input_shapes: dict[str, list[int | str]] | None = None  # {input_ids: [1, 16]}, or [1, 3, 64, 64]
+    # with input_shapes, spellings of the one input-spec definition (portkit.signature.InputSpec):
     input_dtypes: dict[str, str] | None = None  # {input_ids: int64}
     dynamic_axes: dict[str, dict[int, str]] | None = None  # {input_ids: {1: sequence}}
     targets: list[Target] = Field(min_length=1)
 
-    @field_validator("input_shapes", mode="before")
+    @field_validator("input_shapes", mode="before", check_fields=False)
     @classmethod
     def _shapes(cls, v: Any) -> Any:
         return {"": v} if isinstance(v, list) else v
 
     def loading(self, resolve: Callable[[str | None], str | None]) -> dict[str, Any]:
         """The keywords that load this model (portkit.options.convert_options / bench take them)."""
-        spelled = {"input_shapes": self.input_shapes, "input_dtypes": self.input_dtypes,
-                   "dynamic_axes": self.dynamic_axes}
-        return {**self.option_values(resolve), "input_specs": specs_from_keywords(spelled)}
+        return {**self.option_values(resolve), "input_shapes": dict(self.input_shapes or {}),
+                "input_dtypes": self.input_dtypes, "dynamic_axes": self.dynamic_axes}
 
 
 ModelSpec = section_model("ModelSpec", _ModelBase, ConvertOptions, "model",
