@@ -1,14 +1,16 @@
 """Does `--locate` find the layer that is wrong, and what does it cost? → results/locate.{json,md}
 
 For each architecture (torchvision CNNs, a ViT, a BERT, Keras CNN / LSTM / Conv1D, all conditioned as the
-coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit converts between — PyTorch eager ↔
-ONNX, ONNX ↔ TFLite (onnx2tf), ONNX ↔ TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
+coverage corpus's: benchmarks/corpus_models.py) and each pairing portkit converts between — PyTorch eager,
+.pt2 and TorchScript ↔ ONNX, ONNX ↔ ONNX, ONNX ↔ TFLite (onnx2tf), .pt2 ↔ TFLite (litert-torch), ONNX ↔
+TorchScript (onnx2torch), Keras ↔ TFLite, Keras ↔ ONNX — a fault is
 injected in weighted layer k of the converted artifact with portkit.locate.inject (the tool the tests use):
 one layer's weights scaled by 1.5 (`weight`), an attribute changed (`attribute`: TFLite fused activation,
-ONNX Conv padding moved to one side), the kernel's spatial axes swapped (`transpose`). A case is located
-when the first divergence `--locate` reports is that layer, named on the graph side (the ONNX node whose
-weights are the faulted ones, found by value; the Keras layer likewise). Faults that do not apply to a
-layer (a transposition of a 1x1 or fully connected kernel, a Conv without padding) are counted apart.
+ONNX Conv padding moved to one side or Softmax axis, TorchScript convolution dilation or softmax dim; see
+portkit.locate.inject), the weights read with two axes swapped (`transpose`). A case is located when the
+first divergence `--locate` reports is that layer, named on the graph side (the ONNX node whose weights
+are the faulted ones, found by value, or the node onnx2torch named the faulted module after; the Keras
+layer likewise). A fault that cannot be injected is listed as n/a with the reason and counted apart.
 Cost: one `validate` of the clean pair against one locate of the faulty pair, each from a cold start, as
 `portkit validate` and `portkit validate --locate` run them.
 
@@ -62,10 +64,17 @@ def _source(kind: str, args: dict[str, Any], work: Path, pool: Any) -> tuple[Any
 def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> str | None:
     from portkit.locate.inject import onnx_node_of_weight
 
-    if pair in ("torch-onnx", "keras-onnx"):  # the fault is in the ONNX itself: its node
+    if pair.endswith("-onnx"):  # the fault is in the ONNX itself: its node
         return info["layer"]
+    if pair == "pt2-tflite":  # litert-torch: the program's FX node holding those weights
+        return pool.get("torch").call("portkit.locate.inject", "pt2_node_of_weight", graph_path, info["original"],
+                                      bool(info.get("removed_activation")))
     if pair.startswith("keras-"):
         return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
+    if info.get("original") is None:  # a TorchScript attribute: onnx2torch names each module after its node
+        from portkit.locate.inject import onnx_node_of_module
+
+        return onnx_node_of_module(graph_path, info["layer"])
     node = onnx_node_of_weight(graph_path, info["original"])
     if info.get("removed_activation") and node:  # the fused activation is the ONNX node after the weighted one
         import onnx
@@ -76,7 +85,21 @@ def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> st
     return node
 
 
-def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
+def _converter(reuse: bool) -> Any:
+    """portkit.convert, or with `reuse` the file an earlier run of this benchmark wrote there (--reuse: the
+    conversions are not what is measured; the converters are the same)."""
+    import portkit
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+
+    def convert(src: str, to: str, out: Path, **kw: Any) -> Any:
+        if reuse and Path(out).exists():
+            return Artifact(str(out), Format(to))
+        return portkit.convert(src, to, out, validate=False, **kw).output
+    return convert
+
+
+def run_model(name: str, ks: list[int], work: str, reuse: bool = False) -> dict[str, Any]:
     """Every pair × fault × k of one architecture (in a fresh process)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -89,6 +112,7 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
     from portkit.workers import WorkerPool
 
     kind, args = MODELS[name]
+    convert = _converter(reuse)
     folder = Path(work) / name
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -99,22 +123,35 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
         model_args = args if kind != "keras" else None
         made: dict[str, tuple[Any, Any, str]] = {}  # pair -> (reference Artifact, clean candidate, graph path)
         try:
-            onnx = portkit.convert(loc, "onnx", folder / "m.onnx", model_args=model_args, validate=False).output
+            onnx = convert(loc, "onnx", folder / "m.onnx", model_args=model_args)
         except Exception as e:  # noqa: BLE001 - a route that fails is reported, not fatal
             return {"model": name, "error": f"to onnx: {e}"[:300], "rows": [], "timing": []}
         if kind == "keras":
             made["keras-onnx"] = (ref, onnx, onnx.location)
             for pair, to in (("keras-tflite", "tflite"),):
                 try:
-                    made[pair] = (ref, portkit.convert(loc, to, folder / f"k.{to}", validate=False).output, loc)
+                    made[pair] = (ref, convert(loc, to, folder / f"k.{to}"), loc)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
         else:
             made["torch-onnx"] = (ref, onnx, onnx.location)
+            made["onnx-onnx"] = (onnx, onnx, onnx.location)
             for pair, to, out in (("onnx-tflite", "tflite", "m.tflite"), ("onnx-torchscript", "torchscript", "m.pt")):
                 try:
-                    made[pair] = (onnx, portkit.convert(onnx.location, to, folder / out, validate=False).output,
-                                  onnx.location)
+                    made[pair] = (onnx, convert(onnx.location, to, folder / out), onnx.location)
+                except Exception as e:  # noqa: BLE001
+                    rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
+            # the other PyTorch sources: a .pt2 (→ ONNX, → TFLite by litert-torch) and a TorchScript (→ ONNX)
+            for pair, steps in (("pt2-onnx", (("pt2", "s.pt2", {}), ("onnx", "pt2.onnx", {}))),
+                                ("pt2-tflite", (("pt2", "s.pt2", {}), ("tflite", "lt.tflite", {"tool": "litert-torch"}))),
+                                ("torchscript-onnx", (("torchscript", "s.pt", {}), ("onnx", "ts.onnx", {})))):
+                try:
+                    (to0, out0, _), (to1, out1, kw) = steps
+                    src = folder / out0
+                    first = Artifact(str(src), Format(to0)) if src.exists() else convert(
+                        loc, to0, src, model_args=model_args)
+                    cand = convert(first.location, to1, folder / out1, **kw)
+                    made[pair] = (first, cand, cand.location if to1 == "onnx" else first.location)
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
         for pair, (r, c, graph_path) in made.items():
@@ -159,9 +196,9 @@ def run_model(name: str, ks: list[int], work: str) -> dict[str, Any]:
     return {"model": name, "rows": rows, "timing": timing}
 
 
-def _child(name: str, ks: list[int], work: str, q: Any) -> None:
+def _child(name: str, ks: list[int], work: str, reuse: bool, q: Any) -> None:
     try:
-        q.put(run_model(name, ks, work))
+        q.put(run_model(name, ks, work, reuse))
     except BaseException as e:  # noqa: BLE001 - one architecture's failure is a row, not the end
         q.put({"model": name, "error": f"{type(e).__name__}: {e}"[:400], "trace": traceback.format_exc()[-800:],
                "rows": [], "timing": []})
@@ -169,6 +206,9 @@ def _child(name: str, ks: list[int], work: str, q: Any) -> None:
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [r for res in results for r in res["rows"] if r.get("applicable")]
+    not_applicable = [r for res in results for r in res["rows"] if not r.get("applicable", True)]
+    failed = [res["model"] for res in results if res.get("error")] + \
+        [f"{r['model']} {r['pair']}" for res in results for r in res["rows"] if "applicable" not in r]
     located = [r for r in rows if r.get("located")]
     by_pair: dict[str, list[int]] = {}
     for r in rows:
@@ -177,7 +217,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         t[1] += 1
     timing = [t for res in results for t in res["timing"]]
     ratios = sorted(t["ratio"] for t in timing)
-    return {"cases": len(rows), "located": len(located), "rate": len(located) / len(rows) if rows else None,
+    return {"cases": len(rows), "located": len(located), "not_injected": len(not_applicable), "failed": failed, "rate": len(located) / len(rows) if rows else None,
             "by_pair": {p: {"located": a, "cases": b} for p, (a, b) in by_pair.items()},
             "architectures": sorted({r["model"] for r in rows}),
             "cost_ratio_median": ratios[len(ratios) // 2] if ratios else None,
@@ -195,9 +235,20 @@ def write(results: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> Non
           f"**Located: {s['located']} / {s['cases']}"
           + (f" ({100 * s['rate']:.1f} %)" if s["rate"] is not None else "") + f"** over "
           f"{len(s['architectures'])} architectures; cost ratio locate / validate: median "
-          f"{s['cost_ratio_median']}, max {s['cost_ratio_max']}.", "",
+          f"{s['cost_ratio_median']}, max {s['cost_ratio_max']}. Faults that could not be injected (n/a, not "
+          f"counted): {s['not_injected']}; architectures or pairs that failed to convert: "
+          f"{', '.join(s['failed']) or 'none'}. Load average at the end: {meta.get('load_end', '?')}.", "",
           "| pair | located | cases |", "|---|---|---|"]
     md += [f"| {p} | {v['located']} | {v['cases']} |" for p, v in sorted(s["by_pair"].items())]
+    by_model: dict[str, list[int]] = {}
+    for res in results:
+        for r in res["rows"]:
+            if r.get("applicable"):
+                t = by_model.setdefault(res["model"], [0, 0])
+                t[0] += bool(r.get("located"))
+                t[1] += 1
+    md += ["", "| model | located | cases |", "|---|---|---|"]
+    md += [f"| {m} | {a} | {b} |" for m, (a, b) in by_model.items()]
     md += ["", "| model | pair | fault | k | expected | found | located |", "|---|---|---|---|---|---|---|"]
     for res in results:
         if res.get("error"):
@@ -222,6 +273,7 @@ def main() -> None:
     ap.add_argument("--ks", default="1,4", help="weighted-layer indices to fault")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--work", default="/tmp/portkit-bench-locate")
+    ap.add_argument("--reuse", action="store_true", help="reuse the converted files already in --work")
     ap.add_argument("--keep", action="store_true", help="keep the other architectures' results already in --out")
     a = ap.parse_args()
     names = [n for n in a.only.split(",") if n] or list(MODELS)
@@ -236,7 +288,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     for name in names:
         q = ctx.Queue()
-        p = ctx.Process(target=_child, args=(name, ks, a.work, q))
+        p = ctx.Process(target=_child, args=(name, ks, a.work, a.reuse, q))
         p.start()
         try:
             res = q.get(timeout=1800)
@@ -244,6 +296,7 @@ def main() -> None:
             res = {"model": name, "error": "timed out", "rows": [], "timing": []}
         p.join(timeout=60)
         results.append(res)
+        meta["load_end"] = round(os.getloadavg()[0], 2)
         write(results, Path(a.out), meta)
         print(f"{name}: " + json.dumps(summarize([res])), flush=True)
 

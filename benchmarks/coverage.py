@@ -142,7 +142,7 @@ def _row(entry: dict[str, Any], route: str, t0: float, result: Any = None, error
             row["warnings"] = warnings
         spreads = [s for v in checks for s in v.output_spread.values()]
         row["output_spread"] = min(spreads) if spreads else None
-        notes = result.output.metadata.get("normalised") or []
+        notes = list(result.output.record.normalised)
         if notes:
             row["normalised"] = [n for n in notes if not n.startswith("normalize check")]
     return row
@@ -209,9 +209,7 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         shapes = {"input_ids": (1, SEQ), "attention_mask": (1, SEQ)}
         for axes, fixed in (("seq16", True), ("dyn", False)):
             dyn = {} if fixed else {"dynamic_axes": {n: {0: "batch", 1: "sequence"} for n in shapes}}
-            # cache=False: the one-pass graph at these axes (a causal LM's factory would export with its cache)
-            sources = [("dynamo", f"{REF}:text_seq_model", {"model_args": {"kind": entry["name"], "fixed": fixed},
-                                                             "cache": False})]
+            sources = [("dynamo", f"{REF}:text_seq_model", {"model_args": {"kind": entry["name"], "fixed": fixed}})]
             if traced is not None:
                 sources.append(("legacy", traced, {"input_shapes": shapes, **dyn}))
             for exporter, source, kw in sources:

@@ -147,7 +147,7 @@ def tflite_artifact(out: Path, tool: str, src: Artifact, mode: str | None, sig: 
           "versions": versions("torch", "litert-torch", "litert-converter", "ai-edge-litert"), **metadata}
     if mode == "int8":
         md["int8_io"] = True
-    keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
+    keep = {"input_ranges": src.record.input_ranges} if src.record.input_ranges else {}
     return Artifact(str(out), Format.TFLITE, out_sig, {**keep, **md})
 
 

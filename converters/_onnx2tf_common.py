@@ -89,8 +89,8 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
     sig = onnxutil.signature(model)
     model = _fold_constants(src.location, model)
     ranges = infer_ranges(src)
-    model, notes = normalize(model, hop=hop, shapes=opts.input_shapes, ranges=ranges, tool="onnx2tf")
-    kept = sorted(set(channels_last_inputs(model)) | set(src.metadata.get("channels_last_inputs") or []))
+    model, notes = normalize(model, hop=hop, shapes=opts.shapes, ranges=ranges, tool="onnx2tf")
+    kept = sorted(set(channels_last_inputs(model)) | set(src.record.channels_last_inputs))
     keep_nchw = [s.name for s in sig.inputs if opts.keep_layout and len(s.shape) in CHANNELS_LAST
                  and s.name not in kept]
     mode = check_quantize(opts) if want_quant else None
@@ -132,7 +132,7 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
             if built is None:
                 raise ConversionFailed(f"{hop} failed: onnx2tf returned no model", hint=f"try {alternative}")
         res = Onnx2TfResult(built, work / "out", sig, kept=kept + keep_nchw, quant=quant,
-                            shapes=dict(opts.input_shapes), ranges=ranges, notes=notes)
+                            shapes=dict(opts.shapes), ranges=ranges, notes=notes)
         _input_perms(res)
         _output_perms(res, src.location)
         yield res
@@ -184,7 +184,7 @@ def shape_hints(model: Any, opts: ConvertOptions) -> list[str] | None:
     for i, vi in enumerate(v for v in g.input if v.name not in inits):
         if ":" in vi.name or "," in vi.name:
             return None
-        given = opts.input_shapes.get(vi.name) or (opts.input_shapes.get("") if i == 0 else None)
+        given = opts.shapes.get(vi.name) or (opts.shapes.get("") if i == 0 else None)
         dims = []
         for axis, d in enumerate(vi.type.tensor_type.shape.dim):
             if d.HasField("dim_value") and d.dim_value > 0:

@@ -61,7 +61,8 @@ def finish_pt2(program: Any, out: Path, sig: ModelSignature, tool: str, src: Art
     fits = len(sig.inputs) == len(derived.inputs) and len(sig.outputs) == len(derived.outputs)
     final = sig if fits else derived
     save_program(program, str(out), final)
-    keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges", "input_notes")}
+    keep: dict[str, Any] = {"input_ranges": src.record.input_ranges, "input_notes": list(src.record.input_notes)}
+    keep = {k: v for k, v in keep.items() if v}
     ranges = getattr(module, "input_ranges", None) if module is not None else None
     if isinstance(ranges, dict) and ranges:  # the module tells its valid integer ranges (token ids < vocab)
         keep.setdefault("input_ranges", {k: list(v) for k, v in ranges.items()})

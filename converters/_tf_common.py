@@ -264,7 +264,7 @@ def four_d_inputs(sig: ModelSignature) -> list[str]:
     return [s.name for s in sig.inputs if len(s.shape) == 4]
 
 
-def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, **metadata: Any) -> Artifact:
+def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, **recorded: Any) -> Artifact:
     import onnx
 
     from portkit import onnxutil
@@ -274,13 +274,13 @@ def finish_tf_onnx(model: Any, out: Path, channels_last: list[str], tool: str, *
     mark_channels_last(model, channels_last)
     folded = constant_reshapes(model)
     if folded:
-        metadata["constant_reshapes"] = folded
+        recorded["constant_reshapes"] = folded
     onnx.save(model, str(out))
     sig = onnxutil.signature(model)
     sig = ModelSignature(tuple(TensorSpec(s.name, s.dtype, s.shape, "NHWC") if s.name in channels_last else s
                                for s in sig.inputs), sig.outputs)
     md = {"producer": tool, "opset": onnxutil.opset(model), "channels_last_inputs": channels_last,
-          "versions": versions("tensorflow", "tf2onnx", "onnx"), **metadata}
+          "versions": versions("tensorflow", "tf2onnx", "onnx"), **recorded}
     return Artifact(str(out), Format.ONNX, sig, md)
 
 

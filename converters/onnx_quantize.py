@@ -17,14 +17,13 @@ SOURCE = Format.ONNX
 TARGET = Format.ONNX
 REQUIRES = ("onnxruntime",)
 COST = 0.1
-TOOL = "onnxruntime.quantization"
-FP16_TOOL = "onnxruntime.transformers.float16"
+TOOL = "onnxruntime.quantization"  # fp16: onnxruntime.transformers.float16 (portkit.prep.steps.FP16_TOOL)
 STEP = "quantize"
 
 
 def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from portkit.prep.quantize_onnx import quantize
-    from portkit.prep.steps import transformed
+    from portkit.prep.steps import FP16_TOOL, transformed
 
     if not opts.quantize:
         raise BadInput("the quantize step needs a kind", hint="pass --quantize int8|dynamic|fp16")

@@ -35,7 +35,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     onnx2torch = require("onnx2torch", "ONNX → TorchScript")
     model = onnxutil.load(src.location, external=True)
     sig = onnxutil.signature(model)
-    model, notes = normalize(model, max_opset=MAX_OPSET, hop="onnx→torchscript", shapes=opts.input_shapes,
+    model, notes = normalize(model, max_opset=MAX_OPSET, hop="onnx→torchscript", shapes=opts.shapes,
                              ranges=infer_ranges(src), tool=TOOL)
     with converting("onnx→torchscript (onnx2torch)", alternative="keep the model in ONNX (onnxruntime)"):
         install_onnx2torch_ops(model)
@@ -49,7 +49,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
 
 def _concrete_specs(sig: ModelSignature, opts: ConvertOptions):
-    shapes = opts.input_shapes
+    shapes = opts.shapes
     if not shapes:
         return sig.inputs
     return tuple(s.with_shape(tuple(shapes.get(s.name) or shapes.get("") or s.shape)) for s in sig.inputs)

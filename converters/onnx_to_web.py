@@ -50,7 +50,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             ort_file = Path(tmp) / "model.ort"
             to_ort(model, ort_file)
             model = ort_file
-        md.update(opset=opset, layout=src.metadata.get("layout"))
+        md.update(opset=opset, layout=src.record.tensors.to_metadata()["layout"] or None)
         manifest = write_bundle(model, out, sig, model_format=kind, metadata=md,
                                 source_bytes=Path(src.location).stat().st_size, ops=report.to_dict(),
                                 title=Path(src.location).stem)

@@ -39,7 +39,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     from executorch.exir import to_edge_transform_and_lower
 
     module, sig = _source(src)
-    dynamic = opts.dynamic and src.metadata.get("dynamic", True)
+    dynamic = opts.dynamic and src.record.dynamic is not False
     args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
     with converting(f"{src.format.value}→executorch (XNNPACK)", alternative="--static, or --to tflite / onnx"):
         shapes = _bounded(sig) if dynamic else None
@@ -54,7 +54,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         sig.outputs)
     from portkit.versions import versions
 
-    keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
+    keep = {"input_ranges": src.record.input_ranges} if src.record.input_ranges else {}
     quant = {"quantized": mode, "quantization": {"tool": "XNNPACKQuantizer (PT2E)", "mode": mode,
                                                  "per_channel": True}} if mode else {}
     return Artifact(str(out), TARGET, final, {

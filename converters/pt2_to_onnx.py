@@ -33,5 +33,5 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
             dynamo=True, opset_version=opts.opset, verbose=False, optimize=True, external_data=False)
         onnx_program.save(str(out))
     name_dims(out, sig)
-    keep = {k: v for k, v in src.metadata.items() if k in ("input_ranges",)}
+    keep = {"input_ranges": src.record.input_ranges} if src.record.input_ranges else {}
     return finish_onnx(out, TOOL, **keep)

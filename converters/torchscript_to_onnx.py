@@ -118,5 +118,5 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         torch.onnx.export(module, example_args(sig.inputs), str(out), dynamo=False,
                           input_names=in_names, output_names=out_names, dynamic_axes=axes or None,
                           opset_version=opts.opset or DEFAULT_OPSET, do_constant_folding=True)
-    notes = {"input_notes": src.metadata["input_notes"]} if src.metadata.get("input_notes") else {}
+    notes = {"input_notes": list(src.record.input_notes)} if src.record.input_notes else {}
     return finish_onnx(out, TOOL, **ranges_metadata(module, sig), **notes)

@@ -26,3 +26,47 @@ class Crasher(torch.nn.Module):
 
     def forward(self, x):
         return x
+
+
+BUILDS = {"Counted": 0}
+
+
+class Counted(torch.nn.Module):
+    """Counts how often it is built in this process (one build per use is what the load path promises)."""
+
+    input_shape = (1, 4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        BUILDS["Counted"] += 1
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def loads_of(factory: str, script: str) -> dict[str, object]:
+    """In a worker: the causal-LM probe then two loads of `factory` (the hop's, validation's), and a TorchScript
+    runner of `script`; how many builds and torch.jit.load calls they cost."""
+    from portkit.artifact import Artifact
+    from portkit.formats import Format
+    from portkit.generative.source import probe
+    from portkit.runtimes.torch import TorchRunner, load_module
+
+    md = {"dynamic": True}
+    info = probe(factory, md)
+    first = load_module(Artifact(factory, Format.TORCH, None, dict(md)))
+    second = load_module(Artifact(factory, Format.TORCH, None, dict(md)))
+    real, calls = torch.jit.load, []
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    torch.jit.load = counting
+    try:
+        runner = TorchRunner(Artifact(script, Format.TORCHSCRIPT, None, {}))
+    finally:
+        torch.jit.load = real
+    return {"probe": info, "builds": BUILDS["Counted"], "distinct": first is not second,
+            "script_loads": len(calls), "script_inputs": [s.name for s in runner.signature.inputs]}

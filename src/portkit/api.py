@@ -8,14 +8,16 @@ convert, validate and bench are checked after the work; a failed gate raises `Ga
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
 from .formats import Format
-from .options import ConvertOptions, ValidateOptions, convert_options, shapes_of, user_path, validate_options
+from .options import ConvertOptions, ValidateOptions, convert_options, user_path, validate_options
 from .public import API_FUNCTIONS
+from .signature import shapes_of, specs_from_keywords
 
 if TYPE_CHECKING:
     from .benchmark import BenchResult
@@ -68,6 +70,11 @@ def _name_gates(e: Any, g: Gates) -> None:
                                            for v in failed)
 
 
+def _values(opts: Any) -> dict[str, Any]:
+    """An options object's fields as keywords (to build it again with more of them)."""
+    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
+
+
 # ---------------------------------------------------------------- one function per command
 
 
@@ -75,6 +82,7 @@ def convert(
     source: str | Path,
     to: Format | str,
     output: str | Path | None = None,
+    opts: ConvertOptions | None = None,
     *,
     validate: bool = True,
     via: Format | str | None = None,
@@ -97,14 +105,16 @@ def convert(
     using that tool for a hop, e.g. "tf2onnx" or "litert-torch"), reduce_range, web_model ("onnx" or "ort"),
     debug (converters' warnings on stderr; default: PORTKIT_DEBUG is set), cache (causal LMs: None exports with the
     key/value cache where the model has one, False as one pass). `tokens`: causal LMs are validated by greedy
-    generation of this many tokens per prompt.
+    generation of this many tokens per prompt. `opts`: a built ConvertOptions (or a subclass of it);
+    keyword options given beside it replace its fields.
     `gates` (max_error, min_agreement, max_size_mb, max_latency_ms — which benchmarks the result for a
     second —, baseline + max_regression) raise GateFailed after the conversion when one fails."""
     from .conversion import convert as _convert
     from .errors import ValidationFailed
 
     g = _gates(gates, "convert")
-    copts = convert_options(**options)
+    copts = convert_options(**options) if opts is None else \
+        convert_options(type(opts), **{**_values(opts), **options})
     vopts = ValidateOptions(atol=atol, rtol=rtol, inputs=user_path(inputs), input_specs=copts.input_specs,
                             tokens=tokens)
     try:
@@ -131,9 +141,9 @@ def convert(
 
     measured = None
     if g.max_latency_ms is not None:
-        measured = bench(
-            [result.output.location], duration=1.0, input_shapes=options.get("input_shapes"), log=log
-        )
+        from .benchmark import bench as _bench
+
+        measured = _bench([result.output.location], duration=1.0, input_specs=copts.input_specs, log=log)
     out = result.output.location
     report = evaluate(
         g,
@@ -162,14 +172,11 @@ def inspect(
     `input_dtypes` and `dynamic_axes` describe the inputs of a model that declares none (bare TorchScript);
     `task` and `allow_unsafe` are a Hugging Face folder's (as for convert)."""
     from .inspection import inspect_model
-    from .signature import parse_input_specs
 
-    shapes = shapes_of(input_shapes)
-    specs = parse_input_specs(shapes or None, input_dtypes, dynamic_axes) if (input_dtypes or dynamic_axes) else ()
+    specs = specs_from_keywords(dict(input_shapes=input_shapes, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes))
     return inspect_model(
         str(model),
-        input_shapes={k: list(v) for k, v in shapes.items()} or None,
-        input_specs=[sp.to_dict() for sp in specs] or None,
+        input_specs=specs,
         weights=user_path(weights),
         model_args=model_args,
         allow_pickle=allow_pickle or None,
@@ -228,7 +235,7 @@ def validate(
             raise BadInput(
                 f"unknown quantization kind '{quantized}'", hint=f"valid: {', '.join(QUANTIZED_CRITERIA)}"
             )
-        cand.metadata["quantized"] = quantized
+        cand.note(quantized=quantized)
     result = _validate(ref, cand, vopts)
     if (locate or reduce) and not result.passed:
         from .locate import locate_divergence

@@ -27,6 +27,7 @@ from .environment import environment
 from .errors import BadInput, RuntimeUnavailable
 from .gate_report import GateReport
 from .options import PROVIDERS, check_rules, option
+from .signature import InputSpec, spec_shapes, specs_from_keywords
 from .stats import bootstrap_median_ci, percentile
 from .tensormap import channels_last
 
@@ -95,19 +96,22 @@ def summarize(times_ns: Sequence[int] | np.ndarray, batch: int = 1, seed: int = 
 class BenchOptions:
     # for ONNX models; framework runtimes run on their own device
     providers: tuple[str, ...] = option(("cpu",), recipe="bench", choices=PROVIDERS, min_length=1, flag="--provider",
-                                        recipe_type=list[str])
+                                        recipe_type=list[str], short="-p", cli_type=str,  # "cpu,cuda" on the CLI
+                                        help="ONNX execution providers: cpu,cuda,tensorrt.")
     batches: tuple[int, ...] = option((1,), recipe="bench", min_length=1, item_ge=1, flag="--batch",
-                                    recipe_type=list[int])
-    iterations: int | None = option(None, recipe="bench", ge=2)  # a fixed count, or ...
+                                      recipe_type=list[int], short="-b", cli_type=str,  # "1,8,32" on the CLI
+                                      help="Batch sizes, e.g. 1,8,32 (static models: their own).")
+    iterations: int | None = option(None, recipe="bench", ge=2, short="-n",  # a fixed count, or ...
+                                    help="Timed calls per series.")
     # ... a time budget in seconds per series (default 2 s when neither)
-    duration: float | None = option(None, recipe="bench", gt=0)
-    warmup: int = option(10, recipe="bench", ge=0)
-    threads: int | None = option(None, recipe="bench", ge=1)
-    io_binding: bool = option(False, recipe="bench")
+    duration: float | None = option(None, recipe="bench", gt=0, short="-d", help="Seconds per series (default 2).")
+    warmup: int = option(10, recipe="bench", ge=0, help="Untimed calls before timing.")
+    threads: int | None = option(None, recipe="bench", ge=1, help="Intra-op threads (default: runtime's).")
+    io_binding: bool = option(False, recipe="bench", help="ONNX: inputs/outputs bound on the device.")
     # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
-    strict: bool = option(False, recipe="bench")
-    seed: int = 0  # recipes: the recipe's `seed`
-    input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    strict: bool = option(False, recipe="bench", help="Exit 5 when a GPU run has nodes on the CPU.")
+    seed: int = option(0, help="Seed for random inputs.")  # recipes: the recipe's `seed`
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape", cli="inputs")  # said of the first model
     keep_samples: bool = True  # raw timings on each Measurement (the HTML report plots them)
 
     def __post_init__(self) -> None:
@@ -166,6 +170,7 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         opts = asdict(self.options)
         opts.pop("keep_samples", None)
+        opts["input_specs"] = [s.to_dict() for s in self.options.input_specs]
         return {"schema": SCHEMA, "environment": self.environment, "options": opts,
                 "results": [m.to_dict() for m in self.measurements], "notes": self.notes,
                 **({"gates": self.gates.to_dict()} if self.gates is not None else {})}
@@ -221,8 +226,8 @@ def shared_feeds(reference: dict[str, np.ndarray] | None, signature: Any, artifa
     from .inputs import check_shapes, make_inputs
 
     if reference is None:  # --input-shape is said for the first model (later ones may be NHWC)
-        check_shapes(signature, opts.input_shapes, getattr(artifact, "location", None))
-    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=opts.input_shapes or None)
+        check_shapes(signature, spec_shapes(opts.input_specs), getattr(artifact, "location", None))
+    own = make_inputs(signature, batch=batch, seed=opts.seed, shapes=spec_shapes(opts.input_specs) or None)
     if reference is None:
         return own, None
     tensors = artifact.record.tensors
@@ -326,36 +331,35 @@ def _ratios(measurements: list[Measurement]) -> None:
 
 def bench(models: str | Sequence[str], *, providers: Sequence[str] | str = ("cpu",),
           batches: Sequence[int] | str | int = (1,), log: Callable[[str], None] | None = None,
-          input_shapes: Any = None, weights: str | None = None, model_args: dict[str, Any] | None = None,
-          allow_pickle: bool = False, input_dtypes: Any = None, dynamic_axes: Any = None,
+          weights: str | None = None, model_args: dict[str, Any] | None = None, allow_pickle: bool = False,
           **options: Any) -> Any:
     """Benchmark one or more models side by side; `result.to_dict()` is the `portkit bench --json` schema.
     Generative models (causal LMs with their cache) get portkit.generative.bench's GenBenchResult.
 
     options: BenchOptions fields (iterations, duration, warmup, threads, io_binding, strict, seed,
-    keep_samples) and the ConvertOptions that load a model (allow_unsafe, custom_objects, ...).
+    keep_samples), the input keywords (portkit.signature.INPUT_KEYWORDS) and the ConvertOptions that load a
+    model (allow_unsafe, custom_objects, ...).
     """
     from .conversion import source_artifact
-    from .options import convert_options, shapes_of
+    from .options import convert_options
 
     if isinstance(models, str):
         models = [models]
     if isinstance(providers, str):
         providers = [p.strip() for p in providers.split(",") if p.strip()]
     batches = parse_int_list(batches)
+    specs = specs_from_keywords(options)
     from .generative.bench import generative_models
 
     if generative_models([str(m) for m in models]) is not None:  # causal LMs with their cache: generation speed
         return _bench_generative([str(m) for m in models], providers, batches, options, log)
-    shapes = shapes_of(input_shapes)
     # the rest of **options loads the models (ConvertOptions: allow_unsafe, custom_objects, ...)
     mine = {f.name for f in fields(BenchOptions)}
     loading = {k: options.pop(k) for k in list(options) if k not in mine}
     opts = BenchOptions(providers=tuple(p.lower() for p in providers), batches=tuple(batches),
-                        input_shapes=shapes, **options)
-    copts = convert_options(input_shapes=shapes, weights=weights, model_args=model_args or {},
-                            allow_pickle=allow_pickle, input_dtypes=input_dtypes, dynamic_axes=dynamic_axes,
-                            **loading)
+                        input_specs=specs, **options)
+    copts = convert_options(input_specs=specs, weights=weights, model_args=model_args or {},
+                            allow_pickle=allow_pickle, **loading)
     artifacts = [source_artifact(str(m), copts) for m in models]
     return run_bench(artifacts, opts, log)
 

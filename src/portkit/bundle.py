@@ -68,7 +68,7 @@ def write_bundle(source: Artifact, output: Artifact, vopts: ValidateOptions | No
         "source_format": source.format.value, "route": route or [],
         "signature": sig.to_dict(), "input_source": scratch.input_source,
         "cases": [{"label": c.label, "batch": c.batch, "seed": c.seed} for c in cases],
-        "metadata": {k: output.metadata[k] for k in _KEEP_METADATA if k in output.metadata},
+        "metadata": {k: v for k, v in output.record.to_metadata().items() if k in _KEEP_METADATA},
         "tolerances": {"atol": vopts.atol, "rtol": vopts.rtol,
                        "per_output": {k: list(v) for k, v in vopts.per_output.items()}},
     }
@@ -124,7 +124,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
     manifest, inputs, outputs = read_bundle(d)
     cand = Artifact(str(artifact), sniff(artifact))
     cand.read_sidecar_metadata()
-    cand.metadata.update(manifest.get("metadata") or {})
+    cand.merge(manifest.get("metadata") or {})
     tol = manifest.get("tolerances") or {}
     opts = ValidateOptions(atol=tol.get("atol"), rtol=tol.get("rtol"),
                            per_output={k: tuple(v) for k, v in (tol.get("per_output") or {}).items()})
@@ -136,7 +136,7 @@ def verify(artifact: str, bundle: str | Path | None = None) -> Any:
     try:
         runner = open_runner(cand)
     except SignatureMissing:  # a bare TorchScript file: the bundle's inputs say what it takes
-        cand.metadata["input_specs"] = [s.to_dict() for s in specs_from_signature(rsig.inputs)]
+        cand.note(input_specs=specs_from_signature(rsig.inputs))
         result.notes.append(f"{Path(artifact).name} declares no inputs: using the bundle's")
         runner = open_runner(cand)
     with runner:

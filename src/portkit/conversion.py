@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .artifact import Artifact
+from .artifact import Artifact, HopRecord
 from .errors import BadInput, ConversionFailed, ValidationFailed
 from .formats import Format, sniff
 from .gate_report import GateReport
 from .graph import Route, plan, route_text
-from .hops import HopResult, remove, run_hop, validate_pair
-from .options import ConvertOptions, ValidateOptions, static_batch
+from .hops import HopResult, hop_paths, hop_view, relative_to_source, remove, run_hop, validate_pair, without_maps
+from .options import ConvertOptions, ValidateOptions
 from .signature import InputSpec, merge_input_specs
 from .validation import ValidationResult
 from .workers import WorkerPool, command_pool
@@ -74,11 +74,7 @@ class ConversionResult:
 def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
     """Sniff the source and attach the loading options a runtime or converter needs."""
     fmt = sniff(source)
-    md: dict[str, Any] = {"dynamic": opts.dynamic}
-    if opts.input_shapes:
-        md["input_shapes"] = {k: list(v) for k, v in opts.input_shapes.items()}
-    if opts.input_specs:
-        md["input_specs"] = [s.to_dict() for s in opts.input_specs]
+    md: dict[str, Any] = {"dynamic": opts.dynamic, "input_specs": opts.input_specs}
     if fmt in (Format.TORCH, Format.TORCHSCRIPT):
         md.update(weights=opts.weights, model_args=opts.model_args, allow_pickle=opts.allow_pickle)
         if fmt is Format.TORCH and not opts.allow_pickle and Path(str(source)).exists():
@@ -96,7 +92,7 @@ def source_artifact(source: str | Path, opts: ConvertOptions) -> Artifact:
                        hint="drop --task, or pass a save_pretrained() folder")
     if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
         md.update(weights=opts.weights, allow_unsafe=opts.allow_unsafe, custom_objects=opts.custom_objects)
-    art = Artifact(str(source), fmt, None, md)
+    art = Artifact(str(source), fmt, None, HopRecord(**md).to_metadata())
     if fmt is not Format.TORCH:
         art.read_sidecar_metadata()
     return art
@@ -110,7 +106,7 @@ def data_specs(art: Artifact, data: str, dynamic: bool = True) -> tuple[InputSpe
 
     specs = specs_from_arrays(load_inputs(data)[0])
     if art.format in (Format.TORCH, Format.TORCHSCRIPT):
-        art.metadata["data_specs"] = [s.to_dict() for s in specs]
+        art.note(data_specs=specs)
     # the sizes of the data with the batch axis left dynamic (data may hold many rows of a batch-1 model)
     return tuple(replace(s, shape=("batch", *s.shape[1:]) if s.shape and dynamic else s.shape, dynamic_axes=())
                  for s in specs)
@@ -228,8 +224,8 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
     if validate and not opts.dynamic and not (validate_opts and (validate_opts.inputs or validate_opts.batches)):
         # --static: the result takes one batch size. The default sweep's batch 2 is there to catch a dynamic
         # batch lost on the way; here nobody asked for one, so validate at the fixed batch only
-        validate_opts = replace(validate_opts or ValidateOptions(input_shapes=opts.input_shapes),
-                                batches=(static_batch(opts),))
+        validate_opts = replace(validate_opts or ValidateOptions(input_specs=opts.input_specs),
+                                batches=(_static_batch(opts),))
     # unreadable or empty data files are exit 2 before any hop writes a file
     data = [validate_opts.inputs] if validate and validate_opts is not None and validate_opts.inputs else []
     for path in dict.fromkeys([*data, *([opts.calibration] if opts.calibration else [])]):
@@ -247,7 +243,7 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
                            hint="save it with numpy.savez(path, <input>=x, labels=y)")
     if validate and validate_opts is not None and validate_opts.inputs:
         sized = data_specs(src, validate_opts.inputs, opts.dynamic)
-        if not opts.input_shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
+        if not opts.shapes:  # hops that trace or hint shapes (onnx2torch, onnx2tf) use the data's sizes
             opts = replace(opts, input_specs=merge_input_specs(opts.input_specs, sized))
     same = src.format is to and via is None
     out = Path(output) if output else (same_format_output(src, opts) if same else default_output(src, to))
@@ -315,8 +311,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             if nxt is not None:
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(nxt)}")
             continue
-        result = finish(result, to, out, opts, validate, validate_opts, log, gates,  # mobile/web prep (prep)
-                        eval_data)
+        result = finish(result, to, opts, log)  # mobile/web prep (portkit.prep): ORT config, sizes
         result.failed_routes = failures
         result.seconds = time.perf_counter() - t0
         if clean:
@@ -385,20 +380,16 @@ def _verdict(result: ConversionResult, src: Artifact, opts: ConvertOptions, vali
 
 # litert-torch's refusal of a dynamic graph (converters/torch_to_tflite.py): the fixed-shape export is left
 FIXED_REFUSAL = "litert-torch cannot keep the dynamic axes"
-PYTORCH_SOURCES = (Format.TORCH, Format.HF, Format.PT2, Format.TORCHSCRIPT)
 
 
 def _fixed_shape_route(src: Artifact, routes: list[Route], opts: ConvertOptions, to: Format) -> Route | None:
     """The last resort of a PyTorch source (module, checkpoint folder, .pt2) going to TFLite with dynamic axes:
     litert-torch at fixed shapes, for when litert-torch refused the dynamic graph and onnx2tf's routes fail or
-    disagree with the source (Whisper's encoder and SegFormer: onnx2tf mixes up equal-sized axes; a traced
-    Qwen2 at a fixed sequence). A TorchScript goes through TS2EPConverter's .pt2. None when
+    disagree with the source (Whisper's encoder and SegFormer: onnx2tf mixes up equal-sized axes). None when
     --static already asked for it, or the user kept litert-torch out (--via, --tool)."""
-    if to is not Format.TFLITE or not opts.dynamic or src.format not in PYTORCH_SOURCES:
+    if to is not Format.TFLITE or not opts.dynamic or src.format not in (Format.TORCH, Format.HF, Format.PT2):
         return None
-    # a TorchScript takes torchscript → pt2 (TS2EPConverter) first: the one route ending on litert-torch
-    return next((r for r in routes if r[-1].tool == "litert-torch" and
-                 all(e.target is Format.PT2 for e in r[:-1])), None)
+    return next((r for r in routes if len(r) == 1 and r[0].tool == "litert-torch"), None)
 
 
 def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
@@ -408,13 +399,11 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
     result takes: validation follows a deliberately fixed candidate); None, the failure recorded, when
     litert-torch had refused for another reason than the dynamic axes, or fails here too."""
     text = route_text(route)
-    tried = [f for f in failures if f.startswith(f"{text}: ")]
-    # not tried yet: the routes before it (a TorchScript's through ONNX) disagreed with the source first
-    if tried and not any(FIXED_REFUSAL in f for f in tried):
+    if not any(f.startswith(f"{text}: ") and FIXED_REFUSAL in f for f in failures):
         return None
     static = replace(opts, dynamic=False)
     if validate and not (vopts and (vopts.inputs or vopts.batches)):
-        vopts = replace(vopts or ValidateOptions(input_shapes=opts.input_shapes), batches=(static_batch(opts),))
+        vopts = replace(vopts or ValidateOptions(input_specs=opts.input_specs), batches=(_static_batch(opts),))
     log(f"trying {text} at fixed shapes (as --static): the routes that keep the batch dynamic failed")
     try:
         result = _convert_route(src, route, out, static, validate, vopts, {}, log, pool, gates, eval_data)
@@ -425,6 +414,15 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
     log(f"  note: the TFLite takes fixed shapes ({shapes}); litert-torch kept no dynamic axis of this graph")
     result.route = [f"{text} (fixed shapes)"]
     return result
+
+
+def _static_batch(opts: ConvertOptions) -> int:
+    """The batch size a --static conversion fixes: the first input's --input-shape batch, else 1."""
+    for dims in opts.shapes.values():
+        if dims and isinstance(dims[0], int) and dims[0] > 0:
+            return dims[0]
+        break
+    return 1
 
 
 def fallback_text(failures: list[str]) -> str:
@@ -467,27 +465,26 @@ def _accuracy(result: ConversionResult, eval_data: str, log: Log, max_drop: floa
 
 def _mark(result: ConversionResult) -> None:
     art = result.output
-    art.metadata["route"] = result.route
-    art.metadata["validation"] = ("passed" if result.passed else "FAILED") if any(
-        h.validation is not None for h in result.hops) else "skipped"
+    art.note(route=result.route, validation=("passed" if result.passed else "FAILED") if any(
+        h.validation is not None for h in result.hops) else "skipped")
     art.write_sidecar()
-
-
-def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
-    if is_last:
-        return out
-    stem = out.name.split(".")[0] if fmt.suffix else out.name
-    return out.parent / (f"{stem}{fmt.suffix}" if fmt.suffix else f"{stem}_{fmt.value}")
 
 
 def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
                    vopts: ValidateOptions | None, done: dict[tuple[str, ...], Artifact],
                    log: Log, pool: WorkerPool, gates: Any = None, eval_data: str | None = None) -> ConversionResult:
+    """Run the route's hops, then the post-route steps (--optimize/--quantize of an ONNX result,
+    portkit.prep.steps.post_route_steps), one hop at a time through the hop executor (portkit.hops), each
+    validated against its input, and the whole route end to end against the source."""
     from functools import partial
 
+    from .prep.steps import hop_label, hop_tool, post_route_steps, quant_summary
     from .runtimes import open_runner
 
-    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    steps = post_route_steps(route[-1].target if route else src.format, opts)
+    hops_to_run: Route = (*route, *steps)
+    paths = hop_paths(hops_to_run, out)
+    vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     hops: list[HopResult] = []
     runners: dict[str, Any] = {}
     # the command's warm worker per framework: the hop that loaded torch (or TF) also runs the reference
@@ -504,38 +501,43 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
                 log(f"  warning: {w}")
 
     try:
-        for i, edge in enumerate(route):
+        for i, (edge, final) in enumerate(zip(hops_to_run, paths)):
             key = key + (edge.name,)
-            final = _hop_path(out, edge.target, i == len(route) - 1)
+            last = i == len(hops_to_run) - 1
             if Path(src.location).exists() and final.resolve() == Path(src.location).resolve():
                 raise BadInput(f"the route's {edge.target.value} file would overwrite the source model",
                                path=final, hint="pass an -o in another folder or with another name")
+            label, tool = hop_label(edge, opts), hop_tool(edge, opts)
             t = time.perf_counter()
-            if key in done and i < len(route) - 1:
+            if key in done and not last:
                 nxt = done[key]
             else:
-                log(f"{edge} with {edge.tool} → {final}")
-                # TFLite/ExecuTorch/ORT/web hops quantize themselves; an ONNX result is quantized by the
-                # step after the route (portkit.prep)
-                quantizing = i == len(route) - 1 and opts.keep_float and edge.target is not Format.ONNX
-                nxt = _last_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log, eval_data) \
+                log(f"{label} with {tool} → {final}")
+                # the hop that quantizes: the ONNX quantize step, or a TFLite/ExecuTorch/ORT/web route's last
+                quantizing = opts.keep_float and (edge.step == "quantize" or (
+                    not edge.step and edge is route[-1] and not steps and edge.target is not Format.ONNX))
+                nxt = _quantizing_hop(edge, current, final, opts, vopts, gates, pool, open_runner, log,
+                                      eval_data) \
                     if quantizing else run_hop(edge, current, final, opts, pool)
                 done[key] = nxt
-                for note in nxt.metadata.get("input_notes") or ():  # what the hop inferred (input dtypes)
+                for note in nxt.record.input_notes:  # what the hop inferred (input dtypes)
                     log(f"  note: {note}")
-            hop = HopResult(str(edge), edge.tool, nxt.location, time.perf_counter() - t)
+            hop = HopResult(label, tool, nxt.location, time.perf_counter() - t)
             # the source's own sidecar map points at *its* origin, not at this route's source: start clean
-            _relative_to_source(current if i else _without_maps(src), nxt)
+            relative_to_source(current if i else without_maps(src), nxt, keeps_graph=bool(edge.step))
             if validate:
-                hop.validation = validate_pair(current, _hop_view(nxt), runners, vopts, open_runner)
-                log(f"  validate {edge}: {'ok' if hop.validation else 'FAILED'} — {hop.validation.summary()}")
+                hop.validation = validate_pair(current, hop_view(nxt), runners, vopts, open_runner)
+                log(f"  validate {label}: {'ok' if hop.validation else 'FAILED'} — {quant_summary(hop.validation)}")
                 _log_warnings(hop.validation)
             hops.append(hop)
             current = nxt
+        if steps:  # what the size report compares the quantized/optimised result with
+            current.note(float_model=hops[len(route) - 1].output if route else src.location)
+            current.write_sidecar()
         e2e = None
-        if validate and len(route) > 1:
+        if validate and len(hops_to_run) > 1:
             e2e = validate_pair(src, current, runners, vopts, open_runner)
-            log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {e2e.summary()}")
+            log(f"  validate end to end: {'ok' if e2e else 'FAILED'} — {quant_summary(e2e)}")
             _log_warnings(e2e)
     except ConversionFailed as e:
         e.failed_prefix = key  # type: ignore[attr-defined]  # convert() skips routes through these hops
@@ -543,14 +545,14 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     finally:
         for r in runners.values():
             r.close()
-    return ConversionResult(src, current, [route_text(route)], hops, e2e)
+    return ConversionResult(src, current, [route_text(hops_to_run)], hops, e2e)
 
 
-def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
-              gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log,
-              eval_data: str | None = None) -> Artifact:
-    """The quantizing hop of a TFLite/ExecuTorch route with --keep-float: names as given, or the search
-    for the fewest float layers that meet the gate (portkit.prep.keep_float)."""
+def _quantizing_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopts: ValidateOptions,
+                    gates: Any, pool: WorkerPool, open_runner: Callable[..., Any], log: Log,
+                    eval_data: str | None = None) -> Artifact:
+    """The quantizing hop with --keep-float: names as given, or the search for the fewest float layers
+    that meet the gate (portkit.prep.keep_float)."""
     from .prep.keep_float import choose
     from .prep.steps import record_kept
 
@@ -560,34 +562,3 @@ def _last_hop(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, v
         nxt, record = run_hop(edge, current, final, opts, pool), None
     record_kept(nxt, record, opts, log)
     return nxt
-
-
-_MAPPING_KEYS = ("layout", "renamed")
-
-
-def _hop_view(art: Artifact) -> Artifact:
-    """The artifact with the layout/renaming of its own hop (relative to the hop's input)."""
-    hop = art.metadata.get("hop") or {}
-    return Artifact(art.location, art.format, art.signature,
-                    {**art.metadata, **{k: hop.get(k) or {} for k in _MAPPING_KEYS}})
-
-
-def _without_maps(art: Artifact) -> Artifact:
-    return Artifact(art.location, art.format, art.signature,
-                    {k: v for k, v in art.metadata.items() if k not in (*_MAPPING_KEYS, "hop")})
-
-
-def _relative_to_source(prev: Artifact, nxt: Artifact) -> None:
-    """Make nxt's `layout`/`renamed` relative to the route's source by composing them with prev's.
-
-    A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
-    layout record nothing. Composing keeps the final artifact's map true to the original model, so
-    end-to-end validation and users can map tensors without guessing. The hop's own map stays under
-    metadata["hop"]."""
-    if "hop" in nxt.metadata:  # already composed (a reused route prefix)
-        return
-    nxt.metadata["hop"] = {k: nxt.metadata.get(k) or {} for k in _MAPPING_KEYS}
-    composed = prev.record.tensors.then(nxt.record.tensors).to_metadata()
-    layout, renamed = composed["layout"], composed["renamed"]
-    nxt.metadata["layout"], nxt.metadata["renamed"] = layout, renamed
-    nxt.write_sidecar()

@@ -159,11 +159,11 @@ def size_of(path: str | Path) -> int | None:
     except BadInput:
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
     art.read_sidecar_metadata()
-    if art.format.value == "onnx" and "external_data" not in art.metadata:
+    if art.format.value == "onnx" and not art.record.external_data:
         from .onnxutil import external_data_files, load
 
         try:
-            art.metadata["external_data"] = list(external_data_files(load(p)))
+            art.note(external_data=tuple(external_data_files(load(p))))
         except Exception:  # noqa: BLE001 - size is best effort; the model itself was checked elsewhere
             pass
     return art.size_bytes()

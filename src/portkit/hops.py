@@ -12,16 +12,21 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifact import Artifact
 from .errors import ConversionFailed, PortkitError
-from .graph import Edge
+from .formats import Format
+from .graph import Edge, Route
 from .options import ConvertOptions, ValidateOptions
-from .validation import ValidationResult, validate_runners
+from .tensormap import TensorMap
 from .workers import WorkerPool, call_in_worker, family_of, show_output
 
-__all__ = ["HopResult", "place", "remove", "run_edge", "run_hop", "tmp_path", "validate_pair"]
+if TYPE_CHECKING:  # validation (numpy, comparison) is the parent's: a hop's worker never loads it
+    from .validation import ValidationResult
+
+__all__ = ["HopResult", "hop_paths", "hop_view", "place", "relative_to_source", "remove", "run_edge", "run_hop",
+           "tmp_path", "validate_pair", "without_maps"]
 
 
 @dataclass
@@ -102,6 +107,8 @@ def run_hop(edge: Edge, src: Artifact, final: Path, opts: ConvertOptions,
 
 def validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts: ValidateOptions,
                    open_runner: Callable[..., Any]) -> ValidationResult:
+    from .validation import validate_runners
+
     for a in (ref, cand):
         if a.location not in runners:
             try:
@@ -113,3 +120,64 @@ def validate_pair(ref: Artifact, cand: Artifact, runners: dict[str, Any], vopts:
                                        hint=e.hint) from e
     return validate_runners(runners[ref.location], runners[cand.location], cand, vopts,
                             ref.location, cand.location, reference=ref)
+
+
+# ---------------------------------------------------------------- where a route's hops write
+
+def _hop_path(out: Path, fmt: Format, is_last: bool) -> Path:
+    if is_last:
+        return out
+    stem = out.name.split(".")[0] if fmt.suffix else out.name
+    return out.parent / (f"{stem}{fmt.suffix}" if fmt.suffix else f"{stem}_{fmt.value}")
+
+
+def hop_paths(route: Route, out: Path) -> list[Path]:
+    """Where each hop writes: the last at `out`; before post-route steps (optimise/quantize), the route's
+    ONNX result as `NAME.float.onnx` and an optimised one as `NAME.opt.onnx`; other intermediates beside
+    `out` under their format's suffix."""
+    paths = []
+    for i, edge in enumerate(route):
+        if i == len(route) - 1:
+            paths.append(out)
+        elif route[i + 1].step:
+            paths.append(_step_path(out, "float" if not edge.step else "opt"))
+        else:
+            paths.append(_hop_path(out, edge.target, False))
+    return paths
+
+
+def _step_path(out: Path, tag: str) -> Path:
+    return out.parent / (out.name.removesuffix(".onnx") + f".{tag}.onnx")
+
+
+# ---------------------------------------------------------------- each hop's tensor map
+
+def hop_view(art: Artifact) -> Artifact:
+    """The artifact with the layout/renaming of its own hop (relative to the hop's input)."""
+    record = art.record
+    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
+    view.note(tensors=record.hop_tensors or TensorMap())
+    return view
+
+
+def without_maps(art: Artifact) -> Artifact:
+    view = Artifact(art.location, art.format, art.signature, dict(art.metadata))
+    view.note(tensors=TensorMap(), hop_tensors=None)
+    return view
+
+
+def relative_to_source(prev: Artifact, nxt: Artifact, keeps_graph: bool = False) -> None:
+    """Make nxt's `layout`/`renamed` relative to the route's source by composing them with prev's.
+
+    A converter records what its own hop changed (e.g. onnx2tf: NCHW→NHWC); later hops that keep the
+    layout record nothing. Composing keeps the final artifact's map true to the original model, so
+    end-to-end validation and users can map tensors without guessing. The hop's own map stays under
+    the record's hop_tensors."""
+    own = nxt.record.tensors
+    if nxt.record.hop_tensors is not None:  # already composed (a reused route prefix)
+        return
+    if keeps_graph:  # a step (optimise, quantize) carried its input's map over and changed nothing itself
+        nxt.note(hop_tensors=TensorMap())
+    else:
+        nxt.note(hop_tensors=own, tensors=prev.record.tensors.then(own))
+    nxt.write_sidecar()

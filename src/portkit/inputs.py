@@ -95,12 +95,12 @@ _INDEX_PASSTHROUGH = {"Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Fl
 
 
 def infer_ranges(artifact: Any) -> dict[str, tuple[float, float]]:
-    """Valid ranges of integer inputs: `metadata["input_ranges"]`, or for ONNX an input that indexes an
+    """Valid ranges of integer inputs: the record's `input_ranges`, or for ONNX an input that indexes an
     embedding table (Gather on a constant, reached through Cast/Reshape/...) gets [0, table rows)."""
     if artifact is None:
         return {}
     out: dict[str, tuple[float, float]] = {k: (float(v[0]), float(v[1]))
-                                           for k, v in (artifact.metadata.get("input_ranges") or {}).items()}
+                                           for k, v in artifact.record.input_ranges.items()}
     kind = getattr(artifact.format, "value", None)
     if kind in ("onnx", "torchscript"):
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .artifact import Artifact
+from .artifact import Artifact, HopRecord
 from .formats import Format, sniff
 from .signature import ModelSignature
 
@@ -25,9 +25,10 @@ class ModelInfo:
                 **self.signature.to_dict(), "details": self.details}
 
 
-def inspect_model(model: str, **artifact_metadata: Any) -> ModelInfo:
+def inspect_model(model: str, **loading: Any) -> ModelInfo:
+    """`loading`: HopRecord fields that load the model (input_specs, weights, model_args, task, ...)."""
     fmt = sniff(model)
-    art = Artifact(model, fmt, None, {k: v for k, v in artifact_metadata.items() if v is not None})
+    art = Artifact(model, fmt, None, HopRecord(**{k: v for k, v in loading.items() if v is not None}).to_metadata())
     art.read_sidecar_metadata()
     details: dict[str, Any] = {}
     if fmt is Format.ONNX:
@@ -39,21 +40,22 @@ def inspect_model(model: str, **artifact_metadata: Any) -> ModelInfo:
         details = {"opset": onnxutil.opset(m), "producer": f"{m.producer_name} {m.producer_version}".strip(),
                    "ir_version": m.ir_version, "nodes": len(m.graph.node),
                    "external_data": onnxutil.external_data_files(m)}
-        art.metadata["external_data"] = details["external_data"]
+        art.note(external_data=tuple(details["external_data"]))
     else:
         from .runtimes import open_runner
 
         if fmt is Format.HF:  # the folder checked (weights, custom code) before a worker loads it
             from .hf import folder
 
-            ckpt = folder.read(model, bool(art.metadata.get("allow_unsafe")))
-            art.metadata["task"] = folder.task_of(ckpt, art.metadata.get("task"))
+            ckpt = folder.read(model, art.record.allow_unsafe)
+            art.note(task=folder.task_of(ckpt, art.record.task))
         with open_runner(art) as r:
             sig = r.signature
             details = {"runtime": r.name}
         if fmt is Format.HF:
-            details.update(folder.details(ckpt, art.metadata["task"]))
+            details.update(folder.details(ckpt, art.record.task))
+    recorded = art.record.to_metadata()
     for key in ("layout", "renamed", "route", "validation", "producer"):
-        if key in art.metadata:
-            details.setdefault(key, art.metadata[key])
+        if key in recorded:
+            details.setdefault(key, recorded[key])
     return ModelInfo(model, fmt, sig, art.size_bytes(), details)

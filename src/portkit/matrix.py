@@ -95,7 +95,7 @@ def matrix(model: str | Path, output_dir: str | Path | None = None, *,
            **options: Any) -> MatrixResult:
     """Convert `model` to every other matrix format (or `targets`) by the best route and validate each.
 
-    `options` are ConvertOptions fields (weights, input_shapes, allow_unsafe, ...), used for every target.
+    `options` are ConvertOptions fields (weights, input_specs, allow_unsafe, ...), used for every target.
     Returns a MatrixResult (truthy when every route passed); never raises for one failing target.
     """
     from .conversion import convert, source_artifact

@@ -10,11 +10,11 @@ from typing import Any
 
 from .errors import BadInput
 from .formats import ALL_KINDS, Quantize, is_reference, suggest
-from .signature import Dim, InputSpec, merge_input_specs, parse_input_shapes, parse_input_specs
+from .signature import Dim, InputSpec, spec_shapes, specs_from_keywords
 
 __all__ = ["PROVIDERS", "QUANTIZE_KINDS", "WEB_MODELS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "check_rules", "convert_options", "debug_requested", "flag_of", "fold_input_specs", "keep_float_names",
-           "option", "recipe_fields", "shapes_of", "user_path", "validate_options"]
+           "check_rules", "convert_options", "debug_requested", "flag_of", "keep_float_names", "option",
+           "parse_tolerances", "recipe_fields", "rules_of", "user_path", "validate_options"]
 
 
 class Provider(str, enum.Enum):
@@ -40,20 +40,28 @@ def debug_requested() -> bool:
 
 def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = MISSING, **rules: Any) -> Any:
     """A field of an options dataclass, the one definition of that option: its default, where a recipe
-    takes it (`recipe`: "model", "target", "validate" or "bench"; None: not in recipes) and the rules the
-    recipe schema checks it with — pydantic's `ge`/`gt`/`min_length`, `choices` (allowed strings), `item_ge`
-    (each list item ≥), `path` (a file, read relative to the recipe), `alias` (the recipe key when it differs)
-    `recipe_type` (the YAML spelling when it differs from the field's Python type) and `flag` (the CLI flag
-    when it is not --the-field-name). The recipe schema (portkit.recipes.schema) and the recipe runner are
-    generated from these, and every options dataclass enforces the rules when built (`check_rules`), so a
-    new option is this field plus its CLI flag."""
+    takes it (`recipe`: "model", "target", "validate" or "bench"; None: not in recipes), its command-line
+    flag and the rules every entry point checks it with — pydantic's `ge`/`gt`/`min_length`, `choices`
+    (allowed strings), `item_ge` (each list item ≥), `path` (a file, read relative to the recipe), `alias`
+    (the recipe key when it differs), `recipe_type` (the YAML spelling when it differs from the field's Python
+    type); for the CLI `help` (the flag's help; a field without it has no flag), `flag` (when it is not
+    --the-field-name), `negative` (the off switch of a bool: --static), `short` (-p), `cli_type` (the
+    command-line type when it differs: JSON text, a comma list) and `cli="inputs"` (the --input-shape/
+    --input-dtype/--dynamic-axis trio). The recipe schema (portkit.recipes.schema), the recipe runner and
+    the CLI flags (portkit.commands._options) are generated from these, and every options dataclass enforces
+    the rules when built (`check_rules`), so a new option is this field and nothing else."""
     assert recipe is None or recipe in RECIPE_SCOPES, recipe
     return field(default=default, default_factory=factory, metadata={"recipe": recipe, **rules})
 
 
+def rules_of(f: Field) -> dict[str, Any]:
+    """The definition of an option field beyond its type and default: recipe scope, rules, flag, help."""
+    return dict(f.metadata)
+
+
 def flag_of(f: Field) -> str:
     """The CLI flag of an option field (`flag` in its definition where it is not --the-field-name)."""
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    return rules_of(f).get("flag") or "--" + f.name.replace("_", "-")
 
 
 _BOUNDS = {"ge": (lambda v, b: v >= b, "≥"), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "≤")}
@@ -64,7 +72,7 @@ def check_rules(opts: Any) -> None:
     Every options dataclass runs this when built, so the CLI, the API, recipes, bench and prep refuse a bad
     value alike (exit 2), in one line naming the flag and, for recipes, the key."""
     for f in fields(opts):
-        rules, value = f.metadata, getattr(opts, f.name)
+        rules, value = rules_of(f), getattr(opts, f.name)
         if value is None or not rules:
             continue
         flag = flag_of(f)
@@ -92,119 +100,130 @@ def check_rules(opts: Any) -> None:
 
 def recipe_fields(cls: type, scope: str) -> list[Field]:
     """The fields of options dataclass `cls` that recipes take at `scope`, in definition order."""
-    return [f for f in fields(cls) if f.metadata.get("recipe") == scope]
+    return [f for f in fields(cls) if rules_of(f).get("recipe") == scope]
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    opset: int | None = option(None, recipe="target", ge=7)  # None: the converter's default (17 for torch)
-    input_shapes: dict[str, tuple[Dim, ...]] = option(  # '' = the only input
-        recipe="model", factory=dict, flag="--input-shape", recipe_type=dict[str, list[int | str]] | None)
-    dynamic: bool = option(True, recipe="target", flag="--static")  # dynamic batch axis
-    # name/shape/dtype/dynamic axes per input (--input-shape/--input-dtype/--dynamic-axis); input_shapes is
-    # folded in and kept as the shapes' view of these specs (recipes spell them input_dtypes / dynamic_axes)
-    input_specs: tuple[InputSpec, ...] = ()
+    opset: int | None = option(None, recipe="target", ge=7,  # None: the converter's default (17 for torch)
+                               help="ONNX opset for ONNX exports.")
+    # the one description of the inputs: name/shape/dtype/dynamic axes per input, parsed once at the edge
+    # (the CLI's --input-shape/--input-dtype/--dynamic-axis; the API's and recipes' keywords for them are
+    # portkit.signature.INPUT_KEYWORDS, parsed by specs_from_keywords)
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape", cli="inputs")
+    dynamic: bool = option(True, recipe="target", negative="--static",  # dynamic batch axis
+                           help="Dynamic batch axis (default) or static shapes.")
     # loading
-    weights: str | None = option(None, recipe="model", path=True)
-    model_args: dict[str, Any] = option(recipe="model", factory=dict)
-    allow_pickle: bool = option(False, recipe="model")
-    allow_unsafe: bool = option(False, recipe="model")  # Keras safe_mode=False; HF folders' own code (auto_map)
-    task: str | None = option(None, recipe="model")  # HF folders: the head to export (default: architectures[0])
-    custom_objects: str | None = option(None, recipe="model")  # module whose Keras custom objects to register
+    weights: str | None = option(None, recipe="model", path=True,
+                                 help="state_dict (.pt, loaded weights_only) or Keras weights.")
+    model_args: dict[str, Any] = option(recipe="model", factory=dict, cli_type=str,  # JSON on the command line
+                                        help="JSON keyword arguments for the factory, e.g. '{\"num_classes\": 10}'.")
+    allow_pickle: bool = option(False, recipe="model",
+                                help="Allow loading a pickled PyTorch module (runs code from the file).")
+    allow_unsafe: bool = option(False, recipe="model",  # Keras safe_mode=False; HF folders' own code (auto_map)
+                                help="Run code the model carries: Keras safe_mode=False (Lambda layers), a Hugging "
+                                     "Face folder's own modelling code (trust_remote_code).")
+    task: str | None = option(None, recipe="model",  # HF folders: the head to export (default: architectures[0])
+                              help="Hugging Face folders: the task to export (default from architectures[0]): "
+                                   "feature-extraction, text-classification, fill-mask, text-generation, ...")
+    custom_objects: str | None = option(None, recipe="model",  # module whose Keras custom objects to register
+                                        help="Module registering Keras custom objects.")
     # TF side
-    keep_layout: bool = option(False, recipe="target")  # ask onnx2tf to keep NCHW where it can
+    keep_layout: bool = option(False, recipe="target", help="Ask onnx2tf to keep NCHW where it can.")
     # mobile / web prep
-    quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS)  # fp16 | dynamic | int8
-    calibration: str | None = option(None, recipe="target", path=True)
-    int8_io: bool = option(False, recipe="target")
+    quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS,  # fp16 | dynamic | int8
+                                  help="fp16, dynamic or int8 (TFLite, ONNX and ExecuTorch targets; ExecuTorch: "
+                                       "int8, dynamic).")
+    calibration: str | None = option(None, recipe="target", path=True,
+                                     help="Calibration data for int8 (.npz or folder of .npy).")
+    int8_io: bool = option(False, recipe="target", help="Integer inputs/outputs for full-int8 TFLite.")
     # int8 layers kept in float: names, or ("auto",) = the most sensitive ones until the gate holds
-    # (portkit.quantsense, portkit.prep.keep_float); recipes also take a comma-separated string
-    keep_float: tuple[str, ...] = option((), recipe="target", recipe_type=str | list[str] | None)
-    keep_float_max: int | None = option(None, recipe="target", ge=1)  # None: 10 % of the quantized layers
+    # (portkit.quantsense, portkit.prep.keep_float); recipes and the CLI also take a comma-separated string
+    keep_float: tuple[str, ...] = option((), recipe="target", recipe_type=str | list[str] | None, cli_type=str,
+                                         help="int8: keep these layers float (NAME,...), or 'auto': the most "
+                                              "sensitive ones until the gate (--min-agreement/--max-error/--max-drop) "
+                                              "holds.")
+    keep_float_max: int | None = option(None, recipe="target", ge=1,  # None: 10 % of the quantized layers
+                                        help="--keep-float auto: at most this many float layers (default 10% of "
+                                             "the quantized layers).")
     # labelled data (--eval-data): the most top-1 accuracy the result may lose against its source (0.01 = one
     # point); a gate on the result (exit 1) and, with --keep-float auto, a target of the search
-    max_drop: float | None = option(None, recipe="target", ge=0, le=1)
-    optimize: bool = option(False, recipe="target")
+    max_drop: float | None = option(None, recipe="target", ge=0, le=1,
+                                    help="With --eval-data: fail (exit 1) when top-1 accuracy falls more than this "
+                                         "below the source's (0.01 = one point); a target of --keep-float auto.")
+    optimize: bool = option(False, recipe="target",
+                            help="Offline graph optimisation (onnxslim / onnxruntime), validated.")
     # route: keep only routes that use this tool for a hop (e.g. "tf2onnx", "litert-torch", "keras export")
-    tool: str | None = option(None, recipe="target")
+    tool: str | None = option(None, recipe="target",
+                              help="Keep only routes using this tool for a hop (e.g. tf2onnx, 'keras export', "
+                                   "litert-torch, onnx2tf; see `portkit routes`).")
     # ONNX dynamic/int8 quantization with 7-bit weights: x86 without VNNI overflows with full-range ones
-    reduce_range: bool = option(True, recipe="target")
-    web_model: str = option("onnx", recipe="target", choices=WEB_MODELS)  # the model a web bundle holds
-    # converters' warnings and logs reach stderr (the CLI's --debug; PORTKIT_DEBUG=1 for the API)
+    reduce_range: bool = option(True, recipe="target", negative="--full-range",
+                                help="ONNX dynamic/int8 weights in 7 bits (default: x86 without VNNI overflows "
+                                     "with 8) or the full 8 (ARM-only deployments).")
+    web_model: str = option("onnx", recipe="target", choices=WEB_MODELS,  # the model a web bundle holds
+                            help="The model a web bundle holds: onnx or ort.")
+    # converters' warnings and logs reach stderr (the CLI's global --debug; PORTKIT_DEBUG=1 for the API)
     debug: bool = option(factory=debug_requested)
     # causal LMs (portkit.generative): None exports with the key/value cache where the model has one,
     # True insists (exit 2 when it has none), False keeps the one-pass graph (--cache/--no-cache)
-    cache: bool | None = option(None, recipe="target")
+    cache: bool | None = option(None, recipe="target", negative="--no-cache",
+                                help="Causal LMs: export with the key/value cache (default where the model has "
+                                     "one) or as one pass (--no-cache).")
     # causal LMs to tflite / executorch: the static cache's length (None: the model's context, at most 1024)
-    cache_length: int | None = option(None, recipe="target", ge=2)
+    cache_length: int | None = option(None, recipe="target", ge=2,
+                                      help="Causal LMs to tflite/executorch: static cache length (default: the "
+                                           "model's context, at most 1024).")
 
     def __post_init__(self) -> None:
-        _sync_specs(self)
+        object.__setattr__(self, "input_specs", _specs(self.input_specs))
         object.__setattr__(self, "keep_float", keep_float_names(self.keep_float))
         check_rules(self)
+
+    @property
+    def shapes(self) -> dict[str, tuple[Dim, ...]]:
+        """The inputs' shapes the command gave, {name: dims} ('' = the only input)."""
+        return spec_shapes(self.input_specs)
 
 
 @dataclass(frozen=True)
 class ValidateOptions:
-    atol: float | None = option(None, recipe="validate", ge=0)  # None: per-dtype default
-    rtol: float | None = option(None, recipe="validate", ge=0)
+    atol: float | None = option(None, recipe="validate", ge=0,  # None: per-dtype default
+                                help="Absolute tolerance (default per dtype; fp32 1e-4).")
+    rtol: float | None = option(None, recipe="validate", ge=0,
+                                help="Relative tolerance (default per dtype; fp32 1e-4).")
+    # {output: (atol, rtol)}; the CLI and the API also take ["name=atol,rtol"] (parse_tolerances)
     per_output: dict[str, tuple[float, float]] = option(recipe="validate", factory=dict, alias="tolerances",
-                                                        flag="--tolerance")
+                                                        flag="--tolerance", cli_type=list[str],
+                                                        help="Per output: name=atol,rtol (repeatable).")
     # None: 1 and 2 when the batch is dynamic (plus 7 in sweeps)
     batches: tuple[int, ...] | None = option(None, recipe="validate", min_length=1, item_ge=1, flag="--batch",
-                                             recipe_type=list[int] | None)
-    samples: int = option(1, recipe="validate", ge=1)
-    seed: int = 0  # recipes: the recipe's `seed`
-    inputs: str | None = option(None, recipe="validate", path=True)  # .npz or folder of .npy
-    input_shapes: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
-    input_specs: tuple[InputSpec, ...] = ()  # as ConvertOptions.input_specs
-    tokens: int = option(32, recipe="validate", ge=1)  # causal LMs: greedy tokens generated per prompt
+                                             recipe_type=list[int] | None, cli_type=list[int],
+                                             help="Batch sizes to sweep (default 1, 2, 7 when dynamic).")
+    samples: int = option(1, recipe="validate", ge=1, help="Random sample sets per batch size.")
+    seed: int = option(0, help="Seed for random inputs.")  # recipes: the recipe's `seed`
+    inputs: str | None = option(None, recipe="validate", path=True,  # .npz or folder of .npy
+                                help="Validate on this data (.npz with one array per input, or a folder of .npy).")
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape", cli="inputs")  # as ConvertOptions'
+    tokens: int = option(32, recipe="validate", ge=1,  # causal LMs: greedy tokens generated per prompt
+                         help="Causal LMs: greedy tokens generated per prompt by the validation.")
 
     def __post_init__(self) -> None:
-        _sync_specs(self)
+        object.__setattr__(self, "input_specs", _specs(self.input_specs))
         check_rules(self)
 
+    @property
+    def shapes(self) -> dict[str, tuple[Dim, ...]]:
+        """The inputs' shapes the command gave, {name: dims} ('' = the only input)."""
+        return spec_shapes(self.input_specs)
 
-def _sync_specs(opts: Any) -> None:
-    """One definition: input_shapes (the older field) folds into input_specs, then mirrors their shapes."""
-    if not opts.input_specs and not opts.input_shapes:
-        return
-    shapes = {k: tuple(v) for k, v in (opts.input_shapes or {}).items()}
-    specs = merge_input_specs(tuple(opts.input_specs or ()),
-                              tuple(InputSpec(k, v) for k, v in shapes.items()))
-    object.__setattr__(opts, "input_specs", specs)
-    # axes named dynamic (--dynamic-axis) stay symbolic here: their size is an example, not a fixed shape
-    object.__setattr__(opts, "input_shapes", {s.name: s.symbolic_shape(False) for s in specs if s.shape is not None})
+
+def _specs(given: Any) -> tuple[InputSpec, ...]:
+    """input_specs as a tuple of InputSpec (the API may hand a list, or the dicts of a sidecar)."""
+    return tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given or ())
 
 
 # ---------------------------------------------------------------- keywords → options (the API, recipes, bench)
-
-_CONVERT_FIELDS = {f.name for f in fields(ConvertOptions)}
-_VALIDATE_FIELDS = {f.name for f in fields(ValidateOptions)}
-
-
-def static_batch(opts: ConvertOptions) -> int:
-    """The batch size a fixed-shape (--static) conversion takes: the first input's --input-shape batch, else
-    1. Converters export at it and validation checks at it."""
-    for dims in opts.input_shapes.values():
-        if dims and isinstance(dims[0], int) and dims[0] > 0:
-            return dims[0]
-        break
-    return 1
-
-
-def shapes_of(value: Any) -> dict[str, tuple]:
-    """Input shapes as the API and recipes take them (a list of ints, {name: dims}, "1,3,8,8" or
-    ["x=1,3,8,8"]) as {name: dims}; '' is the only input."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {k: tuple(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
-        return {"": tuple(value)}
-    if isinstance(value, str):
-        value = [value]
-    return parse_input_shapes(list(value))
 
 
 def user_path(value: str | Path | None) -> str | None:
@@ -222,34 +241,22 @@ def user_path(value: str | Path | None) -> str | None:
 _PATH_OPTIONS = ("weights", "calibration")
 
 
-def fold_input_specs(options: dict[str, Any]) -> None:
-    """Fold the input keywords into options["input_specs"] (one definition): `input_specs` (InputSpec or
-    dicts), `input_shapes`, `input_dtypes` ({name: dtype} or ["name=dtype"]) and `dynamic_axes`
-    ({name: {axis: symbol}} or ["name=axis:symbol"]), the CLI's --input-shape/--input-dtype/--dynamic-axis."""
-    given = options.pop("input_specs", None) or ()
-    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
-    dtypes, axes = options.pop("input_dtypes", None), options.pop("dynamic_axes", None)
-    shapes = options.get("input_shapes")
-    if dtypes or axes:
-        specs = merge_input_specs(specs, parse_input_specs(shapes_of(shapes) or None, dtypes, axes))
+def _checked(options: dict[str, Any], valid: set[str], kind: str) -> dict[str, Any]:
+    """The part convert and validate options share: the input keywords parsed into the one InputSpec
+    description (portkit.signature.specs_from_keywords), unknown names refused."""
+    specs = specs_from_keywords(options)
     if specs:
         options["input_specs"] = specs
-
-
-def _checked(options: dict[str, Any], valid: set[str], kind: str) -> dict[str, Any]:
-    """The part convert and validate options share: input keywords folded into specs, unknown names refused,
-    shapes in their one form."""
-    fold_input_specs(options)
     unknown = set(options) - valid
     if unknown:
         raise BadInput(f"unknown {kind} option(s): {sorted(unknown)}", hint=f"valid: {sorted(valid)}")
-    if "input_shapes" in options:
-        options["input_shapes"] = shapes_of(options["input_shapes"])
     return options
 
 
-def convert_options(**options: Any) -> ConvertOptions:
-    _checked(options, _CONVERT_FIELDS, "conversion")
+def convert_options(cls: type[ConvertOptions] = ConvertOptions, /, **options: Any) -> ConvertOptions:
+    """ConvertOptions (or the subclass `cls`) from keywords as the API, the CLI and recipes give them: the
+    input keywords parsed into specs, paths made absolute, --model-args JSON read."""
+    _checked(options, {f.name for f in fields(cls)}, "conversion")
     for key in _PATH_OPTIONS:
         if options.get(key):
             options[key] = user_path(options[key])
@@ -260,7 +267,20 @@ def convert_options(**options: Any) -> ConvertOptions:
             raise BadInput(
                 f"--model-args is not valid JSON ({e})", hint="write it like '{\"num_classes\": 10}'"
             ) from e
-    return ConvertOptions(**options)
+    return cls(**options)
+
+
+def parse_tolerances(values: list[str] | tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """Per-output tolerances as the CLI spells them (--tolerance logits=1e-4,1e-3) as {name: (atol, rtol)}."""
+    out: dict[str, tuple[float, float]] = {}
+    for v in values:
+        name, _, tol = str(v).partition("=")
+        try:
+            atol, _, rtol = tol.partition(",")
+            out[name] = (float(atol), float(rtol or 0.0))
+        except ValueError as e:
+            raise BadInput(f"bad --tolerance '{v}'", hint="write it like logits=1e-4,1e-3") from e
+    return out
 
 
 def keep_float_names(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -274,10 +294,14 @@ def keep_float_names(value: str | list[str] | tuple[str, ...] | None) -> tuple[s
     return names
 
 
-def validate_options(**options: Any) -> ValidateOptions:
-    _checked(options, _VALIDATE_FIELDS, "validation")
+def validate_options(cls: type[ValidateOptions] = ValidateOptions, /, **options: Any) -> ValidateOptions:
+    """ValidateOptions (or `cls`) from keywords: input keywords parsed, per-output tolerances as
+    {name: (atol, rtol)} or the CLI's ["name=atol,rtol"], the data path made absolute."""
+    _checked(options, {f.name for f in fields(cls)}, "validation")
+    if options.get("per_output") is not None and not isinstance(options["per_output"], dict):
+        options["per_output"] = parse_tolerances(options["per_output"])
     if options.get("inputs"):
         options["inputs"] = user_path(options["inputs"])
     if options.get("batches") is not None:
         options["batches"] = tuple(options["batches"])
-    return ValidateOptions(**options)
+    return cls(**options)

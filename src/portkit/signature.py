@@ -20,7 +20,10 @@ __all__ = [
     "parse_input_shapes",
     "parse_input_specs",
     "parse_shape",
+    "shapes_of",
+    "spec_shapes",
     "specs_from_arrays",
+    "specs_from_keywords",
     "specs_from_signature",
 ]
 
@@ -259,3 +262,39 @@ def specs_from_arrays(arrays: dict[str, Any]) -> tuple[InputSpec, ...]:
 def specs_from_signature(inputs: tuple[TensorSpec, ...]) -> tuple[InputSpec, ...]:
     """InputSpecs that say everything a declared signature says (to lend it to a model that declares none)."""
     return tuple(InputSpec(t.name, tuple(t.shape), t.dtype) for t in inputs)
+
+
+def shapes_of(value: Any) -> dict[str, tuple[Dim, ...]]:
+    """Input shapes as the API and recipes spell them (a list of ints, {name: dims}, "1,3,8,8" or
+    ["x=1,3,8,8"]) as {name: dims}; '' is the only input."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: tuple(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
+        return {"": tuple(value)}
+    if isinstance(value, str):
+        value = [value]
+    return parse_input_shapes(list(value))
+
+
+# the keywords the API, recipes and bench take for inputs: all spell InputSpecs (specs_from_keywords)
+INPUT_KEYWORDS = ("input_specs", "input_shapes", "input_dtypes", "dynamic_axes")
+
+
+def specs_from_keywords(options: dict[str, Any]) -> tuple[InputSpec, ...]:
+    """Pop the input keywords from `options` and return the one description they make: `input_specs`
+    (InputSpecs or dicts) first, then `input_shapes` (as shapes_of takes them), `input_dtypes` ({name: dtype}
+    or ["name=dtype"]) and `dynamic_axes` ({name: {axis: symbol}} or ["name=axis:symbol"]) — the CLI's
+    --input-shape / --input-dtype / --dynamic-axis."""
+    given = options.pop("input_specs", None) or ()
+    specs = tuple(s if isinstance(s, InputSpec) else InputSpec.from_dict(dict(s)) for s in given)
+    shapes, dtypes, axes = (options.pop(k, None) for k in INPUT_KEYWORDS[1:])
+    said = parse_input_specs(shapes_of(shapes) or None, dtypes, axes) if (shapes or dtypes or axes) else ()
+    return merge_input_specs(specs, said) if specs else said
+
+
+def spec_shapes(specs: tuple[InputSpec, ...]) -> dict[str, tuple[Dim, ...]]:
+    """The shapes the specs give, {name: dims} ('' = the only input), as input generation and the shape-
+    hinting converters take them; axes named dynamic stay symbolic (their size is an example, not fixed)."""
+    return {s.name: s.symbolic_shape(False) for s in specs if s.shape is not None}

@@ -5,8 +5,8 @@ those maps so every artifact maps to the route's original model; validation and 
 the same data to both sides. This is the one typed form of that record. On disk (Artifact.metadata and
 the sidecar JSON) it stays the dicts portkit has always written, so older sidecars read unchanged:
 
-    metadata["layout"]  = {"inputs"|"outputs": {source name: {"from": "NCHW", "to": "NHWC", "perm": [...]}}}
-    metadata["renamed"] = {"inputs"|"outputs": {source name: candidate name}}   (or a flat {name: name})
+    "layout"  = {"inputs"|"outputs": {source name: {"from": "NCHW", "to": "NHWC", "perm": [...]}}}
+    "renamed" = {"inputs"|"outputs": {source name: candidate name}}   (or a flat {name: name})
 
 `perm` is the candidate tensor in terms of the source one: candidate = np.transpose(source, perm).
 """

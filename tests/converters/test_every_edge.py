@@ -23,6 +23,7 @@ from portkit.hops import run_hop
 from portkit.options import ConvertOptions, ValidateOptions
 from portkit.prep.steps import quantized_validation
 from portkit.runtimes import open_runner
+from portkit.signature import InputSpec
 from portkit.validation import validate_runners
 from portkit.workers import WorkerPool
 
@@ -37,8 +38,8 @@ EDGE_OPTIONS = {"onnx_optimize": ConvertOptions(optimize=True), "onnx_quantize":
 # ... and what a fixed-shape result can be checked at (the catalogue's source keeps its dynamic batch)
 EDGE_VALIDATION = {"torch_to_tflite": ValidateOptions(batches=(1,))}
 # the checkpoint folder's fixed-shape TFLite (litert-torch) is checked at its sequence too, not swept
-_TOKENS = {n: (1, 32) for n in ("input_ids", "attention_mask", "token_type_ids")}
-EDGE_VALIDATION_BY_SOURCE = {("torch_to_tflite", "hf"): ValidateOptions(batches=(1,), input_shapes=_TOKENS)}
+_TOKENS = tuple(InputSpec(n, (1, 32)) for n in ("input_ids", "attention_mask", "token_type_ids"))
+EDGE_VALIDATION_BY_SOURCE = {("torch_to_tflite", "hf"): ValidateOptions(batches=(1,), input_specs=_TOKENS)}
 # (edge, source) rows run only with PORTKIT_HF_ALL=1: see the module docstring
 OPT_IN = {("torch_to_onnx", "hf"), ("torch_to_pt2", "hf"), ("pt2_to_executorch", "hf")}
 pytestmark = pytest.mark.slow

@@ -116,6 +116,7 @@ def test_shape_hints_never_use_batch_1():
     from portkit.converters._onnx2tf_common import TRIAL_BATCH, shape_hints
 
     from portkit.options import ConvertOptions
+    from portkit.signature import InputSpec
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["ids"], ["o"])], "g",
@@ -125,5 +126,5 @@ def test_shape_hints_never_use_batch_1():
     model = helper.make_model(graph)
     hints = shape_hints(model, ConvertOptions())
     assert hints == [f"ids:{TRIAL_BATCH},32", f"img:{TRIAL_BATCH},3,32,32"]
-    hints = shape_hints(model, ConvertOptions(input_shapes={"ids": (1, 16)}))
+    hints = shape_hints(model, ConvertOptions(input_specs=(InputSpec("ids", (1, 16)),)))
     assert hints[0] == f"ids:{TRIAL_BATCH},16"  # a user batch of 1 is still tried at 2

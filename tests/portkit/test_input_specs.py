@@ -2,6 +2,8 @@
 signatures borrowed from the other model of a command; errors that name the input and the flag."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 import pytest
@@ -49,12 +51,14 @@ def test_flags_make_one_spec_per_input():
     assert parse_input_specs(None, None, ["x=2"])[0].dynamic_axes == ((2, "x_2"),)
 
 
-def test_options_carry_the_specs_and_keep_input_shapes_as_their_view():
-    o = ConvertOptions(input_shapes={"": (1, 3, 8, 8)})
-    assert o.input_specs == (InputSpec("", (1, 3, 8, 8)),)
-    specs = parse_input_specs(["x=1,4"], ["x=float16"])
+def test_options_carry_the_specs_and_their_shapes_are_a_view():
+    o = convert_options(input_shapes={"": (1, 3, 8, 8)})
+    assert o.input_specs == (InputSpec("", (1, 3, 8, 8)),) and o.shapes == {"": (1, 3, 8, 8)}
+    specs = parse_input_specs(["x=1,4"], ["x=float16"], ["x=1:seq"])
     v = ValidateOptions(input_specs=specs)
-    assert v.input_shapes == {"x": (1, 4)} and v.input_specs[0].dtype == "float16"
+    assert v.shapes == {"x": (1, "seq")} and v.input_specs[0].dtype == "float16"
+    # no second field to keep in step: the options hold the specs alone
+    assert not {"input_shapes", "input_dtypes"} & {f.name for f in dataclasses.fields(ConvertOptions)}
     assert convert_options(input_dtypes={"x": "bool"}, input_shapes="x=2,3").input_specs == (
         InputSpec("x", (2, 3), "bool"),)
 
@@ -94,7 +98,7 @@ def test_recipes_take_the_same_fields():
                                   "dynamic_axes": {"input_ids": {1: "sequence"}}, "targets": [{"to": "onnx"}]}]},
                      check_files=False)
     m = r.models[0]
-    opts = convert_options(input_shapes=m.input_shapes, input_dtypes=m.input_dtypes, dynamic_axes=m.dynamic_axes)
+    opts = convert_options(**m.loading(r.resolve))
     assert opts.input_specs == (InputSpec("input_ids", (1, 16), "int64", ((1, "sequence"),)),)
 
 

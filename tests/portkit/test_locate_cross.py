@@ -1,6 +1,6 @@
 """--locate across formats: a fault injected in one layer of a converted artifact (portkit.locate.inject,
 the tool benchmarks/bench_locate.py uses too) is named by the reference's layer — ONNX node, module path
-or Keras layer — for ONNX ↔ TFLite, PyTorch eager ↔ ONNX, ONNX ↔ TorchScript and Keras ↔ TFLite.
+or Keras layer — for ONNX ↔ TFLite, PyTorch eager / .pt2 ↔ ONNX, ONNX ↔ TorchScript and Keras ↔ TFLite.
 The models are the trained digits samples (tests/catalogue.py), so every layer's output depends on its input."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from portkit.artifact import Artifact
 from portkit.formats import Format
 from portkit.hops import run_hop
 from portkit.locate import locate_divergence
-from portkit.locate.inject import onnx_node_of_weight
+from portkit.locate.inject import onnx_node_of_module, onnx_node_of_weight
 from portkit.options import ConvertOptions, ValidateOptions
 from portkit.workers import WorkerPool
 from tests.catalogue import Catalogue, edge
@@ -69,6 +69,9 @@ def test_torch_eager_vs_onnx_names_the_module(cat, pool, tmp_path):
     assert rep["graph_side"] == "candidate"  # the ONNX's names, the module path from its weights
     if not info["weight"].startswith("onnx::"):
         assert first["module"] == info["weight"].rsplit(".", 1)[0]
+    # a .pt2 of the same model, run node by node, finds the same ONNX node
+    _, first = _first(cat.get(Format.PT2), Artifact(str(tmp_path / "bad.onnx"), Format.ONNX), pool)
+    assert first["node"] == info["layer"]
 
 
 def test_onnx_vs_torchscript(cat, pool, tmp_path):
@@ -78,6 +81,10 @@ def test_onnx_vs_torchscript(cat, pool, tmp_path):
     want = onnx_node_of_weight(onnx_art.location, info["original"])
     _, first = _first(onnx_art, Artifact(str(tmp_path / "bad.pt"), Format.TORCHSCRIPT), pool)
     assert want and first["node"] == want
+    # an attribute (a convolution's dilation) changed in the module onnx2torch named after its ONNX node
+    info = _inject(pool, "torch", ts.location, tmp_path / "bad_attr.pt", "attribute", 1)
+    _, first = _first(onnx_art, Artifact(str(tmp_path / "bad_attr.pt"), Format.TORCHSCRIPT), pool)
+    assert info["op"] == "convolution" and first["node"] == onnx_node_of_module(onnx_art.location, info["layer"])
 
 
 def test_keras_vs_tflite_names_the_layer(cat, pool, tmp_path):

@@ -3,13 +3,11 @@ and the recipe runner are generated from those fields, and the CLI maps a flag o
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 
 from portkit.benchmark import BenchOptions
-from portkit.options import ConvertOptions, ValidateOptions, convert_options, option, recipe_fields
+from portkit.options import ConvertOptions, ValidateOptions, convert_options, option, recipe_fields, rules_of
 from portkit.recipes import schema
 from portkit.recipes.loading import parse_recipe
 from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep
@@ -18,8 +16,8 @@ from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep
 # recipe itself (seed), or that are not user options (debug: the CLI's global --debug, keep_samples)
 NOT_IN_RECIPES = {
     ConvertOptions: {"input_specs", "debug"},
-    ValidateOptions: {"seed", "input_shapes", "input_specs"},
-    BenchOptions: {"seed", "input_shapes", "keep_samples"},
+    ValidateOptions: {"seed", "input_specs"},
+    BenchOptions: {"seed", "input_specs", "keep_samples"},
 }
 SECTIONS = [(Target, ConvertOptions, "target"), (ModelSpec, ConvertOptions, "model"),
             (ValidateStep, ValidateOptions, "validate"), (BenchStep, BenchOptions, "bench")]
@@ -28,14 +26,14 @@ SECTIONS = [(Target, ConvertOptions, "target"), (ModelSpec, ConvertOptions, "mod
 @pytest.mark.parametrize("cls", list(NOT_IN_RECIPES))
 def test_every_option_has_its_recipe_place(cls):
     for f in dataclasses.fields(cls):
-        assert f.metadata.get("recipe") or f.name in NOT_IN_RECIPES[cls], f"{cls.__name__}.{f.name}"
+        assert rules_of(f).get("recipe") or f.name in NOT_IN_RECIPES[cls], f"{cls.__name__}.{f.name}"
 
 
 @pytest.mark.parametrize("section,cls,scope", SECTIONS, ids=[s[2] for s in SECTIONS])
 def test_recipe_sections_are_the_dataclass_fields(section, cls, scope):
     for f in recipe_fields(cls, scope):
         field = section.model_fields[f.name]
-        assert field.alias == f.metadata.get("alias")
+        assert field.alias == rules_of(f).get("alias")
         made = field.get_default(call_default_factory=True)
         want = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         assert (tuple(made) if isinstance(made, list) else made) == want, f.name
@@ -45,20 +43,70 @@ def test_recipe_sections_are_the_dataclass_fields(section, cls, scope):
         assert set(defaults) == {f.name for f in recipe_fields(cls, scope)}
 
 
-def test_a_new_option_needs_only_its_definition():
-    """A field added to an options dataclass appears in the generated recipe section, checked by its rules,
-    and comes back out as the dataclass keyword."""
+@dataclasses.dataclass(frozen=True)
+class Grown(ConvertOptions):
+    """An option a maintainer adds: this one field, nothing else (module level: the worker unpickles it)."""
 
-    @dataclasses.dataclass(frozen=True)
-    class Grown(ConvertOptions):
-        new_knob: int = option(3, recipe="target", ge=1)
+    new_knob: int = option(3, recipe="target", ge=1, help="A knob this test adds.")
 
+
+def _tiny_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_new_option_needs_only_its_definition(tmp_path, monkeypatch):
+    """A field added to an options dataclass appears in the generated recipe section and as a CLI flag
+    (with its help), is checked by its rules at both, is taken by the API, and reaches the hop executor."""
+    import typer
+    from typer.testing import CliRunner
+
+    import portkit
+    from portkit import conversion
+    from portkit.commands.convert import command
+    from portkit.errors import BadInput
+
+    # the recipe schema
     section = schema.section_model("Grown", schema._TargetBase, Grown, "target", "test")
     t = section(to="onnx", new_knob=5)
     assert t.option_values()["new_knob"] == 5
     with pytest.raises(Exception, match="greater than or equal to 1"):
         section(to="onnx", new_knob=0)
     assert section(to="onnx").option_values()["new_knob"] == 3
+
+    # the command line: `portkit convert` generated from Grown
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("convert")(command(Grown))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"})
+    assert "--new-knob" in shown.output and "A knob this test adds." in shown.output
+    src = _tiny_onnx(tmp_path / "m.onnx")
+    bad = runner.invoke(app, ["convert", str(src), "--to", "onnx", "--optimize", "--new-knob", "0"])
+    assert isinstance(bad.exception, BadInput) and "--new-knob 0: must be ≥ 1" in bad.exception.message
+
+    # ... and the value reaches the hop (the real step runs on it), from the CLI and from the API
+    seen = []
+    real = conversion.run_hop
+
+    def recording(edge, src, final, opts, pool=None):
+        seen.append(opts)
+        return real(edge, src, final, opts, pool)
+
+    monkeypatch.setattr(conversion, "run_hop", recording)
+    ok = runner.invoke(app, ["convert", str(src), "--to", "onnx", "--optimize", "--new-knob", "5", "--no-validate",
+                             "-o", str(tmp_path / "cli.onnx")])
+    assert ok.exit_code == 0, ok.output
+    assert [(type(o), o.new_knob, o.optimize) for o in seen] == [(Grown, 5, True)]
+    # the CLI went through the API (portkit.convert with the built options); the API checks the rules too
+    with pytest.raises(BadInput, match="--new-knob 0"):
+        portkit.convert(src, "onnx", tmp_path / "bad.onnx", Grown(), new_knob=0)
 
 
 def test_recipe_values_reach_the_options(tmp_path):
@@ -78,27 +126,34 @@ def test_recipe_values_reach_the_options(tmp_path):
     assert (opts.opset, opts.dynamic, opts.keep_layout, opts.quantize, opts.int8_io, opts.optimize, opts.tool) == \
         (13, False, True, "int8", True, True, "onnx2tf")
     assert opts.calibration == str(tmp_path / "cal.npz") and opts.allow_pickle and opts.custom_objects == "my.mod"
-    assert opts.input_specs[0].dtype == "int64" and opts.input_shapes == {"input_ids": (1, 16)}
+    assert opts.input_specs[0].dtype == "int64" and opts.shapes == {"input_ids": (1, 16)}
     v = ValidateOptions(**t.validate_.option_values(recipe.resolve))
     assert (v.atol, v.per_output, v.batches, v.samples) == (0.01, {"y": (0.1, 0.2)}, (1, 3), 2)
     b = BenchOptions(**t.bench.option_values())
     assert (b.batches, b.iterations, b.warmup, b.threads, b.strict) == ((1, 4), 5, 0, 1, True)
 
 
-FLAG_OF = {"input_shapes": "--input-shape", "dynamic": "--static", "per_output": "--tolerance",
-           "batches": "--batch", "providers": "--provider"}
-
-
 @pytest.mark.parametrize("command,cls", [("convert", ConvertOptions), ("validate", ValidateOptions),
                                          ("bench", BenchOptions)])
 def test_the_cli_has_a_flag_for_every_option(command, cls):
-    out = subprocess.run([sys.executable, "-m", "portkit", command, "--help"], capture_output=True, text=True,
-                         env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"}).stdout
+    """Every option with a help text is a flag of its command, generated from the field (with that help)."""
+    from typer.testing import CliRunner
+
+    from portkit.cli import build_app
+    from portkit.commands.convert import CHECKS
+    from portkit.options import flag_of, rules_of
+
+    out = CliRunner().invoke(build_app(), [command, "--help"], env={"COLUMNS": "300"}).output
     for f in dataclasses.fields(cls):
-        if not f.metadata.get("recipe"):
+        rules = rules_of(f)
+        if rules.get("recipe"):
+            assert rules.get("help"), f"{cls.__name__}.{f.name}: a user option needs its help (its CLI flag)"
+        if not rules.get("help") or (command == "convert" and cls is ValidateOptions and f.name not in CHECKS):
             continue
-        flag = FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
-        assert flag in out, f"portkit {command}: no {flag} for {cls.__name__}.{f.name}"
+        flag = flag_of(f) + (f" / {rules['negative']}" if rules.get("negative") else "")
+        assert flag in out and rules["help"][:30] in " ".join(out.split()), f"portkit {command}: no {flag}"
+    if cls is not BenchOptions:
+        assert all(f in out for f in ("--input-shape", "--input-dtype", "--dynamic-axis"))
 
 
 @pytest.mark.parametrize("build,needle", [

@@ -31,7 +31,7 @@ def test_a_deliberately_fixed_candidate_is_validated_at_its_sizes_not_swept():
     from portkit.artifact import Artifact
     from portkit.formats import Format
     from portkit.options import ValidateOptions
-    from portkit.signature import ModelSignature, TensorSpec
+    from portkit.signature import InputSpec, ModelSignature, TensorSpec
     from portkit.validation import ValidationResult, make_cases
     from portkit.validation.mapping import fixed_by_candidate, plan_mapping
 
@@ -43,7 +43,8 @@ def test_a_deliberately_fixed_candidate_is_validated_at_its_sizes_not_swept():
         result = ValidationResult("ref", "cand")
         shapes = fixed_by_candidate(rsig, csig, plan_mapping(rsig, csig, cand, result), cand, {}, result)
         assert shapes == want
-        cases = make_cases(rsig, ValidateOptions(batches=(1,), input_shapes=shapes), result)
+        specs = tuple(InputSpec(k, v) for k, v in shapes.items())
+        cases = make_cases(rsig, ValidateOptions(batches=(1,), input_specs=specs), result)
         lengths = {c.feeds["input_ids"].shape[1] for c in cases}
         if want:
             assert lengths == {32} and any("candidate's fixed shape" in n for n in result.notes)

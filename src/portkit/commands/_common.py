@@ -21,17 +21,3 @@ def input_dtype_option() -> Any:
 def dynamic_axis_option() -> Any:
     return typer.Option(None, "--dynamic-axis",
                         help="Make an input axis dynamic: name=AXIS:SYMBOL, e.g. input_ids=1:sequence (repeatable).")
-
-
-def parse_tolerances(values: list[str] | None) -> dict[str, tuple[float, float]]:
-    from portkit.errors import BadInput
-
-    out: dict[str, tuple[float, float]] = {}
-    for v in values or []:
-        name, _, tol = v.partition("=")
-        try:
-            atol, _, rtol = tol.partition(",")
-            out[name] = (float(atol), float(rtol or 0.0))
-        except ValueError as e:
-            raise BadInput(f"bad --tolerance '{v}'", hint="write it like logits=1e-4,1e-3") from e
-    return out

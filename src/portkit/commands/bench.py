@@ -3,32 +3,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
+from portkit.benchmark import BenchOptions
+from portkit.options import ConvertOptions
+
+from ._common import JSON
 from ._gates import BASELINE, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, gated, gates_from, render_gates
+from ._options import Flags, with_flags
 
 
 def register(app: typer.Typer) -> None:
     app.command("bench", no_args_is_help=True)(bench)
 
 
+@with_flags(Flags(BenchOptions, "options"), Flags(ConvertOptions, "loading", only=("weights",)))
 def bench(
     models: list[str] = typer.Argument(..., help="Model files (ONNX, TorchScript, TFLite, Keras, SavedModel) "
                                                  "or pkg.module:factory; the first is the ratio baseline."),
-    provider: str = typer.Option("cpu", "--provider", "-p", help="ONNX execution providers: cpu,cuda,tensorrt."),
-    batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes, e.g. 1,8,32 (static models: their own)."),
-    iterations: int | None = typer.Option(None, "--iterations", "-n", help="Timed calls per series."),
-    duration: float | None = typer.Option(None, "--duration", "-d", help="Seconds per series (default 2)."),
-    warmup: int = typer.Option(10, "--warmup", help="Untimed calls before timing."),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads (default: runtime's)."),
-    io_binding: bool = typer.Option(False, "--io-binding", help="ONNX: inputs/outputs bound on the device."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 5 when a GPU run has nodes on the CPU."),
-    input_shape: list[str] | None = input_shape_option(),
-    input_dtype: list[str] | None = input_dtype_option(),
-    dynamic_axis: list[str] | None = dynamic_axis_option(),
-    weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory model."),
+    options: dict[str, Any] | None = None,
+    loading: dict[str, Any] | None = None,
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     max_latency_ms: str | None = MAX_LATENCY,
     max_size_mb: float | None = MAX_SIZE,
@@ -40,11 +36,8 @@ def bench(
     from portkit import api, ui
 
     gates = gates_from(None, None, max_latency_ms, max_size_mb, baseline, max_regression)
-    result, failed = gated(lambda: api.bench(
-        models, providers=provider, batches=batch, iterations=iterations, duration=duration, warmup=warmup,
-        threads=threads, io_binding=io_binding, strict=strict, input_shapes=input_shape or None, weights=weights,
-        input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
-        report=report, gates=gates, log=ui.progress))
+    result, failed = gated(lambda: api.bench(models, report=report, gates=gates, log=ui.progress,
+                                             **(options or {}), **(loading or {})))
     if report is not None:
         ui.progress(f"wrote {report}")
     if as_json:

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option, parse_tolerances
+from portkit.options import ValidateOptions
+
+from ._common import JSON
 from ._gates import (
     BASELINE,
     MAX_ERROR,
@@ -16,26 +19,18 @@ from ._gates import (
     gates_from,
     render_gates,
 )
+from ._options import Flags, with_flags
 
 
 def register(app: typer.Typer) -> None:
     app.command("validate", no_args_is_help=True)(validate)
 
 
+@with_flags(Flags(ValidateOptions, "checks"))
 def validate(
     reference: str = typer.Argument(..., help="The reference model (any supported format)."),
     candidate: str = typer.Argument(..., help="The model to check against it."),
-    inputs: str | None = typer.Option(None, "--inputs", help=".npz (keys = input names) or folder of .npy."),
-    samples: int = typer.Option(1, "--samples", help="Random sample sets per batch size."),
-    batch: list[int] | None = typer.Option(None, "--batch", help="Batch sizes to sweep (default 1, 2, 7 when dynamic)."),
-    atol: float | None = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
-    rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
-    tolerance: list[str] | None = typer.Option(None, "--tolerance", help="Per output: name=atol,rtol (repeatable)."),
-    input_shape: list[str] | None = input_shape_option(),
-    input_dtype: list[str] | None = input_dtype_option(),
-    dynamic_axis: list[str] | None = dynamic_axis_option(),
-    seed: int = typer.Option(0, "--seed", help="Seed for random inputs."),
-    tokens: int = typer.Option(32, "--tokens", min=1, help="Causal LM against an artifact with a cache: greedy tokens generated per prompt."),
+    checks: dict[str, Any] | None = None,
     quantized: str | None = typer.Option(None, "--quantized", help="Judge as a quantized candidate (int8, dynamic, fp16): cosine + argmax agreement instead of atol."),
     locate: bool = typer.Option(False, "--locate", help="On failure, find the first diverging layer (ONNX, TFLite, TorchScript, PyTorch, Keras; any pairing)."),
     reduce: str | None = typer.Option(None, "--reduce", help="On failure, write the smallest ONNX subgraph around the first divergence, its inputs (.npz) and a repro command to this folder (implies --locate)."),
@@ -56,12 +51,9 @@ def validate(
     from portkit.report import render_table, to_json, write_report
 
     gates = gates_from(max_error, min_agreement, None, max_size_mb, baseline, max_regression)
-    result, failed = gated(lambda: api.validate(reference, candidate, gates=gates, inputs=inputs, samples=samples,
-                          batches=tuple(batch) if batch else (1, 2, 7), atol=atol, rtol=rtol,
-                          per_output=parse_tolerances(tolerance), input_shapes=input_shape or None, seed=seed, tokens=tokens,
-                          input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None,
-                          quantized=quantized, locate=locate, reduce=reduce,
-                          reference_options={"weights": reference_weights} if reference_weights else None))
+    result, failed = gated(lambda: api.validate(
+        reference, candidate, gates=gates, quantized=quantized, locate=locate, reduce=reduce,
+        reference_options={"weights": reference_weights} if reference_weights else None, **(checks or {})))
     if isinstance(result, GenerationCheck):
         _render_generation(result, as_json)
         if not result:

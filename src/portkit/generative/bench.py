@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..artifact import HopRecord
 from ..errors import BadInput
 
 __all__ = ["DECODE", "LENGTHS", "GenBenchResult", "GenMeasurement", "bench_generative", "generative_models",
@@ -253,7 +254,7 @@ def _reference(entries: list[tuple[str, str, dict[str, Any]]], notes: list[str])
     if any(k == "torch" for k, _, _ in entries):
         return sorted(entries, key=lambda e: e[0] != "torch")
     for _, location, md in entries:
-        source = md.get("source") or {}
+        source = HopRecord.from_metadata(md).source or {}
         where = source.get("location")
         if where and (Path(where).is_dir() or (":" in where and not Path(where).exists())):  # folder or factory
             notes.append(f"torch eager reference: {where} (the source {Path(location).name}'s sidecar names)")

@@ -144,8 +144,8 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
         raise
     # the source, for `portkit bench`'s torch eager reference row and `portkit validate`
     where = str(Path(src.location).resolve()) if Path(src.location).exists() else src.location
-    source = {"location": where, **{k: src.metadata.get(k) for k in ("weights", "model_args")
-                                            if src.metadata.get(k)}}
+    loading = {"weights": src.record.weights, "model_args": src.record.model_args}
+    source = {"location": where, **{k: v for k, v in loading.items() if v}}
     art = Artifact(str(out), to, None, {"producer": "portkit.generative", **md, "source": source})
     hop = HopResult(edge, tool, str(out), time.perf_counter() - t0)
     if validate:
@@ -225,7 +225,7 @@ def generative_artifact(location: str) -> Artifact | None:
     fmt = sniff(location)
     art = Artifact(str(path.resolve()), fmt, None, {})
     art.read_sidecar_metadata()
-    if art.metadata.get("generative"):
+    if art.record.generative:
         return art
     if fmt is Format.ONNX:
         import onnx

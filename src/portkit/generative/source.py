@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import Artifact
+from ..artifact import Artifact, HopRecord
 from ..formats import Format
 from .detect import hf_config, is_causal_config
 
@@ -19,7 +19,8 @@ _LOADED: dict[str, Any] = {}  # the warm worker keeps the model for every call o
 
 
 def _key(location: str, metadata: dict[str, Any]) -> str:
-    return json.dumps([location, metadata.get("model_args"), metadata.get("weights")], sort_keys=True, default=str)
+    record = HopRecord.from_metadata(metadata)
+    return json.dumps([location, record.model_args or None, record.weights], sort_keys=True, default=str)
 
 
 def load_lm(location: str, metadata: dict[str, Any]) -> Any:
@@ -32,7 +33,8 @@ def load_lm(location: str, metadata: dict[str, Any]) -> Any:
     if hf_config(location) is not None:  # portkit.hf's loader: offline, float32, eager attention
         from ..hf import load
 
-        model = load(location, task="text-generation", allow_unsafe=bool(metadata.get("allow_unsafe"))).model
+        unsafe = HopRecord.from_metadata(metadata).allow_unsafe
+        model = load(location, task="text-generation", allow_unsafe=unsafe).model
         model.config.use_cache = True  # hf's one-pass module turns it off; generation needs it
     else:
         from ..runtimes.torch import load_module
@@ -59,6 +61,10 @@ def probe(location: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
         return None
     model = load_lm(location, metadata)
     if not _can_generate(model):
+        if cfg is None:  # a module:factory: the one-pass hop in this worker takes this build, not a second one
+            from ..runtimes.torch import hand_over
+
+            hand_over(location, metadata, _LOADED.pop(_key(location, metadata)))
         return None
     import torch
 

@@ -17,7 +17,7 @@ from ..workers import WorkerPool
 __all__ = ["GRAPH_PREFERENCE", "failing_case", "locate_across"]
 
 # whose names the report uses: ONNX node names (what users file upstream), Keras layer names, then the rest
-GRAPH_PREFERENCE = (Format.ONNX, Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON, Format.TORCHSCRIPT,
+GRAPH_PREFERENCE = (Format.ONNX, Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON, Format.PT2, Format.TORCHSCRIPT,
                     Format.TORCH, Format.TFLITE)
 SUPPORTED = set(GRAPH_PREFERENCE)
 

@@ -12,7 +12,9 @@ How each format exposes its intermediates:
   quantized tensors are dequantized with their own scale and zero point.
 - TorchScript: the inlined graph gets every tensor value as an extra output (a copy of the graph, run as
   a function on the loaded module).
-- PyTorch eager: a forward hook on every module (module paths are the names).
+- PyTorch eager: every op it runs (a TorchDispatchMode), named after the innermost module (hooks).
+- .pt2 (torch.export): the program's graph run node by node (torch.fx.Interpreter); FX node names, the
+  module path from each node's `nn_module_stack` (what torch.onnx and litert-torch name things after).
 - Keras (functional/Sequential): a model with every layer's output as an output.
 """
 from __future__ import annotations
@@ -41,6 +43,8 @@ def probe(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
         return _torchscript(artifact, feeds)
     if fmt is Format.TORCH:
         return _torch_eager(artifact, feeds)
+    if fmt is Format.PT2:
+        return _pt2(artifact, feeds)
     if fmt in (Format.KERAS, Format.KERAS_H5, Format.KERAS_JSON):
         return _keras(artifact, feeds)
     return []
@@ -197,28 +201,83 @@ def _torchscript(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe
 
 
 def _torch_eager(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
-    from ..runtimes.torch import TorchRunner, flatten_outputs
+    """Every op the module runs (a TorchDispatchMode below autograd: a Linear's matmul and its bias add, an
+    attention's scores and softmax — scaled_dot_product_attention on its math kernel and
+    nn.MultiheadAttention off its fused fast path, so their steps are ops too — and the slices a view
+    takes), named after the innermost module running it. Module outputs alone leave most of the tensors an
+    exporter writes without a counterpart."""
+    from ..runtimes.torch import TorchRunner
 
     runner = TorchRunner(artifact)
     torch = runner.torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
     out: list[Probe] = []
+    stack: list[str] = [""]
 
-    def hook(name: str, mod: Any) -> Any:
-        def f(_m: Any, _i: Any, result: Any) -> None:
-            for k, t in enumerate(flatten_outputs(result)):
-                if isinstance(t, torch.Tensor):
-                    out.append({"name": f"{name}#{len(out)}" if k == 0 else f"{name}[{k}]#{len(out)}",
-                                "node": name, "op": type(mod).__name__, "inputs": [],
-                                "array": t.detach().cpu().numpy()})
-        return f
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):  # noqa: SLF001
+                with self:  # a composite op (linear, attention) as the ops it is made of, each recorded
+                    result = func.decompose(*args, **kwargs)
+                if result is not NotImplemented:
+                    return result
+            result = func(*args, **kwargs)
+            t = result[0] if isinstance(result, (tuple, list)) and result else result  # layer norm: (out, mean, rstd)
+            if isinstance(t, torch.Tensor) and t.dtype.is_floating_point and t.numel() > 1 and \
+                    not (getattr(func, "is_view", False) and args and isinstance(args[0], torch.Tensor)
+                         and args[0].numel() == t.numel()):  # a reshaped or permuted view: its input is kept
+                name = func.overloadpacket.__name__
+                out.append({"name": f"{stack[-1]}:{name}#{len(out)}", "node": stack[-1] or name, "op": name,
+                            "inputs": [], "array": t.detach().cpu().numpy().copy()})
+            return result
 
-    handles = [m.register_forward_hook(hook(n, m)) for n, m in runner.module.named_modules() if n]
+    def enter(name: str) -> Any:
+        return lambda *_: stack.append(name)
+
+    def leave(*_: Any) -> None:
+        stack.pop()
+
+    handles = []
+    for n, m in runner.module.named_modules():
+        if n:
+            handles += [m.register_forward_pre_hook(enter(n)), m.register_forward_hook(leave)]
     try:
-        with torch.inference_mode():
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)  # nn.MultiheadAttention op by op, not one fused op
+        with torch.inference_mode(), sdpa_kernel([SDPBackend.MATH]), Recorder():
             runner.module(*_torch_inputs(runner, feeds))
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for h in handles:
             h.remove()
+    return out[:MAX_PROBES]
+
+
+def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
+    from ..runtimes.pt2 import Pt2Runner
+
+    runner = Pt2Runner(artifact)
+    torch = runner.torch
+    import torch.fx
+
+    out: list[Probe] = []
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            result = super().run_node(n)
+            if n.op in ("call_function", "call_method", "call_module") and isinstance(result, torch.Tensor):
+                stack = list((n.meta.get("nn_module_stack") or {}).values())
+                out.append({"name": n.name, "node": n.name, "op": str(getattr(n.target, "__name__", n.target)),
+                            "inputs": [i.name for i in n.all_input_nodes], "scope": stack[-1][0] if stack else "",
+                            "array": result.detach().cpu().numpy()})
+            return result
+
+    with torch.inference_mode():
+        Recorder(runner.module).run(*_torch_inputs(runner, feeds))
     return out[:MAX_PROBES]
 
 

@@ -147,7 +147,7 @@ def _reproduce(candidate: Artifact, model: Any, sub_path: Path, npz: Path, ins: 
         return {"reproduces": not res.passed, "command": cmd,
                 "reason": "the two cuts disagree on the same inputs" if not res.passed else
                           "the two cuts agree: the divergence needs more of the graph"}
-    producer = candidate.metadata.get("producer")
+    producer = candidate.record.producer
     target = out / f"subgraph{candidate.format.info.suffix or '_' + candidate.format.value}"
     tool = f" --tool {q(str(producer))}" if producer else ""
     cmd = (f"portkit convert {q(str(sub_path))} --to {candidate.format.value}{tool} --inputs {q(str(npz))} "

@@ -103,14 +103,14 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
     """Run the quantizing hop `edge` on `current` with the fewest sensitive layers kept float that meet the
     gate; the winner is placed at `final` (returned with the record of the search). ONNX steps rank layers
     with portkit.quantsense in a worker; TFLite and ExecuTorch converters rank their own layers when asked
-    for `keep_float=("auto",)` (full int8 plus `metadata["sensitivity"]`) and take names otherwise.
+    for `keep_float=("auto",)` (full int8 plus `record.sensitivity`) and take names otherwise.
     `opts.max_drop` with labelled `eval_data`: each try's top-1 accuracy may fall at most that much below
     the float model's (`current`), a gate beside `gates`."""
     from ..hops import place, remove, run_hop, validate_pair
     from ..validation import accuracy
     from ..workers import family_of
 
-    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     onnx_step = edge.step is not None
     suffix = final.suffix if final.suffix else ""
     stem = final.name[: len(final.name) - len(suffix)] if suffix else final.name
@@ -162,7 +162,7 @@ def choose(edge: Any, current: Artifact, final: Path, opts: ConvertOptions, vopt
                 "int8 sensitivity (onnxruntime)", "portkit.prep.keep_float", "sensitivity_of",
                 current.location, full.location, opts.calibration)
         else:
-            sens = full.metadata.get("sensitivity") or {"layers": {}, "tensors": [], "samples": 0}
+            sens = full.record.sensitivity or {"layers": {}, "tensors": [], "samples": 0}
         n_layers = counted(sens["layers"])
         limit = opts.keep_float_max or default_limit(n_layers)
         record.update(quantized_layers=n_layers, limit=limit, samples=sens["samples"],

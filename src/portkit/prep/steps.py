@@ -1,8 +1,8 @@
-"""Post-route steps for ONNX targets (optimise, quantize), run like hops; option checks; size report."""
+"""Post-route steps for ONNX targets (optimise, quantize: transform edges the conversion runs through the
+one hop executor after the route); option checks; ORT operator config; size report."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,20 +10,21 @@ from typing import TYPE_CHECKING, Any
 from ..artifact import Artifact
 from ..errors import BadInput
 from ..formats import Format, quantizable
+from ..graph import Edge
 from ..options import ConvertOptions, ValidateOptions
 from .calibration import require_calibration
 
 if TYPE_CHECKING:
-    from ..conversion import ConversionResult
+    from ..conversion import ConversionResult  # finish's argument; conversion calls finish, not the reverse
 
-__all__ = ["PREP_TARGETS", "check_options", "finish", "prepare_onnx", "same_format_output"]
+__all__ = ["PREP_TARGETS", "check_options", "finish", "hop_label", "hop_tool", "post_route_steps", "prepare_onnx",
+           "same_format_output"]
 
 Log = Callable[[str], None]
 PREP_TARGETS = tuple(f for f in Format if f.info.onnx_steps)  # an ONNX graph inside: onnx, ort, web
 # every int8 target keeps float layers (portkit.prep.keep_float)
 KEEP_FLOAT_TARGETS = (*PREP_TARGETS, Format.TFLITE, Format.EXECUTORCH)
-TOOLS = {"optimize": "onnxslim + onnxruntime (basic)", "quantize": "onnxruntime.quantization",
-         "fp16": "onnxruntime.transformers.float16"}
+FP16_TOOL = "onnxruntime.transformers.float16"  # what the quantize step runs for --quantize fp16
 # validation batches for a quantized step without user/calibration data: enough samples for agreement
 QUANT_BATCHES = (1, 2, 16)
 
@@ -72,7 +73,7 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
 
 
 def quantized_validation(opts: ConvertOptions, vopts: ValidateOptions | None) -> ValidateOptions:
-    vopts = vopts or ValidateOptions(input_shapes=opts.input_shapes)
+    vopts = vopts or ValidateOptions(input_specs=opts.input_specs)
     if vopts.inputs:
         return vopts
     if opts.calibration:
@@ -123,13 +124,35 @@ def transformed(src: Artifact, out: Path, md: dict[str, Any], tool: str) -> Arti
 
     model = onnxutil.load(out)
     keep = src.carried()
+    if src.record.quantized and "quantized" not in md:  # optimising a quantized model keeps it quantized
+        keep["quantized"] = src.record.quantized
     return Artifact(str(out), Format.ONNX, onnxutil.signature(model),
                     {**keep, **md, "producer": tool, "opset": onnxutil.opset(model),
                      "versions": versions("onnxruntime", "onnx", "onnxslim")})
 
 
-def _tool(step: str, opts: ConvertOptions) -> str:
-    return TOOLS["fp16"] if step == "quantize" and opts.quantize == "fp16" else TOOLS[step]
+def post_route_steps(target: Format, opts: ConvertOptions) -> tuple[Edge, ...]:
+    """The ONNX → ONNX transform edges a route ending in ONNX gets after it (--optimize, then --quantize);
+    the conversion runs them through the hop executor like the route's own hops."""
+    if target is not Format.ONNX:
+        return ()
+    from ..graph import step_edge
+
+    return tuple(step_edge(s) for s, on in (("optimize", opts.optimize), ("quantize", opts.quantize)) if on)
+
+
+def hop_tool(edge: Edge, opts: ConvertOptions) -> str:
+    """The library a hop runs: the edge's, except fp16 quantization (onnxruntime's float16 converter)."""
+    if edge.step == "quantize" and opts.quantize == "fp16":
+        return FP16_TOOL
+    return edge.tool
+
+
+def hop_label(edge: Edge, opts: ConvertOptions) -> str:
+    """A hop's name in logs and results: `torch→onnx`, or for a step `onnx→onnx (int8)` / `(optimize)`."""
+    if not edge.step:
+        return str(edge)
+    return f"{edge}{f' ({opts.quantize})' if edge.step == 'quantize' else f' ({edge.step})'}"
 
 
 def quant_summary(v: Any) -> str:
@@ -143,30 +166,20 @@ def quant_summary(v: Any) -> str:
     return f"{head}; {v.summary()}"
 
 
-def _step_path(out: Path, tag: str) -> Path:
-    return out.parent / (out.name.removesuffix(".onnx") + f".{tag}.onnx")
-
-
 def _fmt(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.2f} MB"
 
 
-def finish(result: ConversionResult, to: Format, out: Path, opts: ConvertOptions, validate: bool,
-           vopts: ValidateOptions | None, log: Log, gates: Any = None,
-           eval_data: str | None = None) -> ConversionResult:
-    """After the route: quantize/optimise ONNX targets, write the ORT operator config, report sizes.
-    `out` is the requested output (for a same-format conversion the route is empty and result.output is
-    still the source, which is never written to)."""
-    if to is Format.ONNX and (opts.quantize or opts.optimize):
-        result = _onnx_steps(result, Path(out), opts, validate, vopts, log, gates, eval_data)
-    elif to is Format.ORT:
+def finish(result: ConversionResult, to: Format, opts: ConvertOptions, log: Log) -> ConversionResult:
+    """After the route and its steps: write the ORT operator config, report sizes."""
+    if to is Format.ORT:
         from .ort_format import write_operator_config
 
         config = write_operator_config(result.output.location)
-        result.output.metadata["operator_config"] = config.name
+        result.output.note(operator_config=config.name)
         log(f"required-operators config for a reduced ORT build: {config}")
     elif to is Format.WEB:
-        ops = result.output.metadata.get("ops") or {}
+        ops = result.output.record.ops or {}
         if ops:
             log(f"op check: {ops.get('summary', '')}")
     if to in PREP_TARGETS and (opts.quantize or opts.optimize or to is not Format.ONNX):
@@ -178,10 +191,10 @@ def record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptio
     """The layers kept float go into the metadata (sidecar, manifest) and the log."""
     from .keep_float import finish_record
 
-    art.metadata.pop("sensitivity", None)  # a converter's ranking: the record keeps what matters
     record = record or {"mode": "names", "layers": list(opts.keep_float)}
     record = finish_record(record, art.location, opts, log)
-    art.metadata["keep_float"] = record
+    # a converter's ranking (sensitivity) gives way to the record, which keeps what matters of it
+    art.note(sensitivity=None, keep_float=record)
     art.write_sidecar()
     layers = record.get("layers") or []
     log(f"  kept in float: {', '.join(layers) if layers else 'none (full int8 meets the gate)'}"
@@ -191,7 +204,7 @@ def record_kept(art: Artifact, record: dict[str, Any] | None, opts: ConvertOptio
 
 def _report_size(result: ConversionResult, log: Log) -> None:
     out = result.output
-    before_loc = out.metadata.get("float_model") or (
+    before_loc = out.record.float_model or (
         result.hops[-2].output if len(result.hops) > 1 else result.source.location)
     before_art = Artifact(before_loc, Format.ONNX)
     before = before_art.size_bytes() if Path(before_loc).is_file() else 0
@@ -202,73 +215,6 @@ def _report_size(result: ConversionResult, log: Log) -> None:
         after = model_file(out.location).stat().st_size
     if before and after:
         ratio = after / before
-        out.metadata["size"] = {"before_bytes": before, "after_bytes": after, "ratio": round(ratio, 4),
-                                "before": before_loc}
-        log(f"size: {_fmt(before)} → {_fmt(after)} ({ratio:.2f}×)"
-            + (f", {out.metadata['quantized']}" if out.metadata.get("quantized") else ""))
-
-
-def _onnx_steps(result: ConversionResult, out: Path, opts: ConvertOptions, validate: bool,
-                vopts: ValidateOptions | None, log: Log, gates: Any = None,
-                eval_data: str | None = None) -> ConversionResult:
-    from functools import partial
-
-    from ..graph import step_edge
-    from ..hops import HopResult, remove, run_hop, validate_pair
-    from ..runtimes import open_runner
-    from ..workers import WorkerPool
-
-    current = result.output
-    if result.hops:  # the route wrote the float model at `out`; it steps aside as an intermediate
-        moved = _step_path(out, "float")
-        remove(moved)
-        out.rename(moved)
-        remove(current.sidecar())
-        current.location = str(moved)
-        current.write_sidecar()
-        result.hops[-1].output = str(moved)
-    float_model = current.location
-    steps = (["optimize"] if opts.optimize else []) + (["quantize"] if opts.quantize else [])
-    vopts = quantized_validation(opts, vopts) if opts.quantize else vopts
-    runners: dict[str, Any] = {}
-    pool = WorkerPool()  # the steps need no framework: one worker runs them all
-    open_runner = partial(open_runner, pool=pool)
-    try:
-        for i, step in enumerate(steps):
-            final = out if i == len(steps) - 1 else _step_path(out, "opt")
-            label = f"onnx→onnx ({opts.quantize if step == 'quantize' else 'optimize'})"
-            log(f"{label} with {_tool(step, opts)} → {final}")
-            t = time.perf_counter()
-            kept = None
-            if step == "quantize" and opts.keep_float == ("auto",):
-                from .keep_float import choose
-
-                nxt, kept = choose(step_edge(step), current, final, opts, vopts, gates, pool, open_runner, log,
-                                   eval_data)
-            else:
-                nxt = run_hop(step_edge(step), current, final, opts, pool)
-            if step == "quantize" and opts.keep_float:
-                record_kept(nxt, kept, opts, log)
-            if "quantized" in current.metadata and step == "optimize":
-                nxt.metadata.setdefault("quantized", current.metadata["quantized"])
-            hop = HopResult(label, _tool(step, opts), nxt.location, time.perf_counter() - t)
-            if validate:
-                hop.validation = validate_pair(current, nxt, runners, vopts, open_runner)
-                ok = "ok" if hop.validation else "FAILED"
-                log(f"  validate {label}: {ok} — {quant_summary(hop.validation)}")
-            result.hops.append(hop)
-            current = nxt
-        if validate and len(result.hops) > 1:
-            result.validation = validate_pair(result.source, current, runners, vopts, open_runner)
-            log(f"  validate end to end: {'ok' if result.validation else 'FAILED'} — "
-                f"{quant_summary(result.validation)}")
-    finally:
-        for r in runners.values():
-            r.close()
-        pool.close()
-    current.metadata["float_model"] = float_model
-    current.write_sidecar()
-    result.output = current
-    start = ["onnx"] if not result.hops[:-len(steps)] else result.route
-    result.route = [f"{r} → {' → '.join(steps)}" for r in start]
-    return result
+        out.note(size={"before_bytes": before, "after_bytes": after, "ratio": round(ratio, 4), "before": before_loc})
+        quantized = out.record.quantized
+        log(f"size: {_fmt(before)} → {_fmt(after)} ({ratio:.2f}×)" + (f", {quantized}" if quantized else ""))

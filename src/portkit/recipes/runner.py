@@ -206,6 +206,20 @@ def _target(recipe: Recipe, mi: int, ti: int, out: Path, log: Log) -> dict[str, 
     return entry
 
 
+def _in_target_terms(specs: Any, tensors: Any) -> tuple[Any, ...]:
+    """Input specs said of the source, in a converted model's terms: its names, its layout (NHWC)."""
+    from dataclasses import replace
+
+    out = []
+    for s in specs:
+        if s.shape is None:
+            out.append(replace(s, name=tensors.name("inputs", s.name) if s.name else s.name))
+            continue
+        ((name, shape),) = tensors.shapes("inputs", {s.name: s.shape}).items()
+        out.append(replace(s, name=name, shape=shape))
+    return tuple(out)
+
+
 def _validation(d: dict[str, Any]) -> dict[str, Any] | None:
     from portkit.gates import validation_of
 
@@ -217,7 +231,6 @@ def _bench(
     tensors: Any,
 ) -> Any:
     from portkit.benchmark import bench
-    from portkit.options import shapes_of
 
     t0 = time.perf_counter()
     target, note = _bench_path(path, fmt)
@@ -227,9 +240,9 @@ def _bench(
     loading = model.loading(recipe.resolve)
     if bstep.reference:  # the source first: bench feeds the target the same data through its layout
         models = [recipe.resolve(model.source), target]
-    else:  # the target alone: the recipe's input shapes are the source's, said in the target's layout
+    else:  # the target alone: the recipe's input specs are the source's, said in the target's layout
         models = [target]
-        loading["input_shapes"] = tensors.shapes("inputs", shapes_of(loading.get("input_shapes")))
+        loading["input_specs"] = _in_target_terms(loading["input_specs"], tensors)
     try:
         result = bench(
             models,

@@ -18,7 +18,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from portkit.errors import BadInput
-from portkit.options import ConvertOptions, ValidateOptions, recipe_fields
+from portkit.options import ConvertOptions, ValidateOptions, recipe_fields, rules_of
+from portkit.signature import specs_from_keywords
 
 __all__ = [
     "Recipe",
@@ -78,7 +79,7 @@ class _Options(_Strict):
         out: dict[str, Any] = {}
         for f in recipe_fields(cls, scope):
             value = getattr(self, f.name)
-            if f.metadata.get("path"):
+            if rules_of(f).get("path"):
                 value = resolve(value)
             elif isinstance(value, list):
                 value = tuple(value)
@@ -92,7 +93,7 @@ def section_model(name: str, base: type[_Options], cls: type, scope: str, doc: s
     hints = typing.get_type_hints(cls)
     defs: dict[str, Any] = {}
     for f in recipe_fields(cls, scope):
-        rules = dict(f.metadata)
+        rules = rules_of(f)
         tp = rules.pop("recipe_type", hints[f.name])
         choices, item_ge = rules.pop("choices", None), rules.pop("item_ge", None)
         if choices or item_ge is not None:
@@ -302,20 +303,23 @@ class Defaults(_Steps):
 class _ModelBase(_Steps, _Options):
     name: str = Field(pattern=NAME)
     source: str  # a model file/folder, or pkg.module:factory for an eager PyTorch model
-    # with input_shapes, spellings of the one input-spec definition (portkit.signature.InputSpec):
+    # the recipe's spellings of the one input description (portkit.signature.InputSpec), parsed by
+    # portkit.signature.specs_from_keywords into ConvertOptions.input_specs
+    input_shapes: dict[str, list[int | str]] | None = None  # {input_ids: [1, 16]}, or [1, 3, 64, 64]
     input_dtypes: dict[str, str] | None = None  # {input_ids: int64}
     dynamic_axes: dict[str, dict[int, str]] | None = None  # {input_ids: {1: sequence}}
     targets: list[Target] = Field(min_length=1)
 
-    @field_validator("input_shapes", mode="before", check_fields=False)
+    @field_validator("input_shapes", mode="before")
     @classmethod
     def _shapes(cls, v: Any) -> Any:
         return {"": v} if isinstance(v, list) else v
 
     def loading(self, resolve: Callable[[str | None], str | None]) -> dict[str, Any]:
         """The keywords that load this model (portkit.options.convert_options / bench take them)."""
-        return {**self.option_values(resolve), "input_shapes": dict(self.input_shapes or {}),
-                "input_dtypes": self.input_dtypes, "dynamic_axes": self.dynamic_axes}
+        spelled = {"input_shapes": self.input_shapes, "input_dtypes": self.input_dtypes,
+                   "dynamic_axes": self.dynamic_axes}
+        return {**self.option_values(resolve), "input_specs": specs_from_keywords(spelled)}
 
 
 ModelSpec = section_model("ModelSpec", _ModelBase, ConvertOptions, "model",

@@ -53,7 +53,9 @@ def _shape_lines(model: str, input_shapes: dict[str, list[int]] | None) -> list[
     from portkit.inspection import inspect_model
 
     if input_shapes:
-        info = inspect_model(model, input_shapes=input_shapes)
+        from portkit.signature import specs_from_keywords
+
+        info = inspect_model(model, input_specs=specs_from_keywords({"input_shapes": input_shapes}))
         shapes = ", ".join(f"{k or info.signature.inputs[0].name}: {list(v)}" for k, v in input_shapes.items())
         return [
             "    # inputs: " + ", ".join(f"{t.name} {t.dtype} {t.shape_text()}" for t in info.signature.inputs),

@@ -27,13 +27,12 @@ _BORROWERS = (Format.TORCH, Format.TORCHSCRIPT)
 def lend_specs(signature: ModelSignature, lender: Artifact) -> tuple[InputSpec, ...]:
     """The lender's inputs in the terms of the model it was converted from: its recorded layout permutation
     undone and recorded renames reversed (metadata 'layout' / 'renamed' map source names to its own)."""
-    layout = (lender.metadata.get("layout") or {}).get("inputs") or {}
-    renamed = (lender.metadata.get("renamed") or {}).get("inputs") or {}
-    back = {v: k for k, v in renamed.items() if isinstance(v, str)}
+    tensors = lender.record.tensors
+    back = {v: k for k, v in tensors.renamed.get("inputs", {}).items()}
     out = []
     for spec in specs_from_signature(signature.inputs):
         name = back.get(spec.name, spec.name)
-        perm = (layout.get(name) or {}).get("perm")
+        perm = tensors.perm("inputs", name)
         shape = spec.shape
         if perm and shape is not None and len(perm) == len(shape):
             src: list[Any] = [None] * len(shape)
@@ -75,8 +74,7 @@ def borrow_inputs(borrower: Artifact, others: Sequence[Artifact], runners: dict[
         if sig is None or not sig.inputs or any(s.shape is None for s in specs_from_signature(sig.inputs)):
             continue
         lent = lend_specs(sig, lender)
-        own = tuple(InputSpec.from_dict(d) for d in borrower.metadata.get("input_specs") or ())
-        borrower.metadata["input_specs"] = [s.to_dict() for s in merge_input_specs(own, lent)]
+        borrower.note(input_specs=merge_input_specs(borrower.record.input_specs, lent))
         text = ", ".join(f"{s.name} [{', '.join('?' if d is None else str(d) for d in s.shape or ())}] {s.dtype}"
                          for s in lent)
         note = (f"{Path(borrower.location).name} declares no inputs: using those of "

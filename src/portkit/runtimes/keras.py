@@ -20,7 +20,7 @@ import numpy as np
 from ..artifact import Artifact
 from ..errors import BadInput, require
 from ..formats import Format
-from ..signature import ModelSignature, TensorSpec
+from ..signature import ModelSignature, TensorSpec, spec_shapes
 from .base import Feeds, Runner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -71,7 +71,7 @@ def _custom_objects(module_name: str | None) -> dict[str, Any]:
 
 
 def _check_safe(cfg: str, artifact: Artifact) -> None:
-    if artifact.metadata.get("allow_unsafe"):
+    if artifact.record.allow_unsafe:
         return
     if '"class_name": "Lambda"' in cfg or '"class_name":"Lambda"' in cfg:
         raise BadInput("the model holds a Lambda layer, whose Python code would run on loading "
@@ -82,7 +82,7 @@ def _check_safe(cfg: str, artifact: Artifact) -> None:
 
 def load_keras_model(artifact: Artifact) -> tuple[Any, str]:
     """(model, flavour): the Keras model of a KERAS / KERAS_H5 / KERAS_JSON artifact."""
-    md = artifact.metadata
+    md = artifact.record
     try:
         cfg, version = model_config_text(artifact)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
@@ -90,12 +90,12 @@ def load_keras_model(artifact: Artifact) -> tuple[Any, str]:
                        hint="the file may be truncated") from e
     _check_safe(cfg, artifact)
     kind = flavour(cfg, version)
-    custom = _custom_objects(md.get("custom_objects"))
-    safe = not md.get("allow_unsafe")
+    custom = _custom_objects(md.custom_objects)
+    safe = not md.allow_unsafe
     keras = require("tf_keras" if kind == "tf_keras" else "keras", "Keras models")
     try:
         if artifact.format is Format.KERAS_JSON:
-            weights = md.get("weights")
+            weights = md.weights
             if not weights:
                 raise BadInput("a Keras JSON architecture needs its weights", path=artifact.location,
                                hint="pass --weights model.weights.h5 (or a legacy .h5 weights file)")
@@ -135,9 +135,8 @@ def functional_view(keras: Any, model: Any, artifact: Artifact) -> Any:
     `keras.Input`s shaped as Keras stored when the model was built (its `build_config`; `--input-shape` may
     make more dims dynamic, e.g. `x=1,seq,8`), with the batch dynamic, named after `call()`'s argument. Same
     weights, same arithmetic: the wrapper only adds the input layers."""
-    shapes = _subclassed_input_shapes(model, artifact)
-    dtypes = {s.get("name"): s.get("dtype") for s in artifact.metadata.get("input_specs") or []
-              if isinstance(s, dict)}
+    shapes = _subclassed_shapes(model, artifact)
+    dtypes = {s.name: s.dtype for s in artifact.record.input_specs}
 
     def make(name: str, shape: Any) -> Any:
         return keras.Input(shape=tuple(None if d is None else int(d) for d in shape[1:]), name=name,
@@ -166,11 +165,11 @@ def _describe(shapes: Any) -> str:
     return ", ".join(f"{n}={list(s)}" for n, s in items)
 
 
-def _subclassed_input_shapes(model: Any, artifact: Artifact) -> Any:
+def _subclassed_shapes(model: Any, artifact: Artifact) -> Any:
     """[(name, shape)] (or {name: shape} for a model called on a dict): the model's build_config, or
     --input-shape where given; batch (axis 0) dynamic either way."""
     arg = _call_argument(model)
-    given = {k: list(v) for k, v in (artifact.metadata.get("input_shapes") or {}).items()}
+    given = {k: list(v) for k, v in spec_shapes(artifact.record.input_specs).items()}
     build = None
     try:
         build = (model.get_build_config() or {}).get("input_shape")

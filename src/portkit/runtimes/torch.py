@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import Artifact
+from ..artifact import Artifact, HopRecord
 from ..errors import BadInput, require
 from ..formats import Format
 from ..signature import InputSpec, ModelSignature, SignatureMissing, TensorSpec, merge_input_specs
@@ -25,23 +25,31 @@ SIGNATURE_FILE = "portkit.json"  # stored inside TorchScript archives portkit wr
 def load_module(artifact: Artifact) -> Any:
     """Return an eval-mode nn.Module / ScriptModule for a TORCH or TORCHSCRIPT artifact."""
     torch = require("torch", "PyTorch models")
-    md = artifact.metadata
+    md = artifact.record
     if artifact.format is Format.HF:
         from ..hf import load as load_checkpoint
 
-        return load_checkpoint(artifact.location, md.get("task"), bool(md.get("allow_unsafe")))
+        return load_checkpoint(artifact.location, md.task, md.allow_unsafe)
     if artifact.format is Format.TORCHSCRIPT:
+        extra = {SIGNATURE_FILE: ""}
         try:
-            return torch.jit.load(artifact.location, map_location="cpu").eval()
+            module = torch.jit.load(artifact.location, map_location="cpu", _extra_files=extra).eval()
         except Exception as e:
             raise BadInput(f"TorchScript archive does not load: {str(e).splitlines()[0][:200]}",
                            path=artifact.location, hint="the file may be truncated or not TorchScript") from e
+        # the signature portkit stored in the archive, read by this same load: a second torch.jit.load
+        # only for it costs as much as the model's own load
+        _SCRIPT_SIGNATURES[_file_key(artifact.location)] = _stored_signature(extra[SIGNATURE_FILE])
+        return module
     if ":" in artifact.location and not Path(artifact.location).exists():
-        module = _build_from_reference(artifact.location, md.get("model_args") or {})
-        if md.get("weights"):
-            _load_weights(module, md["weights"])
+        built = _BUILT.pop(reference_key(artifact.location, artifact.metadata), None)
+        if built is not None:
+            return built.eval()
+        module = _build_from_reference(artifact.location, md.model_args)
+        if md.weights:
+            _load_weights(module, md.weights)
         return module.eval()
-    if not md.get("allow_pickle"):
+    if not md.allow_pickle:
         raise BadInput("this is a pickled PyTorch file; loading it would run arbitrary code",
                        path=artifact.location,
                        hint="name the model by reference (pkg.module:factory --weights state_dict.pt), "
@@ -52,6 +60,34 @@ def load_module(artifact: Artifact) -> Any:
                        path=artifact.location,
                        hint="a state_dict needs its architecture: pkg.module:factory --weights FILE")
     return obj.eval()
+
+
+# TorchScript signatures read by load_module's torch.jit.load, by (path, mtime, size)
+_SCRIPT_SIGNATURES: dict[tuple[str, int, int], ModelSignature | None] = {}
+# module:factory models built by the causal-LM probe (portkit.generative.source.probe) that turned out not to be
+# one: the first load of the same reference in this worker (the one-pass hop) takes it instead of building it
+# again; later loads (validation's reference) build their own, so a hop cannot leave its changes in them
+_BUILT: dict[str, Any] = {}
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+def reference_key(location: str, md: dict[str, Any]) -> str:
+    """What identifies a module:factory's build: the reference, its arguments and weights."""
+    record = HopRecord.from_metadata(md)
+    return json.dumps([location, record.model_args, record.weights], sort_keys=True, default=str)
+
+
+def hand_over(location: str, md: dict[str, Any], module: Any) -> None:
+    """Keep a built module:factory model for the next load of the same reference in this worker."""
+    _BUILT[reference_key(location, md)] = module
+
+
+def _stored_signature(text: str) -> ModelSignature | None:
+    return ModelSignature.from_dict(json.loads(text)) if text else None
 
 
 def _import_file(path: str) -> Any:
@@ -167,30 +203,33 @@ def forward_input_names(module: Any, count: int) -> list[str]:
 
 
 def read_script_signature(path: str) -> ModelSignature | None:
+    """The signature portkit stored in a TorchScript archive (None when it holds none); read by the
+    load_module of the same file when there was one."""
+    try:
+        key = _file_key(path)
+    except OSError:
+        return None
+    if key in _SCRIPT_SIGNATURES:
+        return _SCRIPT_SIGNATURES[key]
     torch = require("torch")
     extra = {SIGNATURE_FILE: ""}
     try:
         torch.jit.load(path, map_location="cpu", _extra_files=extra)
     except Exception:  # noqa: BLE001
         return None
-    if not extra[SIGNATURE_FILE]:
-        return None
-    return ModelSignature.from_dict(json.loads(extra[SIGNATURE_FILE]))
+    _SCRIPT_SIGNATURES[key] = sig = _stored_signature(extra[SIGNATURE_FILE])
+    return sig
 
 
 def user_specs(artifact: Artifact) -> tuple[InputSpec, ...]:
-    """What the command says about the inputs: metadata 'input_specs' (--input-shape/--input-dtype/
-    --dynamic-axis, data, or borrowed from another model), with the older 'input_shapes' folded in."""
-    md = artifact.metadata
-    specs = tuple(InputSpec.from_dict(d) for d in md.get("input_specs") or ())
-    shapes = tuple(InputSpec(k, tuple(v)) for k, v in (md.get("input_shapes") or {}).items())
-    dtypes = tuple(InputSpec(k, None, str(v)) for k, v in (md.get("input_dtypes") or {}).items())
-    return merge_input_specs(merge_input_specs(specs, shapes), dtypes)
+    """What the command says about the inputs (--input-shape/--input-dtype/--dynamic-axis, or borrowed from
+    another model): the record's input_specs."""
+    return artifact.record.input_specs
 
 
 def data_specs(artifact: Artifact) -> tuple[InputSpec, ...]:
-    """Specs taken from the command's --inputs data (metadata 'data_specs'), for models declaring none."""
-    return tuple(InputSpec.from_dict(d) for d in artifact.metadata.get("data_specs") or ())
+    """Specs taken from the command's --inputs data (the record's data_specs), for models declaring none."""
+    return artifact.record.data_specs
 
 
 def module_specs(module: Any) -> tuple[InputSpec, ...]:
@@ -227,7 +266,7 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
     if artifact.signature and artifact.signature.inputs:
         return artifact.signature.inputs
     given = user_specs(artifact)
-    dynamic = bool(artifact.metadata.get("dynamic", True))
+    dynamic = artifact.record.dynamic is not False
     if artifact.format is Format.TORCHSCRIPT:
         sig = read_script_signature(artifact.location)
         if sig is not None:
@@ -267,7 +306,7 @@ def input_specs(artifact: Artifact, module: Any) -> tuple[TensorSpec, ...]:
 
 def _graph_dtypes(artifact: Artifact, module: Any, specs: list[InputSpec]) -> dict[str, str]:
     """Integer dtypes a TorchScript graph shows for inputs the command gave no dtype (ids reaching an
-    embedding, an index, a mask); each stated in metadata 'input_notes', which the hop prints as a note."""
+    embedding, an index, a mask); each stated in the record's input_notes, which the hop prints as a note."""
     untyped = [s.name for s in specs if not s.dtype]
     if artifact.format is not Format.TORCHSCRIPT or not untyped:
         return {}
@@ -275,8 +314,8 @@ def _graph_dtypes(artifact: Artifact, module: Any, specs: list[InputSpec]) -> di
 
     found = {k: v for k, v in infer_input_dtypes(module).items() if k in untyped}
     if found:
-        artifact.metadata["input_notes"] = [f"input '{k}' is {d} ({why} in the TorchScript graph; "
-                                            f"--input-dtype {k}=... overrides)" for k, (d, why) in found.items()]
+        artifact.note(input_notes=tuple(f"input '{k}' is {d} ({why} in the TorchScript graph; "
+                                        f"--input-dtype {k}=... overrides)" for k, (d, why) in found.items()))
     return {k: d for k, (d, _) in found.items()}
 
 

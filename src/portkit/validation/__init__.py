@@ -5,7 +5,7 @@ runtimes in worker processes). Inputs and outputs are matched by name, then by t
 metadata converters record, then by position with a warning — never silently.
 
 Two criteria modes: "tolerance" (every element within atol + rtol·|ref|, per-dtype defaults) and, for a
-candidate whose metadata says it is quantized (`metadata["quantized"]` = "int8" / "dynamic" / "fp16"),
+candidate whose metadata says it is quantized (`record.quantized` = "int8" / "dynamic" / "fp16"),
 "quantized:<kind>" — judged by cosine similarity and argmax agreement, since atol means little there.
 The JSON schema of `ValidationResult.to_dict()` is documented in docs/validation.md.
 
@@ -28,7 +28,7 @@ from ..formats import Format
 from ..inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
 from ..options import ValidateOptions
 from ..runtimes import Runner
-from ..signature import ModelSignature
+from ..signature import InputSpec, ModelSignature, merge_input_specs
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -128,9 +128,11 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     # the user's data (or calibration set) may hold more rows than a fixed-batch model takes: run it in
     # chunks. Random inputs never are: their batch sweep is there to catch a lost dynamic batch.
     run = (lambda r, f, who: run_in_chunks(r, f, result.notes, who)) if opts.inputs else (lambda r, f, _: r.run(f))
-    fixed = fixed_by_candidate(rsig, cand.signature, plan, candidate, opts.input_shapes, result)
-    if fixed != opts.input_shapes:
-        opts = replace(opts, input_shapes=fixed)
+    given = opts.shapes
+    fixed = fixed_by_candidate(rsig, cand.signature, plan, candidate, given, result)
+    if fixed != given:  # the sizes a deliberately fixed candidate takes join the command's specs
+        opts = replace(opts, input_specs=merge_input_specs(
+            opts.input_specs, tuple(InputSpec(k, v) for k, v in fixed.items() if k not in given)))
     cases = make_cases(rsig, opts, result, ranges)
     if not opts.inputs and reference is not None and reference.format is Format.HF and \
             all(s.batch_dynamic for s in rsig.inputs):
@@ -261,7 +263,7 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
     batches = opts.batches or ((1, 2) if dynamic else (None,))
     if not dynamic:
         batches = (None,)  # a static batch cannot be swept
-    seq_sizes = sweep_dims(sig, opts.input_shapes)
+    seq_sizes = sweep_dims(sig, opts.shapes)
     variants: list[tuple[int | None, dict[str, int]]] = [(b, {}) for b in batches]
     for dim, sizes in seq_sizes.items():
         variants += [(batches[0], {dim: n}) for n in sizes]
@@ -269,7 +271,7 @@ def make_cases(sig: ModelSignature, opts: ValidateOptions, result: ValidationRes
     for i, (b, dims) in enumerate(variants):
         for k in range(max(1, opts.samples)):
             seed = opts.seed + 1000 * i + k
-            feeds = make_inputs(sig, batch=b or 1, seed=seed, shapes=opts.input_shapes, ranges=ranges, dims=dims)
+            feeds = make_inputs(sig, batch=b or 1, seed=seed, shapes=opts.shapes, ranges=ranges, dims=dims)
             first = next(iter(feeds.values())) if feeds else np.zeros(1)
             actual = b if b else (int(first.shape[0]) if first.ndim else 1)
             label = f"batch {actual}" + "".join(f" · {d} {n}" for d, n in dims.items())
@@ -308,7 +310,7 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
     with open_borrowing(reference, [candidate], notes=notes, **runner_options) as ref, \
             open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes,
                            **runner_options) as cand:
-        check_shapes(ref.signature, opts.input_shapes, reference.location)  # the user's model: exit 2 early
+        check_shapes(ref.signature, opts.shapes, reference.location)  # the user's model: exit 2 early
         result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
                                   reference=reference)
     result.notes[:0] = notes

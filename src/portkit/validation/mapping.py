@@ -108,7 +108,7 @@ def fixed_by_candidate(rsig: ModelSignature, csig: ModelSignature, plan: Plan, c
     dynamic (a checkpoint's sequence): those are validated at the candidate's size instead of swept. Any
     other candidate that lost a dynamic axis still meets the sweep, which is what catches the loss. The batch
     axis stays symbolic (a fixed batch is handled by the batch sweep itself)."""
-    if not (candidate.metadata.get("dynamic") is False or str(candidate.record.dynamic_axes or "").startswith("none")):
+    if not (candidate.record.dynamic is False or str(candidate.record.dynamic_axes or "").startswith("none")):
         return shapes
     out = dict(shapes)
     cands = {s.name: s for s in csig.inputs}
