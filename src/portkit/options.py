@@ -12,9 +12,9 @@ from .errors import BadInput
 from .formats import ALL_KINDS, Quantize, is_reference, suggest
 from .signature import Dim, InputSpec, spec_shapes, specs_from_keywords
 
-__all__ = ["PROVIDERS", "QUANTIZE_KINDS", "WEB_MODELS", "ConvertOptions", "Provider", "Quantize", "ValidateOptions",
-           "check_rules", "convert_options", "debug_requested", "flag_of", "keep_float_names", "option",
-           "parse_tolerances", "recipe_fields", "rules_of", "user_path", "validate_options"]
+__all__ = ["PROVIDERS", "QUANTIZE_KINDS", "WEB_MODELS", "BenchOptions", "ConvertOptions", "Provider", "Quantize",
+           "ValidateOptions", "check_rules", "convert_options", "debug_requested", "flag_of", "keep_float_names",
+           "option", "parse_tolerances", "recipe_fields", "rules_of", "user_path", "validate_options"]
 
 
 class Provider(str, enum.Enum):
@@ -305,3 +305,38 @@ def validate_options(cls: type[ValidateOptions] = ValidateOptions, /, **options:
     if options.get("batches") is not None:
         options["batches"] = tuple(options["batches"])
     return cls(**options)
+
+
+# ---------------------------------------------------------------- portkit bench (portkit.benchmark)
+
+@dataclass(frozen=True)
+class BenchOptions:
+    # for ONNX models; framework runtimes run on their own device
+    providers: tuple[str, ...] = option(("cpu",), recipe="bench", choices=PROVIDERS, min_length=1, flag="--provider",
+                                        recipe_type=list[str], short="-p", cli_type=str,  # "cpu,cuda" on the CLI
+                                        help="ONNX execution providers: cpu,cuda,tensorrt.")
+    batches: tuple[int, ...] = option((1,), recipe="bench", min_length=1, item_ge=1, flag="--batch",
+                                      recipe_type=list[int], short="-b", cli_type=str,  # "1,8,32" on the CLI
+                                      help="Batch sizes, e.g. 1,8,32 (static models: their own).")
+    iterations: int | None = option(None, recipe="bench", ge=2, short="-n",  # a fixed count, or ...
+                                    help="Timed calls per series.")
+    # ... a time budget in seconds per series (default 2 s when neither)
+    duration: float | None = option(None, recipe="bench", gt=0, short="-d", help="Seconds per series (default 2).")
+    warmup: int = option(10, recipe="bench", ge=0, help="Untimed calls before timing.")
+    threads: int | None = option(None, recipe="bench", ge=1, help="Intra-op threads (default: runtime's).")
+    io_binding: bool = option(False, recipe="bench", help="ONNX: inputs/outputs bound on the device.")
+    # a GPU run with any node on the CPU is an error (exit 5) instead of a warning
+    strict: bool = option(False, recipe="bench", help="Exit 5 when a GPU run has nodes on the CPU.")
+    seed: int = option(0, help="Seed for random inputs.")  # recipes: the recipe's `seed`
+    input_specs: tuple[InputSpec, ...] = option((), flag="--input-shape", cli="inputs")  # said of the first model
+    keep_samples: bool = True  # raw timings on each Measurement (the HTML report plots them)
+
+    def __post_init__(self) -> None:
+        if self.iterations is not None and self.duration is not None:
+            raise BadInput("give --iterations or --duration, not both")
+        check_rules(self)
+
+    def loop_options(self) -> dict[str, Any]:
+        if self.iterations is not None:
+            return {"iterations": self.iterations, "warmup": self.warmup}
+        return {"duration": self.duration or 2.0, "warmup": self.warmup}

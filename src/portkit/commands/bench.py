@@ -7,8 +7,7 @@ from typing import Any
 
 import typer
 
-from portkit.benchmark import BenchOptions
-from portkit.options import ConvertOptions
+from portkit.options import BenchOptions, ConvertOptions
 
 from ._common import JSON
 from ._gates import BASELINE, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, gated, gates_from, render_gates

@@ -135,7 +135,7 @@ class _BenchBase(_Options):
     @model_validator(mode="after")
     def _as_options(self) -> Any:
         """The dataclass's own checks (one budget: duration or iterations, ...)."""
-        from portkit.benchmark import BenchOptions
+        from portkit.options import BenchOptions
 
         if getattr(self, "duration", None) is not None and getattr(self, "iterations", None) is not None:
             raise ValueError("give duration or iterations, not both")
@@ -147,11 +147,11 @@ class _BenchBase(_Options):
 
 
 def _bench_step() -> Any:
-    from portkit.benchmark import BenchOptions
+    from portkit.options import BenchOptions
 
     return section_model("BenchStep", _BenchBase, BenchOptions, "bench",
                       "Benchmark each target (and the source with `reference: true`); options: "
-                      "portkit.benchmark.BenchOptions.")
+                      "portkit.options.BenchOptions.")
 
 
 BenchStep = _bench_step()
