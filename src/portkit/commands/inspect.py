@@ -1,32 +1,30 @@
 """`portkit inspect MODEL`."""
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
+from portkit.options import ConvertOptions
+
+from ._common import JSON
+from ._options import Flags, with_flags
 
 
 def register(app: typer.Typer) -> None:
     app.command("inspect", no_args_is_help=True)(inspect)
 
 
+@with_flags(Flags(ConvertOptions, "loading", only=("input_specs", "weights", "allow_pickle", "task", "allow_unsafe")))
 def inspect(
     model: str = typer.Argument(..., help="Model file/folder or pkg.module:factory."),
-    input_shape: list[str] | None = input_shape_option(),
-    input_dtype: list[str] | None = input_dtype_option(),
-    dynamic_axis: list[str] | None = dynamic_axis_option(),
-    weights: str | None = typer.Option(None, "--weights", help="state_dict for a factory reference."),
-    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow loading a pickled PyTorch module."),
-    task: str | None = typer.Option(None, "--task", help="Hugging Face folders: the task (default from architectures[0])."),
-    allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Hugging Face folders: run the folder's own modelling code (trust_remote_code)."),
+    loading: dict[str, Any] | None = None,
     as_json: bool = JSON,
 ) -> None:
     """Show a model's format, inputs/outputs (dynamic dims kept), size and opset/producer."""
     from portkit import api, ui
 
-    info = api.inspect(model, input_shapes=input_shape or None, weights=weights, allow_pickle=allow_pickle,
-                       input_dtypes=input_dtype or None, dynamic_axes=dynamic_axis or None, task=task,
-                       allow_unsafe=allow_unsafe)
+    info = api.inspect(model, **(loading or {}))
     if as_json:
         ui.print_json(info.to_dict())
         return

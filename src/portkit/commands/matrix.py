@@ -2,29 +2,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ._common import JSON, dynamic_axis_option, input_dtype_option, input_shape_option
+from portkit.options import ConvertOptions, ValidateOptions
+
+from ._common import JSON
+from ._options import Flags, with_flags
 
 
 def register(app: typer.Typer) -> None:
     app.command("matrix", no_args_is_help=True)(matrix)
 
 
+@with_flags(Flags(ConvertOptions, "loading", only=("input_specs", "weights", "allow_unsafe", "custom_objects")),
+            Flags(ValidateOptions, "checks", only=("atol", "rtol", "inputs")))
 def matrix(
     model: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default: <model>_matrix)."),
     to: list[str] | None = typer.Option(None, "--to", "-t", help="Only these targets (repeatable)."),
-    input_shape: list[str] | None = input_shape_option(),
-    input_dtype: list[str] | None = input_dtype_option(),
-    dynamic_axis: list[str] | None = dynamic_axis_option(),
-    weights: str | None = typer.Option(None, "--weights", help="state_dict (.pt) or Keras weights."),
-    allow_unsafe: bool = typer.Option(False, "--allow-unsafe", help="Keras safe_mode=False (Lambda layers run code)."),
-    custom_objects: str | None = typer.Option(None, "--custom-objects", help="Module registering Keras custom objects."),
-    atol: float | None = typer.Option(None, "--atol", help="Absolute tolerance (default per dtype)."),
-    rtol: float | None = typer.Option(None, "--rtol", help="Relative tolerance (default per dtype)."),
-    inputs: str | None = typer.Option(None, "--inputs", help="Validate on this data (.npz or folder of .npy)."),
+    loading: dict[str, Any] | None = None,
+    checks: dict[str, Any] | None = None,
     as_json: bool = JSON,
 ) -> None:
     """Convert MODEL to every other format by the best route, validate each, print the table.
@@ -34,12 +33,9 @@ def matrix(
     from portkit.errors import ConversionFailed, ValidationFailed
     from portkit.matrix import matrix as run_matrix
 
-    options = {k: v for k, v in dict(input_shapes=input_shape or None, input_dtypes=input_dtype or None,
-                                     dynamic_axes=dynamic_axis or None, weights=weights,
-                                     allow_unsafe=allow_unsafe or None, custom_objects=custom_objects).items()
-               if v is not None}
-    result = run_matrix(model, output, targets=list(to) if to else None, log=ui.progress, atol=atol, rtol=rtol,
-                        inputs=inputs, **options)
+    options = {k: v for k, v in (loading or {}).items() if v is not False}  # a flag not given: the default
+    result = run_matrix(model, output, targets=list(to) if to else None, log=ui.progress, **(checks or {}),
+                        **options)
     if as_json:
         ui.print_json(result.to_dict())
     else:
