@@ -209,7 +209,9 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         shapes = {"input_ids": (1, SEQ), "attention_mask": (1, SEQ)}
         for axes, fixed in (("seq16", True), ("dyn", False)):
             dyn = {} if fixed else {"dynamic_axes": {n: {0: "batch", 1: "sequence"} for n in shapes}}
-            sources = [("dynamo", f"{REF}:text_seq_model", {"model_args": {"kind": entry["name"], "fixed": fixed}})]
+            # cache=False: the one-pass graph at these axes (a causal LM's factory would export with its cache)
+            sources = [("dynamo", f"{REF}:text_seq_model", {"model_args": {"kind": entry["name"], "fixed": fixed},
+                                                             "cache": False})]
             if traced is not None:
                 sources.append(("legacy", traced, {"input_shapes": shapes, **dyn}))
             for exporter, source, kw in sources:

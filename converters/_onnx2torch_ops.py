@@ -10,7 +10,7 @@
 2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank), and CumSum
    with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed),
    and LayerNormalization shaped from its scale (onnx2torch's takes the inferred input shape, [0] where a
-   Reshape to -1 left it unknown).
+   Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants only).
 3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU` and
    `Loop` (converters/_onnx2torch_rnn.py).
 
@@ -170,6 +170,31 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         return OperationConverterResult(torch_module=module,
                                         onnx_mapping=OnnxMapping(inputs=(ins[0],), outputs=node.output_values))
 
+    onnx_clip = get_converter("Clip", 13)
+
+    class Clip(nn.Module):
+        """Clip whose bounds are computed at run time (EdgeNeXt: clamp(min=eps) of a norm's tensor eps);
+        onnx2torch takes constant bounds only."""
+
+        def __init__(self, has_min: bool, has_max: bool) -> None:
+            super().__init__()
+            self.has_min, self.has_max = has_min, has_max
+
+        def forward(self, x: torch.Tensor, *bounds: torch.Tensor) -> torch.Tensor:
+            it = iter(bounds)
+            low = next(it).reshape(()) if self.has_min else None
+            high = next(it).reshape(()) if self.has_max else None
+            return torch.clamp(x, low, high)
+
+    def clip(node: Any, graph: Any) -> Any:
+        ins = list(node.input_values) + ["", ""]
+        bounds = [b for b in ins[1:3] if b]
+        if all(b in graph.initializers for b in bounds):
+            return onnx_clip(node, graph)
+        return OperationConverterResult(torch_module=Clip(bool(ins[1]), bool(ins[2])),
+                                        onnx_mapping=OnnxMapping(inputs=(ins[0], *bounds),
+                                                                 outputs=node.output_values))
+
     def simple(module_cls: type) -> Any:
         def convert(node: Any, graph: Any) -> Any:
             return OperationConverterResult(torch_module=module_cls(), onnx_mapping=onnx_mapping_from_node(node))
@@ -213,6 +238,7 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
         ("Flatten", (9, 11, 13)): flatten,
         ("CumSum", (11, 14)): cumsum,
         ("LayerNormalization", (17,)): layer_norm,
+        ("Clip", (11, 12, 13)): clip,
         ("LSTM", (7, 14)): recurrent("LSTM"),
         ("GRU", (7, 14)): recurrent("GRU"),
         ("Loop", (1, 11, 13, 16)): recurrent("Loop"),

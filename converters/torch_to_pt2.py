@@ -8,7 +8,7 @@ from pathlib import Path
 from portkit.artifact import Artifact
 from portkit.errors import converting, require
 from portkit.formats import Format
-from portkit.options import ConvertOptions
+from portkit.options import ConvertOptions, static_batch
 
 from ._pt2_common import export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
@@ -24,7 +24,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     require("torch", "torch.export")
     module, sig = module_and_signature(src)
     dynamic = opts.dynamic and src.record.dynamic is not False
-    args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
+    args = example_args(sig.inputs, batch=2 if dynamic else static_batch(opts), module=module)
     with converting("torch→pt2 (torch.export)", alternative="--static (no dynamic axes), or --via torchscript"):
         program = export_program(module, sig.inputs, args, dynamic)
     if not dynamic:

@@ -13,7 +13,7 @@ from pathlib import Path
 from portkit.artifact import Artifact
 from portkit.errors import ConversionFailed, converting
 from portkit.formats import Format
-from portkit.options import ConvertOptions
+from portkit.options import ConvertOptions, static_batch
 
 from ._litert_common import (
     VIA_ONNX,
@@ -42,7 +42,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     mode = check_quantize(opts)  # bad options fail before any work
     module, sig = source_module(src)
     dynamic = opts.dynamic and src.record.dynamic is not False and any(s.dynamic_dims for s in sig.inputs)
-    args = example_args(sig.inputs, batch=2 if dynamic else 1, module=module)
+    args = example_args(sig.inputs, batch=2 if dynamic else static_batch(opts), module=module)
     reshape = symbolic_reshape(module, args, sig) if dynamic else None
     if reshape:  # known before converting (and before importing litert-torch, 4-7 s): fail now, not after
         # export + three decomposition passes (15-25 s on mobilenet_v3_small)

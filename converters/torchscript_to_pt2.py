@@ -9,7 +9,7 @@ from pathlib import Path
 from portkit.artifact import Artifact
 from portkit.errors import converting, require
 from portkit.formats import Format
-from portkit.options import ConvertOptions
+from portkit.options import ConvertOptions, static_batch
 
 from ._pt2_common import dynamic_shapes, export_program, finish_pt2, static_signature
 from ._torch_common import example_args, module_and_signature
@@ -27,7 +27,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
 
     module, sig = module_and_signature(src)
     dynamic = opts.dynamic and src.record.dynamic is not False
-    args = example_args(sig.inputs, batch=2 if dynamic else 1)
+    args = example_args(sig.inputs, batch=2 if dynamic else static_batch(opts))
     with converting("torchscript→pt2 (TS2EPConverter + torch.export)",
                     alternative="--via onnx, or export the eager module with torch.export"):
         loose = _bridge(TS2EPConverter)(module, args, dynamic_shapes(sig.inputs) if dynamic else None).convert()

@@ -19,7 +19,7 @@ from .formats import Format, sniff
 from .gate_report import GateReport
 from .graph import Route, plan, route_text
 from .hops import HopResult, hop_paths, hop_view, relative_to_source, remove, run_hop, validate_pair, without_maps
-from .options import ConvertOptions, ValidateOptions
+from .options import ConvertOptions, ValidateOptions, static_batch
 from .signature import InputSpec, merge_input_specs
 from .validation import ValidationResult
 from .workers import WorkerPool, command_pool
@@ -225,7 +225,7 @@ def _convert(source: str | Path, to: Format, output: str | Path | None, opts: Co
         # --static: the result takes one batch size. The default sweep's batch 2 is there to catch a dynamic
         # batch lost on the way; here nobody asked for one, so validate at the fixed batch only
         validate_opts = replace(validate_opts or ValidateOptions(input_specs=opts.input_specs),
-                                batches=(_static_batch(opts),))
+                                batches=(static_batch(opts),))
     # unreadable or empty data files are exit 2 before any hop writes a file
     data = [validate_opts.inputs] if validate and validate_opts is not None and validate_opts.inputs else []
     for path in dict.fromkeys([*data, *([opts.calibration] if opts.calibration else [])]):
@@ -328,8 +328,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
         retried = _fixed_shapes(src, fixed, out, opts, validate, validate_opts, failures, log, pool, gates,
                                 eval_data)
         if retried is not None:
-            retried = finish(retried, to, out, replace(opts, dynamic=False), validate, validate_opts, log, gates,
-                             eval_data)
+            retried = finish(retried, to, replace(opts, dynamic=False), log)
             retried.failed_routes, retried.seconds = failures, time.perf_counter() - t0
             _mark(retried)
             return _verdict(retried, src, opts, validate, validate_opts, eval_data, bundle, log)
@@ -380,16 +379,20 @@ def _verdict(result: ConversionResult, src: Artifact, opts: ConvertOptions, vali
 
 # litert-torch's refusal of a dynamic graph (converters/torch_to_tflite.py): the fixed-shape export is left
 FIXED_REFUSAL = "litert-torch cannot keep the dynamic axes"
+PYTORCH_SOURCES = (Format.TORCH, Format.HF, Format.PT2, Format.TORCHSCRIPT)
 
 
 def _fixed_shape_route(src: Artifact, routes: list[Route], opts: ConvertOptions, to: Format) -> Route | None:
     """The last resort of a PyTorch source (module, checkpoint folder, .pt2) going to TFLite with dynamic axes:
     litert-torch at fixed shapes, for when litert-torch refused the dynamic graph and onnx2tf's routes fail or
-    disagree with the source (Whisper's encoder and SegFormer: onnx2tf mixes up equal-sized axes). None when
+    disagree with the source (Whisper's encoder and SegFormer: onnx2tf mixes up equal-sized axes). A
+    TorchScript goes through TS2EPConverter's .pt2. None when
     --static already asked for it, or the user kept litert-torch out (--via, --tool)."""
-    if to is not Format.TFLITE or not opts.dynamic or src.format not in (Format.TORCH, Format.HF, Format.PT2):
+    if to is not Format.TFLITE or not opts.dynamic or src.format not in PYTORCH_SOURCES:
         return None
-    return next((r for r in routes if len(r) == 1 and r[0].tool == "litert-torch"), None)
+    # a TorchScript takes torchscript → pt2 (TS2EPConverter) first: the one route ending on litert-torch
+    return next((r for r in routes if r[-1].tool == "litert-torch" and
+                 all(e.target is Format.PT2 for e in r[:-1])), None)
 
 
 def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, validate: bool,
@@ -399,11 +402,13 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
     result takes: validation follows a deliberately fixed candidate); None, the failure recorded, when
     litert-torch had refused for another reason than the dynamic axes, or fails here too."""
     text = route_text(route)
-    if not any(f.startswith(f"{text}: ") and FIXED_REFUSAL in f for f in failures):
+    tried = [f for f in failures if f.startswith(f"{text}: ")]
+    # not tried yet: the routes before it (a TorchScript's through ONNX) disagreed with the source first
+    if tried and not any(FIXED_REFUSAL in f for f in tried):
         return None
     static = replace(opts, dynamic=False)
     if validate and not (vopts and (vopts.inputs or vopts.batches)):
-        vopts = replace(vopts or ValidateOptions(input_specs=opts.input_specs), batches=(_static_batch(opts),))
+        vopts = replace(vopts or ValidateOptions(input_specs=opts.input_specs), batches=(static_batch(opts),))
     log(f"trying {text} at fixed shapes (as --static): the routes that keep the batch dynamic failed")
     try:
         result = _convert_route(src, route, out, static, validate, vopts, {}, log, pool, gates, eval_data)
@@ -414,15 +419,6 @@ def _fixed_shapes(src: Artifact, route: Route, out: Path, opts: ConvertOptions, 
     log(f"  note: the TFLite takes fixed shapes ({shapes}); litert-torch kept no dynamic axis of this graph")
     result.route = [f"{text} (fixed shapes)"]
     return result
-
-
-def _static_batch(opts: ConvertOptions) -> int:
-    """The batch size a --static conversion fixes: the first input's --input-shape batch, else 1."""
-    for dims in opts.shapes.values():
-        if dims and isinstance(dims[0], int) and dims[0] > 0:
-            return dims[0]
-        break
-    return 1
 
 
 def fallback_text(failures: list[str]) -> str:

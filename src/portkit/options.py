@@ -186,6 +186,16 @@ class ConvertOptions:
         return spec_shapes(self.input_specs)
 
 
+def static_batch(opts: ConvertOptions) -> int:
+    """The batch size a fixed-shape (--static) conversion takes: the first input's --input-shape batch, else
+    1. Converters export at it and validation checks at it."""
+    for dims in opts.shapes.values():
+        if dims and isinstance(dims[0], int) and dims[0] > 0:
+            return dims[0]
+        break
+    return 1
+
+
 @dataclass(frozen=True)
 class ValidateOptions:
     atol: float | None = option(None, recipe="validate", ge=0,  # None: per-dtype default

@@ -67,15 +67,31 @@ def test_litert_quantize_dynamic(static_pt2, tmp_path):
 
 
 @pytest.mark.slow
+@ACCEPTANCE
 def test_dynamic_batch_cnn_falls_back_to_onnx2tf(tmp_path):
     """litert-torch 0.10 cannot lower flatten/view with a symbolic batch (its JAX bridge takes concrete
     sizes): the hop sees the reshape in the graph and fails with a clear line before converting (not after
     export and three decomposition passes), and the planner takes torch → onnx → tflite (dynamic batch
-    kept)."""
+    kept). Opt-in (PORTKIT_ACCEPTANCE=1): the line is checked by the fixed-shapes fallback test below, and
+    torch → onnx → tflite by many."""
     r = portkit.convert(DIGITS, "tflite", tmp_path / "d.tflite", weights=str(SAMPLES / "digits_cnn.pt"))
     assert r.passed and r.route == ["torch → onnx → tflite"]
     assert r.failed_routes and "litert-torch cannot keep the dynamic axes" in r.failed_routes[0]
     assert "reshapes with concrete sizes only" in r.failed_routes[0]
+
+
+def test_torchscript_no_route_keeping_the_batch_falls_back_to_fixed_shapes(tmp_path):
+    """A traced model whose only route (--tool litert-torch: torchscript → pt2 → tflite) cannot keep the
+    dynamic batch is converted at the requested fixed shapes, validated at that batch, and says so (the
+    issue's fallback for traced text models onnx2tf cannot take or gets wrong)."""
+    ts = tmp_path / "d.ts.pt"
+    portkit.convert(DIGITS, "torchscript", ts, weights=str(SAMPLES / "digits_cnn.pt"), validate=False)
+    r = portkit.convert(ts, "tflite", tmp_path / "d.tflite", tool="litert-torch", input_shapes="3,1,8,8")
+    assert r.passed and r.route == ["torchscript → pt2 → tflite (fixed shapes)"], r.failed_routes
+    assert "litert-torch cannot keep the dynamic axes" in r.failed_routes[0]
+    assert "reshapes with concrete sizes only" in r.failed_routes[0]  # known before converting
+    assert r.output.signature.inputs[0].shape == (3, 1, 8, 8)
+    assert r.hops[-1].validation.batches == [3] and r.hops[-1].validation.max_rel <= 1e-4
 
 
 @pytest.mark.slow

@@ -73,7 +73,7 @@ def heads_graph():
 def mask_graph():
     """mask [batch, sequence] int64: Flatten at axis 2 (onnx2torch's own fails there), a GatherND whose
     indices' shape depends on both dims, and RoBERTa's CumSum of the mask without a `reverse` attribute
-    (onnx2torch's own reads it as reverse=1)."""
+    (onnx2torch's own reads it as reverse=1), and Clip by the mask's mean."""
     nodes = [helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT),
              helper.make_node("Flatten", ["m"], ["flat"], axis=2),
              helper.make_node("Flatten", ["m"], ["row"], axis=0),
@@ -83,13 +83,19 @@ def mask_graph():
              helper.make_node("Unsqueeze", ["z", "ax"], ["idx0"]),
              helper.make_node("Concat", ["idx0", "idx0"], ["idx"], axis=-1),
              helper.make_node("GatherND", ["m", "idx"], ["picked"]),
-             helper.make_node("CumSum", ["mask", "one"], ["positions"])]
+             helper.make_node("CumSum", ["mask", "one"], ["positions"]),
+             # Clip with bounds computed at run time (EdgeNeXt; onnx2torch's own takes constants only)
+             helper.make_node("ReduceMean", ["m"], ["mean"], keepdims=0),
+             helper.make_node("Clip", ["m", "mean"], ["low"]),
+             helper.make_node("Clip", ["m", "", "mean"], ["high"])]
     i64, f = TensorProto.INT64, TensorProto.FLOAT
     return _model(nodes, [helper.make_tensor_value_info("mask", i64, ["batch", "sequence"])],
                   [helper.make_tensor_value_info("flat", f, ["bs", 1]),
                    helper.make_tensor_value_info("row", f, [1, "n"]),
                    helper.make_tensor_value_info("picked", f, ["batch", "sequence"]),
-                   helper.make_tensor_value_info("positions", i64, ["batch", "sequence"])],
+                   helper.make_tensor_value_info("positions", i64, ["batch", "sequence"]),
+                   helper.make_tensor_value_info("low", f, ["batch", "sequence"]),
+                   helper.make_tensor_value_info("high", f, ["batch", "sequence"])],
                   [_c("ax", [-1]), _c("one", 1)])
 
 

@@ -165,6 +165,14 @@ def test_gathernd_of_index_grids_becomes_a_flat_gather():
     assert "GatherND" not in ops and "Concat" not in ops and "Gather" in ops
     for shape in ((2, 5), (3, 1), (1, 9)):
         check_equivalent(original, m, shapes={"mask": shape}, ranges={"mask": (0, 2)})
+    # normalize runs index_grid_gather next: the flat index enumerates the rows in order, so a Reshape (the
+    # dynamo exporter's CLIP / BART padding mask: onnx2tf broadcast the Gather's mask to [?, 16, 16, 16])
+    from portkit.normalize import index_grid_gather
+
+    assert index_grid_gather(m, ranges={"mask": (0, 2)})
+    assert "Gather" not in [n.op_type for n in m.graph.node]
+    for shape in ((2, 5), (3, 1), (1, 9)):
+        check_equivalent(original, m, shapes={"mask": shape}, ranges={"mask": (0, 2)})
 
 
 def test_gemm_on_a_flattened_view_becomes_a_matmul():

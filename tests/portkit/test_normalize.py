@@ -344,6 +344,67 @@ def test_scalar_constant_operand_becomes_a_vector_and_partial_shape_is_spelled_o
     assert any("equal" in n for n in check_equivalent(make(), m))
 
 
+def _repeat_kv():
+    """GQA's repeat_kv as the TorchScript exporter writes it (Llama, Qwen2, Mistral, Gemma): key states
+    [batch, 1, S, D] unsqueezed and expanded to [batch, 1, 2, S, D] by a shape computed from Shape(k)."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "zero1": [0], "one1": [1], "axis2": [2], "fixed": [1, 2, 4, 3], "flat": [2, 4, 3],
+        "minus1": [-1] * 5, "ones": [1] * 5}.items()}
+    nodes = [helper.make_node("Shape", ["k"], ["sk"]),
+             helper.make_node("Slice", ["sk", "zero1", "one1"], ["b"]),
+             helper.make_node("Concat", ["b", "fixed"], ["target"], axis=0),
+             helper.make_node("Equal", ["target", "minus1"], ["is_m1"]),
+             helper.make_node("Where", ["is_m1", "ones", "target"], ["shape"]),
+             helper.make_node("Unsqueeze", ["k", "axis2"], ["k5"]),
+             helper.make_node("Expand", ["k5", "shape"], ["kx"]),
+             helper.make_node("Concat", ["b", "flat"], ["merged"], axis=0),
+             helper.make_node("Reshape", ["kx", "merged"], ["y"])]
+    return _model(nodes, [_f("k", ["batch", 1, 4, 3])], [_f("y", ["batch", 2, 4, 3])], list(c.values()))
+
+
+def test_expand_keeping_its_inputs_dynamic_dim_gets_a_constant_shape():
+    """onnx2tf lost the batch of the Add-of-zeros spelling (Llama at a fixed sequence: "'NoneType' object
+    has no attribute 'shape'"); symbolic inference proves the Expand keeps the input's batch, so 1 there."""
+    from portkit.normalize import partial_shape_inputs
+
+    m = _repeat_kv()
+    notes = partial_shape_inputs(m)
+    assert any("constant (1 there)" in n for n in notes), notes
+    expand = next(n for n in m.graph.node if n.op_type == "Expand")
+    shape = next(i for i in m.graph.initializer if i.name == expand.input[1])
+    assert numpy_helper.to_array(shape).tolist() == [1, 1, 2, 4, 3]
+    assert "Where" not in _ops(m) and "ConstantOfShape" not in _ops(m)
+    assert any("equal" in n for n in check_equivalent(_repeat_kv(), m))
+
+
+def _expanded_causal_mask():
+    """A constant causal mask [1, 1, 4, 4] expanded to the batch by a computed shape, made 0/-inf by Where
+    and added to scores [batch, 2, 4, 4] (BART's decoder under the dynamo exporter)."""
+    causal = numpy_helper.from_array(np.tril(np.ones((4, 4), bool))[None, None], "causal")
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "zero1": [0], "one1": [1], "fixed": [1, 4, 4]}.items()}
+    f = {k: numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in {"zero": 0.0, "ninf": -1e9}.items()}
+    nodes = [helper.make_node("Shape", ["scores"], ["ss"]),
+             helper.make_node("Slice", ["ss", "zero1", "one1"], ["b"]),
+             helper.make_node("Concat", ["b", "fixed"], ["shape"], axis=0),
+             helper.make_node("Expand", ["causal", "shape"], ["m"]),
+             helper.make_node("Where", ["m", "zero", "ninf"], ["bias"]),
+             helper.make_node("Add", ["scores", "bias"], ["y"])]
+    return _model(nodes, [_f("scores", ["batch", 2, 4, 4])], [_f("y", ["batch", 2, 4, 4])],
+                  [causal, *c.values(), *f.values()])
+
+
+def test_expand_whose_broadcast_the_scores_absorb_is_dropped():
+    from portkit.normalize import absorbed_expand
+
+    m = _expanded_causal_mask()
+    assert absorbed_expand(m) and "Expand" not in _ops(m) and "Where" not in _ops(m)  # the mask is folded
+    assert any("equal" in n for n in check_equivalent(_expanded_causal_mask(), m))
+    kept = _expanded_causal_mask()  # the expanded mask is an output itself: its shape matters
+    kept.graph.output.append(_f("m", ["batch", 1, 4, 4], TensorProto.BOOL))
+    assert absorbed_expand(kept) == []
+
+
 def _grid_gathered_mask():
     """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
     arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""

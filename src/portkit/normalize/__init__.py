@@ -22,6 +22,8 @@ stop on:
 - constant_reshape_shapes (onnx2tf only): Reshape targets computed from Shape ops → constants with 0s
   where symbolic shape inference proves each dim fixed or kept (onnx2tf mis-transposes computed ones).
 - split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
+- absorbed_expand (onnx2tf only): an Expand by a computed shape whose broadcast every use absorbs (a causal
+  mask expanded to the batch, then added to the scores) → its input (onnx2tf lost the mask's fixed dims).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -32,7 +34,8 @@ stop on:
   folded (onnx2tf lost such dims when batch stays dynamic).
 - partial_shape_inputs (onnx2tf only): an Expand / ConstantOfShape shape fixed in all dims but the dynamic
   ones (a mask broadcast to [batch, 1, S, S]) → Concat of constants and Slices; an Expand becomes an Add of
-  zeros of that shape (TensorFlow then keeps the fixed dims).
+  zeros of that shape (TensorFlow then keeps the fixed dims); an Expand whose dynamic dims symbolic shape
+  inference proves kept from its input (GQA's repeat_kv keeps the batch) gets a constant shape, 1 there.
 - constant_expand (onnx2tf only): Expand of a constant buffer → Add of zeros (onnx2tf returned the buffer
   unexpanded).
 - scalar_operands (onnx2tf only): 0-d constant operands of Add/Sub/Mul/Div → shape [1] (onnx2tf's
@@ -48,7 +51,15 @@ from typing import Any
 
 from .check import check_equivalent
 from .common import alias_initializers, bool_arithmetic, drop_reshape_allowzero
-from .onnx2tf import bool_expand, constant_expand, flat_gathernd, prepended_tokens, scalar_operands, unflatten_gemm
+from .onnx2tf import (
+    absorbed_expand,
+    bool_expand,
+    constant_expand,
+    flat_gathernd,
+    prepended_tokens,
+    scalar_operands,
+    unflatten_gemm,
+)
 from .onnx2torch import split_comparisons
 from .opset import (
     decompose_gelu,
@@ -69,6 +80,7 @@ from .shapes import (
 )
 
 __all__ = [
+    "absorbed_expand",
     "alias_initializers",
     "bool_arithmetic",
     "bool_expand",
@@ -119,13 +131,16 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += split_comparisons(model)
     if tool == "onnx2tf":
         notes += static_shape_values(model)
-        notes += index_grid_gather(model, shapes, ranges)
+        # flat_gathernd first: the Gather it writes for an index grid enumerating the rows in order (the
+        # dynamo exporter's padding mask) is then a Reshape, like the TorchScript exporter's
         notes += flat_gathernd(model)
+        notes += index_grid_gather(model, shapes, ranges)
         notes += prepended_tokens(model)
         notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
         notes += collapse_reshapes(model)
         notes += split_unsqueeze(model)
+        notes += absorbed_expand(model)
         notes += bool_expand(model)
         notes += partial_shape_inputs(model)
         notes += constant_expand(model)

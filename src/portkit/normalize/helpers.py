@@ -122,6 +122,37 @@ def symbolic_shape_inference() -> Any:
     return symbolic_shape_infer.SymbolicShapeInference
 
 
+def symbolic_dims(model: Any) -> dict[str, list[Any]]:
+    """Each tensor's dims by onnxruntime's symbolic shape inference: ints, symbol names (equal names are equal
+    sizes), None where unknown; {} when inference fails."""
+    from .. import onnxutil
+
+    try:
+        SymbolicShapeInference = symbolic_shape_inference()  # noqa: N806 - a class
+    except Exception:  # noqa: BLE001 - onnxruntime or sympy missing: nothing is rewritten
+        return {}
+    inferred = None
+    # auto_merge (unify two symbols a broadcast meets) only where strict inference stops; what it assumes is
+    # checked with onnxruntime after the rewrites, like every rewrite here
+    for merge in (False, True):
+        try:
+            with onnxutil.scratch_cwd():
+                inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=merge)
+            break
+        except Exception:  # noqa: BLE001, S112 - best effort: without symbolic shapes nothing is rewritten
+            continue
+    if inferred is None:
+        return {}
+    g = inferred.graph
+    dims: dict[str, list[Any]] = {}
+    for v in (*g.value_info, *g.input, *g.output):
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            dims[v.name] = [d.dim_param if d.HasField("dim_param") else
+                            (int(d.dim_value) if d.HasField("dim_value") else None) for d in t.shape.dim]
+    return dims
+
+
 def drop_unused(model: Any) -> None:
     """Remove nodes (of the main graph) none of whose outputs is used, until none is left."""
     keep = {o.name for o in model.graph.output}

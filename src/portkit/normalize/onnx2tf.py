@@ -7,7 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, drop_unused, elem_types, replace_node, static_dims, symbolic_shape_inference, unique
+from .helpers import (
+    constants,
+    drop_unused,
+    elem_types,
+    replace_node,
+    static_dims,
+    symbolic_dims,
+    symbolic_shape_inference,
+    unique,
+)
 
 TOOL = "onnx2tf"
 
@@ -249,3 +258,87 @@ def unflatten_gemm(model: Any) -> list[str]:
         drop_unused(model)
     return [f"unflatten_gemm: {n_done} Reshape → Gemm → Reshape → MatMul on the unflattened tensor"] if n_done else []
 
+
+
+_UNARY = {"Cast", "Not", "Neg", "Abs", "Identity", "Exp", "Log", "Sqrt", "Reciprocal", "Sign", "Floor", "Ceil",
+          "Relu", "Sigmoid", "Tanh", "Erf", "IsNaN", "IsInf"}
+_BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "And", "Or", "Xor", "Equal", "Less",
+              "Greater", "LessOrEqual", "GreaterOrEqual"}
+
+
+def _broadcast(*shapes: list[Any]) -> list[Any] | None:
+    """The numpy broadcast of symbolic shapes (ints and symbol names), None where it is not provable."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(dims) > 1 or None in dims:
+            return None
+        out.append(dims.pop() if dims else 1)
+    return out
+
+
+def absorbed_expand(model: Any) -> list[str]:
+    """Expand by a shape computed at run time whose broadcast every use absorbs anyway (a causal mask
+    [1, 1, S, S] expanded to [batch, 1, S, S], then turned into 0/-inf by Cast/Where and added to scores of
+    [batch, heads, S, S]) → its input itself. Follows the expanded tensor through elementwise ops until a
+    broadcasting op whose output shape (symbolic inference) is already that of its operands without the
+    Expand; any other use keeps the Expand. onnx2tf lost the fixed dims of the expanded mask behind the
+    computed shape (BART's decoder under the dynamo exporter: "Dimensions must be equal, but are 2 and 16")."""
+    consts = constants(model)
+    sym: dict[str, list[Any]] | None = None
+    outputs = {o.name for o in model.graph.output}
+    users: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            users.setdefault(i, []).append(node)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or node.input[1] in consts:
+            continue
+        if sym is None:  # symbolic inference leaves constants out: their shapes are known
+            sym = {**symbolic_dims(model), **{k: list(c.shape) for k, c in consts.items()}}
+        src = sym.get(node.input[0])
+        if src is None or not _absorbed(node.output[0], src, sym, users, outputs):
+            continue
+        for user in users.get(node.output[0], []):
+            for k, i in enumerate(user.input):
+                if i == node.output[0]:
+                    user.input[k] = node.input[0]
+                    users.setdefault(node.input[0], []).append(user)
+        model.graph.node.remove(node)
+        n_done += 1
+    if not n_done:
+        return []
+    from .shapes import fold_constants
+
+    fold_constants(model)
+    drop_unused(model)
+    return [f"absorbed_expand: {n_done} Expand(s) whose broadcast every use absorbs → the input itself"]
+
+
+def _absorbed(name: str, src: list[Any], sym: dict[str, list[Any]], users: dict[str, list[Any]],
+              outputs: set[str], depth: int = 0) -> bool:
+    """Whether every use of `name` (an expanded tensor that would be `src`-shaped without the Expand) ends
+    in a broadcast that gives the same shape without it."""
+    if name in outputs or depth > 8 or not users.get(name):
+        return False
+    for user in users[name]:
+        out = sym.get(user.output[0]) if user.output else None
+        if user.domain not in ("", "ai.onnx") or out is None or len(user.output) != 1:
+            return False
+        if user.op_type in _UNARY:
+            if not _absorbed(user.output[0], src, sym, users, outputs, depth + 1):
+                return False
+            continue
+        if user.op_type not in _BROADCAST:
+            return False
+        others = [sym.get(i) for i in user.input if i and i != name]
+        if any(o is None for o in others):
+            return False
+        without = _broadcast(src, *others)
+        if without is None:
+            return False
+        if without != out and not _absorbed(user.output[0], without, sym, users, outputs, depth + 1):
+            return False
+    return True

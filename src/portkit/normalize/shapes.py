@@ -17,7 +17,7 @@ from .helpers import (
     graphs,
     replace_node,
     static_dims,
-    symbolic_shape_inference,
+    symbolic_dims,
     unique,
 )
 
@@ -196,31 +196,9 @@ def constant_reshape_shapes(model: Any) -> list[str]:
     input. Shape arithmetic left unused is removed."""
     from onnx import numpy_helper
 
-    from .. import onnxutil
-
-    try:
-        SymbolicShapeInference = symbolic_shape_inference()  # noqa: N806 - a class
-    except Exception:  # noqa: BLE001 - onnxruntime or sympy missing: nothing is rewritten
+    dims = symbolic_dims(model)
+    if not dims:
         return []
-    inferred = None
-    # auto_merge (unify two symbols a broadcast meets) only where strict inference stops; what it assumes is
-    # checked with onnxruntime after the rewrites, like every rewrite here
-    for merge in (False, True):
-        try:
-            with onnxutil.scratch_cwd():
-                inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=merge)
-            break
-        except Exception:  # noqa: BLE001, S112 - best effort: without symbolic shapes nothing is rewritten
-            continue
-    if inferred is None:
-        return []
-    g = inferred.graph
-    dims: dict[str, list[Any]] = {}
-    for v in (*g.value_info, *g.input, *g.output):
-        t = v.type.tensor_type
-        if v.type.HasField("tensor_type") and t.HasField("shape"):
-            dims[v.name] = [d.dim_param if d.HasField("dim_param") else
-                            (int(d.dim_value) if d.HasField("dim_value") else None) for d in t.shape.dim]
     consts = constants(model)
     new = unique(model, "reshape")
     n_done = 0
@@ -309,7 +287,8 @@ def partial_shape_inputs(model: Any) -> list[str]:
     vals = _shape_values(model)
     consts = constants(model)
     types = elem_types(model)
-    n_done = 0
+    sym: dict[str, list[Any]] | None = None
+    n_done = n_kept = 0
     for node in list(model.graph.node):
         if node.op_type not in ("Expand", "ConstantOfShape") or node.domain not in ("", "ai.onnx"):
             continue
@@ -319,6 +298,15 @@ def partial_shape_inputs(model: Any) -> list[str]:
         if shape in consts or v is None or v.ndim != 1 or all(x is None for x in v) or \
                 all(x is not None for x in v):
             continue
+        if node.op_type == "Expand":
+            sym = symbolic_dims(model) if sym is None else sym
+            v = _kept_dims(v, sym.get(node.input[0]), sym.get(node.output[0]))
+            if all(x is not None for x in v):  # every dynamic dim kept from the input: a constant shape
+                name = unique(model, node.name or "expand")("shape")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray(v.tolist(), np.int64), name))
+                node.input[1] = name
+                n_kept += 1
+                continue
         new = unique(model, node.name or "shape")
         pieces, nodes = [], []
         for axis, x in enumerate(v):
@@ -347,8 +335,26 @@ def partial_shape_inputs(model: Any) -> list[str]:
                 model.graph.node.insert(idx + j, n)
             node.input[k] = joined
         n_done += 1
-    return [f"partial_shape_inputs: {n_done} shape input(s) with fixed dims → Concat of constants and the "
-            "dynamic dims"] if n_done else []
+    if n_kept:
+        drop_unused(model)
+    return ([f"partial_shape_inputs: {n_done} shape input(s) with fixed dims → Concat of constants and the "
+             "dynamic dims"] if n_done else []) + \
+        ([f"partial_shape_inputs: {n_kept} Expand shape(s) whose dynamic dims the input keeps → constant (1 there)"]
+         if n_kept else [])
+
+
+def _kept_dims(v: np.ndarray, src: list[Any] | None, out: list[Any] | None) -> np.ndarray:
+    """An Expand's shape values `v` with 1 at each unknown entry where symbolic inference proves the output
+    dim is the input's own (broadcasting by 1 keeps it): the batch of GQA's repeat_kv or of a mask."""
+    if not src or not out or len(out) != len(v):
+        return v
+    v = v.copy()
+    lead = len(out) - len(src)
+    for axis, x in enumerate(v):
+        d = out[axis]
+        if x is None and axis >= lead and isinstance(d, str) and d and src[axis - lead] == d:
+            v[axis] = 1
+    return v
 
 
 def _shape_only(model: Any, name: str) -> bool:
