@@ -292,8 +292,10 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[d
         plain = work / f"{arch}.plain.int8.onnx"
         if plain.is_file():
             row["plain_margins"] = _compare(y, _run(plain, x))
+        # a model that did not learn (held-out accuracy near chance, 0.1) has no margins to keep: not counted
+        row["learned"] = row["training"]["heldout_accuracy"] >= 0.5 and row["float"]["classes_used"] > 1
         row["goal"] = bool(auto.get("passed") and (row["float_share"] or 0) <= 0.10 and row.get("smaller", 0) >= 2
-                           and row["float"]["classes_used"] > 1)
+                           and row["learned"])
         print(json.dumps({k: v for k, v in row.items() if k not in ("plain", "auto")}
                          | {"plain_agreement": row["plain"].get("agreement"),
                             "auto_agreement": auto.get("agreement"), "kept": k}), flush=True)
@@ -304,6 +306,10 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[d
 def _acc(r: dict[str, Any]) -> str:
     a = r.get("accuracy") or {}
     return "-" if a.get("result_accuracy") is None else f"{a['result_accuracy']:.3f}"
+
+
+def _goal(r: dict[str, Any]) -> str:
+    return "yes" if r.get("goal") else ("no" if r.get("learned", True) else "not counted: did not learn")
 
 
 def _trained_md(result: dict[str, Any]) -> list[str]:
@@ -337,10 +343,13 @@ def _trained_md(result: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['model']} | {t['epochs']} / {t['train_seconds']} | "
                      f"{'-' if fa is None else f'{fa:.3f}'} | {pa} | {aa} | {kept} | {size} | "
                      f"{(r.get('plain_margins') or {}).get('margin_beyond_noise', '-')} | "
-                     f"{'yes' if r.get('goal') else 'no'} |")
+                     f"{_goal(r)} |")
     ok = [r["model"] for r in rows if r.get("goal")]
-    lines += ["", f"Goal reached on {len(ok)} of {len(rows)} trained models{': ' + ', '.join(ok) if ok else ''}.",
-              ""]
+    dead = [r["model"] for r in rows if not r.get("learned", True)]
+    lines += ["", f"Goal reached on {len(ok)} of {len(rows) - len(dead)} trained models"
+              f"{': ' + ', '.join(ok) if ok else ''}"
+              + (f"; {', '.join(dead)} did not learn in the epochs this machine allowed (held-out accuracy near "
+                 "chance, no margins to keep) and is not counted" if dead else "") + ".", ""]
     return lines
 
 
