@@ -38,9 +38,14 @@ class PromptReport:
     prefill_rel: float
     prefill_ok: bool
     error: str | None = None  # the candidate failed to run: where and why
+    # a quantized candidate: run teacher-forced over the reference's stream (prompt + its generated tokens)
+    agreement: float | None = None  # positions whose candidate argmax is the reference's next token
+    perplexity: tuple[float, float] | None = None  # of the reference's tokens: (reference, candidate)
 
     @property
     def passed(self) -> bool:
+        if self.agreement is not None:  # quantized: judged by the check's pooled agreement, not tokens
+            return self.error is None
         return self.first_divergence is None and self.prefill_ok and self.error is None
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,9 +62,22 @@ class GenerationCheck:
     rtol: float = 1e-4
     warnings: list[str] = field(default_factory=list)
     criteria: str = "generation"
+    quantized: str | None = None  # the kind: judged by token agreement (portkit.validation's quantized criteria)
+    min_agreement: float = 0.0
+
+    @property
+    def agreement(self) -> float | None:
+        """Pooled over every prompt's positions (a quantized check)."""
+        rows = [(p.agreement, p.steps) for p in self.prompts if p.agreement is not None]
+        total = sum(n for _, n in rows)
+        return sum(a * n for a, n in rows) / total if total else None
 
     @property
     def passed(self) -> bool:
+        if self.quantized:
+            agreement = self.agreement
+            return (bool(self.prompts) and all(p.passed for p in self.prompts) and agreement is not None
+                    and agreement >= self.min_agreement)
         return bool(self.prompts) and all(p.passed for p in self.prompts)
 
     def __bool__(self) -> bool:
@@ -78,6 +96,12 @@ class GenerationCheck:
 
     def summary(self) -> str:
         counts = ", ".join(f"{p.identical}/{p.steps}" for p in self.prompts)
+        if self.quantized and not any(p.error for p in self.prompts):
+            ppl = [p.perplexity for p in self.prompts if p.perplexity]
+            ref, cand = (float(np.mean([a for a, _ in ppl])), float(np.mean([b for _, b in ppl]))) if ppl else (0, 0)
+            return (f"{'agrees' if self.passed else 'DISAGREES'} ({self.quantized}): next-token agreement "
+                    f"{self.agreement or 0:.3f} over the reference's streams (min {self.min_agreement:g}); "
+                    f"perplexity {ref:.3g} → {cand:.3g}; greedy identical steps {counts}")
         bad = self.first_failure()
         if bad is None:
             return (f"generates the same tokens: {counts} identical steps over {len(self.prompts)} prompts; "
@@ -96,7 +120,9 @@ class GenerationCheck:
         return {"criteria": self.criteria, "reference": self.reference, "candidate": self.candidate,
                 "passed": self.passed, "steps": self.steps, "summary": self.summary(),
                 "max_abs": self.max_abs, "max_rel": self.max_rel, "atol": self.atol, "rtol": self.rtol,
-                "prompts": [p.to_dict() for p in self.prompts], "warnings": self.warnings}
+                "prompts": [p.to_dict() for p in self.prompts], "warnings": self.warnings,
+                **({"quantized": self.quantized, "agreement": self.agreement, "min_agreement": self.min_agreement}
+                   if self.quantized else {})}
 
 
 def _errors(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float]:
@@ -107,11 +133,25 @@ def _errors(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float]:
     return float(diff.max()), float(rel.max())
 
 
+def _perplexity(logits: np.ndarray, tokens: list[int]) -> float:
+    x = logits.astype(np.float64)
+    x = x - x.max(-1, keepdims=True)
+    logp = x - np.log(np.exp(x).sum(-1, keepdims=True))
+    return float(np.exp(-np.mean(logp[np.arange(len(tokens)), tokens])))
+
+
 def compare(reference: str, candidate: str, refs: list[Generation], cands: list[Generation | str],
-            prompts: list[list[int]], atol: float | None = None, rtol: float | None = None) -> GenerationCheck:
-    """`cands` holds a Generation per prompt, or the error text where the candidate failed to run."""
+            prompts: list[list[int]], atol: float | None = None, rtol: float | None = None,
+            quantized: str | None = None, streams: list[np.ndarray | None] | None = None,
+            min_agreement: float = 0.0) -> GenerationCheck:
+    """`cands` holds a Generation per prompt, or the error text where the candidate failed to run. A quantized
+    candidate also gives `streams`: its logits at the reference's generation steps, run teacher-forced over
+    the prompt + the reference's tokens (one call, empty cache)."""
     check = GenerationCheck(reference, candidate, len(refs[0].tokens) if refs else 0,
-                            atol=1e-4 if atol is None else atol, rtol=1e-4 if rtol is None else rtol)
+                            atol=1e-4 if atol is None else atol, rtol=1e-4 if rtol is None else rtol,
+                            quantized=quantized, min_agreement=min_agreement)
+    if quantized:
+        check.criteria = f"generation, quantized:{quantized}"
     for prompt, ref, cand in zip(prompts, refs, cands, strict=True):
         if isinstance(cand, str):
             inf = float("inf")
@@ -133,6 +173,12 @@ def compare(reference: str, candidate: str, refs: list[Generation], cands: list[
         p_abs, p_rel = _errors(one_pass, cand.prefill)
         ok = one_pass.shape == cand.prefill.shape and bool(np.allclose(
             cand.prefill, one_pass, atol=check.atol, rtol=check.rtol))
-        check.prompts.append(PromptReport(len(prompt), len(ref.tokens), same, diverge, max_abs, max_rel, top1,
-                                          p_abs, p_rel, ok))
+        report = PromptReport(len(prompt), len(ref.tokens), same, diverge, max_abs, max_rel, top1, p_abs, p_rel, ok)
+        stream = streams[len(check.prompts)] if streams else None
+        if quantized and stream is not None and len(stream) == len(ref.tokens):
+            report.agreement = float(np.mean(np.argmax(stream, -1) == np.asarray(ref.tokens)))
+            report.perplexity = (_perplexity(ref.logits, ref.tokens), _perplexity(stream, ref.tokens))
+        elif quantized:
+            report.error = "no teacher-forced logits over the reference's stream"
+        check.prompts.append(report)
     return check

@@ -21,6 +21,7 @@ from ..options import ConvertOptions, ValidateOptions
 from ..workers import WorkerPool
 from .check import PROMPT_LENGTHS, GenerationCheck, compare, prompts_for
 from .detect import CACHE_TARGETS, hf_config, is_causal_config
+from .quantize import check_kind
 from .runners import Generation
 
 __all__ = ["causal_lm", "convert_lm", "generator_for", "validate_generation"]
@@ -59,7 +60,7 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
             raise BadInput(f"--cache: no cache export to {to.value}", hint=f"pick --to {' / '.join(CACHE_TARGETS)}")
         return None
     if cfg is not None:
-        _no_quantize(opts, location)
+        check_kind(opts.quantize, to.value, location)
     if cfg is not None:  # told by config.json, before anything loads
         told = {"context": cfg.get("max_position_embeddings") or cfg.get("n_positions")}
         static = cache_length(told, opts, location) if to is not Format.ONNX else None
@@ -76,16 +77,8 @@ def causal_lm(location: str, md: dict[str, Any], to: Format, opts: ConvertOption
         raise BadInput("--cache: the model is not a causal LM that can generate (no key/value cache)",
                        path=location, hint="drop --cache (encoders convert as one pass)")
     if info is not None:
-        _no_quantize(opts, location)
+        check_kind(opts.quantize, to.value, location)
     return info
-
-
-def _no_quantize(opts: ConvertOptions, location: str) -> None:
-    """Never a silently float result: the cache exports write float32 weights only (so far)."""
-    if opts.quantize:
-        raise BadInput(f"--quantize {opts.quantize}: weight quantization of a causal LM exported with its cache is "
-                       "not done yet", path=location,
-                       hint="drop --quantize, or pass --no-cache to quantize the one-pass graph")
 
 
 def cache_length(info: dict[str, Any], opts: ConvertOptions, location: str) -> int:
@@ -137,6 +130,12 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
                                        str(tmp.resolve()), extra)
         if not tmp.exists():
             raise ConversionFailed(f"{edge} produced no output", hint="run with --debug")
+        if opts.quantize:  # check_kind let only onnx + dynamic through
+            from .quantize import quantize_weights
+
+            log(f"  {opts.quantize}: int8 weights (onnxruntime MatMulNBits)")
+            md = {**md, **quantize_weights(str(tmp), opts.quantize)}
+            tool += " + onnxruntime MatMulNBits"
         remove(out)
         tmp.rename(out)
     except BaseException:
@@ -199,6 +198,8 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
         except ConversionFailed as e:  # the runtime failed on the artifact (not portkit): a failed check
             cands += [e.message] * len(prompts)
         return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
+    quantized = art.metadata.get("quantized")
+    streams: list[Any] = []
     try:
         for p in prompts:
             try:
@@ -209,9 +210,19 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
                 if raised_by_portkit(e):
                     raise
                 cands.append(f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
+        if quantized:  # teacher-forced over each reference stream: the logits at its generation steps
+            import numpy as np
+
+            streams = [gen.step(np.asarray([p + ref.tokens[:-1]], np.int64), True)[len(p) - 1:]
+                       for p, ref in zip(prompts, refs, strict=True)]
     finally:
         gen.close()
-    return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
+    if not quantized:
+        return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
+    from ..validation.compare import QUANTIZED_CRITERIA
+
+    return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol, quantized=quantized,
+                   streams=streams, min_agreement=QUANTIZED_CRITERIA[quantized][1])
 
 
 def generative_artifact(location: str) -> Artifact | None:
