@@ -198,7 +198,7 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
         except ConversionFailed as e:  # the runtime failed on the artifact (not portkit): a failed check
             cands += [e.message] * len(prompts)
         return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
-    quantized = art.metadata.get("quantized")
+    quantized = art.record.quantized
     streams: list[Any] = []
     try:
         for p in prompts:
