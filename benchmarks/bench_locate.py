@@ -142,14 +142,16 @@ def run_model(name: str, ks: list[int], work: str, reuse: bool = False) -> dict[
                 except Exception as e:  # noqa: BLE001
                     rows.append({"model": name, "pair": pair, "error": str(e)[:300]})
             # the other PyTorch sources: a .pt2 (→ ONNX, → TFLite by litert-torch) and a TorchScript (→ ONNX)
+            # (litert-torch reshapes with concrete sizes only: its .pt2 is a fixed-shape one)
             for pair, steps in (("pt2-onnx", (("pt2", "s.pt2", {}), ("onnx", "pt2.onnx", {}))),
-                                ("pt2-tflite", (("pt2", "s.pt2", {}), ("tflite", "lt.tflite", {"tool": "litert-torch"}))),
+                                ("pt2-tflite", (("pt2", "s_static.pt2", {"dynamic": False}),
+                                                ("tflite", "lt.tflite", {"tool": "litert-torch"}))),
                                 ("torchscript-onnx", (("torchscript", "s.pt", {}), ("onnx", "ts.onnx", {})))):
                 try:
-                    (to0, out0, _), (to1, out1, kw) = steps
+                    (to0, out0, kw0), (to1, out1, kw) = steps
                     src = folder / out0
                     first = Artifact(str(src), Format(to0)) if src.exists() else convert(
-                        loc, to0, src, model_args=model_args)
+                        loc, to0, src, model_args=model_args, **kw0)
                     cand = convert(first.location, to1, folder / out1, **kw)
                     made[pair] = (first, cand, cand.location if to1 == "onnx" else first.location)
                 except Exception as e:  # noqa: BLE001
