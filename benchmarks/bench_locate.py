@@ -70,7 +70,8 @@ def _expected(pair: str, info: dict[str, Any], graph_path: str, pool: Any) -> st
         return pool.get("torch").call("portkit.locate.inject", "pt2_node_of_weight", graph_path, info["original"],
                                       bool(info.get("removed_activation")))
     if pair.startswith("keras-"):
-        return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"])
+        return pool.get("tf").call("portkit.locate.inject", "keras_layer_of_weight", graph_path, info["original"],
+                                   bool(info.get("removed_activation")))
     if info.get("original") is None:  # a TorchScript attribute: onnx2torch names each module after its node
         from portkit.locate.inject import onnx_node_of_module
 

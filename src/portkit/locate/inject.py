@@ -328,14 +328,19 @@ def pt2_node_of_weight(pt2_path: str, original: np.ndarray, activation: bool = F
 _ACTS = ("relu", "hardtanh", "sigmoid", "tanh", "hardswish", "silu", "gelu", "clamp")
 
 
-def keras_layer_of_weight(keras_path: str, original: np.ndarray) -> str | None:
+def keras_layer_of_weight(keras_path: str, original: np.ndarray, activation: bool = False) -> str | None:
     """The Keras layer whose kernel holds `original`'s values in some axis order (a TFLite OHWI filter is a
-    Keras HWIO kernel). Runs TensorFlow: call it in a worker."""
+    Keras HWIO kernel); with `activation`, the activation layer that follows it within two layers (past its
+    BatchNormalization: a fused activation removed, the layers before it still agree). Runs TensorFlow:
+    call it in a worker."""
     import keras
 
     model = keras.models.load_model(keras_path, compile=False)
-    for layer in model.layers:
-        for w in layer.weights:
-            if same_weights(original, np.asarray(w.numpy())):
-                return layer.name
+    for n, layer in enumerate(model.layers):
+        if any(same_weights(original, np.asarray(w.numpy())) for w in layer.weights):
+            if activation:
+                after = model.layers[n + 1:n + 3]
+                act = next((a for a in after if type(a).__name__ in ("ReLU", "Activation", "LeakyReLU", "ELU")), None)
+                return act.name if act is not None else layer.name
+            return layer.name
     return None
