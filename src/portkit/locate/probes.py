@@ -273,7 +273,7 @@ def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
                 stack = list((n.meta.get("nn_module_stack") or {}).values())
                 out.append({"name": n.name, "node": n.name, "op": str(getattr(n.target, "__name__", n.target)),
                             "inputs": [i.name for i in n.all_input_nodes], "scope": stack[-1][0] if stack else "",
-                            "array": result.detach().cpu().numpy()})
+                            "array": result.detach().cpu().numpy().copy()})  # before an in-place op (relu_)
             return result
 
     with torch.inference_mode():
