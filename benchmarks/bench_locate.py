@@ -220,7 +220,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         t[1] += 1
     timing = [t for res in results for t in res["timing"]]
     ratios = sorted(t["ratio"] for t in timing)
-    return {"cases": len(rows), "located": len(located), "not_injected": len(not_applicable), "failed": failed, "rate": len(located) / len(rows) if rows else None,
+    return {"cases": len(rows), "located": len(located), "not_injected": len(not_applicable), "failed": failed,
+            "rate": len(located) / len(rows) if rows else None,
             "by_pair": {p: {"located": a, "cases": b} for p, (a, b) in by_pair.items()},
             "architectures": sorted({r["model"] for r in rows}),
             "cost_ratio_median": ratios[len(ratios) // 2] if ratios else None,

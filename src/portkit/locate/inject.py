@@ -10,8 +10,8 @@ or a softmax's dim; Keras: a layer's activation), `transpose` (one layer's weigh
 swapped in their own shape — a layout bug: a filter's spatial axes where square, else a matrix's two).
 `k` counts the weighted layers (Conv, Gemm, MatMul with a constant weight, LSTM, GRU / CONV_2D,
 DEPTHWISE_CONV_2D, FULLY_CONNECTED / TorchScript parameters and buffers / Keras layers with a kernel), or
-for `attribute` the layers it applies to, in the file's own order. The result holds the original weights, so the caller can find the layer in another
-format by value (`onnx_node_of_weight`).
+for `attribute` the layers it applies to, in the file's own order. The result holds the original
+weights, so the caller can find the layer in another format by value (`onnx_node_of_weight`).
 """
 from __future__ import annotations
 

@@ -262,11 +262,11 @@ def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
 
     runner = Pt2Runner(artifact)
     torch = runner.torch
-    import torch.fx
+    from torch.fx import Interpreter
 
     out: list[Probe] = []
 
-    class Recorder(torch.fx.Interpreter):
+    class Recorder(Interpreter):
         def run_node(self, n: Any) -> Any:
             result = super().run_node(n)
             if n.op in ("call_function", "call_method", "call_module") and isinstance(result, torch.Tensor):
