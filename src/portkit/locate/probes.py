@@ -14,7 +14,8 @@ How each format exposes its intermediates:
   a function on the loaded module).
 - PyTorch eager: every op it runs (a TorchDispatchMode), named after the innermost module (hooks).
 - .pt2 (torch.export): the program's graph run node by node (torch.fx.Interpreter); FX node names, the
-  module path from each node's `nn_module_stack` (what torch.onnx and litert-torch name things after).
+  module path from each node's `nn_module_stack` (what torch.onnx and litert-torch name things after); an
+  attention node also as its steps.
 - Keras (functional/Sequential): a model with every layer's output as an output.
 """
 from __future__ import annotations
@@ -210,28 +211,14 @@ def _torch_eager(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe
 
     runner = TorchRunner(artifact)
     torch = runner.torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     out: list[Probe] = []
     stack: list[str] = [""]
 
-    class Recorder(TorchDispatchMode):
-        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-            kwargs = kwargs or {}
-            if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):  # noqa: SLF001
-                with self:  # a composite op (linear, attention) as the ops it is made of, each recorded
-                    result = func.decompose(*args, **kwargs)
-                if result is not NotImplemented:
-                    return result
-            result = func(*args, **kwargs)
-            t = result[0] if isinstance(result, (tuple, list)) and result else result  # layer norm: (out, mean, rstd)
-            if isinstance(t, torch.Tensor) and t.dtype.is_floating_point and t.numel() > 1 and \
-                    not (getattr(func, "is_view", False) and args and isinstance(args[0], torch.Tensor)
-                         and args[0].numel() == t.numel()):  # a reshaped or permuted view: its input is kept
-                name = func.overloadpacket.__name__
-                out.append({"name": f"{stack[-1]}:{name}#{len(out)}", "node": stack[-1] or name, "op": name,
-                            "inputs": [], "array": t.detach().cpu().numpy().copy()})
-            return result
+    def record(name: str, t: Any) -> None:
+        out.append({"name": f"{stack[-1]}:{name}#{len(out)}", "node": stack[-1] or name, "op": name,
+                    "inputs": [], "array": t})
+
+    Recorder = _op_recorder(torch, record)  # noqa: N806 - a class
 
     def enter(name: str) -> Any:
         return lambda *_: stack.append(name)
@@ -257,6 +244,29 @@ def _torch_eager(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe
     return out[:MAX_PROBES]
 
 
+def _op_recorder(torch: Any, record: Any) -> Any:
+    """A TorchDispatchMode calling `record(op name, array)` for every float op output but same-sized views,
+    composite ops (linear, attention) decomposed into the ops they are made of."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):  # noqa: SLF001
+                with self:
+                    result = func.decompose(*args, **kwargs)
+                if result is not NotImplemented:
+                    return result
+            result = func(*args, **kwargs)
+            t = result[0] if isinstance(result, (tuple, list)) and result else result  # layer norm: (out, mean, rstd)
+            if isinstance(t, torch.Tensor) and t.dtype.is_floating_point and t.numel() > 1 and \
+                    not (getattr(func, "is_view", False) and args and isinstance(args[0], torch.Tensor)
+                         and args[0].numel() == t.numel()):  # a reshaped or permuted view: its input is kept
+                record(func.overloadpacket.__name__, t.detach().cpu().numpy().copy())
+            return result
+    return Recorder
+
+
 def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
     from ..runtimes.pt2 import Pt2Runner
 
@@ -268,12 +278,30 @@ def _pt2(artifact: Artifact, feeds: dict[str, np.ndarray]) -> list[Probe]:
 
     class Recorder(Interpreter):
         def run_node(self, n: Any) -> Any:
+            if n.op == "call_function" and "scaled_dot_product_attention" in str(n.target):
+                return self._attention(n)
             result = super().run_node(n)
             if n.op in ("call_function", "call_method", "call_module") and isinstance(result, torch.Tensor):
                 stack = list((n.meta.get("nn_module_stack") or {}).values())
                 out.append({"name": n.name, "node": n.name, "op": str(getattr(n.target, "__name__", n.target)),
                             "inputs": [i.name for i in n.all_input_nodes], "scope": stack[-1][0] if stack else "",
                             "array": result.detach().cpu().numpy().copy()})  # before an in-place op (relu_)
+            return result
+
+        def _attention(self, n: Any) -> Any:
+            """One attention node as its steps (scores, softmax, ...): an exporter writes them apart."""
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+            steps: list[tuple[str, np.ndarray]] = []
+            with sdpa_kernel([SDPBackend.MATH]), _op_recorder(torch, lambda op, a: steps.append((op, a)))():
+                result = n.target(*args, **kwargs)
+            prev = [i.name for i in n.all_input_nodes]
+            for j, (op, a) in enumerate(steps[:-1]):
+                out.append({"name": f"{n.name}/{op}#{j}", "node": n.name, "op": op, "inputs": prev, "array": a})
+                prev = [out[-1]["name"]]
+            out.append({"name": n.name, "node": n.name, "op": "scaled_dot_product_attention", "inputs": prev,
+                        "array": result.detach().cpu().numpy().copy()})
             return result
 
     with torch.inference_mode():
