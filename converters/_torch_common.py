@@ -29,16 +29,18 @@ def ranges_metadata(module: Any, sig: ModelSignature) -> dict[str, Any]:
     return {"input_ranges": ranges} if ranges else {}
 
 
-def example_args(specs: tuple[TensorSpec, ...], batch: int = 2, module: Any = None) -> tuple[Any, ...]:
-    """Example tensors for tracing/export: batch 2 and other dynamic axes at the default size, so exporters
-    do not specialise them to 0/1; token ids in a small range (below the ranges `module` declares: a
-    checkpoint's token_type_ids < 2), masks with padding."""
+def example_args(specs: tuple[TensorSpec, ...], batch: int = 2, module: Any = None,
+                 shapes: dict[str, tuple[Any, ...]] | None = None) -> tuple[Any, ...]:
+    """Example tensors for tracing/export: batch 2 and other dynamic axes at the default size (or the sizes
+    `shapes`, the user's --input-shape, gives them: a fixed-shape export takes those), so exporters do not
+    specialise them to 0/1; token ids in a small range (below the ranges `module` declares: a checkpoint's
+    token_type_ids < 2), masks with padding."""
     import torch
 
     from portkit.runtimes.torch import module_ranges
 
     ranges = {k: (v[0], v[1]) for k, v in module_ranges(module, specs).items()} if module is not None else None
-    feeds = make_inputs(ModelSignature(specs), batch=batch, ranges=ranges)
+    feeds = make_inputs(ModelSignature(specs), batch=batch, ranges=ranges, shapes=shapes or None)
     return tuple(torch.from_numpy(np.ascontiguousarray(feeds[s.name])) for s in specs)
 
 

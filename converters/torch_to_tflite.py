@@ -42,7 +42,9 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     mode = check_quantize(opts)  # bad options fail before any work
     module, sig = source_module(src)
     dynamic = opts.dynamic and src.record.dynamic is not False and any(s.dynamic_dims for s in sig.inputs)
-    args = example_args(sig.inputs, batch=2 if dynamic else static_batch(opts), module=module)
+    # fixed shapes: the user's --input-shape sizes (a checkpoint's sequence at 128), else batch 1 and the default
+    shapes = {} if dynamic else opts.shapes
+    args = example_args(sig.inputs, batch=2 if dynamic else static_batch(opts), module=module, shapes=shapes)
     reshape = symbolic_reshape(module, args, sig) if dynamic else None
     if reshape:  # known before converting (and before importing litert-torch, 4-7 s): fail now, not after
         # export + three decomposition passes (15-25 s on mobilenet_v3_small)

@@ -37,9 +37,10 @@ EDGE_OPTIONS = {"onnx_optimize": ConvertOptions(optimize=True), "onnx_quantize":
                 "torch_to_tflite": ConvertOptions(dynamic=False)}
 # ... and what a fixed-shape result can be checked at (the catalogue's source keeps its dynamic batch)
 EDGE_VALIDATION = {"torch_to_tflite": ValidateOptions(batches=(1,))}
-# the checkpoint folder's fixed-shape TFLite (litert-torch) is checked at its sequence too, not swept
-_TOKENS = tuple(InputSpec(n, (1, 32)) for n in ("input_ids", "attention_mask", "token_type_ids"))
-EDGE_VALIDATION_BY_SOURCE = {("torch_to_tflite", "hf"): ValidateOptions(batches=(1,), input_specs=_TOKENS)}
+# the checkpoint folder's fixed-shape TFLite (litert-torch) at the sequence its --input-shape asks for; its
+# validation follows the fixed candidate (16, not swept) with no shape given
+_TOKENS = tuple(InputSpec(n, (1, 16)) for n in ("input_ids", "attention_mask", "token_type_ids"))
+EDGE_OPTIONS_BY_SOURCE = {("torch_to_tflite", "hf"): ConvertOptions(dynamic=False, input_specs=_TOKENS)}
 # (edge, source) rows run only with PORTKIT_HF_ALL=1: see the module docstring
 OPT_IN = {("torch_to_onnx", "hf"), ("torch_to_pt2", "hf"), ("pt2_to_executorch", "hf")}
 pytestmark = pytest.mark.slow
@@ -69,13 +70,12 @@ def test_edge_round_trip(edge, catalogue, pool, tmp_path):
         pytest.skip(f"{edge} from a checkpoint folder: opt in with PORTKIT_HF_ALL=1 (the suite's time budget)")
     src = catalogue.get(edge.source)
     out = tmp_path / (f"out{edge.target.suffix}" if edge.target.suffix else f"out_{edge.target.value}")
-    opts = EDGE_OPTIONS.get(edge.name, ConvertOptions())
+    opts = EDGE_OPTIONS_BY_SOURCE.get((edge.name, edge.source.value)) or EDGE_OPTIONS.get(edge.name, ConvertOptions())
     art = run_hop(edge, src, out, opts, pool)
     assert out.exists() and art.format is edge.target
     ref, cand = open_runner(src, pool=pool), open_runner(art, pool=pool)
     try:
-        vopts = EDGE_VALIDATION_BY_SOURCE.get((edge.name, edge.source.value)) or EDGE_VALIDATION.get(
-            edge.name, ValidateOptions())
+        vopts = EDGE_VALIDATION.get(edge.name, ValidateOptions())
         vopts = quantized_validation(opts, vopts) if opts.quantize else vopts
         result = validate_runners(ref, cand, art, vopts, src.location, art.location, reference=src)
     finally:
@@ -83,3 +83,6 @@ def test_edge_round_trip(edge, catalogue, pool, tmp_path):
         cand.close()
     assert result, f"{edge} ({edge.tool}): {result.summary()}"
     assert result.batches and 1 in result.batches
+    if (edge.name, edge.source.value) in EDGE_OPTIONS_BY_SOURCE:
+        assert [s.shape for s in art.signature.inputs] == [t.shape for t in _TOKENS]
+        assert any("candidate's fixed shape" in n for n in result.notes), result.notes

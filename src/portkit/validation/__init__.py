@@ -25,7 +25,7 @@ import numpy as np
 from ..artifact import Artifact
 from ..errors import BadInput, InternalError
 from ..formats import Format
-from ..inputs import check_shapes, infer_ranges, load_inputs, make_inputs, sweep_dims
+from ..inputs import check_shapes, concrete_shape, infer_ranges, load_inputs, make_inputs, sweep_dims
 from ..options import ValidateOptions
 from ..runtimes import Runner
 from ..signature import InputSpec, ModelSignature, merge_input_specs
@@ -136,7 +136,11 @@ def validate_runners(ref: Runner, cand: Runner, candidate: Artifact, opts: Valid
     cases = make_cases(rsig, opts, result, ranges)
     if not opts.inputs and reference is not None and reference.format is Format.HF and \
             all(s.batch_dynamic for s in rsig.inputs):
-        cases += checkpoint_cases(reference, rsig, ranges, result, max(opts.batches) if opts.batches else None)
+        # padded to the sequence the cases use (--input-shape's, or a fixed candidate's), not just the default
+        sized = ModelSignature(tuple(s.with_shape(s.shape[:1] + concrete_shape(s, 1, opts.shapes, i)[1:])
+                                     if opts.shapes.get(s.name) else s for i, s in enumerate(rsig.inputs)),
+                               rsig.outputs)
+        cases += checkpoint_cases(reference, sized, ranges, result, max(opts.batches) if opts.batches else None)
     for case in cases:
         if on_batch:
             on_batch(case.batch)
