@@ -32,6 +32,17 @@ def test_pool_replaces_a_dead_worker():
         assert again.call("os", "getpid") != w._proc.pid
 
 
+def test_commands_in_a_shared_pool_reuse_its_workers():
+    """The coverage corpus converts one checkpoint to five targets inside shared_pool(): each conversion's
+    command_pool() is that pool (left open), so torch is imported once; outside it, a fresh pool per command."""
+    with workers.shared_pool() as shared:
+        with workers.command_pool() as pool:
+            assert pool is shared
+        assert not shared._workers  # asking for the pool started no worker
+    with workers.command_pool() as pool:
+        assert pool is not shared
+
+
 def test_validated_conversion_spawns_one_worker(tmp_path, monkeypatch):
     started: list[str] = []
     real_init = workers.Worker.__init__
