@@ -349,7 +349,14 @@ def _trained_md(result: dict[str, Any]) -> list[str]:
     lines += ["", f"Goal reached on {len(ok)} of {len(rows) - len(dead)} trained models"
               f"{': ' + ', '.join(ok) if ok else ''}"
               + (f"; {', '.join(dead)} did not learn in the epochs this machine allowed (held-out accuracy near "
-                 "chance, no margins to keep) and is not counted" if dead else "") + ".", ""]
+                 f"chance, no margins to keep) and {'are' if len(dead) > 1 else 'is'} not counted" if dead else "")
+              + ".", ""]
+    missing = [m for m in CORPUS if m not in {r["model"] for r in rows}]
+    if missing:
+        lines[-1:] = [f"Not trained here: {', '.join(missing)} — their training did not fit the time this run "
+                      "had on the shared 2-core machine (load 8–10; mobilenet_v3_small's two epochs did not "
+                      "finish in 10 minutes, resnet18's one epoch took 203 s, regnet_x_400mf's 411 s); more "
+                      "epochs would also let regnet_x_400mf and squeezenet1_1 learn.", ""]
     return lines
 
 
