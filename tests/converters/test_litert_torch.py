@@ -53,8 +53,8 @@ def static_pt2(tmp_path_factory):
 def test_pt2_to_tflite_with_litert_keeps_nchw(static_pt2, tmp_path):
     r = portkit.convert(static_pt2, "tflite", tmp_path / "d.tflite")
     assert r.passed and r.route == ["pt2 → tflite"] and r.hops[0].tool == "litert-torch"
-    md = r.output.metadata
-    assert md["layout"] == {} and md["layout_kept"] == "NCHW" and md["producer"] == "litert-torch"
+    rec = r.output.record  # the typed record: no layout change was made, the source's NCHW kept
+    assert not rec.tensors.layout and rec.layout_kept == "NCHW" and rec.producer == "litert-torch"
     assert r.output.signature.inputs[0].name == "x" and r.output.signature.inputs[0].shape == (1, 1, 8, 8)
     assert r.output.signature.outputs[0].name == "output"  # the wrapper names the serving signature
     assert r.hops[0].validation.max_rel <= 1e-4
