@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Whole-process time: portkit convert vs the bare script ({SAMPLE.name} → ONNX)", "",
              f"{a.repeat} interleaved runs per variant, medians; {os.cpu_count()} CPUs; "
              f"{platform.platform()}; 1-minute load average {min(load):.2f}–{max(load):.2f} during the run "
-             f"(above the CPU count, other jobs shared the machine and the ratios are noisier). The bare "
-             "script ends as portkit's workers do (portkit.workers.exit_now).", "",
+             + ("(above the CPU count: other jobs shared the machine and the ratios are noisier). "
+                if max(load) > (os.cpu_count() or 1) else "(below the CPU count). ")
+             + "The bare script ends as portkit's workers do (portkit.workers.exit_now).", "",
              "| variant | median s | min s | × bare | goal | met | left running at exit |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
