@@ -140,7 +140,9 @@ def _row(entry: dict[str, Any], route: str, t0: float, result: Any = None, error
         warnings = sorted({w for v in checks for w in v.warnings})
         if warnings:
             row["warnings"] = warnings
-        spreads = [s for v in checks for s in v.output_spread.values()]
+        # a causal LM's cache route is judged by generation (GenerationCheck: tokens per prompt), which has
+        # no per-output spread over inputs
+        spreads = [s for v in checks for s in getattr(v, "output_spread", {}).values()]
         row["output_spread"] = min(spreads) if spreads else None
         notes = list(result.output.record.normalised)
         if notes:
