@@ -83,6 +83,15 @@ def _convert(src: str, to: str, out: Path, **kw: Any) -> dict[str, Any]:
     return row
 
 
+def _plain_and_auto(work: Path, arch: str, float_onnx: Path, calib: Path, **kw: Any) -> dict[str, Any]:
+    """The float ONNX quantized to int8 twice, in full and with `--keep-float auto`: {"plain": ..., "auto": ...}
+    (the random-weight and the trained sections measure the same pair)."""
+    return {mode or "plain": _convert(str(float_onnx), "onnx", work / f"{arch}.{mode or 'plain'}.int8.onnx",
+                                      quantize="int8", calibration=str(calib), **kw,
+                                      **({"keep_float": mode} if mode else {}))
+            for mode in (None, "auto")}
+
+
 def sensitive(work: Path) -> list[dict[str, Any]]:
     import portkit
     from samples.sensitive import write
@@ -199,11 +208,7 @@ def corpus(work: Path, models: list[str], executorch: list[str]) -> list[dict[st
             rows.append(row)
             continue
         row["float_bytes"] = float_onnx.stat().st_size
-        for mode in (None, "auto"):
-            out = work / f"{arch}.{mode or 'plain'}.int8.onnx"
-            r = _convert(str(float_onnx), "onnx", out, quantize="int8", calibration=str(calib),
-                         **({"keep_float": mode} if mode else {}))
-            row[mode or "plain"] = r
+        row.update(_plain_and_auto(work, arch, float_onnx, calib))
         auto = row["auto"]
         if auto.get("bytes"):
             row["smaller"] = round(row["float_bytes"] / auto["bytes"], 2)
@@ -273,11 +278,7 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[d
             rows.append(row)
             continue
         row["float_bytes"] = float_onnx.stat().st_size
-        for mode in (None, "auto"):
-            out = work / f"{arch}.{mode or 'plain'}.int8.onnx"
-            row[mode or "plain"] = _convert(str(float_onnx), "onnx", out, quantize="int8", calibration=str(calib),
-                                            inputs=str(heldout), eval_data=str(labelled),
-                                            **({"keep_float": mode} if mode else {}))
+        row.update(_plain_and_auto(work, arch, float_onnx, calib, inputs=str(heldout), eval_data=str(labelled)))
         auto = row["auto"]
         if auto.get("bytes"):
             row["smaller"] = round(row["float_bytes"] / auto["bytes"], 2)
