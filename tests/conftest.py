@@ -35,6 +35,22 @@ def build(func: str, *args, **kwargs):
     return call_in_worker(f"build {func}", "tests.models", func, *args, **kwargs)
 
 
+def custom_code_copy(folder: Path, dest: Path, auto_class: str) -> Path:
+    """A copy of a save_pretrained `folder` at `dest` whose config points `auto_class` at code in the folder
+    (`auto_map`), as a hub repository with custom code does; that code, if ever run, writes the returned
+    marker file. Tests of the `--allow-unsafe` refusal check the marker never appears."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, dest)
+    config = json.loads((dest / "config.json").read_text())
+    config["auto_map"] = {auto_class: "modeling_evil.Model"}
+    (dest / "config.json").write_text(json.dumps(config))
+    marker = dest.parent / f"RAN-{dest.name}"
+    (dest / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    return marker
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the real `portkit` command line in a subprocess (as a user would)."""

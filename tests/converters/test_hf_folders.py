@@ -19,7 +19,7 @@ import pytest
 
 from portkit.workers import Worker
 
-from ..conftest import run_cli
+from ..conftest import custom_code_copy, run_cli
 
 pytest.importorskip("transformers")
 
@@ -95,12 +95,7 @@ def test_hub_id_without_folder_is_one_line_and_fetches_nothing(tmp_path):
 
 def test_custom_code_needs_allow_unsafe_and_nothing_runs(folder, tmp_path):
     custom = tmp_path / "custom"
-    shutil.copytree(folder, custom)
-    config = json.loads((custom / "config.json").read_text())
-    config["auto_map"] = {"AutoModelForSequenceClassification": "modeling_evil.Model"}
-    (custom / "config.json").write_text(json.dumps(config))
-    marker = tmp_path / "RAN"
-    (custom / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    marker = custom_code_copy(folder, custom, "AutoModelForSequenceClassification")
     for command in (["convert", str(custom), "--to", "onnx", "-o", str(tmp_path / "c.onnx")],
                     ["inspect", str(custom)]):
         _one_line_error(run_cli(*command), 2, "--allow-unsafe", "auto_map")

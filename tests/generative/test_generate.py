@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from portkit.workers import call_in_worker
-from tests.conftest import run_cli
+from tests.conftest import custom_code_copy, run_cli
 
 STEPS = 32
 
@@ -143,15 +143,8 @@ def test_an_encoder_asked_for_a_cache_is_exit_2_and_writes_nothing(d):
 def test_a_causal_lm_folder_with_custom_code_is_refused_before_anything_runs(llama, d):
     """The cache route reads the folder as the one-pass routes do: auto_map without --allow-unsafe is exit 2
     and its code never runs."""
-    import shutil
-
     custom = d / "custom-llama"
-    shutil.copytree(llama, custom)
-    config = json.loads((custom / "config.json").read_text())
-    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.Model"}
-    (custom / "config.json").write_text(json.dumps(config))
-    marker = d / "RAN"
-    (custom / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    marker = custom_code_copy(llama, custom, "AutoModelForCausalLM")
     out = d / "custom.onnx"
     proc = run_cli("convert", str(custom), "--to", "onnx", "-o", str(out))
     assert proc.returncode == 2, proc.stderr
