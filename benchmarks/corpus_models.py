@@ -86,6 +86,34 @@ def timm_model(name: str, size: int = 64) -> Any:
     return m
 
 
+# ---------------------------------------------------------------- vision models beyond the corpus (issue 28)
+
+# (name, factory, args): timm architectures whose ONNX onnx2tf failed on, at their own input size, and two
+# torchvision ones at sizes other than the torchvision family's 64 (swin_t) or in its full form (shufflenet)
+VISION_EXTRA = (
+    ("ghostnetv2_100", "timm_model", {"name": "ghostnetv2_100", "size": 224}),
+    ("edgenext_xx_small", "timm_model", {"name": "edgenext_xx_small", "size": 256}),
+    ("efficientvit_b0", "timm_model", {"name": "efficientvit_b0", "size": 224}),
+    ("tiny_vit_5m_224", "timm_model", {"name": "tiny_vit_5m_224", "size": 224}),
+    ("swin_t@224", "torchvision_model", {"arch": "swin_t", "size": 224}),
+    ("shufflenet_v2_x0_5@64", "torchvision_model", {"arch": "shufflenet_v2_x0_5", "size": 64}),
+)
+
+
+def user_traced(arch: str, size: int, out: str) -> str:
+    """A torchvision model traced as a user does (`torch.jit.trace` in eval mode under no_grad, no portkit
+    involved): nn.MultiheadAttention takes its fused fast path, so the trace of a ViT holds
+    `aten::_native_multi_head_attention`."""
+    import warnings
+
+    torch = _seed()
+    m = torchvision_model(arch, size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(m, torch.rand(m.input_shape) * 2 - 1, check_trace=False).save(out)
+    return out
+
+
 # ---------------------------------------------------------------- Hugging Face transformers (tiny configs)
 
 HF_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -166,6 +194,8 @@ KERAS_APPS = {  # name -> input size (the smallest each accepts comfortably)
     "EfficientNetB0": 32, "EfficientNetV2B0": 32, "VGG16": 32, "Xception": 75, "NASNetMobile": 32,
 }
 KERAS_OWN = ("conv1d", "lstm", "gru", "subclassed")
+# functional models a user writes whose export failed (issue 28): attention block, upsampling, bidirectional RNN
+KERAS_EXTRA = ("mha-block", "conv2d-transpose", "bidirectional-gru")
 
 
 def _register(keras: Any) -> Any:
@@ -254,6 +284,19 @@ def keras_file(kind: str, name: str, out: str) -> str:
                                   keras.layers.LSTM(8), keras.layers.Dense(3)])
     elif name == "gru":
         model = keras.Sequential([keras.Input((16, 8)), keras.layers.GRU(16), keras.layers.Dense(3)])
+    elif name == "mha-block":
+        inp = keras.Input((16, 32))
+        x = keras.layers.LayerNormalization()(inp + keras.layers.MultiHeadAttention(2, 16)(inp, inp))
+        x = keras.layers.LayerNormalization()(x + keras.layers.Dense(32)(keras.layers.Dense(64, "relu")(x)))
+        model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling1D()(x)))
+    elif name == "conv2d-transpose":
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, strides=2, padding="same",
+                                                                                activation="relu"),
+                                  keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu"),
+                                  keras.layers.Conv2D(2, 3, padding="same")])
+    elif name == "bidirectional-gru":
+        model = keras.Sequential([keras.Input((16, 8)), keras.layers.Bidirectional(keras.layers.GRU(16)),
+                                  keras.layers.Dense(3)])
     elif name == "subclassed":
         model = _register(keras)()
         model(np.zeros((1, 16, 8), np.float32))

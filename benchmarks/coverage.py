@@ -42,12 +42,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.corpus_models import KERAS_APPS, KERAS_OWN, SEQ, TEXT_SEQ  # noqa: E402
+from benchmarks.corpus_models import (  # noqa: E402
+    KERAS_APPS, KERAS_EXTRA, KERAS_OWN, SEQ, TEXT_SEQ, VISION_EXTRA)
 
 RESULTS = ROOT / "benchmarks" / "results"
-FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders", "text-seq")
+FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders", "text-seq",
+            "vision-extra", "keras-extra")
 TORCH_ROUTES = ("torch→onnx", "onnx→tflite", "onnx→torchscript", "torch→torchscript", "torchscript→onnx",
                 "ts-onnx→torchscript", "torch→tflite")
+TRACED_ROUTES = ("torchscript→onnx", "ts-onnx→torchscript")  # a user's own trace (kind "traced")
 KERAS_ROUTES = ("keras→onnx", "keras→tflite", "keras→savedmodel", "keras→torchscript")
 # checkpoint folders (examples/hf_folders.py: save_pretrained / timm's save_for_hf), converted from the folder
 # alone with no flag; every row's end-to-end check runs transformers' (timm's) own eager model, on random
@@ -93,6 +96,11 @@ def corpus() -> list[dict[str, Any]]:
     out += [{"family": "keras-apps", "name": n, "kind": "keras", "keras": ["app", n]} for n in KERAS_APPS]
     out += [{"family": "keras-own", "name": n, "kind": "keras", "keras": ["own", n]} for n in KERAS_OWN]
     out += [{"family": "text-seq", "name": k, "kind": "text"} for k in TEXT_SEQ]
+    out += [{"family": "vision-extra", "name": n, "kind": "torch", "factory": f, "args": a} for n, f, a in VISION_EXTRA]
+    # torchvision's ViT-B/16 as a user traces it (fused attention in the trace), on through ONNX
+    out += [{"family": "vision-extra", "name": "vit_b_16-user-trace", "kind": "traced",
+             "args": {"arch": "vit_b_16", "size": 224}}]
+    out += [{"family": "keras-extra", "name": n, "kind": "keras", "keras": ["own", n]} for n in KERAS_EXTRA]
     hf_kinds, timm_kinds = _folder_kinds()
     out += [{"family": "hf-folders", "name": k, "kind": "folder"} for k in hf_kinds]
     out += [{"family": "timm-folders", "name": k, "kind": "folder"} for k in timm_kinds]
@@ -223,6 +231,18 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
                      folder / f"{exporter}-{axes}.tflite")
                 step(f"{exporter}@{axes}→torchscript", onnx_route, onnx_file, "torchscript",
                      folder / f"{exporter}-{axes}.ts.pt")
+    elif entry["kind"] == "traced":
+        from portkit.workers import call_in_worker
+
+        t0 = time.perf_counter()
+        traced = folder / "user.ts.pt"
+        try:
+            call_in_worker(f"trace {entry['name']}", REF, "user_traced", entry["args"]["arch"], entry["args"]["size"],
+                           str(traced))
+        except Exception as e:  # noqa: BLE001 - recorded as failed rows
+            return [_row(entry, r, t0, error=f"trace failed: {_reason(e)}") for r in TRACED_ROUTES]
+        step("torchscript→onnx", None, traced, "onnx", folder / "ts.onnx")
+        step("ts-onnx→torchscript", "torchscript→onnx", folder / "ts.onnx", "torchscript", folder / "ts_back.ts.pt")
     elif entry["kind"] == "torch":
         ref = f"{REF}:{entry['factory']}"
         src: dict[str, Any] = {"model_args": entry["args"]}
@@ -303,7 +323,7 @@ def execute(entries: list[dict[str, Any]], work: str, jobs: int, executor: str, 
 
 
 def _routes(entry: dict[str, Any]) -> tuple[str, ...]:
-    return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES}.get(entry["kind"], KERAS_ROUTES)
+    return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES, "traced": TRACED_ROUTES}.get(entry["kind"], KERAS_ROUTES)
 
 
 # ---------------------------------------------------------------- reports

@@ -11,8 +11,10 @@
    with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed),
    and LayerNormalization shaped from its scale (onnx2torch's takes the inferred input shape, [0] where a
    Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants only).
-3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU` and
-   `Loop` (converters/_onnx2torch_rnn.py).
+3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU`, `Loop`
+   and `ReverseSequence` (converters/_onnx2torch_rnn.py).
+4. ConvTranspose with asymmetric pads, `auto_pad=SAME_*` or `output_shape` (Keras' Conv2DTranspose with
+   padding="same"), which onnx2torch refuses (converters/_onnx2torch_conv.py).
 
 `install()` registers them in onnx2torch's converter registry (replacing the entries for the same op and
 version); it is idempotent and runs in the worker of the ONNX → TorchScript hop only.
@@ -37,11 +39,27 @@ def install(model: Any = None) -> None:
         return
     from onnx2torch.node_converters import registry
 
-    for (op, versions), factory in _converters().items():
+    for (op, versions), factory in {**_converters(), **_more_converters()}.items():
         for version in versions:
             desc = registry.OperationDescription(domain="", operation_type=op, version=version)
             registry._CONVERTER_REGISTRY[desc] = factory  # noqa: SLF001 - onnx2torch has no public override
     _INSTALLED = True
+
+
+def _more_converters() -> dict[tuple[str, tuple[int, ...]], Any]:
+    """ConvTranspose with the paddings onnx2torch refuses; ReverseSequence (Keras' Bidirectional RNNs)."""
+    from onnx2torch.node_converters.registry import get_converter
+    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
+    from ._onnx2torch_conv import conv_transpose
+    from ._onnx2torch_rnn import reverse_sequence_module
+
+    stock = {v: get_converter("ConvTranspose", v) for v in (1, 11)}
+    out: dict[tuple[str, tuple[int, ...]], Any] = {
+        ("ConvTranspose", (v,)): (lambda node, graph, s=stock[v]: conv_transpose(node, graph, s)) for v in stock}
+    out[("ReverseSequence", (10,))] = lambda node, graph: OperationConverterResult(
+        torch_module=reverse_sequence_module(node), onnx_mapping=onnx_mapping_from_node(node))
+    return out
 
 
 def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:

@@ -11,6 +11,9 @@
   `torch.jit.trace` the loop unrolls to the traced trip count: right for a fixed sequence length (Keras'
   recurrent layers over `Input((steps, features))`), and a different count fails validation, never passes
   silently.
+- `ReverseSequence` (tf2onnx writes the backward half of Keras' `Bidirectional(GRU(...))` as a Loop over the
+  reversed sequence): each batch row's first `sequence_lens[i]` steps reversed by a gather, so it traces with
+  the batch and the lengths as data.
 """
 from __future__ import annotations
 
@@ -224,3 +227,30 @@ def _loop_class() -> Any:
             return results[0] if len(results) == 1 else tuple(results)
 
     return Loop
+
+
+# ---------------------------------------------------------------- ReverseSequence
+
+
+def reverse_sequence_module(node: Any) -> Any:
+    import torch
+    from torch import nn
+
+    class ReverseSequence(nn.Module):
+        def __init__(self, batch_axis: int, time_axis: int) -> None:
+            super().__init__()
+            self.batch_axis, self.time_axis = batch_axis, time_axis
+
+        def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+            xt = x if self.batch_axis == 0 else x.transpose(0, 1)  # [batch, time, ...]
+            steps = torch.arange(xt.shape[1], device=x.device).unsqueeze(0)  # [1, time]
+            n = lens.to(torch.int64).unsqueeze(1)  # [batch, 1]
+            index = torch.where(steps < n, n - 1 - steps, steps)  # [batch, time]: past a row's length, kept
+            index = index.reshape(*index.shape, *[1] * (xt.dim() - 2)).expand_as(xt)
+            out = torch.gather(xt, 1, index)
+            return out if self.batch_axis == 0 else out.transpose(0, 1)
+
+    batch_axis, time_axis = int(_attr(node, "batch_axis", 1)), int(_attr(node, "time_axis", 0))
+    if {batch_axis, time_axis} != {0, 1}:
+        raise NotImplementedError(f"ReverseSequence with batch_axis={batch_axis}, time_axis={time_axis}")
+    return ReverseSequence(batch_axis, time_axis)

@@ -33,6 +33,11 @@ def test_corpus_has_what_the_issue_asks_for():
     assert len(by["text-seq"]) >= 20 and {"bert", "gpt2", "llama", "deberta-v2", "t5-encoder"} <= set(by["text-seq"])
     assert {f"{x}@{a}→{t}" for x in ("dynamo", "legacy") for a in ("seq16", "dyn")
             for t in ("onnx", "tflite", "torchscript")} == set(coverage.TEXT_ROUTES)
+    # vision and Keras models beyond the corpus (issue 28): timm/torchvision at other input sizes, a user's
+    # own trace of ViT-B/16, Keras attention / transposed convolution / bidirectional GRU
+    assert {"ghostnetv2_100", "edgenext_xx_small", "efficientvit_b0", "tiny_vit_5m_224", "swin_t@224",
+            "shufflenet_v2_x0_5@64", "vit_b_16-user-trace"} <= set(by["vision-extra"])
+    assert {"mha-block", "conv2d-transpose", "bidirectional-gru"} <= set(by["keras-extra"])
     assert len({(e["family"], e["name"]) for e in entries}) == len(entries)
     # round robin: the first models cover every family, so a run cut short still does
     assert {e["family"] for e in entries[:len(coverage.FAMILIES)]} == set(coverage.FAMILIES)

@@ -79,6 +79,20 @@ def counting_loop():
                    helper.make_tensor_value_info("steps", F, [4, "batch", 4])], inits, opset=16)
 
 
+def reversed_steps():
+    """ReverseSequence (the backward half of Keras' Bidirectional GRU as tf2onnx writes it) of a time-major
+    [steps, batch, 3] input, every row's first steps-1 steps reversed (lengths computed from the shape)."""
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([1], np.int64), "one"),
+             numpy_helper.from_array(np.array([2], np.int64), "two")]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "zero", "one"], ["t"]),
+             helper.make_node("Slice", ["s", "one", "two"], ["b"]), helper.make_node("Sub", ["t", "one"], ["n"]),
+             helper.make_node("Expand", ["n", "b"], ["lens"]),
+             helper.make_node("ReverseSequence", ["x", "lens"], ["y"], batch_axis=1, time_axis=0)]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, ["steps", "batch", 3])],
+                  [helper.make_tensor_value_info("y", F, ["steps", "batch", 3])], inits, opset=13)
+
+
 CASES = {
     "lstm-forward": lambda: recurrent("LSTM", "forward", 0, False),
     "lstm-bidirectional-state": lambda: recurrent("LSTM", "bidirectional", 0, True),
@@ -86,6 +100,7 @@ CASES = {
     "gru-forward": lambda: recurrent("GRU", "forward", 0, False),
     "gru-bidirectional-state": lambda: recurrent("GRU", "bidirectional", 0, True),
     "loop": counting_loop,
+    "reverse-sequence": reversed_steps,
 }
 
 

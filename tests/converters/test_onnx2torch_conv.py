@@ -1,0 +1,52 @@
+"""ONNX ConvTranspose with the paddings onnx2torch refuses (asymmetric pads: Keras' Conv2DTranspose with
+padding="same", stride 2; auto_pad SAME_UPPER with output_padding; output_shape) → TorchScript, validated
+against onnxruntime by portkit."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import portkit
+
+# find_spec, not importorskip: importing onnx2torch imports torch, and the pytest process imports no framework
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnx2torch") is None, reason="needs onnx2torch")
+
+F = TensorProto.FLOAT
+
+
+def _w(name, shape, seed):
+    return numpy_helper.from_array(np.random.default_rng(seed).normal(0, 0.5, shape).astype(np.float32), name)
+
+
+def conv_transposes():
+    """Three transposed convolutions of one 3-channel map, each output its own."""
+    nodes = [helper.make_node("ConvTranspose", ["x", "W", "B"], ["asym"], strides=[2, 2], pads=[0, 0, 1, 1]),
+             helper.make_node("ConvTranspose", ["x", "W2"], ["same"], strides=[2, 2], auto_pad="SAME_UPPER",
+                              output_padding=[1, 1], kernel_shape=[2, 2]),
+             helper.make_node("ConvTranspose", ["x", "W", "B"], ["shaped"], strides=[2, 1], output_shape=[13, 7])]
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", F, ["batch", 3, 6, 7])],
+        [helper.make_tensor_value_info("asym", F, ["batch", 4, 12, 14]),
+         helper.make_tensor_value_info("same", F, ["batch", 4, 12, 14]),
+         helper.make_tensor_value_info("shaped", F, ["batch", 4, 13, 7])],
+        [_w("W", (3, 4, 3, 3), 0), _w("B", (4,), 1), _w("W2", (3, 4, 2, 2), 2)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_asymmetric_conv_transpose_to_torchscript(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    src = tmp_path / "ct.onnx"
+    onnx.save(conv_transposes(), src)
+    shapes = [o.shape for o in ort.InferenceSession(str(src)).run(None, {"x": np.ones((1, 3, 6, 7), np.float32)})]
+    assert shapes == [(1, 4, 12, 14), (1, 4, 12, 14), (1, 4, 13, 7)]  # what ONNX defines, onnxruntime computes
+    res = portkit.convert(src, "torchscript", tmp_path / "ct.ts.pt")
+    checks = [h.validation for h in res.hops if h.validation is not None]
+    assert res.passed and checks, res.to_dict()
+    assert max(v.max_abs for v in checks) < 1e-5
