@@ -31,7 +31,9 @@ stop on:
   torch.export) → Gather of the flattened data (onnx2tf lost the grid's rank).
 - static_shape_values (onnx2tf only): shape arithmetic every value of which the static dims fix (a fixed
   sequence length: position ids sliced to Shape(ids)[1]) → constants, and what then has only constant inputs
-  folded (onnx2tf lost such dims when batch stays dynamic).
+  folded (onnx2tf lost such dims when batch stays dynamic). Repeated with constant_reshape_shapes until
+  nothing changes: a reshape target made constant fixes the shapes after it (the TorchScript exporter's
+  channel shuffle in shufflenet: each block's chunk bounds come from the previous block's reshape).
 - partial_shape_inputs (onnx2tf only): an Expand / ConstantOfShape shape fixed in all dims but the dynamic
   ones (a mask broadcast to [batch, 1, S, S]) → Concat of constants and Slices; an Expand becomes an Add of
   zeros of that shape (TensorFlow then keeps the fixed dims); an Expand whose dynamic dims symbolic shape
@@ -138,6 +140,11 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += prepended_tokens(model)
         notes += unflatten_gemm(model)
         notes += constant_reshape_shapes(model)
+        for _ in range(8):  # a reshape made constant fixes the shapes after it: their arithmetic folds in turn
+            more = static_shape_values(model)
+            if not more:
+                break
+            notes += more + constant_reshape_shapes(model)
         notes += collapse_reshapes(model)
         notes += split_unsqueeze(model)
         notes += absorbed_expand(model)
