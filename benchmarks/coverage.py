@@ -96,7 +96,9 @@ def corpus() -> list[dict[str, Any]]:
     out += [{"family": "keras-apps", "name": n, "kind": "keras", "keras": ["app", n]} for n in KERAS_APPS]
     out += [{"family": "keras-own", "name": n, "kind": "keras", "keras": ["own", n]} for n in KERAS_OWN]
     out += [{"family": "text-seq", "name": k, "kind": "text"} for k in TEXT_SEQ]
-    out += [{"family": "vision-extra", "name": n, "kind": "torch", "factory": f, "args": a} for n, f, a in VISION_EXTRA]
+    # ... and the TorchScript exporter's ONNX on to TFLite too (an ONNX from the other exporter: issue 28)
+    out += [{"family": "vision-extra", "name": n, "kind": "torch", "factory": f, "args": a, "ts_tflite": True}
+            for n, f, a in VISION_EXTRA]
     # torchvision's ViT-B/16 as a user traces it (fused attention in the trace), on through ONNX
     out += [{"family": "vision-extra", "name": "vit_b_16-user-trace", "kind": "traced",
              "args": {"arch": "vit_b_16", "size": 224}}]
@@ -254,6 +256,8 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         step("torchscript→onnx", "torch→torchscript", folder / "model.ts.pt", "onnx", folder / "ts.onnx", **data)
         step("ts-onnx→torchscript", "torchscript→onnx", folder / "ts.onnx", "torchscript", folder / "ts_back.ts.pt",
              **data)
+        if entry.get("ts_tflite"):
+            step("ts-onnx→tflite", "torchscript→onnx", folder / "ts.onnx", "tflite", folder / "ts.tflite")
         # litert-torch exports fixed shapes (the ONNX route above keeps the batch dynamic)
         step("torch→tflite", None, ref, "tflite", folder / "litert.tflite", dynamic=False, **src)
     else:
@@ -323,6 +327,8 @@ def execute(entries: list[dict[str, Any]], work: str, jobs: int, executor: str, 
 
 
 def _routes(entry: dict[str, Any]) -> tuple[str, ...]:
+    if entry.get("ts_tflite"):
+        return (*TORCH_ROUTES, "ts-onnx→tflite")
     return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES, "traced": TRACED_ROUTES}.get(entry["kind"], KERAS_ROUTES)
 
 
@@ -364,7 +370,8 @@ def _cpu() -> str:
 def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     order = {f: i for i, f in enumerate(FAMILIES)}
-    routes = {r: i for i, r in enumerate(TORCH_ROUTES + KERAS_ROUTES + FOLDER_ROUTES + TEXT_ROUTES)}
+    routes = {r: i for i, r in enumerate(TORCH_ROUTES + ("ts-onnx→tflite",) + KERAS_ROUTES + FOLDER_ROUTES
+                                         + TEXT_ROUTES)}
     rows = sorted(rows, key=lambda r: (order.get(r["family"], 99), r["model"], routes.get(r["route"], 99)))
     summary = summarize(rows)
     doc = {"schema": "portkit.coverage/1", **meta, "summary": summary, "rows": rows}

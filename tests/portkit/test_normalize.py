@@ -509,3 +509,23 @@ def test_shape_values_behind_a_reshape_made_constant_fold_in_turn():
     again after constant_reshape_shapes (onnx2tf failed on shufflenet's legacy ONNX: tf.nn.convolution)."""
     out, notes = normalize(_shuffle_then_chunk(), tool="onnx2tf")
     assert "Shape" not in _ops(out) and any("equal" in n for n in notes), (_ops(out), notes)
+
+
+def _resized_to_computed_sizes():
+    """interpolate(size=...) under the dynamo exporter: Resize to Concat(Shape(x)[:1], constants), batch
+    dynamic; 3 → 6 (a whole ratio) and 3 → 7 (float32 7/3 would give a size of 6) (issue 28: GhostNetV2)."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"zero1": [0], "one1": [1], "rest6": [2, 6, 6], "rest7": [2, 7, 7]}.items()}
+    attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "zero1", "one1"], ["b"]),
+             helper.make_node("Concat", ["b", "rest6"], ["size6"], axis=0),
+             helper.make_node("Concat", ["b", "rest7"], ["size7"], axis=0),
+             helper.make_node("Resize", ["x", "", "", "size6"], ["y6"], **attrs),
+             helper.make_node("Resize", ["x", "", "", "size7"], ["y7"], **attrs)]
+    return _model(nodes, [_f("x", ["batch", 2, 3, 3])], [_f("y6", ["batch", 2, 6, 6]), _f("y7", ["batch", 2, 7, 7])],
+                  list(c.values()))
+
+
+def test_resize_to_computed_sizes_becomes_scales_or_gathers():
+    out, notes = normalize(_resized_to_computed_sizes(), tool="onnx2tf")
+    assert sorted(_ops(out)) == ["Gather", "Gather", "Resize"] and any("equal" in n for n in notes), notes

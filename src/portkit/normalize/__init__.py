@@ -1,7 +1,7 @@
 """ONNX graph normalisation: rewrite what a wrapped converter cannot take, before it runs.
 
 A package of pass modules, each declaring the tool it serves (TOOL): common (any tool), opset
-(onnx2torch's maximum opset), onnx2torch, shapes and onnx2tf (onnx2tf), check (the onnxruntime check), helpers.
+(onnx2torch's maximum opset), onnx2torch, shapes, onnx2tf and vision (onnx2tf), check (the onnxruntime check), helpers.
 Each rewrite is one small function that changes a ModelProto in place (or returns a new one) and returns a
 note per change. `normalize` runs the rewrites a tool needs, then checks the rewritten model against the
 original with onnxruntime on the same random inputs (dtype- and range-aware: token ids stay below the
@@ -42,6 +42,9 @@ stop on:
   unexpanded).
 - scalar_operands (onnx2tf only): 0-d constant operands of Add/Sub/Mul/Div → shape [1] (onnx2tf's
   re-check of an op with repeated dims took a 0-d constant for a layer).
+- resize_scales (onnx2tf only, vision.py): Resize to sizes computed at run time (batch from Shape) with
+  static spatial dims → constant scales (onnx2tf's tf.image.resize could not read the target size: timm
+  GhostNetV2).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -80,6 +83,7 @@ from .shapes import (
     split_unsqueeze,
     static_shape_values,
 )
+from .vision import resize_scales
 
 __all__ = [
     "absorbed_expand",
@@ -101,6 +105,7 @@ __all__ = [
     "normalize",
     "partial_shape_inputs",
     "prepended_tokens",
+    "resize_scales",
     "restore_hidden_ops",
     "scalar_operands",
     "split_comparisons",
@@ -145,6 +150,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
             if not more:
                 break
             notes += more + constant_reshape_shapes(model)
+        notes += resize_scales(model)
         notes += collapse_reshapes(model)
         notes += split_unsqueeze(model)
         notes += absorbed_expand(model)
