@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -79,20 +80,6 @@ def counting_loop():
                    helper.make_tensor_value_info("steps", F, [4, "batch", 4])], inits, opset=16)
 
 
-def reversed_steps():
-    """ReverseSequence (the backward half of Keras' Bidirectional GRU as tf2onnx writes it) of a time-major
-    [steps, batch, 3] input, every row's first steps-1 steps reversed (lengths computed from the shape)."""
-    inits = [numpy_helper.from_array(np.array([0], np.int64), "zero"),
-             numpy_helper.from_array(np.array([1], np.int64), "one"),
-             numpy_helper.from_array(np.array([2], np.int64), "two")]
-    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "zero", "one"], ["t"]),
-             helper.make_node("Slice", ["s", "one", "two"], ["b"]), helper.make_node("Sub", ["t", "one"], ["n"]),
-             helper.make_node("Expand", ["n", "b"], ["lens"]),
-             helper.make_node("ReverseSequence", ["x", "lens"], ["y"], batch_axis=1, time_axis=0)]
-    return _model(nodes, [helper.make_tensor_value_info("x", F, ["steps", "batch", 3])],
-                  [helper.make_tensor_value_info("y", F, ["steps", "batch", 3])], inits, opset=13)
-
-
 CASES = {
     "lstm-forward": lambda: recurrent("LSTM", "forward", 0, False),
     "lstm-bidirectional-state": lambda: recurrent("LSTM", "bidirectional", 0, True),
@@ -100,7 +87,6 @@ CASES = {
     "gru-forward": lambda: recurrent("GRU", "forward", 0, False),
     "gru-bidirectional-state": lambda: recurrent("GRU", "bidirectional", 0, True),
     "loop": counting_loop,
-    "reverse-sequence": reversed_steps,
 }
 
 
@@ -130,10 +116,12 @@ def test_unsupported_variant_is_named(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layer", ["lstm", "gru"])
+@pytest.mark.parametrize("layer", ["lstm", pytest.param("gru", marks=pytest.mark.skipif(
+    not os.environ.get("PORTKIT_ARCH_ALL"), reason="opt-in: PORTKIT_ARCH_ALL=1 (the Loop is covered by the 'loop' "
+    "case and the corpus' keras-own gru row)"))])
 def test_keras_recurrent_model_to_torchscript(layer, tmp_path):
     """Keras LSTM → ONNX LSTM, Keras GRU → ONNX Loop (tf2onnx / Keras' exporter), then TorchScript,
-    validated against Keras."""
+    validated against Keras (GRU opt-in: PORTKIT_ARCH_ALL=1)."""
     from portkit.workers import call_in_worker
 
     keras_file = call_in_worker("build", "benchmarks.corpus_models", "keras_file", "own", layer,
