@@ -413,3 +413,50 @@ def text_seq_traced(kind: str, out: str) -> str:
         warnings.simplefilter("ignore")
         torch.jit.trace(m, (feeds["input_ids"], feeds["attention_mask"]), check_trace=False).save(out)
     return out
+
+
+# ---------------------------------------------------------------- decoders (causal LMs with their cache)
+
+# family `decoders`: one save_pretrained folder per decoder architecture, tiny but with the structure that
+# goes wrong in cache exports (grouped-query attention: 4 query heads over 2 key/value heads; rotary
+# positions; each architecture's own norms, biases, partial rotary, q/k norms), converted with the
+# cache to onnx / tflite / executorch and judged by greedy generation against transformers' `generate`.
+# Weights: at transformers' default init (std 0.02) the logits spread ~0.16 and GPT-2, Gemma, SmolLM3 and
+# Starcoder2 generate one token over and over (tied embeddings: the last hidden state is mostly the input's
+# embedding, so the input token wins), which proves little about a cache; std 0.1 and an untied head give
+# 5-27 distinct tokens in 32 steps for every architecture, logits spread ~0.8.
+_DEC_INIT = dict(initializer_range=0.1, tie_word_embeddings=False)
+_DEC_COMMON = dict(vocab_size=256, max_position_embeddings=128, use_cache=True, pad_token_id=0, bos_token_id=1,
+                   eos_token_id=2, **_DEC_INIT)
+_DEC_T = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+_GQA = dict(num_key_value_heads=2)
+# names end in -kv: `--only NAME` also matches text-seq's one-pass gpt2, llama, ...
+DECODERS: dict[str, tuple[str, str, dict[str, Any]]] = {  # name -> (model class, config class, config fields)
+    "gpt2-kv": ("GPT2LMHeadModel", "GPT2Config", dict(vocab_size=256, n_positions=128, n_embd=64, n_layer=2,
+                                                   n_head=4, bos_token_id=1, eos_token_id=2, **_DEC_INIT)),
+    "llama-kv": ("LlamaForCausalLM", "LlamaConfig", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "qwen2-kv": ("Qwen2ForCausalLM", "Qwen2Config", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    # multi-query attention here (one key/value head), grouped-query elsewhere
+    "mistral-kv": ("MistralForCausalLM", "MistralConfig", dict(num_key_value_heads=1, sliding_window=None,
+                                                            **_DEC_COMMON, **_DEC_T)),
+    "phi-kv": ("PhiForCausalLM", "PhiConfig", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "gemma-kv": ("GemmaForCausalLM", "GemmaConfig", dict(**_GQA, head_dim=16, **_DEC_COMMON, **_DEC_T)),
+    "qwen3-kv": ("Qwen3ForCausalLM", "Qwen3Config", dict(**_GQA, head_dim=16, **_DEC_COMMON, **_DEC_T)),
+    "phi3-kv": ("Phi3ForCausalLM", "Phi3Config", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "olmo2-kv": ("Olmo2ForCausalLM", "Olmo2Config", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "smollm3-kv": ("SmolLM3ForCausalLM", "SmolLM3Config", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "granite-kv": ("GraniteForCausalLM", "GraniteConfig", dict(**_GQA, **_DEC_COMMON, **_DEC_T)),
+    "starcoder2-kv": ("Starcoder2ForCausalLM", "Starcoder2Config", dict(**_GQA, sliding_window=None, **_DEC_COMMON,
+                                                                     **_DEC_T)),
+}
+
+
+def decoder_folder(kind: str, out: str) -> str:
+    """Write the tiny `kind` decoder as a save_pretrained folder (seeded random weights); returns its path."""
+    _seed()
+    import transformers as tr
+
+    model_cls, config_cls, fields = DECODERS[kind]
+    model = getattr(tr, model_cls)(getattr(tr, config_cls)(**fields)).eval()
+    model.save_pretrained(out)
+    return out

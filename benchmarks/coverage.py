@@ -42,12 +42,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.corpus_models import (  # noqa: E402
-    KERAS_APPS, KERAS_EXTRA, KERAS_OWN, SEQ, TEXT_SEQ, VISION_EXTRA)
+from benchmarks.corpus_models import DECODERS, KERAS_APPS, KERAS_EXTRA, KERAS_OWN, SEQ, TEXT_SEQ, VISION_EXTRA  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FAMILIES = ("torchvision", "timm", "hf", "keras-apps", "keras-own", "hf-folders", "timm-folders", "text-seq",
-            "vision-extra", "keras-extra")
+            "vision-extra", "keras-extra", "decoders")
 TORCH_ROUTES = ("torch→onnx", "onnx→tflite", "onnx→torchscript", "torch→torchscript", "torchscript→onnx",
                 "ts-onnx→torchscript", "torch→tflite")
 TRACED_ROUTES = ("torchscript→onnx", "ts-onnx→torchscript")  # a user's own trace (kind "traced")
@@ -64,6 +63,11 @@ FOLDER_TARGETS = {"hf→onnx": ("onnx", "model.onnx"), "hf→tflite": ("tflite",
 # batch and sequence dynamic, each ONNX on to TFLite and TorchScript
 TEXT_ROUTES = tuple(f"{src}@{axes}{leg}" for axes in ("seq16", "dyn") for src in ("dynamo", "legacy")
                     for leg in ("→onnx", "→tflite", "→torchscript"))
+# causal LMs (family decoders): the save_pretrained folder converted with its key/value cache (the default),
+# each row judged by greedy generation (32 tokens from 3 prompts) against transformers' own `generate`
+DECODER_ROUTES = ("lm→onnx", "lm→tflite", "lm→executorch")
+DECODER_TARGETS = {"lm→onnx": ("onnx", "model.onnx"), "lm→tflite": ("tflite", "model.tflite"),
+                   "lm→executorch": ("executorch", "model.pte")}
 REF = "benchmarks.corpus_models"
 # The documented looser bound the issue allows where a runtime's arithmetic requires it: TensorFlow's own
 # SavedModel of keras.applications ResNet50 (graph-mode kernels and fusions) differs from eager Keras by
@@ -106,6 +110,7 @@ def corpus() -> list[dict[str, Any]]:
     hf_kinds, timm_kinds = _folder_kinds()
     out += [{"family": "hf-folders", "name": k, "kind": "folder"} for k in hf_kinds]
     out += [{"family": "timm-folders", "name": k, "kind": "folder"} for k in timm_kinds]
+    out += [{"family": "decoders", "name": k, "kind": "decoder"} for k in DECODERS]
     return _round_robin(out)
 
 
@@ -153,6 +158,9 @@ def _row(entry: dict[str, Any], route: str, t0: float, result: Any = None, error
         # a causal LM's cache route is judged by generation (GenerationCheck: tokens per prompt), which has
         # no per-output spread over inputs
         spreads = [s for v in checks for s in getattr(v, "output_spread", {}).values()]
+        generated = [f"{p.identical}/{p.steps}" for v in checks for p in getattr(v, "prompts", [])]
+        if generated:  # identical greedy steps per prompt
+            row["tokens"] = generated
         row["output_spread"] = min(spreads) if spreads else None
         notes = list(result.output.record.normalised)
         if notes:
@@ -191,7 +199,21 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         if res.passed:
             made[route] = Path(res.output.location)
 
-    if entry["kind"] == "folder":
+    if entry["kind"] == "decoder":
+        from portkit.workers import shared_pool
+
+        t0 = time.perf_counter()
+        ckpt = folder / entry["name"]
+        with shared_pool() as pool:  # one warm torch worker: the model loads once for the three exports
+            try:
+                pool.get("torch").call_as(f"save {entry['name']}", REF, "decoder_folder", entry["name"], str(ckpt))
+            except Exception as e:  # noqa: BLE001 - recorded as failed rows
+                rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in DECODER_ROUTES]
+                return rows
+            for route in DECODER_ROUTES:
+                to, name = DECODER_TARGETS[route]
+                step(route, None, ckpt, to, folder / name)
+    elif entry["kind"] == "folder":
         from portkit.workers import shared_pool
 
         t0 = time.perf_counter()
@@ -329,7 +351,8 @@ def execute(entries: list[dict[str, Any]], work: str, jobs: int, executor: str, 
 def _routes(entry: dict[str, Any]) -> tuple[str, ...]:
     if entry.get("ts_tflite"):
         return (*TORCH_ROUTES, "ts-onnx→tflite")
-    return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES, "traced": TRACED_ROUTES}.get(entry["kind"], KERAS_ROUTES)
+    return {"torch": TORCH_ROUTES, "folder": FOLDER_ROUTES, "traced": TRACED_ROUTES,
+            "decoder": DECODER_ROUTES}.get(entry["kind"], KERAS_ROUTES)
 
 
 # ---------------------------------------------------------------- reports
@@ -371,7 +394,7 @@ def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     order = {f: i for i, f in enumerate(FAMILIES)}
     routes = {r: i for i, r in enumerate(TORCH_ROUTES + ("ts-onnx→tflite",) + KERAS_ROUTES + FOLDER_ROUTES
-                                         + TEXT_ROUTES)}
+                                         + TEXT_ROUTES + DECODER_ROUTES)}
     rows = sorted(rows, key=lambda r: (order.get(r["family"], 99), r["model"], routes.get(r["route"], 99)))
     summary = summarize(rows)
     doc = {"schema": "portkit.coverage/1", **meta, "summary": summary, "rows": rows}

@@ -180,7 +180,7 @@ async def infer(state: ServerState, name: str, version: str | None, scope: dict,
                 req = await asyncio.to_thread(decode_request, body, header_length, m.signature, name)
             else:
                 req = decode_request(body, header_length, m.signature, name)
-            outputs = await m.infer(req.inputs)
+            outputs = await m.infer(req.inputs, req.parameters)
             payload, json_size = encode_response(m.name, m.version, req, outputs)
         except ProtocolError as e:
             status = e.status

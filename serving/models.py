@@ -131,7 +131,8 @@ class ServedModel:
     def close(self) -> None:
         self.runner.close()
 
-    async def infer(self, feeds: Feeds) -> Feeds:
+    async def infer(self, feeds: Feeds, parameters: dict[str, Any] | None = None) -> Feeds:
+        """The model's outputs for `feeds` (request parameters are not read: a tensor model has none)."""
         if self.batcher is None:
             raise RuntimeError(f"model '{self.name}' was not started")
         return await self.batcher.submit(feeds)
@@ -213,11 +214,16 @@ def _note(text: str) -> None:
     print(f"portkit: {text}", file=sys.stderr)
 
 
-def load_models(sources: list[ModelSource], options: ServeOptions) -> dict[str, ServedModel]:
-    models: dict[str, ServedModel] = {}
+def load_models(sources: list[ModelSource], options: ServeOptions) -> dict[str, Any]:
+    """A ServedModel per source, or a GenerativeModel for a causal LM exported with its cache (text
+    generation: token ids in, generated ids out; serving.generate)."""
+    from .generate import GenerativeModel, generative
+
+    models: dict[str, Any] = {}
     try:
         for s in sources:
-            models[s.name] = ServedModel(s, options, sources)
+            art = generative(str(s.path)) if s.format in (Format.ONNX, Format.TFLITE, Format.EXECUTORCH) else None
+            models[s.name] = GenerativeModel(s, art, options) if art is not None else ServedModel(s, options, sources)
     except BaseException:
         for m in models.values():
             m.close()

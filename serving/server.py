@@ -115,6 +115,10 @@ def serve(
     loaded = load_models(sources, opts)  # in this process: a bad model is a one-line error, not a traceback
     say = log or (lambda _msg: None)
     for m in loaded.values():
+        if getattr(m, "generates", False):
+            held = f"up to {m.capacity} positions" if m.capacity else "a dynamic cache"
+            say(f"model '{m.name}' ({m.source.format.value}, {m.runtime}): text generation with its cache, {held}")
+            continue
         batching = (
             f"dynamic batching up to {m.max_batch} within {opts.max_delay_ms:g} ms"
             if m.max_batch > 1

@@ -246,3 +246,43 @@ def test_a_cache_longer_than_the_context_is_exit_2_and_writes_nothing(llama, d):
     proc = run_cli("convert", str(llama), "--to", "tflite", "--cache-length", "4096", "-o", str(out))
     assert proc.returncode == 2, proc.stderr
     assert "longer than the model's context of 128" in proc.stderr and not out.exists()
+
+
+def test_serve_answers_text_generation_over_the_open_inference_protocol(converted, pte, made):
+    """`portkit serve tiny-llama.onnx tiny-llama.pte` on a real socket, asked by the real tritonclient: token
+    ids in, `max_new_tokens` as a request parameter, transformers' own greedy tokens out (onnxruntime in the
+    server's process, ExecuTorch in its warm worker); what a model cannot hold is a one-line 400 and the
+    server goes on answering."""
+    tritonclient_http = pytest.importorskip("tritonclient.http")
+    pytest.importorskip("uvicorn")
+    import httpx
+
+    from portkit.serving import start
+
+    with start([f"lm={converted[0]}", f"pte={pte[0]}"]) as srv:
+        client = tritonclient_http.InferenceServerClient(srv.url, network_timeout=120)
+        meta = client.get_model_metadata("pte")
+        assert meta["inputs"] == [{"name": "input_ids", "datatype": "INT64", "shape": [-1, -1]}]
+        assert meta["outputs"][0]["name"] == "output_ids" and meta["platform"] == "executorch"
+        ids = tritonclient_http.InferInput("input_ids", [1, len(PROMPT)], "INT64")
+        ids.set_data_from_numpy(np.asarray([PROMPT], np.int64))
+        for name in ("lm", "pte"):
+            got = client.infer(name, [ids], parameters={"max_new_tokens": STEPS}).as_numpy("output_ids")
+            assert got.tolist() == [made[1]], name
+        short = client.infer("lm", [ids]).as_numpy("output_ids")  # the default: 16 new tokens
+        assert short.tolist() == [made[1][:16]]
+        client.close()
+
+        url = f"http://{srv.url}/v2/models"
+        bad = {("pte", len(PROMPT), 60): "at most 51",  # 13 + 60 > the program's 64 static-cache slots
+               ("lm", 129, 1): "too long for model 'lm'",  # past the context of 128 (the export's sidecar)
+               ("lm", 3, 0): "max_new_tokens must be a positive integer"}
+        for (name, n, steps), text in bad.items():
+            body = {"inputs": [{"name": "input_ids", "datatype": "INT64", "shape": [1, n], "data": [5] * n}],
+                    "parameters": {"max_new_tokens": steps}}
+            r = httpx.post(f"{url}/{name}/infer", json=body, timeout=60)
+            assert r.status_code == 400 and text in r.json()["error"] and "\n" not in r.json()["error"], r.text
+        body = {"inputs": [{"name": "input_ids", "datatype": "INT64", "shape": [2, 3], "data": [5, 6, 7, 1, 2, 3]}],
+                "parameters": {"max_new_tokens": 4}}
+        r = httpx.post(f"{url}/lm/infer", json=body, timeout=60)  # each row is a prompt
+        assert r.status_code == 200 and r.json()["outputs"][0]["shape"] == [2, 4]

@@ -7,6 +7,7 @@
     litert      TFLite: litert-torch's generative prefill/decode export (torch worker) and a LiteRT greedy
                 runner (tf worker)
     runners     the greedy loop and the onnxruntime runner (in this process)
+    generators  a runner by kind (bench, serve); the runners `portkit serve` keeps open across requests
     check       validation by generation: tokens, first divergence, per-step logits errors
     convert     `portkit convert` for a causal LM: export, one-pass logits check, generation check
 

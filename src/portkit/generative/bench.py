@@ -30,6 +30,7 @@ import numpy as np
 
 from ..artifact import HopRecord
 from ..errors import BadInput
+from .generators import open_generator
 
 __all__ = ["DECODE", "LENGTHS", "GenBenchResult", "GenMeasurement", "bench_generative", "generative_models",
            "measure"]
@@ -66,30 +67,6 @@ def _reset_peak() -> bool:
         return False
 
 
-def _open(kind: str, location: str, metadata: dict[str, Any], threads: int | None) -> Any:
-    if kind == "torch":
-        from .source import TorchGenerator
-
-        return TorchGenerator(location, metadata, threads)
-    if kind == "onnx":
-        from .runners import OrtGenerator
-
-        return OrtGenerator(location, threads)
-    if kind == "onnx-nocache":
-        from .runners import OnePassOrtGenerator
-
-        return OnePassOrtGenerator(location, threads)
-    if kind == "executorch":
-        from .executorch import PteGenerator
-
-        return PteGenerator(location, threads)
-    if kind == "tflite":
-        from .litert import LiteRtGenerator
-
-        return LiteRtGenerator(location, threads)
-    raise BadInput(f"no generate runner for {kind}")
-
-
 def _capacity(gen: Any, given: int | None) -> int | None:
     """Positions the model holds: a static cache's slots, else the context the parent read, else the model's."""
     own = getattr(gen, "cache_length", None)
@@ -113,7 +90,7 @@ def measure(kind: str, location: str, metadata: dict[str, Any], lengths: Sequenc
     base = _status_kb("VmRSS")
     peak_reset = _reset_peak()
     t = time.perf_counter()
-    gen = _open(kind, location, metadata, threads)
+    gen = open_generator(kind, location, metadata, threads)
     load_s = time.perf_counter() - t
     vocab = int(np.asarray(gen.step(np.zeros((1, 1), np.int64), True)).shape[-1])  # also the first warm-up
     cap = _capacity(gen, capacity)

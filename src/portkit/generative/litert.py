@@ -40,6 +40,10 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
             quantization_recipe=None, bundle_litert_lm=False, keep_temporary_files=True)
         # export_text_prefill_decode_model switches the (copied) model to litert-torch's attention itself
         config = model.config
+        if getattr(config, "num_key_value_heads", None) is None:
+            # litert-torch sizes its cache by num_key_value_heads, which configs without grouped-query
+            # attention (GPT-2: n_head) do not have; there every head has its own key/value head
+            config.num_key_value_heads = config.num_attention_heads
         arts = export_lib.SourceModelArtifacts(model=model, model_config=config, text_model_config=config,
                                                tokenizer=None)
         cfg = export_lib.update_export_config(cfg, arts)

@@ -128,3 +128,4 @@ class OnePassOrtGenerator:
 
     def close(self) -> None:
         self.ids = np.zeros((1, 0), np.int64)
+
