@@ -95,17 +95,26 @@ def reference(location: str, metadata: dict[str, Any], prompts: list[list[int]],
     model = load_lm(location, metadata)
     gen = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=steps, min_new_tokens=0,
                            eos_token_id=None, pad_token_id=0, use_cache=True)
+    # `generate` fills the values a config leaves None from the model's own generation config, so eos=None
+    # alone would still stop at the model's end-of-sequence token (a GPT-2 prompt then checked 11 steps of
+    # 32); the runners generate every step, so the reference must too
+    own = model.generation_config
+    saved_eos = own.eos_token_id
+    own.eos_token_id = None
     results = []
-    with torch.no_grad():
-        for prompt in prompts:
-            ids = torch.tensor([prompt], dtype=torch.int64)
-            mask = torch.ones_like(ids)
-            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen,
-                                 output_logits=True, return_dict_in_generate=True)
-            one_pass = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0]
-            results.append({"tokens": out.sequences[0, len(prompt):].tolist(),
-                            "logits": np.stack([s[0].float().numpy() for s in out.logits]),
-                            "prefill": one_pass.float().numpy()})
+    try:
+        with torch.no_grad():
+            for prompt in prompts:
+                ids = torch.tensor([prompt], dtype=torch.int64)
+                mask = torch.ones_like(ids)
+                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen,
+                                     output_logits=True, return_dict_in_generate=True)
+                one_pass = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[0]
+                results.append({"tokens": out.sequences[0, len(prompt):].tolist(),
+                                "logits": np.stack([s[0].float().numpy() for s in out.logits]),
+                                "prefill": one_pass.float().numpy()})
+    finally:
+        own.eos_token_id = saved_eos
     return results
 
 
