@@ -38,6 +38,9 @@ def test_corpus_has_what_the_issue_asks_for():
     assert {"ghostnetv2_100", "edgenext_xx_small", "efficientvit_b0", "tiny_vit_5m_224", "swin_t@224",
             "shufflenet_v2_x0_5@64", "vit_b_16-user-trace"} <= set(by["vision-extra"])
     assert {"mha-block", "conv2d-transpose", "bidirectional-gru"} <= set(by["keras-extra"])
+    # decoders with their key/value cache (issue 25): ≥ 6 families, each on onnx / tflite / executorch
+    assert {"gpt2-kv", "llama-kv", "qwen2-kv", "mistral-kv", "phi-kv", "gemma-kv"} <= set(by["decoders"])
+    assert coverage.DECODER_ROUTES == ("lm→onnx", "lm→tflite", "lm→executorch")
     assert len({(e["family"], e["name"]) for e in entries}) == len(entries)
     # round robin: the first models cover every family, so a run cut short still does
     assert {e["family"] for e in entries[:len(coverage.FAMILIES)]} == set(coverage.FAMILIES)
