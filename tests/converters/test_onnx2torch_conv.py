@@ -55,7 +55,8 @@ def test_keras_spellings_to_torchscript(tmp_path):
     src = tmp_path / "ct.onnx"
     onnx.save(conv_transposes(), src)
     shapes = [o.shape for o in ort.InferenceSession(str(src)).run(None, {"x": np.ones((1, 3, 6, 7), np.float32)})]
-    assert shapes == [(1, 4, 12, 14), (1, 4, 12, 14), (1, 4, 13, 7), (1, 3, 6, 7)]  # what ONNX defines, onnxruntime computes
+    # what ONNX defines, onnxruntime computes
+    assert shapes == [(1, 4, 12, 14), (1, 4, 12, 14), (1, 4, 13, 7), (1, 3, 6, 7)]
     res = portkit.convert(src, "torchscript", tmp_path / "ct.ts.pt")
     checks = [h.validation for h in res.hops if h.validation is not None]
     assert res.passed and checks, res.to_dict()
