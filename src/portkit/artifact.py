@@ -40,6 +40,9 @@ class HopRecord:
     input_ranges: dict[str, Any] = field(default_factory=dict)  # valid [low, high) of integer inputs
     input_notes: tuple[str, ...] = ()  # what a hop inferred about the inputs (TorchScript int dtypes)
     channels_last_inputs: tuple[str, ...] = ()  # inputs tf2onnx kept NHWC (a later onnx2tf leaves them)
+    keras_flavour: str | None = None  # the Keras a TF-side hop loaded the model with (keras 3, tf_keras)
+    converted_from: str | None = None  # the format a .pt2 was exported from (torchscript) when not eager
+    max_batch: int | None = None  # the largest batch an ExecuTorch program's memory plan takes (dynamic)
     route: Any = None  # the route that produced it (conversion results)
     validation: str | None = None  # "passed" / "FAILED" of the conversion's validation
     # what the command said about the model (loading options and inputs: portkit.conversion.source_artifact)
@@ -54,6 +57,8 @@ class HopRecord:
     # what the mobile/web steps recorded (portkit.prep)
     float_model: str | None = None  # the float model a quantized one came from (size comparison)
     size: dict[str, Any] | None = None  # {before_bytes, after_bytes, ratio, ...} of a quantize/optimise step
+    quantization: dict[str, Any] | None = None  # how a quantize step quantized ({mode, weights, ...})
+    optimized: dict[str, Any] | None = None  # an optimise step's {steps, nodes_before, nodes_after}
     keep_float: dict[str, Any] | None = None  # --keep-float: the layers kept float, sensitivity, costs
     sensitivity: dict[str, Any] | None = None  # a quantizing hop's per-layer ranking (--keep-float auto)
     operator_config: str | None = None  # the ORT operator config written beside an .ort model

@@ -22,7 +22,7 @@ from .hops import HopResult, hop_paths, hop_view, relative_to_source, remove, ru
 from .options import ConvertOptions, ValidateOptions, static_batch
 from .signature import InputSpec, merge_input_specs
 from .validation import ValidationResult
-from .workers import WorkerPool, command_pool
+from .workers import WorkerPool, command_pool, warm
 
 __all__ = ["ConversionResult", "HopResult", "convert", "default_output", "source_artifact"]
 
@@ -475,7 +475,7 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     from functools import partial
 
     from .prep.steps import hop_label, hop_tool, post_route_steps, quant_summary
-    from .runtimes import open_runner
+    from .runtimes import open_runner, warm_imports
 
     steps = post_route_steps(route[-1].target if route else src.format, opts)
     hops_to_run: Route = (*route, *steps)
@@ -486,6 +486,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     # the command's warm worker per framework: the hop that loaded torch (or TF) also runs the reference
     # side of its validation, instead of a second process importing the framework again
     open_runner = partial(open_runner, pool=pool)
+    # validation runs ONNX in this process once the worker's hop returns: import onnxruntime meanwhile
+    warming = warm(*warm_imports([src.format, *(e.target for e in hops_to_run)])) if validate else None
     current = src
     key: tuple[str, ...] = ()
     warned: set[str] = set()
@@ -541,6 +543,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     finally:
         for r in runners.values():
             r.close()
+        if warming is not None:
+            warming.join()
     return ConversionResult(src, current, [route_text(hops_to_run)], hops, e2e)
 
 

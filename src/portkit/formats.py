@@ -4,15 +4,14 @@ from __future__ import annotations
 import enum
 import json
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInput
 
-__all__ = ["FORMATS", "Format", "FormatInfo", "Quantize", "is_reference", "model_file", "quantizable", "sniff",
-           "suggest"]
+__all__ = ["FORMATS", "Format", "FormatInfo", "Quantize", "family_guess", "is_reference", "model_file", "quantizable",
+           "sniff", "suggest"]
 
 
 class Format(str, enum.Enum):
@@ -218,6 +217,26 @@ def sniff(location: str | Path) -> Format:
                    path=path, hint="check that the file is complete and is a model")
 
 
+def family_guess(text: str) -> str | None:
+    """The worker family a model's runtime probably runs in, from its name alone (a folder by its marker
+    files), without reading the model: what the command line prestarts a worker by (portkit.workers.prestart).
+    The format itself is still sniffed by content later; a wrong guess only costs a worker killed unused."""
+    if is_reference(text):
+        return FORMATS[Format.TORCH].family
+    path = Path(text)
+    try:
+        if path.is_dir():
+            found = _detected(path, b"", folder=True)
+            return found.info.family if found is not None else None
+    except (BadInput, OSError):
+        return None
+    if not path.is_file():
+        return None
+    suffix = path.suffix.lower()
+    suffix = {".pth": ".pt", ".hdf5": ".h5"}.get(suffix, suffix)
+    return next((f.info.family for f in Format if not f.info.folder and f.info.suffix == suffix), None)
+
+
 def _detected(path: Path, head: bytes, *, folder: bool) -> Format | None:
     """The first format whose row recognises this folder or file on its own (FormatInfo.detect)."""
     return next((f for f in Format if f.info.folder == folder and f.info.detect and f.info.detect(path, head)), None)
@@ -240,6 +259,8 @@ def _sniff_h5(path: Path) -> Format:
 
 
 def _sniff_zip(path: Path) -> Format:
+    import zipfile  # here: the command line reads this module before it prestarts a worker
+
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()

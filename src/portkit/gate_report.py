@@ -10,10 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .errors import ValidationFailed
-from .stats import bootstrap_ci
 
 __all__ = ["CONFIDENCE", "GateFailed", "GateReport", "GateVerdict", "agreement_of", "ci_text", "error_of",
            "latency_series", "series_label", "validation_of"]
@@ -148,7 +145,11 @@ def latency_series(result: Any) -> list[dict[str, Any]]:
     for m in result.measurements:
         d = m.to_dict()
         ci = {"p50": list(m.stats.median_ci95)}
-        if m.samples_ns:
+        if m.samples_ns:  # numpy only here: `portkit convert` reads the gate flags without it
+            import numpy as np
+
+            from .stats import bootstrap_ci
+
             ci["p99"] = list(bootstrap_ci(np.asarray(m.samples_ns) / 1e6, 99, CONFIDENCE))
         d["ci_ms"] = ci
         out.append(d)

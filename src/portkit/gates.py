@@ -31,6 +31,7 @@ from .gate_report import (
     series_label,
     validation_of,
 )
+from .options import check_rules, flag_of, option, rules_of
 
 __all__ = [
     "Gates",
@@ -53,28 +54,42 @@ LATENCY_STATS = ("p50", "p99")
 
 @dataclass(frozen=True)
 class Gates:
-    """Limits. None: not gated. `max_regression` is in percent and needs `baseline`."""
+    """Limits. None: not gated. `max_regression` is in percent and needs `baseline`. Each field with a `help`
+    is a flag of the commands that can measure it (portkit.commands._gates), generated from its definition
+    as the options' flags are (portkit.options.option)."""
 
-    max_error: float | None = None  # max |diff| against the source
-    min_agreement: float | None = None  # top-1 (argmax) agreement, 0..1
-    max_latency_ms: float | None = None
+    max_error: float | None = option(None, ge=0,  # max |diff| against the source
+                                     help="Gate: fail (exit 1) when max |diff| against the source exceeds this.")
+    min_agreement: float | None = option(None, ge=0, le=1,  # top-1 (argmax) agreement
+                                         help="Gate: fail when top-1 agreement is below this (0..1).")
+    # the command line's "5" (p50) or "p99=8" is parsed by Gates.of (parse_latency)
+    max_latency_ms: float | None = option(None, ge=0, cli_type=str,
+                                          help="Gate: p50 latency limit in ms, or p99=N; fails only when the whole "
+                                               "95% CI is above it.")
     latency_stat: str = "p50"  # p50 or p99
-    max_size_mb: float | None = None
-    baseline: str | None = None  # an earlier --json result or run manifest
-    max_regression: float | None = None  # percent, against `baseline`
+    max_size_mb: float | None = option(None, ge=0,
+                                       help="Gate: fail when the model is larger than this (MB, 1e6 bytes).")
+    baseline: str | None = option(None, cli_type=Path,  # kept as text, as a --json result spells it
+                                  help="Gate: an earlier --json result or run manifest to compare with.")
+    max_regression: float | None = option(None, ge=0,
+                                          help="Gate: allowed regression against --baseline, in percent.")
 
     def __post_init__(self) -> None:
+        if isinstance(self.baseline, Path):
+            object.__setattr__(self, "baseline", str(self.baseline))
         if self.latency_stat not in LATENCY_STATS:
             raise BadInput(f"unknown latency statistic '{self.latency_stat}'", hint="use p50 or p99")
-        for name in ("max_error", "max_latency_ms", "max_size_mb", "max_regression"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, float)) or v < 0 or math.isnan(v)):
-                raise BadInput(f"gate {name} must be a number ≥ 0, got {v!r}")
+        for f in fields(self):  # the API and recipes may hand anything: the rules below compare numbers
+            v = getattr(self, f.name)
+            if "ge" in rules_of(f) and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                                          or math.isnan(v)):
+                raise BadInput(f"gate {f.name} must be a number, got {v!r}", hint=f"e.g. {flag_of(f)} 1")
         if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
             raise BadInput(
                 f"gate min_agreement must be between 0 and 1, got {self.min_agreement}",
                 hint="e.g. 0.95 for 95 % top-1 agreement",
             )
+        check_rules(self)  # each field's rules (ge=0), as every options dataclass
         if (self.baseline is None) != (self.max_regression is None):
             raise BadInput(
                 "--baseline and --max-regression go together",

@@ -24,15 +24,15 @@ from typing import Any, NoReturn
 
 from .errors import ConversionFailed, InternalError, PortkitError
 
-__all__ = ["TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "command_pool", "exit_now",
-           "family_of", "raised_by_portkit", "shared_pool", "show_output", "shutdown"]
+__all__ = ["PRELOAD", "TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "command_pool",
+           "exit_now", "family_of", "prestart", "raised_by_portkit", "shared_pool", "show_output", "shutdown", "warm"]
 
 
 class WorkerCrashed(ConversionFailed):
     """The worker process died (segfault, out of memory, os._exit)."""
 
 
-def _serve(conn: Any) -> None:  # runs in the child
+def _serve(conn: Any, preload: tuple[str, ...] = ()) -> None:  # runs in the child
     # stdout belongs to the parent's results (`--json` alone there). What libraries print (TensorFlow's
     # "Saved artifact at ...", LiteRT's C++ INFO lines, torch.export's graph dumps on failure) is chatter
     # that would bury portkit's one-line messages: dropped at the file-descriptor level (stdout and
@@ -57,6 +57,11 @@ def _serve(conn: Any) -> None:  # runs in the child
         import warnings
 
         warnings.filterwarnings("ignore")
+    for module in preload:  # a prestarted worker imports its framework while the parent still parses
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the task that needs it imports it again and reports the error
+            pass
     while True:
         try:
             msg = conn.recv()
@@ -92,19 +97,23 @@ def show_output() -> None:
     os.dup2(_STDERR, 2)
 
 
-def exit_now() -> NoReturn:
-    """End the child without the interpreter's teardown: with torch + litert-torch (or TensorFlow) loaded,
+def exit_now(code: int = 0) -> NoReturn:
+    """End the process without the interpreter's teardown: with torch + litert-torch (or TensorFlow) loaded,
     freeing every module takes 2-3 s that the parent waits for in `close()` (measured: 2.3-2.8 s against
-    0.14 s). The atexit handlers still run (temp folders of weakref finalizers, multiprocessing's own
-    clean-up); the results already went through the pipe and hops write their files before returning.
+    0.14 s); the command line's own process ends so too (portkit.cli.run: numpy, onnxruntime, typer). The
+    atexit handlers still run (temp folders of weakref finalizers, multiprocessing's own clean-up, logging's
+    flush); the results already went through the pipe and hops write their files before returning.
     benchmarks/bench_process.py ends its bare script with this same function, so ratios compare like with like."""
     import atexit
     import sys
 
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`portkit ... | head`), a closed stream
+            pass
+    os._exit(code)
 
 
 def raised_by_portkit(e: BaseException) -> bool:
@@ -136,11 +145,13 @@ def _rebuild(module: str, qualname: str, state: dict[str, Any]) -> PortkitError:
 class Worker:
     """A spawned child process that runs `module.function(*args, **kwargs)` calls in turn."""
 
-    def __init__(self, label: str = "worker") -> None:
+    def __init__(self, label: str = "worker", preload: tuple[str, ...] = ()) -> None:
+        """`preload`: modules the child imports before it waits for its first call."""
         self.label = label
+        self.preload = preload
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name=f"portkit-{label}")
+        self._proc = ctx.Process(target=_serve, args=(child, preload), daemon=True, name=f"portkit-{label}")
         self._proc.start()
         child.close()
 
@@ -202,6 +213,12 @@ class Worker:
                 self._proc.join()
         self._conn.close()
 
+    def kill(self) -> None:
+        """End the child now, whatever it is doing (a prestarted worker nobody took: it ran no task)."""
+        self._proc.kill()
+        self._proc.join()
+        self._conn.close()
+
     def __enter__(self) -> Worker:
         return self
 
@@ -240,7 +257,7 @@ class WorkerPool:
         if w is None or not w.alive:
             if w is not None:
                 w.close()
-            w = self._workers[family] = Worker(f"{family} worker")
+            w = self._workers[family] = _PRESTARTED.pop(family, None) or Worker(f"{family} worker")
         return w
 
     def close(self) -> None:
@@ -253,6 +270,45 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# What a worker of each family imports first when it is started ahead of its first task (prestart)
+PRELOAD = {"torch": ("torch",), "tf": ("tensorflow",)}
+_PRESTARTED: dict[str, Worker] = {}  # started by prestart(), until the first pool asks for that family
+
+
+def prestart(families: Any) -> None:
+    """Start a worker per family now and let it import its framework, for the first WorkerPool to take.
+
+    The command line calls this first thing for a command whose source is a framework model, so the
+    worker's Python start and `import torch` (the bulk of a small conversion) run while the parent is still
+    importing its own modules and parsing, instead of after. A worker nobody takes is killed by shutdown()."""
+    for family in families:
+        if family in PRELOAD and family not in _PRESTARTED:
+            _PRESTARTED[family] = Worker(f"{family} worker", preload=PRELOAD[family])
+
+
+_WARMING: list[Any] = []  # threads of warm(), joined by shutdown()
+
+
+def warm(*modules: str) -> Any:
+    """Import `modules` in this process on a background thread and return the thread (join it before
+    leaving). For what the parent needs once a worker call returns (onnxruntime for validation, rich for the
+    result table): the parent only waits on the pipe meanwhile, so the imports cost no time on the command's
+    path. A module that fails to import here is imported again, with its error, where it is needed."""
+    import threading
+
+    def _import() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - reported by the import that needs it
+                pass
+
+    t = threading.Thread(target=_import, name="portkit-warm", daemon=True)
+    t.start()
+    _WARMING.append(t)
+    return t
 
 
 _SHARED: list[WorkerPool] = []  # the pool of an enclosing shared_pool(), innermost last
@@ -282,9 +338,15 @@ def command_pool() -> Iterator[WorkerPool]:
 
 
 def shutdown() -> None:
-    """Stop multiprocessing's resource tracker (the first spawn starts it) and reap it, so that nothing
-    portkit started outlives the command: without this it lingers in the caller's process group."""
+    """Kill the prestarted workers nobody took, and stop multiprocessing's resource tracker (the first spawn
+    starts it) and reap it, so that nothing portkit started outlives the command: without this it lingers
+    in the caller's process group."""
     from multiprocessing import resource_tracker
+
+    while _PRESTARTED:
+        _PRESTARTED.popitem()[1].kill()
+    while _WARMING:  # no thread may be mid-import while the interpreter ends
+        _WARMING.pop().join()
 
     tracker = getattr(resource_tracker, "_resource_tracker", None)
     if tracker is not None and getattr(tracker, "_pid", None) is not None:

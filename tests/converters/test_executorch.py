@@ -67,7 +67,7 @@ def test_pte_int8_cnn(tmp_path):
     calib = str(SAMPLES / "digits_calib.npz")
     r = portkit.convert(DIGITS, "executorch", tmp_path / "q8.pte", weights=str(SAMPLES / "digits_cnn.pt"),
                         quantize="int8", calibration=calib)
-    assert r.passed and r.output.metadata["quantized"] == "int8"
+    assert r.passed and r.output.record.quantized == "int8"
     assert r.hops[0].validation.criteria == "quantized:int8"
     assert r.output.size_bytes() < 0.5 * (SAMPLES / "digits_cnn.pt").stat().st_size
 
@@ -84,7 +84,7 @@ def test_pte_runs_batches_beyond_its_planned_memory(digits_pte):
     """ExecuTorch plans memory for fewer rows than the export's bound (15 of 64 for this CNN); the runner
     runs larger batches in parts, and says the bound when benchmarking past it."""
     _, r = digits_pte
-    planned = r.output.metadata["max_batch"]
+    planned = r.output.record.max_batch
     assert isinstance(planned, int) and planned >= 2
     v = portkit.validate(DIGITS, r.output.location, reference_options={"weights": str(SAMPLES / "digits_cnn.pt")},
                          batches=[planned + 1, 3 * planned])

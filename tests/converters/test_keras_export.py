@@ -43,7 +43,7 @@ def test_forcing_tf2onnx_still_works(tmp_path):
 def test_keras_to_tflite_with_keras_export(tmp_path):
     r = portkit.convert(KERAS, "tflite", tmp_path / "k.tflite", tool="keras export (litert)")
     assert r.passed and r.hops[0].tool == "keras export (litert)" and r.route == ["keras → tflite"]
-    assert r.output.metadata["renamed"] == {"outputs": {"output": "output_0"}}
+    assert r.output.record.tensors.renamed == {"outputs": {"output": "output_0"}}
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ def test_pt2_to_tflite_with_litert_keeps_nchw(static_pt2, tmp_path):
 
 def test_litert_quantize_dynamic(static_pt2, tmp_path):
     r = portkit.convert(static_pt2, "tflite", tmp_path / "d_dyn.tflite", quantize="dynamic")
-    assert r.passed and r.hops[0].tool == "litert-torch" and r.output.metadata["quantized"] == "dynamic"
+    assert r.passed and r.hops[0].tool == "litert-torch" and r.output.record.quantized == "dynamic"
     assert r.output.size_bytes() < 0.5 * static_pt2.stat().st_size
 
 

@@ -83,7 +83,7 @@ def test_pt2_to_onnx_keeps_the_batch_name(digits_pt2, tmp_path):
 def test_torchscript_to_pt2(digits_ts, tmp_path):
     r = portkit.convert(digits_ts, "pt2", tmp_path / "from_ts.pt2")
     assert r.passed and r.route == ["torchscript → pt2"]
-    assert r.output.metadata["converted_from"] == "torchscript"
+    assert r.output.record.converted_from == "torchscript"
 
 
 def test_torchscript_whose_shapes_depend_on_height_and_width(tmp_path):

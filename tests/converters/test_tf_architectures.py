@@ -59,5 +59,5 @@ def test_torchvision_onnx_to_tflite(arch, tmp_path):
     portkit.convert(ts, "onnx", onnx_path, input_shapes=(1, 3, 64, 64))
     res = portkit.convert(onnx_path, "tflite", tmp_path / f"{arch}.tflite")
     _check(res)
-    assert res.output.metadata["layout"]["inputs"]  # NCHW → NHWC recorded, and validation used it
+    assert res.output.record.tensors.layout["inputs"]  # NCHW → NHWC recorded, and validation used it
     assert Path(res.output.location).read_bytes()[4:8] == b"TFL3"

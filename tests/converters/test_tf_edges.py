@@ -106,7 +106,7 @@ def test_keras_to_onnx_keeps_nhwc_and_names(out):
     sig = res.output.signature
     assert [s.name for s in sig.inputs] == ["x"] and [s.name for s in sig.outputs] == ["output"]
     assert list(sig.inputs[0].shape[1:]) == [8, 8, 1]
-    assert res.output.metadata["channels_last_inputs"] == ["x"]
+    assert res.output.record.channels_last_inputs == ("x",)
 
 
 @pytest.mark.slow
@@ -152,21 +152,21 @@ def test_onnx_to_tflite_keep_layout(digits_onnx, out):
     res = portkit.convert(digits_onnx, "tflite", out / "nchw.tflite", keep_layout=True)
     _single_hop(res, "onnx→tflite")
     assert list(res.output.signature.inputs[0].shape[1:]) == [1, 8, 8]
-    assert not (res.output.metadata.get("layout") or {}).get("inputs")
+    assert not res.output.record.tensors.layout.get("inputs")
 
 
 def test_onnx_to_savedmodel(digits_onnx, out):
     res = portkit.convert(digits_onnx, "savedmodel", out / "onnx_sm")
     _single_hop(res, "onnx→savedmodel")
     assert (Path(res.output.location) / "saved_model.pb").is_file()
-    assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
+    assert res.output.record.tensors.perm("inputs", "x") == (0, 2, 3, 1)
 
 
 @pytest.mark.slow
 def test_onnx_to_keras_is_tf_keras(digits_onnx, out):
     res = portkit.convert(digits_onnx, "keras", out / "onnx.keras")
     _single_hop(res, "onnx→keras")
-    assert res.output.metadata["keras_flavour"] == "tf_keras"
+    assert res.output.record.keras_flavour == "tf_keras"
     # and the file is a .keras zip that portkit reads back (inspect runs the Keras runtime)
     info = portkit.inspect(res.output.location)
     assert info.format.value == "keras" and info.details["runtime"] == "tf_keras"
@@ -186,7 +186,7 @@ def test_onnx_from_tf2onnx_round_trips_through_onnx2tf(out):
     res = portkit.convert(onnx_path, "tflite", out / "nhwc.tflite")
     _single_hop(res, "onnx→tflite")
     assert list(res.output.signature.inputs[0].shape[1:]) == [8, 8, 1]
-    assert not (res.output.metadata.get("layout") or {}).get("inputs")
+    assert not res.output.record.tensors.layout.get("inputs")
 
 
 # --- multi-hop routes through ONNX ----------------------------------------------------------------------
@@ -196,7 +196,7 @@ def test_pytorch_model_to_tflite(digits_ref, digits_weights, out):
     assert res.passed and res.route == ["torch → onnx → tflite"]
     assert res.validation is not None and res.validation.passed  # end to end
     assert (out / "mh" / "digits.onnx").is_file(), "intermediate kept"
-    assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
+    assert res.output.record.tensors.perm("inputs", "x") == (0, 2, 3, 1)
 
 
 @pytest.mark.slow
@@ -217,7 +217,7 @@ def test_torchscript_to_keras_h5(digits_ts, out):
     """Four formats, three hops: the layout map composes to the original NCHW model."""
     res = portkit.convert(digits_ts, "keras_h5", out / "ts2h5" / "digits.h5")
     assert res.passed and res.route == ["torchscript → onnx → keras → keras_h5"]
-    assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
+    assert res.output.record.tensors.perm("inputs", "x") == (0, 2, 3, 1)
 
 
 # --- safety and custom objects ------------------------------------------------------------------------

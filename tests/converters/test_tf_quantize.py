@@ -37,7 +37,7 @@ def nhwc_digits(out) -> str:
 def test_keras_to_tflite_float_quantization(mode, out):
     res = portkit.convert(KERAS, "tflite", out / f"{mode}.tflite", quantize=mode)
     assert res.passed, res.to_dict()  # judged by cosine / argmax agreement (metadata "quantized")
-    assert res.output.metadata["quantized"] == mode
+    assert res.output.record.quantized == mode
     assert (out / f"{mode}.tflite").stat().st_size < (SAMPLES / "digits_keras.keras").stat().st_size
 
 
@@ -68,8 +68,8 @@ def test_onnx_to_tflite_int8_with_explicit_calibration(digits_onnx, out):
     res = portkit.convert(digits_onnx, "tflite", out / "onnx_int8.tflite", quantize="int8",
                           calibration=str(CALIB), inputs=str(CALIB))
     assert res.passed, res.to_dict()
-    assert res.output.metadata["quantized"] == "int8"
-    assert res.output.metadata["layout"]["inputs"]["x"]["perm"] == [0, 2, 3, 1]
+    assert res.output.record.quantized == "int8"
+    assert res.output.record.tensors.perm("inputs", "x") == (0, 2, 3, 1)
     types = tf_build("tflite_io_types", str(out / "onnx_int8.tflite"))
     assert "int8" in types["tensor_types"]
 
@@ -77,7 +77,7 @@ def test_onnx_to_tflite_int8_with_explicit_calibration(digits_onnx, out):
 @pytest.mark.slow
 def test_onnx_to_tflite_fp16(digits_onnx, out):
     res = portkit.convert(digits_onnx, "tflite", out / "onnx_fp16.tflite", quantize="fp16")
-    assert res.passed and res.output.metadata["quantized"] == "fp16"
+    assert res.passed and res.output.record.quantized == "fp16"
 
 
 @pytest.mark.parametrize("source", ["keras", pytest.param("onnx", marks=pytest.mark.slow)])

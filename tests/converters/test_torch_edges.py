@@ -53,7 +53,7 @@ def test_torch_to_torchscript(out, digits_ref, digits_weights):
 def test_torchscript_to_onnx_legacy(out, digits_ts):
     r = portkit.convert(str(digits_ts), "onnx", out / "from_ts.onnx", opset=17)
     _check(r, Format.ONNX)
-    assert r.output.metadata["opset"] == 17
+    assert r.output.record.opset == 17
     assert "legacy" in r.hops[0].tool
 
 
@@ -62,7 +62,7 @@ def test_onnx_to_torchscript(out, digits_ref, digits_weights):
     portkit.convert(digits_ref, "onnx", src, weights=str(digits_weights))  # opset 18+: normalised to 17
     r = portkit.convert(str(src), "torchscript", out / "o2t.ts.pt")
     _check(r, Format.TORCHSCRIPT)
-    notes = r.output.metadata["normalised"]
+    notes = r.output.record.normalised
     assert any("opset" in n for n in notes)
 
 

@@ -35,3 +35,14 @@ def test_flat_renames_and_empty_records():
     assert r.tensors.name("inputs", "x") == "x_1" and r.tensors.name("outputs", "x") == "x_1"
     assert HopRecord.from_metadata(None).to_metadata() == {}
     assert HopRecord.from_metadata({"hop": {"layout": {}, "renamed": {}}}).hop_tensors is not None
+
+
+def test_what_steps_and_converters_record_reads_typed():
+    """The keys quantize/optimise steps and converters return (read by tests, the web manifest and reports)
+    are fields of the record, not untyped `extra`."""
+    md = {"quantization": {"mode": "dynamic"}, "optimized": {"steps": ["onnxslim"]}, "converted_from": "torchscript",
+          "keras_flavour": "tf_keras", "max_batch": 15, "channels_last_inputs": ["x"]}
+    r = HopRecord.from_metadata(md)
+    assert (r.quantization, r.optimized, r.converted_from, r.keras_flavour, r.max_batch, r.channels_last_inputs) == \
+        ({"mode": "dynamic"}, {"steps": ["onnxslim"]}, "torchscript", "tf_keras", 15, ("x",))
+    assert r.extra == {} and r.to_metadata() == md

@@ -12,7 +12,9 @@ ones. What counts as an import:
 
 And no module reaches into another's private names: neither `from portkit.x import _name` nor `obj._name`
 where `_name` is defined by another portkit module and not by this one (`self._x` and a module's own
-private names on other instances of its classes stay allowed).
+private names on other instances of its classes stay allowed). A private module (`converters/_tf_common.py`,
+`converters/_onnx2torch_rnn.py`, `commands/_options.py`) is a helper of its own package: its siblings import
+it, nothing outside the package does.
 """
 from __future__ import annotations
 
@@ -181,7 +183,8 @@ def analyse(sources: dict[str, str], modules: dict[str, Path] = MODULES) -> dict
     facts = {m: _facts(m, s, modules[m].name == "__init__.py") for m, s in sources.items()}
     graph = {m: f[0] for m, f in facts.items()}
     where = {m: modules[m].relative_to(ROOT) for m in sources}
-    bad: dict[str, list[str]] = {"unplaced": [], "direction": [], "private import": [], "private attribute": []}
+    bad: dict[str, list[str]] = {"unplaced": [], "direction": [], "private import": [], "private attribute": [],
+                                 "private module": []}
     for m in sources:
         if layer(m) is None:
             bad["unplaced"].append(f"{where[m]} ({m}) has no layer: add it to {WHERE}")
@@ -192,6 +195,10 @@ def analyse(sources: dict[str, str], modules: dict[str, Path] = MODULES) -> dict
                 bad["direction"].append(f"{where[m]}:{line} ({NAMES[lm]}) imports {t} ({NAMES[lt]})")
             if name and name.startswith("_") and not name.startswith("__"):
                 bad["private import"].append(f"{where[m]}:{line} imports {t}.{name}")
+            package, _, last = t.rpartition(".")
+            own = m if modules[m].name == "__init__.py" else m.rpartition(".")[0]
+            if last.startswith("_") and not last.startswith("__") and package != own:
+                bad["private module"].append(f"{where[m]}:{line} imports {t}, a helper of {package} only")
     defined = {m: f[1] for m, f in facts.items() if not m.startswith("benchmarks")}
     for m, f in facts.items():
         others = set().union(*(d for o, d in defined.items() if o != m)) - defined.get(m, set())
@@ -218,6 +225,10 @@ def test_imports_point_down_the_layers():
 
 def test_no_private_names_across_modules():
     assert not FOUND["private import"], "\n".join(FOUND["private import"])
+
+
+def test_private_modules_serve_their_own_package():
+    assert not FOUND["private module"], "\n".join(FOUND["private module"])
 
 
 def test_no_private_attributes_across_modules():
@@ -291,6 +302,12 @@ def test_a_private_attribute_of_another_module_fails():
     assert any("tflite_to_onnx.py" in b and "._in" in b for b in bad["private attribute"]), bad
     bad = _mutated("portkit.conversion", "def _f():\n    from . import hops\n    return hops._nothing_here")
     assert not bad["private attribute"]  # a name no portkit module defines is a library's, not checked
+
+
+def test_a_private_module_of_another_package_fails():
+    bad = _mutated("portkit.conversion", "def _f():\n    from .converters import _tf_common")
+    assert any("conversion.py" in b and "_tf_common" in b for b in bad["private module"]), bad
+    assert not _mutated("portkit.converters.onnx_to_torchscript", "from . import _onnx2torch_rnn")["private module"]
 
 
 def test_import_module_strings_below_the_top_fail():

@@ -202,7 +202,7 @@ def test_torchscript_exported_resnet18_converts_to_torchscript(tmp_path):
     assert portkit.convert(ts, "onnx", onnx_file, input_shapes={"x": (1, 3, 32, 32)}).passed
     res = portkit.convert(onnx_file, "torchscript", tmp_path / "back.ts.pt")
     assert res.passed, res.to_dict()
-    assert any("alias_initializers" in n for n in res.output.metadata["normalised"])
+    assert any("alias_initializers" in n for n in res.output.record.normalised)
     assert Path(res.output.location).is_file()
 
 

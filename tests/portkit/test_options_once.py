@@ -206,3 +206,32 @@ def test_serve_options_are_checked_by_the_same_rules():
         with pytest.raises(BadInput) as e:
             ServeOptions(**kw)
         assert needle in e.value.message
+
+
+@pytest.mark.parametrize("command,skip", [("convert", ()), ("validate", ("max_latency_ms",)),
+                                          ("bench", ("max_error", "min_agreement"))])
+def test_gate_flags_are_the_gates_fields(command, skip):
+    """Each gate a command can measure is a flag generated from its Gates field (flag, help), as options are."""
+    from typer.testing import CliRunner
+
+    from portkit.cli import build_app
+    from portkit.gates import Gates
+    from portkit.options import flag_of, rules_of
+
+    out = " ".join(CliRunner().invoke(build_app(), [command, "--help"], env={"COLUMNS": "300"}).output.split())
+    for f in dataclasses.fields(Gates):
+        help_ = rules_of(f).get("help")
+        if help_ and f.name not in skip:
+            assert f"{flag_of(f)} " in out and help_[:30] in out, f"portkit {command}: no {flag_of(f)}"
+        elif help_:
+            assert f"{flag_of(f)} " not in out, f"portkit {command} cannot measure {f.name}"
+
+
+def test_gate_rules_reach_the_cli(tmp_path):
+    """A gate's rule (ge=0) refuses a bad value at the command line as at the API: exit 2 naming the flag."""
+    from ..conftest import run_cli
+    from .test_formats import tiny_onnx
+
+    a = tiny_onnx(tmp_path / "a.onnx")
+    p = run_cli("validate", str(a), str(a), "--max-size-mb", "-1")
+    assert p.returncode == 2 and "--max-size-mb -1" in p.stderr and "Traceback" not in p.stderr, p.stderr

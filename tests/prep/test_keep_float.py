@@ -61,8 +61,8 @@ def test_keep_float_by_name_through_the_api(sensitive, tmp_path):
     res = portkit.convert(model, "onnx", out, quantize="int8", calibration=str(calib), keep_float="fc4,fc5",
                           gates={"min_agreement": 0.98})
     assert res.passed and _float_layers(out) == {"fc4", "fc5"}
-    assert res.output.metadata["keep_float"]["layers"] == ["fc4", "fc5"]
-    assert res.output.metadata["quantization"]["keep_float"] == ["fc4", "fc5"]
+    assert res.output.record.keep_float["layers"] == ["fc4", "fc5"]
+    assert res.output.record.quantization["keep_float"] == ["fc4", "fc5"]
 
 
 def test_a_gate_out_of_reach_writes_nothing(sensitive, tmp_path):
@@ -143,7 +143,7 @@ def test_tflite_keep_float_auto(sensitive, tmp_path):
     out = tmp_path / "auto.tflite"
     res = portkit.convert(model, "tflite", out, quantize="int8", calibration=str(calib), keep_float="auto",
                           gates={"min_agreement": 0.98})
-    kept = res.output.metadata["keep_float"]
+    kept = res.output.record.keep_float
     assert len(kept["layers"]) == 2 and all("matmul_4" in n or "matmul_5" in n for n in kept["layers"])
     assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]
     assert res.hops[-1].validation.input_source == str(calib)  # judged on the data, not one random row
@@ -160,9 +160,9 @@ def test_executorch_keep_float_auto(sensitive, tmp_path):
     out = tmp_path / "auto.pte"
     res = portkit.convert("samples.sensitive:torch_model", "executorch", out, quantize="int8",
                           calibration=str(calib), keep_float="auto", gates={"min_agreement": 0.98})
-    assert res.passed and res.output.metadata["quantized"] == "int8"
+    assert res.passed and res.output.record.quantized == "int8"
     assert res.hops[-1].validation.criteria == "quantized:int8"
-    kept = res.output.metadata["keep_float"]
+    kept = res.output.record.keep_float
     assert kept["layers"] == ["linear_4", "linear_5"] and kept["quantized_layers"] == 10
     assert [t["float_layers"] for t in kept["tries"]] == [[], ["linear_4", "linear_5"]]
     assert kept["tries"][0]["agreement"] < 0.98 <= kept["tries"][-1]["agreement"]

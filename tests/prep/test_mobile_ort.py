@@ -32,7 +32,7 @@ def test_ort_float_agrees_100_percent(tmp_path, digits_onnx, test_images):
     res = portkit.convert(digits_onnx, "ort", out)
     assert res.passed and sniff(out) is Format.ORT
     config = tmp_path / "digits.required_operators.config"
-    assert config.is_file() and res.output.metadata["operator_config"] == config.name
+    assert config.is_file() and res.output.record.operator_config == config.name
     ops = {op for v in required_operators(config).values() for op in v}
     assert {"Conv", "Gemm", "MaxPool"} <= ops
     assert str(tmp_path) not in config.read_text()  # relocatable: names the file, not the temp path
@@ -48,7 +48,7 @@ def test_ort_float_agrees_100_percent(tmp_path, digits_onnx, test_images):
 def test_ort_int8(tmp_path, digits_onnx, test_images):
     out = tmp_path / "q.ort"
     res = portkit.convert(digits_onnx, "ort", out, quantize="int8", calibration=str(CALIB))
-    assert res.passed and res.output.metadata["quantized"] == "int8"
+    assert res.passed and res.output.record.quantized == "int8"
     assert res.hops[-1].validation.criteria == "quantized:int8"
     ops = {op for v in required_operators(tmp_path / "q.required_operators.config").values() for op in v}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops

@@ -68,7 +68,7 @@ def test_int8_static_qdq(tmp_path, digits_onnx, digits_test, eval_npz):
 def test_dynamic(tmp_path, digits_onnx, digits_test):
     out = tmp_path / "d.onnx"
     res = portkit.convert(digits_onnx, "onnx", out, quantize="dynamic")
-    assert res.passed and res.output.metadata["quantized"] == "dynamic"
+    assert res.passed and res.output.record.quantized == "dynamic"
     assert "DynamicQuantizeLinear" in _ops(out) or "MatMulInteger" in _ops(out)
     assert res.hops[-1].validation.batches == [1, 2, 16]  # more random samples when there is no data
     assert _agreement(digits_onnx, out, digits_test[0]) >= 0.95
@@ -78,7 +78,7 @@ def test_dynamic(tmp_path, digits_onnx, digits_test):
 def test_fp16_keeps_io_float32(tmp_path, digits_onnx, digits_test):
     out = tmp_path / "h.onnx"
     res = portkit.convert(digits_onnx, "onnx", out, quantize="fp16")
-    assert res.passed and res.output.metadata["quantized"] == "fp16"
+    assert res.passed and res.output.record.quantized == "fp16"
     model = onnx.load(str(out))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
@@ -105,7 +105,7 @@ def test_optimize_is_validated_with_float_tolerances(tmp_path, digits_onnx):
     assert res.passed
     v = res.hops[-1].validation
     assert v.criteria == "tolerance" and v.max_abs < 1e-4
-    assert res.output.metadata["optimized"]["steps"][-1] == "onnxruntime basic"
+    assert res.output.record.optimized["steps"][-1] == "onnxruntime basic"
     assert "quantized" not in res.output.metadata
 
 

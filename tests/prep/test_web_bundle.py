@@ -63,7 +63,7 @@ def test_web_bundle_float_matches_python(tmp_path, digits_onnx, test_images, nod
 def test_web_bundle_int8(tmp_path, digits_onnx, test_images, node_ready):
     out = tmp_path / "bundle8"
     res = portkit.convert(digits_onnx, "web", out, quantize="int8", calibration=str(CALIB))
-    assert res.passed and res.output.metadata["quantized"] == "int8"
+    assert res.passed and res.output.record.quantized == "int8"
     m = json.loads((out / "manifest.json").read_text())
     assert m["quantized"] == "int8" and m["quantization"]["calibration"] == CALIB.name
     assert m["sizes"]["model_bytes"] < 0.35 * digits_onnx.stat().st_size

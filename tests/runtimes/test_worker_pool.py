@@ -58,13 +58,51 @@ def test_validated_conversion_spawns_one_worker(tmp_path, monkeypatch):
     assert started == ["torch worker"], started
 
 
-def test_cli_leaves_nothing_running_in_its_process_group(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "portkit", "convert", str(SAMPLE), "--to", "onnx",
-                          "-o", str(tmp_path / "d.onnx")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True)
+def _left_running(*args: str, code: int = 0) -> list[str]:
+    p = subprocess.Popen([sys.executable, "-m", "portkit", *args], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, start_new_session=True)
     _, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err.decode()
+    assert p.returncode == code, err.decode()
     time.sleep(0.3)
     ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
-    left = [ln for ln in ps.splitlines() if ln.split() and ln.split()[0] == str(p.pid)]
-    assert not left, left
+    return [ln for ln in ps.splitlines() if ln.split() and ln.split()[0] == str(p.pid)]
+
+
+def test_cli_leaves_nothing_running_in_its_process_group(tmp_path):
+    assert not _left_running("convert", str(SAMPLE), "--to", "onnx", "-o", str(tmp_path / "d.onnx"))
+    # bad usage after the torch worker was prestarted (still importing torch): killed, not left behind
+    assert not _left_running("convert", str(SAMPLE), "--to", "onnx", "--opset", "3", code=2)
+
+
+def test_the_cli_prestarts_the_sources_worker_for_the_pool():
+    """`portkit convert model.pt` starts the torch worker (importing torch) before it parses anything else,
+    and the command's pool takes that worker instead of starting one after the parent's imports."""
+    from portkit.cli import _prestart
+
+    try:
+        _prestart(["convert", str(SAMPLE), "--to", "onnx"])
+        w = workers._PRESTARTED["torch"]
+        assert w.preload == workers.PRELOAD["torch"] == ("torch",)  # imported before the first call
+        with WorkerPool() as pool:  # (test_cli_leaves_nothing_running... converts through it for real)
+            assert pool.get("torch") is w and not workers._PRESTARTED
+            w.kill()  # not waiting for its torch import
+    finally:
+        workers.shutdown()
+
+
+def test_prestart_only_for_a_framework_model_and_an_unused_one_is_killed(tmp_path):
+    from portkit.cli import _prestart
+
+    from ..portkit.test_formats import tiny_onnx
+
+    onnx_file = str(tiny_onnx(tmp_path / "a.onnx"))
+    try:
+        for args in (["convert", onnx_file, "--to", "tflite"], ["convert", str(SAMPLE), "--help"],
+                     ["routes"], ["inspect", str(SAMPLE)], ["convert", str(tmp_path / "missing.pt")]):
+            _prestart(args)
+            assert not workers._PRESTARTED, args
+        _prestart(["validate", onnx_file, str(SAMPLE)])
+        w = workers._PRESTARTED["torch"]
+    finally:
+        workers.shutdown()
+    assert not workers._PRESTARTED and not w.alive

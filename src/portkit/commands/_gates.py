@@ -1,60 +1,22 @@
-"""Gate options shared by `convert`, `validate` and `bench` (see portkit.gates)."""
+"""Gate flags shared by `convert`, `validate` and `bench` (see portkit.gates): generated from the `Gates`
+fields as the option flags are from the options' (portkit.commands._options), so a gate is its field."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import typer
+from portkit.gates import Gates
 
-MAX_ERROR = typer.Option(
-    None, "--max-error", help="Gate: fail (exit 1) when max |diff| against the source exceeds this."
-)
-MIN_AGREEMENT = typer.Option(
-    None, "--min-agreement", help="Gate: fail when top-1 agreement is below this (0..1)."
-)
-MAX_LATENCY = typer.Option(
-    None,
-    "--max-latency-ms",
-    help="Gate: p50 latency limit in ms, or p99=N; fails only when the whole 95% CI is above it.",
-)
-MAX_SIZE = typer.Option(
-    None, "--max-size-mb", help="Gate: fail when the model is larger than this (MB, 1e6 bytes)."
-)
-BASELINE = typer.Option(
-    None, "--baseline", help="Gate: an earlier --json result or run manifest to compare with."
-)
-MAX_REGRESSION = typer.Option(
-    None, "--max-regression", help="Gate: allowed regression against --baseline, in percent."
-)
+from ._options import Flags
+
+__all__ = ["gate_flags", "gated", "render_gates"]
 
 
-def gates_from(
-    max_error: float | None,
-    min_agreement: float | None,
-    max_latency_ms: str | None,
-    max_size_mb: float | None,
-    baseline: Path | None,
-    max_regression: float | None,
-) -> Any:
-    from portkit.gates import Gates
-
-    return Gates.of(
-        {
-            "max_error": max_error,
-            "min_agreement": min_agreement,
-            "max_latency_ms": max_latency_ms,
-            "max_size_mb": max_size_mb,
-            "baseline": str(baseline) if baseline else None,
-            "max_regression": max_regression,
-        }
-        if any(
-            v is not None
-            for v in (max_error, min_agreement, max_latency_ms, max_size_mb, baseline, max_regression)
-        )
-        else None
-    )
+def gate_flags(*skip: str) -> Flags:
+    """The gate flags of a command, into its parameter `gates`: every gate less those it cannot measure
+    (`skip`: field names). The command hands the given ones to the API as a dict (Gates.of reads them)."""
+    return Flags(Gates, "gates", skip=skip)
 
 
 def gated(call: Callable[[], Any]) -> tuple[Any, Any]:

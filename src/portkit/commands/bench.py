@@ -10,7 +10,7 @@ import typer
 from portkit.options import BenchOptions, ConvertOptions
 
 from ._common import JSON
-from ._gates import BASELINE, MAX_LATENCY, MAX_REGRESSION, MAX_SIZE, gated, gates_from, render_gates
+from ._gates import gate_flags, gated, render_gates
 from ._options import Flags, with_flags
 
 
@@ -18,24 +18,21 @@ def register(app: typer.Typer) -> None:
     app.command("bench", no_args_is_help=True)(bench)
 
 
-@with_flags(Flags(BenchOptions, "options"), Flags(ConvertOptions, "loading", only=("weights",)))
+@with_flags(Flags(BenchOptions, "options"), Flags(ConvertOptions, "loading", only=("weights",)),
+            gate_flags("max_error", "min_agreement"))
 def bench(
     models: list[str] = typer.Argument(..., help="Model files (ONNX, TorchScript, TFLite, Keras, SavedModel) "
                                                  "or pkg.module:factory; the first is the ratio baseline."),
     options: dict[str, Any] | None = None,
     loading: dict[str, Any] | None = None,
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
-    max_latency_ms: str | None = MAX_LATENCY,
-    max_size_mb: float | None = MAX_SIZE,
-    baseline: Path | None = BASELINE,
-    max_regression: float | None = MAX_REGRESSION,
+    gates: dict[str, Any] | None = None,
     as_json: bool = JSON,
 ) -> None:
     """Measure latency (p50/p90/p99, CI of the median) and throughput, one table for all models."""
     from portkit import api, ui
 
-    gates = gates_from(None, None, max_latency_ms, max_size_mb, baseline, max_regression)
-    result, failed = gated(lambda: api.bench(models, report=report, gates=gates, log=ui.progress,
+    result, failed = gated(lambda: api.bench(models, report=report, gates=gates or None, log=ui.progress,
                                              **(options or {}), **(loading or {})))
     if report is not None:
         ui.progress(f"wrote {report}")

@@ -10,17 +10,7 @@ import typer
 from portkit.options import ConvertOptions, ValidateOptions
 
 from ._common import JSON
-from ._gates import (
-    BASELINE,
-    MAX_ERROR,
-    MAX_LATENCY,
-    MAX_REGRESSION,
-    MAX_SIZE,
-    MIN_AGREEMENT,
-    gated,
-    gates_from,
-    render_gates,
-)
+from ._gates import gate_flags, gated, render_gates
 from ._options import Flags, with_flags
 
 # the ValidateOptions a conversion's validation takes from the command line (the rest: `portkit validate`)
@@ -34,7 +24,8 @@ def register(app: typer.Typer) -> None:
 def command(options_class: type[ConvertOptions] = ConvertOptions) -> Callable[..., None]:
     """`portkit convert`, its flags generated from `options_class`'s fields (and the validation's CHECKS)."""
 
-    @with_flags(Flags(options_class, "options", skip=("debug",)), Flags(ValidateOptions, "checks", only=CHECKS))
+    @with_flags(Flags(options_class, "options", skip=("debug",)), Flags(ValidateOptions, "checks", only=CHECKS),
+                gate_flags())
     def convert(
         source: str = typer.Argument(..., help="Model file/folder, or pkg.module:factory for an eager PyTorch model."),
         to: str = typer.Option(..., "--to", "-t", help="Target format: onnx, torchscript, tflite, savedmodel, keras, ..."),
@@ -46,21 +37,18 @@ def command(options_class: type[ConvertOptions] = ConvertOptions) -> Callable[..
         clean: bool = typer.Option(False, "--clean", help="Remove intermediate files of multi-hop routes."),
         eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled data (.npz with inputs + 'labels') for accuracy delta."),
         bundle: bool = typer.Option(False, "--bundle", help="Save inputs + reference outputs beside the artifact for `portkit verify`."),
-        max_error: float | None = MAX_ERROR,
-        min_agreement: float | None = MIN_AGREEMENT,
-        max_latency_ms: str | None = MAX_LATENCY,
-        max_size_mb: float | None = MAX_SIZE,
-        baseline: Path | None = BASELINE,
-        max_regression: float | None = MAX_REGRESSION,
+        gates: dict[str, Any] | None = None,
         as_json: bool = JSON,
     ) -> None:
         """Convert a model to another format and validate it against the source."""
         from portkit import api, ui
         from portkit.options import convert_options
+        from portkit.workers import warm
 
-        gates = gates_from(max_error, min_agreement, max_latency_ms, max_size_mb, baseline, max_regression)
+        if not as_json:
+            warm("rich.console", "rich.table")  # the result table's, imported while the conversion runs
         result, failed = gated(lambda: api.convert(
-            source, to, output, convert_options(options_class, **(options or {})), gates=gates,
+            source, to, output, convert_options(options_class, **(options or {})), gates=gates or None,
             validate=not no_validate, via=via, clean=clean, eval_data=eval_data, bundle=bundle, log=ui.progress,
             **(checks or {})))
         if as_json:

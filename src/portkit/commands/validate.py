@@ -1,7 +1,6 @@
 """`portkit validate REFERENCE CANDIDATE`."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -9,16 +8,7 @@ import typer
 from portkit.options import ValidateOptions
 
 from ._common import JSON
-from ._gates import (
-    BASELINE,
-    MAX_ERROR,
-    MAX_REGRESSION,
-    MAX_SIZE,
-    MIN_AGREEMENT,
-    gated,
-    gates_from,
-    render_gates,
-)
+from ._gates import gate_flags, gated, render_gates
 from ._options import Flags, with_flags
 
 
@@ -26,7 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("validate", no_args_is_help=True)(validate)
 
 
-@with_flags(Flags(ValidateOptions, "checks"))
+@with_flags(Flags(ValidateOptions, "checks"), gate_flags("max_latency_ms"))
 def validate(
     reference: str = typer.Argument(..., help="The reference model (any supported format)."),
     candidate: str = typer.Argument(..., help="The model to check against it."),
@@ -37,11 +27,7 @@ def validate(
     report: list[str] | None = typer.Option(None, "--report", help="Write a report: out.json, out.md or out.html (repeatable)."),
     junit: str | None = typer.Option(None, "--junit", help="Write a JUnit XML report for CI."),
     reference_weights: str | None = typer.Option(None, "--weights", help="state_dict for a pkg.module:factory reference."),
-    max_error: float | None = MAX_ERROR,
-    min_agreement: float | None = MIN_AGREEMENT,
-    max_size_mb: float | None = MAX_SIZE,
-    baseline: Path | None = BASELINE,
-    max_regression: float | None = MAX_REGRESSION,
+    gates: dict[str, Any] | None = None,
     as_json: bool = JSON,
 ) -> None:
     """Run both models on the same inputs and compare every output; exit 1 when they differ."""
@@ -50,9 +36,8 @@ def validate(
     from portkit.generative.check import GenerationCheck
     from portkit.report import render_table, to_json, write_report
 
-    gates = gates_from(max_error, min_agreement, None, max_size_mb, baseline, max_regression)
     result, failed = gated(lambda: api.validate(
-        reference, candidate, gates=gates, quantized=quantized, locate=locate, reduce=reduce,
+        reference, candidate, gates=gates or None, quantized=quantized, locate=locate, reduce=reduce,
         reference_options={"weights": reference_weights} if reference_weights else None, **(checks or {})))
     if isinstance(result, GenerationCheck):
         _render_generation(result, as_json)

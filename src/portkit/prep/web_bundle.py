@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..artifact import HopRecord
 from ..formats import model_file
 from ..signature import ModelSignature, TensorSpec
 
@@ -68,14 +69,14 @@ def write_bundle(model: Path, out: Path, sig: ModelSignature, *, model_format: s
                  metadata: dict[str, Any] | None = None, source_bytes: int | None = None,
                  ops: dict[str, Any] | None = None, title: str | None = None) -> dict[str, Any]:
     """Copy `model` (already in `model_format`: onnx or ort) into `out` with the manifest and the page."""
-    md = metadata or {}
+    record = HopRecord.from_metadata(metadata)
     out.mkdir(parents=True, exist_ok=True)
     name = f"model.{model_format}"
     shutil.copyfile(model, out / name)
-    layout = md.get("layout") or {}
+    layout = record.tensors.to_metadata()["layout"]
     inputs = [_spec_entry(s, layout.get("inputs") or {}) for s in sig.inputs]
     outputs = [_spec_entry(s, layout.get("outputs") or {}) for s in sig.outputs]
-    quantized = md.get("quantized")
+    quantized = record.quantized
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "model": name,
@@ -86,9 +87,9 @@ def write_bundle(model: Path, out: Path, sig: ModelSignature, *, model_format: s
         "outputs": outputs,
         "preprocessing": _notes(sig, inputs, quantized),
         "quantized": quantized,
-        "quantization": md.get("quantization"),
-        "optimized": md.get("optimized"),
-        "opset": md.get("opset"),
+        "quantization": record.quantization,
+        "optimized": record.optimized,
+        "opset": record.opset,
         "sizes": {"model_bytes": (out / name).stat().st_size, "source_model_bytes": source_bytes},
         "ops": {**ops, "model": name} if ops else None,
     }

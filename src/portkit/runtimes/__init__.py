@@ -15,12 +15,25 @@ from .base import Runner
 if TYPE_CHECKING:
     from ..workers import WorkerPool
 
-__all__ = ["Runner", "open_runner", "runtime_module", "runtime_name"]
+__all__ = ["Runner", "open_runner", "runtime_module", "runtime_name", "warm_imports"]
 
 
 def runtime_module(fmt: Format) -> str:
     """The adapter module that loads `fmt` (its row in portkit.formats.FORMATS)."""
     return f"portkit.runtimes.{fmt.info.runtime}"
+
+
+def warm_imports(formats: Any) -> list[str]:
+    """The modules that running `formats` in this process imports (the runtime module and the LIBRARIES it
+    names), for portkit.workers.warm: the framework formats run in workers and need nothing here."""
+    import importlib
+
+    out: list[str] = []
+    for fmt in dict.fromkeys(formats):
+        if fmt.info.in_process:
+            module = runtime_module(fmt)
+            out += [module, *getattr(importlib.import_module(module), "LIBRARIES", ())]
+    return list(dict.fromkeys(out))
 
 
 def runtime_name(fmt: Format) -> str:

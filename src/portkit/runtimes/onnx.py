@@ -19,6 +19,10 @@ from ..errors import BadInput, RuntimeUnavailable, require
 from ..signature import ModelSignature, TensorSpec
 from .base import Feeds, Runner, contiguous
 
+# what loading and validating a model here imports (onnx: validation reads the graph for input ranges,
+# portkit.inputs.infer_ranges); warmed while a worker converts (portkit.runtimes.warm_imports)
+LIBRARIES = ("onnxruntime", "onnx")
+
 _ORT_TYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
     "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16", "tensor(int8)": "int8",

@@ -9,7 +9,9 @@ from typing import Any
 
 from ..artifact import Artifact
 from ..formats import Format, model_file
-from .onnx import OnnxRunner
+from .onnx import LIBRARIES, OnnxRunner
+
+__all__ = ["LIBRARIES", "load"]
 
 
 def load(artifact: Artifact, **options: Any) -> OnnxRunner:
