@@ -8,8 +8,22 @@ converts them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .options import ServeOptions
-from .server import RunningServer, serve, start
-from .triton import TritonExport, export_triton
 
 __all__ = ["serve", "start", "export_triton", "ServeOptions", "RunningServer", "TritonExport"]
+
+
+def __getattr__(name: str) -> Any:
+    """The server and the Triton export load when first named: the command line reads ServeOptions (its
+    flags) at start, and the server's modules import numpy, onnxruntime's runners and the artifact layer."""
+    if name in ("serve", "start", "RunningServer"):
+        from . import server as module
+    elif name in ("export_triton", "TritonExport"):
+        from . import triton as module
+    else:
+        raise AttributeError(f"module 'portkit.serving' has no attribute '{name}'")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

@@ -235,3 +235,23 @@ def test_gate_rules_reach_the_cli(tmp_path):
     a = tiny_onnx(tmp_path / "a.onnx")
     p = run_cli("validate", str(a), str(a), "--max-size-mb", "-1")
     assert p.returncode == 2 and "--max-size-mb -1" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_serve_and_init_flags_are_their_fields():
+    """`portkit serve`'s flags are ServeOptions' fields and `portkit init --calibration` is ConvertOptions',
+    generated with their help (one definition each)."""
+    from portkit.serving.options import ServeOptions
+    from typer.testing import CliRunner
+
+    from portkit.cli import build_app
+    from portkit.options import flag_of, rules_of
+
+    def help_of(*command: str) -> str:
+        return " ".join(CliRunner().invoke(build_app(), [*command, "--help"], env={"COLUMNS": "300"}).output.split())
+
+    out = help_of("serve")
+    for f in dataclasses.fields(ServeOptions):
+        if rules_of(f).get("help"):
+            assert f"{flag_of(f)} " in out and rules_of(f)["help"][:30] in out, flag_of(f)
+    calibration = next(f for f in dataclasses.fields(ConvertOptions) if f.name == "calibration")
+    assert rules_of(calibration)["help"][:30] in help_of("init")
