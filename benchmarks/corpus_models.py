@@ -390,9 +390,10 @@ def text_seq_model(kind: str, fixed: bool = True) -> Any:
 
         inner = Seq2Seq().eval()
     out = "logits" if kind in CAUSAL or kind.endswith("-cls") else "last_hidden_state"
-    # T5 / CLIP / BART / OPT build their own masks from the 0/1 mask (they take no 4-D additive one; OPT
-    # derives its positions from the 0/1 mask)
-    mask = "model" if kind in ("bart", "t5-encoder", "clip-text", "opt") else "wrapper"
+    # T5 / CLIP / BART / OPT / DeBERTa build their own masks from the 0/1 mask (they take no 4-D additive one;
+    # OPT derives its positions from the 0/1 mask; DeBERTa-v2 reads a 4-D mask as 0/1 and, given the additive
+    # one, masked every key: all-zero rows, NaN where padded — which every candidate then "matched")
+    mask = "model" if kind in ("bart", "t5-encoder", "clip-text", "opt", "deberta-v2") else "wrapper"
     m = TextModel(inner, out, sequence=SEQ, causal=kind in CAUSAL, mask=mask).eval()
     dyn = [[0, "batch"]] if fixed else [[0, "batch"], [1, "sequence"]]
     m.input_specs = [{"name": n, "shape": [1, SEQ], "dtype": "int64", "dynamic_axes": dyn}

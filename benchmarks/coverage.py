@@ -480,7 +480,7 @@ def combine(runs: list[Path], out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", default=[], metavar="FAMILY|MODEL",
-                   help=f"a family ({', '.join(FAMILIES)}) or a model name; repeatable")
+                   help=f"a family ({', '.join(FAMILIES)}), a model name or FAMILY/MODEL; repeatable")
     p.add_argument("--limit", type=int, default=None, help="at most N models per family")
     p.add_argument("--jobs", type=int, default=1, help="models run at once (processes, or Ray CPUs)")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -495,10 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         return combine(a.combine, a.out)
     entries = corpus()
     if a.only:
-        unknown = [o for o in a.only if o not in FAMILIES and o not in {e["name"] for e in entries}]
+        # FAMILY/MODEL picks one family's model (text-seq and hf-folders share names: bert-cls, bart, ...)
+        names = {e["name"] for e in entries} | {f"{e['family']}/{e['name']}" for e in entries}
+        unknown = [o for o in a.only if o not in FAMILIES and o not in names]
         if unknown:
             p.error(f"--only {unknown[0]}: not a family or corpus model (families: {', '.join(FAMILIES)})")
-        entries = [e for e in entries if e["family"] in a.only or e["name"] in a.only]
+        entries = [e for e in entries if e["family"] in a.only or e["name"] in a.only
+                   or f"{e['family']}/{e['name']}" in a.only]
     if a.limit is not None:
         count: dict[str, int] = defaultdict(int)
         kept = []

@@ -340,6 +340,11 @@ def test_a_reference_that_ignores_its_inputs_is_warned(tmp_path) -> None:
     assert len([w for w in res.warnings if "hardly depends" in w]) == 1
     normal = scaled(tmp_path / "normal.onnx", 1.0)
     assert not any("hardly depends" in w for w in api.validate(normal, normal, batches=(1, 2)).warnings)
+    # a reference computing NaN matches a candidate computing NaN with an error of 0: said, not hidden
+    nan = scaled(tmp_path / "nan.onnx", float("nan"))
+    res = api.validate(nan, nan, batches=(1, 2))
+    assert [w for w in res.warnings if "holds 4 of 4 NaN/inf" in w], res.warnings
+    assert not any("NaN/inf" in w for w in api.validate(normal, normal, batches=(1, 2)).warnings)
 
 
 def test_float16_candidate_of_a_float32_model_fails_unless_quantized(tmp_path) -> None:
