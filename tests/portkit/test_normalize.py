@@ -405,6 +405,60 @@ def test_expand_whose_broadcast_the_scores_absorb_is_dropped():
     assert absorbed_expand(kept) == []
 
 
+def _token_type_lookup():
+    """MobileBERT's embeddings: word embeddings plus the token-type row of ids `torch.zeros(input_shape)`."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(100, 8)).astype(np.float32), "words"),
+             numpy_helper.from_array(rng.normal(size=(2, 8)).astype(np.float32), "types")]
+    zero = numpy_helper.from_array(np.zeros(1, np.int64))
+    nodes = [helper.make_node("Gather", ["words", "ids"], ["w"]),
+             helper.make_node("Shape", ["ids"], ["shape"]),
+             helper.make_node("ConstantOfShape", ["shape"], ["tt"], value=zero),
+             helper.make_node("Gather", ["types", "tt"], ["t"]),
+             helper.make_node("Add", ["w", "t"], ["y"])]
+    return _model(nodes, [_f("ids", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 16, 8])], inits)
+
+
+def test_lookup_of_constant_ids_becomes_the_row_and_its_broadcast_is_absorbed():
+    from portkit.normalize import absorbed_expand, constant_lookup
+
+    m = _token_type_lookup()
+    assert constant_lookup(m) and absorbed_expand(m)
+    assert _ops(m) == ["Gather", "Add"]  # the word lookup, then + the type row
+    assert any("equal" in n for n in check_equivalent(_token_type_lookup(), m, ranges={"ids": (0, 100)}))
+
+
+def _trigram_embeddings():
+    """MobileBERT's trigram input: the lookup shifted left and right by a token (Slice + zero Pad), the three
+    concatenated along the embedding axis and projected by one weight; sequence = embedding size (16)."""
+    rng = np.random.default_rng(0)
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "one": [1], "s": [16], "zero": [0], "s1": [15], "pad_end": [0, 0, 0, 0, 1, 0],
+        "pad_start": [0, 1, 0, 0, 0, 0]}.items()}
+    inits = [*c.values(), numpy_helper.from_array(rng.normal(size=(100, 16)).astype(np.float32), "words"),
+             numpy_helper.from_array(rng.normal(size=(48, 8)).astype(np.float32), "w")]
+    nodes = [helper.make_node("Gather", ["words", "ids"], ["e"]),
+             helper.make_node("Slice", ["e", "one", "s", "one"], ["a"]),
+             helper.make_node("Pad", ["a", "pad_end"], ["pa"]),
+             helper.make_node("Slice", ["e", "zero", "s1", "one"], ["b"]),
+             helper.make_node("Pad", ["b", "pad_start"], ["pb"]),
+             helper.make_node("Concat", ["pa", "e", "pb"], ["cat"], axis=2),
+             helper.make_node("MatMul", ["cat", "w"], ["y"])]
+    return _model(nodes, [_f("ids", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 16, 8])], inits)
+
+
+def test_shifted_lookups_move_to_the_ids_and_a_projected_concat_splits():
+    from portkit.normalize import lookup_shifts, split_concat_matmul
+
+    m = _trigram_embeddings()
+    assert lookup_shifts(m) and split_concat_matmul(m)
+    ops = _ops(m)
+    assert "Concat" not in ops and ops.count("MatMul") == 3 and ops.count("Gather") == 3
+    # what is sliced and padded now is the 2-D ids, not the 3-D lookup
+    assert [n.input[0] for n in m.graph.node if n.op_type == "Slice"] == ["ids", "ids"]
+    assert any("equal" in n for n in check_equivalent(_trigram_embeddings(), m, ranges={"ids": (0, 100)}))
+
+
 def _grid_gathered_mask():
     """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
     arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""

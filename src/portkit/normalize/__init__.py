@@ -24,6 +24,15 @@ stop on:
 - split_unsqueeze (onnx2tf only): multi-axis Unsqueeze of a tensor with ≥ 2 dynamic dims → one per axis.
 - absorbed_expand (onnx2tf only): an Expand by a computed shape whose broadcast every use absorbs (a causal
   mask expanded to the batch, then added to the scores) → its input (onnx2tf lost the mask's fixed dims).
+- constant_lookup (onnx2tf only): an embedding looked up by ids that are all one constant (MobileBERT's
+  token types, zeros of the input's shape) → that row expanded; absorbed_expand then drops the Expand where
+  the Add into the other embeddings broadcasts anyway (onnx2tf lost the lookup's dims).
+- lookup_shifts (onnx2tf only): an embedding lookup sliced and zero-padded along the tokens (MobileBERT's
+  trigram input) → the Slice and Pad on the 2-D ids, the pad a row appended to the table (onnx2tf cannot tell
+  a 3-D tensor's axes apart where the sequence equals the embedding size, and sliced the wrong one).
+- split_concat_matmul (onnx2tf only): MatMul of a last-axis Concat by a constant weight → a sum of MatMuls
+  of the parts (onnx2tf took a 3-D tensor with equal dims after the batch for channels-first and
+  concatenated along the sequence).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -60,9 +69,12 @@ from .onnx2tf import (
     absorbed_expand,
     bool_expand,
     constant_expand,
+    constant_lookup,
     flat_gathernd,
+    lookup_shifts,
     prepended_tokens,
     scalar_operands,
+    split_concat_matmul,
     unflatten_gemm,
 )
 from .onnx2torch import split_comparisons
@@ -93,6 +105,7 @@ __all__ = [
     "check_equivalent",
     "collapse_reshapes",
     "constant_expand",
+    "constant_lookup",
     "constant_reshape_shapes",
     "decompose_gelu",
     "decompose_layernorm",
@@ -101,6 +114,7 @@ __all__ = [
     "fold_constants",
     "hide_unchanged_ops",
     "index_grid_gather",
+    "lookup_shifts",
     "lower_opset",
     "normalize",
     "partial_shape_inputs",
@@ -109,6 +123,7 @@ __all__ = [
     "restore_hidden_ops",
     "scalar_operands",
     "split_comparisons",
+    "split_concat_matmul",
     "split_to_slices",
     "split_unsqueeze",
     "static_shape_values",
@@ -153,6 +168,9 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += resize_scales(model)
         notes += collapse_reshapes(model)
         notes += split_unsqueeze(model)
+        notes += constant_lookup(model)
+        notes += lookup_shifts(model)
+        notes += split_concat_matmul(model)
         notes += absorbed_expand(model)
         notes += bool_expand(model)
         notes += partial_shape_inputs(model)

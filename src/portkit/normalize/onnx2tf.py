@@ -48,6 +48,158 @@ def bool_expand(model: Any) -> list[str]:
     return [f"bool_expand: {n_done} bool Expand → through int32"] if n_done else []
 
 
+def constant_lookup(model: Any) -> list[str]:
+    """Gather(table, ConstantOfShape(shape, k)) along axis 0 — an embedding looked up by ids that are all k
+    (MobileBERT's token types: `torch.zeros(input_shape)`) → Expand(table[k], shape + row shape): the row,
+    broadcast. Where every use absorbs the broadcast (the Add into the other embeddings), absorbed_expand
+    then drops the Expand. onnx2tf lost the lookup's dims behind the computed shape and added a [batch,
+    hidden, seq] tensor to the embeddings ("Dimensions must be equal, but are 16 and 32")."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    made = {n.output[0]: n for n in model.graph.node
+            if n.op_type == "ConstantOfShape" and n.domain in ("", "ai.onnx")}
+    n_done = 0
+    for node in list(model.graph.node):
+        fill = made.get(node.input[1]) if node.op_type == "Gather" and len(node.input) == 2 else None
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if fill is None or axis != 0 or node.input[0] not in consts or node.domain not in ("", "ai.onnx"):
+            continue
+        value = next((numpy_helper.to_array(a.t) for a in fill.attribute if a.name == "value"),
+                     np.zeros(1, np.float32))
+        table = consts[node.input[0]]
+        if value.dtype.kind not in "iu" or value.size != 1 or not -len(table) <= int(value.ravel()[0]) < len(table):
+            continue
+        row = table[int(value.ravel()[0])]
+        new = unique(model, node.name or "lookup")
+        row_name, tail, shape = new("row"), new("row_shape"), new("shape")
+        model.graph.initializer.extend([numpy_helper.from_array(row, row_name),
+                                        numpy_helper.from_array(np.asarray(row.shape, np.int64), tail)])
+        replace_node(model.graph, node, [
+            helper.make_node("Concat", [fill.input[0], tail], [shape], axis=0, name=new("n")),
+            helper.make_node("Expand", [row_name, shape], [node.output[0]], name=new("n"))])
+        n_done += 1
+    if n_done:
+        drop_unused(model)
+    return [f"constant_lookup: {n_done} Gather of constant ids → the table row, expanded"] if n_done else []
+
+
+def lookup_shifts(model: Any) -> list[str]:
+    """Pad(Slice(Gather(table, ids))) along the token axes — an embedding lookup shifted by a token and
+    padded with a constant row (MobileBERT's trigram input: `pad(embeds[:, 1:])`, `pad(embeds[:, :-1])`) →
+    the same Slice and Pad on the ids, the pad index being a row of that constant appended to the table.
+    The ids are 2-D; onnx2tf takes every 3-D tensor for channels-first and, where the sequence equals the
+    embedding size (16 and 16, 128 and 128), cannot tell its axes apart: it sliced the embedding axis."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    dims = static_dims(model)
+    made = {o: n for n in model.graph.node for o in n.output}
+    extended: dict[tuple[str, float], str] = {}
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Pad" or node.domain not in ("", "ai.onnx") or len(node.input) not in (2, 3) or \
+                any(a.name == "mode" and a.s not in (b"", b"constant") for a in node.attribute):
+            continue
+        slices, src = [], made.get(node.input[0])
+        while src is not None and src.op_type == "Slice" and all(i in consts for i in src.input[1:] if i):
+            slices.append(src)
+            src = made.get(src.input[0])
+        if src is None or src.op_type != "Gather" or any(a.name == "axis" and a.i != 0 for a in src.attribute):
+            continue
+        table, ids = consts.get(src.input[0]), src.input[1]
+        r = len(dims.get(ids) or ())
+        pads = consts.get(node.input[1])
+        value = consts.get(node.input[2]) if len(node.input) == 3 and node.input[2] else np.zeros(())
+        if table is None or table.ndim != 2 or not r or pads is None or pads.size != 2 * (r + 1) or \
+                pads[r] or pads[-1] or value is None or value.size != 1:
+            continue
+        axes_ok = True
+        for sl in slices:
+            axes = consts[sl.input[3]] if len(sl.input) > 3 and sl.input[3] else \
+                np.arange(consts[sl.input[1]].size)
+            axes_ok &= all(-(r + 1) <= int(a) < r + 1 and int(a) % (r + 1) < r for a in axes)
+        if not axes_ok:
+            continue
+        new = unique(model, node.output[0])  # tensor names are unique; node names may be empty
+        key = (src.input[0], float(value.ravel()[0]))
+        if key not in extended:
+            extended[key] = new("table")
+            row = np.full((1, table.shape[1]), value.ravel()[0], table.dtype)
+            model.graph.initializer.append(numpy_helper.from_array(np.concatenate([table, row]), extended[key]))
+        nodes, cur = [], ids
+        for sl in reversed(slices):  # nearest the Gather first
+            ins = list(sl.input)
+            if len(ins) > 3 and ins[3]:  # axes of the (r+1)-D data, written for the r-D ids
+                ax = new("axes")
+                model.graph.initializer.append(numpy_helper.from_array(
+                    (consts[ins[3]].astype(np.int64) % (r + 1)), ax))
+                ins[3] = ax
+            nodes.append(helper.make_node("Slice", [cur, *ins[1:]], [new("ids")], name=new("n")))
+            cur = nodes[-1].output[0]
+        ids_pads, fill = new("pads"), new("fill")
+        model.graph.initializer.extend([
+            numpy_helper.from_array(np.concatenate([pads[:r], pads[r + 1:2 * r + 1]]).astype(np.int64), ids_pads),
+            numpy_helper.from_array(np.asarray(len(table), dtype=consts.get(ids, np.zeros((), np.int64)).dtype
+                                               if ids in consts else np.int64), fill)])
+        padded = new("ids")
+        nodes += [helper.make_node("Pad", [cur, ids_pads, fill], [padded], name=new("n")),
+                  helper.make_node("Gather", [extended[key], padded], [node.output[0]], axis=0, name=new("n"))]
+        replace_node(model.graph, node, nodes)
+        n_done += 1
+    if n_done:
+        drop_unused(model)
+    return [f"lookup_shifts: {n_done} shifted, padded embedding lookup(s) → the shift and pad on the ids"] \
+        if n_done else []
+
+
+def split_concat_matmul(model: Any) -> list[str]:
+    """MatMul(Concat(x1, ..., xk, last axis), W) of a constant W → Σ MatMul(xi, W's rows for xi): features
+    concatenated, then projected (MobileBERT's trigram embeddings). onnx2tf takes a 3-D tensor whose dims
+    after the batch are all equal (sequence 16, embedding 16) for channels-first unless a MatMul made it,
+    and concatenated along the sequence; the MatMuls need no axis."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    dims = static_dims(model)
+    users: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            users.setdefault(i, []).append(node)
+    outputs = {o.name for o in model.graph.output}
+    n_done = 0
+    for cat in list(model.graph.node):
+        if cat.op_type != "Concat" or cat.domain not in ("", "ai.onnx") or cat.output[0] in outputs:
+            continue
+        use = users.get(cat.output[0], [])
+        mm = use[0] if len(use) == 1 else None
+        parts = [dims.get(i) for i in cat.input]
+        if mm is None or mm.op_type != "MatMul" or mm.input[0] != cat.output[0] or mm.input[1] not in consts or \
+                any(not p or p[-1] is None for p in parts):
+            continue
+        rank, axis = len(parts[0]), next((a.i for a in cat.attribute if a.name == "axis"), 0)
+        w = consts[mm.input[1]]
+        widths = [int(p[-1]) for p in parts]
+        if rank < 2 or axis % rank != rank - 1 or w.ndim != 2 or sum(widths) != w.shape[0]:
+            continue
+        new = unique(model, mm.output[0])
+        nodes, acc, off = [], None, 0
+        for x, width in zip(cat.input, widths, strict=True):
+            wi, yi = new("w"), new("part")
+            model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[off:off + width]), wi))
+            off += width
+            nodes.append(helper.make_node("MatMul", [x, wi], [yi], name=new("n")))
+            if acc is not None:
+                nodes.append(helper.make_node("Add", [acc, yi], [new("sum")], name=new("n")))
+                yi = nodes[-1].output[0]
+            acc = yi
+        nodes[-1].output[0] = mm.output[0]
+        replace_node(model.graph, mm, nodes)
+        model.graph.node.remove(cat)
+        n_done += 1
+    return [f"split_concat_matmul: {n_done} MatMul of a last-axis Concat → a sum of MatMuls"] if n_done else []
+
+
 def constant_expand(model: Any) -> list[str]:
     """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
     TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
