@@ -40,3 +40,26 @@ def save_and_generate(folder: str, prompt: list[int], steps: int) -> list[int]:
     """save_tiny_llama, then transformers' generate on it from the saved folder, in one worker (one spawn)."""
     save_tiny_llama(folder)
     return hf_generate(folder, prompt, steps)
+
+
+
+def save_confident_tiny_llama(folder: str, seed: int = 0, **config: Any) -> dict[str, Any]:
+    """The tiny Llama with a trained model's margins, built rather than trained (training, even this small,
+    takes minutes on a loaded CI core): the LM head scores each token by its embedding's match with a fixed
+    permutation of the input token's, so the residual stream's own token decides the next one by a wide margin,
+    and the attention / MLP layers (random, spread 0.1) move the logits with the context. A random model's top
+    two logits are close, and 4-bit weights then flip most choices; quantization tests need a model that is
+    sure of something, as a trained one is."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = {**TINY, "initializer_range": 0.1, "tie_word_embeddings": False, "eos_token_id": None, **config}
+    model = LlamaForCausalLM(LlamaConfig(**cfg)).eval()
+    with torch.no_grad():
+        emb = torch.randn(cfg["vocab_size"], cfg["hidden_size"])
+        model.model.embed_tokens.weight.copy_(emb)
+        perm = torch.randperm(cfg["vocab_size"])
+        model.lm_head.weight.copy_(emb[perm] / cfg["hidden_size"] ** 0.5)
+    model.save_pretrained(folder)
+    return cfg

@@ -105,9 +105,11 @@ class Quantize(str, enum.Enum):
     FP16 = "fp16"
     DYNAMIC = "dynamic"
     INT8 = "int8"
+    INT4 = "int4"  # 4-bit weights: causal LMs exported with their cache only (portkit.generative.quantize)
 
 
 ALL_KINDS: tuple[str, ...] = tuple(q.value for q in Quantize)
+GRAPH_KINDS: tuple[str, ...] = ("fp16", "dynamic", "int8")  # what any graph of these formats quantizes to
 
 FORMATS: dict[Format, FormatInfo] = {
     Format.KERAS: FormatInfo(".keras", "keras", "tensorflow", "tf"),
@@ -117,8 +119,8 @@ FORMATS: dict[Format, FormatInfo] = {
                                   aliases=("saved_model", "tf")),
     Format.TORCH: FormatInfo(".pt", "torch", "torch", "torch", aliases=("pytorch",)),
     Format.TORCHSCRIPT: FormatInfo(".pt", "torch", "torch", "torch", aliases=("pt", "jit", "script")),
-    Format.ONNX: FormatInfo(".onnx", "onnx", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True),
-    Format.TFLITE: FormatInfo(".tflite", "tflite", "litert", "tf", quantize=ALL_KINDS, aliases=("lite", "litert"),
+    Format.ONNX: FormatInfo(".onnx", "onnx", "onnxruntime", None, quantize=GRAPH_KINDS, onnx_steps=True),
+    Format.TFLITE: FormatInfo(".tflite", "tflite", "litert", "tf", quantize=GRAPH_KINDS, aliases=("lite", "litert"),
                               detect=lambda p, head: head[4:8] == b"TFL3"),
     Format.PT2: FormatInfo(".pt2", "pt2", "torch.export", "torch",
                            aliases=("export", "exported_program", "torch_export")),
@@ -126,9 +128,9 @@ FORMATS: dict[Format, FormatInfo] = {
     Format.EXECUTORCH: FormatInfo(".pte", "executorch", "executorch", "torch", quantize=("int8", "dynamic"),
                                   aliases=("pte", "et"),
                                   detect=lambda p, head: head[4:6] == b"ET" and head[6:8].isdigit()),
-    Format.ORT: FormatInfo(".ort", "ort", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True,
+    Format.ORT: FormatInfo(".ort", "ort", "onnxruntime", None, quantize=GRAPH_KINDS, onnx_steps=True,
                            detect=lambda p, head: head[4:8] == b"ORTM"),
-    Format.WEB: FormatInfo("", "ort", "onnxruntime", None, quantize=ALL_KINDS, onnx_steps=True, folder=True,
+    Format.WEB: FormatInfo("", "ort", "onnxruntime", None, quantize=GRAPH_KINDS, onnx_steps=True, folder=True,
                            detect=_is_web_bundle),
     # a checkpoint folder loads as a torch module (portkit.hf, in the torch runtime); a source only
     Format.HF: FormatInfo("", "torch", "transformers", "torch", folder=True, detect=_is_checkpoint,

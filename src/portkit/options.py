@@ -131,9 +131,9 @@ class ConvertOptions:
     # TF side
     keep_layout: bool = option(False, recipe="target", help="Ask onnx2tf to keep NCHW where it can.")
     # mobile / web prep
-    quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS,  # fp16 | dynamic | int8
+    quantize: str | None = option(None, recipe="target", choices=QUANTIZE_KINDS,  # fp16 | dynamic | int8 | int4
                                   help="fp16, dynamic or int8 (TFLite, ONNX and ExecuTorch targets; ExecuTorch: "
-                                       "int8, dynamic).")
+                                       "int8, dynamic); int4: a causal LM exported with its cache (onnx, executorch).")
     calibration: str | None = option(None, recipe="target", path=True,
                                      help="Calibration data for int8 (.npz or folder of .npy).")
     int8_io: bool = option(False, recipe="target", help="Integer inputs/outputs for full-int8 TFLite.")

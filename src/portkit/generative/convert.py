@@ -126,16 +126,28 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
     try:
         module, func = EXPORTS[to.value]
         extra = opts.opset if to is Format.ONNX else static
+        # executorch / tflite quantize inside their export (check_kind let only what the runtime has through)
+        kw = {"quantize": opts.quantize} if opts.quantize and to is not Format.ONNX else {}
+        if opts.quantize:
+            from .quantize import TOOLS as QTOOLS
+            from .quantize import describe
+
+            log(f"  --quantize {opts.quantize}: {describe(opts.quantize, to.value)}")
+            tool += f" + {QTOOLS[to.value]}"
         md = pool.get("torch").call_as(f"{edge} ({tool})", module, func, src.location, src.metadata,
-                                       str(tmp.resolve()), extra)
+                                       str(tmp.resolve()), extra, **kw)
         if not tmp.exists():
             raise ConversionFailed(f"{edge} produced no output", hint="run with --debug")
-        if opts.quantize:  # check_kind let only onnx + dynamic through
+        if opts.quantize and to is Format.ONNX:
             from .quantize import quantize_weights
 
-            log(f"  {opts.quantize}: int8 weights (onnxruntime MatMulNBits)")
             md = {**md, **quantize_weights(str(tmp), opts.quantize)}
-            tool += " + onnxruntime MatMulNBits"
+        if opts.quantize:
+            q = md["quantization"]
+            q["bytes_after"] = tmp.stat().st_size
+            what = "" if to is Format.ONNX else " parameters"  # no float .pte/.tflite exists to weigh
+            log(f"  size {q['bytes_before'] / 1e6:.3g} MB float32{what} → {q['bytes_after'] / 1e6:.3g} MB "
+                f"({q['bytes_after'] / q['bytes_before']:.2f}×)")
         remove(out)
         tmp.rename(out)
     except BaseException:
@@ -166,6 +178,11 @@ class _WorkerGenerator:
                                   prompts, steps)
         return [Generation.from_dict(r) for r in raw]
 
+    def streams_all(self, prompts: list[list[int]], tokens: list[list[int]]) -> list[Any]:
+        """Teacher-forced logits over each prompt + the reference's tokens (a quantized result's check)."""
+        return self.worker.call_as(f"teacher-forced run of {Path(self.path).name}", self.module, "streams",
+                                   self.path, prompts, tokens)
+
     def close(self) -> None:
         pass
 
@@ -192,14 +209,16 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
     refs = [Generation.from_dict(r) for r in raw]
     gen = generator_for(art, pool)
     cands: list[Generation | str] = []
+    quantized = art.record.quantized
+    streams: list[Any] = []
     if hasattr(gen, "generate_all"):
         try:
             cands += gen.generate_all(prompts, steps)
+            if quantized:
+                streams = gen.streams_all(prompts, [r.tokens for r in refs])
         except ConversionFailed as e:  # the runtime failed on the artifact (not portkit): a failed check
-            cands += [e.message] * len(prompts)
-        return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
-    quantized = art.record.quantized
-    streams: list[Any] = []
+            cands = [e.message] * len(prompts)
+        return _compare(src, art, refs, cands, prompts, vopts, quantized, streams)
     try:
         for p in prompts:
             try:
@@ -217,6 +236,12 @@ def validate_generation(src: Artifact, art: Artifact, prompts: list[list[int]], 
                        for p, ref in zip(prompts, refs, strict=True)]
     finally:
         gen.close()
+    return _compare(src, art, refs, cands, prompts, vopts, quantized, streams)
+
+
+def _compare(src: Artifact, art: Artifact, refs: list[Generation], cands: list[Generation | str],
+             prompts: list[list[int]], vopts: ValidateOptions, quantized: str | None,
+             streams: list[Any]) -> GenerationCheck:
     if not quantized:
         return compare(src.location, art.location, refs, cands, prompts, vopts.atol, vopts.rtol)
     from ..validation.compare import QUANTIZED_CRITERIA

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import BadInput
 
-__all__ = ["PREFILL", "PteGenerator", "export_pte", "generate"]
+__all__ = ["PREFILL", "PteGenerator", "export_pte", "generate", "streams"]
 
 PREFILL = 128  # the largest prefill call: ExecuTorch plans memory (logits included) for this many tokens
 
@@ -45,9 +45,11 @@ def _static_module(model: Any, cache_length: int) -> Any:
     return StaticCacheLM(model, batch_size=1, max_cache_len=cache_length).eval()
 
 
-def export_pte(location: str, metadata: dict[str, Any], output: str, cache_length: int) -> dict[str, Any]:
+def export_pte(location: str, metadata: dict[str, Any], output: str, cache_length: int,
+               quantize: str | None = None) -> dict[str, Any]:
     """torch.export of the static-cache module (dynamic token count 1..PREFILL), lowered to XNNPACK with
-    `to_edge_transform_and_lower`, written as a .pte."""
+    `to_edge_transform_and_lower`, written as a .pte. `quantize` (dynamic / int4): ExecuTorch's LLM weight
+    quantization (8da8w / 8da4w, portkit.generative.quantize) of a copy of the model first."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -58,6 +60,17 @@ def export_pte(location: str, metadata: dict[str, Any], output: str, cache_lengt
     info = probe(location, metadata)
     assert info is not None
     model = load_lm(location, metadata)
+    facts: dict[str, Any] = {}
+    if quantize:  # on a copy: the warm worker's model generates the float reference
+        import copy
+
+        from .quantize import float_bytes, quantize_pte_model, record
+
+        before = float_bytes(model)
+        model = copy.deepcopy(model)
+        with converting(f"causal LM → executorch --quantize {quantize} (torchao)", alternative="drop --quantize"):
+            quantize_pte_model(model, quantize)
+        facts = record(quantize, "executorch", bytes_before=before)
     gen = model.generation_config
     saved = (gen.cache_implementation, gen.use_cache)
     window = min(PREFILL, cache_length)
@@ -82,7 +95,7 @@ def export_pte(location: str, metadata: dict[str, Any], output: str, cache_lengt
 
     return {"generative": {**info, "cache": "static", "cache_length": cache_length, "prefill": window,
                            "method": "forward(tokens, input_pos) -> logits"},
-            "backend": "XnnpackBackend", "versions": versions("torch", "executorch", "transformers")}
+            "backend": "XnnpackBackend", "versions": versions("torch", "executorch", "transformers"), **facts}
 
 
 class PteGenerator:
@@ -155,5 +168,16 @@ def generate(path: str, prompts: list[list[int]], steps: int) -> list[dict[str, 
     gen = PteGenerator(path)
     try:
         return [gen.generate(p, steps).to_dict() for p in prompts]
+    finally:
+        gen.close()
+
+
+def streams(path: str, prompts: list[list[int]], tokens: list[list[int]]) -> list[np.ndarray]:
+    """Teacher-forced logits over each prompt + the reference's tokens (in the torch worker)."""
+    from .runners import teacher_forced
+
+    gen = PteGenerator(path)
+    try:
+        return [teacher_forced(gen.step, p, t) for p, t in zip(prompts, tokens, strict=True)]
     finally:
         gen.close()

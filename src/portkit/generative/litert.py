@@ -15,17 +15,20 @@ import numpy as np
 
 from ..errors import BadInput
 
-__all__ = ["PREFILL", "LiteRtGenerator", "export_tflite", "generate"]
+__all__ = ["PREFILL", "LiteRtGenerator", "export_tflite", "generate", "streams"]
 
 PREFILL = 32  # the prefill signature's window (prompts are prefilled in windows of this many tokens)
 
 
-def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_length: int) -> dict[str, Any]:
-    """litert_torch.generative.export_hf's text prefill/decode export of the loaded model (float32 weights,
-    no quantization recipe, no LiteRT-LM bundle: the .tflite itself)."""
+def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_length: int,
+                  quantize: str | None = None) -> dict[str, Any]:
+    """litert_torch.generative.export_hf's text prefill/decode export of the loaded model (no LiteRT-LM
+    bundle: the .tflite itself): float32 weights, or with `quantize` (dynamic) litert-torch's own
+    quantization step with ai-edge-quantizer's recipe (portkit.generative.quantize)."""
     import torch
     from litert_torch.generative.export_hf.core import export_lib, exportable_module
 
+    from .quantize import KINDS, float_bytes, record
     from .source import load_lm, probe
 
     info = probe(location, metadata)
@@ -37,7 +40,8 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
     try:
         cfg = exportable_module.ExportableModuleConfig(
             model=location, output_dir=work, work_dir=work, prefill_lengths=[PREFILL], cache_length=cache_length,
-            quantization_recipe=None, bundle_litert_lm=False, keep_temporary_files=True)
+            quantization_recipe=KINDS["tflite"][quantize] if quantize else None,  # applied after the conversion
+            bundle_litert_lm=False, keep_temporary_files=True)
         # export_text_prefill_decode_model switches the (copied) model to litert-torch's attention itself
         config = model.config
         if getattr(config, "num_key_value_heads", None) is None:
@@ -52,8 +56,9 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
         shutil.move(out.prefill_decode_model_path, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    facts = record(quantize, "tflite", bytes_before=float_bytes(model)) if quantize else {}
     return {"generative": {**info, "cache": "static", "cache_length": cache_length, "prefill": PREFILL,
-                           "signatures": [f"prefill_{PREFILL}", "decode"]}}
+                           "signatures": [f"prefill_{PREFILL}", "decode"]}, **facts}
 
 
 class LiteRtGenerator:
@@ -126,3 +131,12 @@ def generate(path: str, prompts: list[list[int]], steps: int) -> list[dict[str, 
     """Greedy generation from each prompt (in the tf worker)."""
     lm = LiteRtGenerator(path)
     return [lm.run(p, steps) for p in prompts]
+
+
+def streams(path: str, prompts: list[list[int]], tokens: list[list[int]]) -> list[np.ndarray]:
+    """Teacher-forced logits over each prompt + the reference's tokens (in the tf worker): the prompt as
+    generation takes it, then each reference token through decode."""
+    from .runners import teacher_forced
+
+    lm = LiteRtGenerator(path)
+    return [teacher_forced(lm.step, p, t) for p, t in zip(prompts, tokens, strict=True)]

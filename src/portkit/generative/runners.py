@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BadInput
 
-__all__ = ["Generation", "OnePassOrtGenerator", "OrtGenerator", "greedy"]
+__all__ = ["Generation", "OnePassOrtGenerator", "OrtGenerator", "greedy", "teacher_forced"]
 
 
 @dataclass
@@ -54,6 +54,15 @@ def greedy(step: Any, prompt: list[int], steps: int) -> Generation:
         ids = np.asarray([[tokens[-1]]], dtype=np.int64)
     return Generation(tokens, np.stack(rows) if rows else np.zeros((0, 0), np.float32),
                       prefill if prefill is not None else np.zeros((0, 0), np.float32), seconds)
+
+
+def teacher_forced(step: Any, prompt: list[int], tokens: list[int]) -> np.ndarray:
+    """The logits (len(tokens), vocab) a runner gives at each of `tokens`' steps when it is fed the prompt and
+    then `tokens` (not its own choices), one call each, as generation runs: a quantized result's check."""
+    rows = [np.asarray(step(np.asarray([prompt], np.int64), True), np.float32)[-1]]
+    for t in tokens[:-1]:
+        rows.append(np.asarray(step(np.asarray([[t]], np.int64), False), np.float32)[-1])
+    return np.stack(rows)
 
 
 class OrtGenerator:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, converting, require
-from ..options import QUANTIZE_KINDS
+from ..formats import GRAPH_KINDS
 from .calibration import Reader, calibration_batches, require_calibration
 
 __all__ = ["KINDS", "quantize"]
 
-KINDS = QUANTIZE_KINDS
+KINDS = GRAPH_KINDS
 # Dynamic quantization of Conv becomes ConvInteger, which onnxruntime's CPU kernels (and so the WASM
 # backend) implement only for uint8 weights and which is slower than float on most CPUs: dynamic mode
 # quantizes the weight-heavy matrix ops, as onnxruntime recommends for transformers/RNNs.

@@ -41,6 +41,11 @@ def check_options(source: Format, to: Format, opts: ConvertOptions,
             names = [f.value for f in sorted(quantizable(), key=lambda f: not f.info.onnx_steps)]
             raise BadInput(f"--quantize applies to {', '.join(names[:-1])} and {names[-1]} targets, not {to.value}",
                            hint="convert to one of those, or drop --quantize")
+        if opts.quantize == "int4" and opts.quantize not in to.info.quantize:  # no graph-level int4 route
+            raise BadInput(f"--quantize int4 (4-bit weights) applies to a causal LM exported with its key/value "
+                           f"cache, not to a {source.value} → {to.value} graph conversion",
+                           hint="convert a causal LM (a save_pretrained folder) --to onnx or executorch, or use "
+                                "--quantize dynamic")
         if opts.quantize not in to.info.quantize:
             takes = [f.value for f in quantizable() if opts.quantize in f.info.quantize]
             raise BadInput(f"--quantize {opts.quantize} does not apply to {to.value} targets",

@@ -27,6 +27,7 @@ QUANTIZED_CRITERIA: dict[str, tuple[float, float]] = {
     "fp16": (0.9999, 0.99),
     "dynamic": (0.99, 0.9),
     "int8": (0.98, 0.9),
+    "int4": (0.95, 0.8),  # 4-bit weights (causal LMs only: portkit.generative.quantize)
 }
 PERCENTILES = (50, 90, 95, 99, 99.9)
 HIST_EDGES = [float(x) for x in np.arange(-10.0, 4.01, 0.5)]  # log10 |diff|, fixed so cases can be merged
