@@ -168,3 +168,7 @@ def test_quantize_kinds_come_from_the_table(tmp_path):
         check_options(Format.TORCH, Format.EXECUTORCH, convert_options(quantize="fp16"))
     with pytest.raises(BadInput, match="applies to onnx, ort, web, tflite and executorch targets, not torchscript"):
         check_options(Format.ONNX, Format.TORCHSCRIPT, convert_options(quantize="dynamic"))
+    # 4-bit weights exist for causal LMs exported with their cache only (portkit.generative.quantize)
+    for to in (Format.ONNX, Format.TFLITE, Format.EXECUTORCH):
+        with pytest.raises(BadInput, match="--quantize int4 .* applies to a causal LM exported with its key/value"):
+            check_options(Format.TORCH, to, convert_options(quantize="int4"))

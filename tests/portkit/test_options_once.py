@@ -159,7 +159,7 @@ def test_the_cli_has_a_flag_for_every_option(command, cls):
 @pytest.mark.parametrize("build,needle", [
     (lambda: ValidateOptions(batches=(0,)), "--batch 0"),
     (lambda: convert_options(opset=3), "--opset 3"),
-    (lambda: convert_options(quantize="int4"), "unknown --quantize 'int4'"),
+    (lambda: convert_options(quantize="int2"), "unknown --quantize 'int2'"),
     (lambda: convert_options(web_model="tf"), "unknown --web-model 'tf'"),
     (lambda: BenchOptions(batches=(1, 0)), "--batch 0"),
     (lambda: BenchOptions(providers=("xpu",)), "unknown --provider 'xpu'"),

@@ -162,7 +162,8 @@ def test_calibration_without_the_input_name_is_exit_2(tmp_path, digits_onnx):
 
 @pytest.mark.parametrize("args, message", [
     (["--to", "torchscript", "--quantize", "int8", "--calibration", str(CALIB)], "applies to onnx, ort, web"),
-    (["--to", "onnx", "--quantize", "int4"], "unknown --quantize"),
+    (["--to", "onnx", "--quantize", "int2"], "unknown --quantize"),
+    (["--to", "onnx", "--quantize", "int4"], "applies to a causal LM exported with its key/value cache"),
     (["--to", "onnx", "--quantize", "int8", "--calibration", str(CALIB), "--int8-io"], "TFLite targets only"),
     (["--to", "keras", "--optimize"], "--optimize applies"),
 ])
