@@ -145,7 +145,8 @@ def convert_lm(src: Artifact, info: dict[str, Any], to: Format, out: Path, opts:
         if opts.quantize:
             q = md["quantization"]
             q["bytes_after"] = tmp.stat().st_size
-            what = "" if to is Format.ONNX else " parameters"  # no float .pte/.tflite exists to weigh
+            # the float file (.onnx; litert-torch's float .tflite); no float .pte exists: its parameters
+            what = "" if to is Format.ONNX or q.get("float_file") else " parameters"
             log(f"  size {q['bytes_before'] / 1e6:.3g} MB float32{what} → {q['bytes_after'] / 1e6:.3g} MB "
                 f"({q['bytes_after'] / q['bytes_before']:.2f}×)")
         remove(out)

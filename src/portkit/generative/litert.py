@@ -7,6 +7,7 @@ prefill signature's length (padding masked out), then decode the last prompt tok
 one; the cache tensors a signature returns are the next call's inputs."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import Any
@@ -53,10 +54,15 @@ def export_tflite(location: str, metadata: dict[str, Any], output: str, cache_le
         cfg = export_lib.update_export_config(cfg, arts)
         with torch.no_grad():
             out = export_lib.export_text_prefill_decode_model(arts, cfg, export_lib.ExportedModelArtifacts())
-        shutil.move(out.prefill_decode_model_path, output)
+        path = out.prefill_decode_model_path
+        # litert-torch quantizes the float .tflite it wrote (NAME.tflite → NAME_quantized.tflite): weigh that one
+        plain = path.removesuffix("_quantized.tflite") + ".tflite"
+        before = os.path.getsize(plain) if quantize and plain != path and os.path.exists(plain) else None
+        shutil.move(path, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    facts = record(quantize, "tflite", bytes_before=float_bytes(model)) if quantize else {}
+    facts = record(quantize, "tflite", bytes_before=before or float_bytes(model), float_file=before is not None) \
+        if quantize else {}
     return {"generative": {**info, "cache": "static", "cache_length": cache_length, "prefill": PREFILL,
                            "signatures": [f"prefill_{PREFILL}", "decode"]}, **facts}
 
