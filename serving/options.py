@@ -1,4 +1,4 @@
-"""Options of `portkit serve`, frozen: the server never sees CLI objects."""
+"""Options of `portkit serve` and `portkit export triton`, frozen: the server never sees CLI objects."""
 
 from __future__ import annotations
 
@@ -29,6 +29,28 @@ class ServeOptions:
     max_request_bytes: int = option(64 * 1024 * 1024, ge=1)
     graceful_timeout_s: float = 30.0  # how long shutdown waits for in-flight requests
     log_level: str = option("warning", help="uvicorn log level (info shows each start/stop).")
+
+    def __post_init__(self) -> None:
+        check_rules(self)
+
+
+# a Triton model name (and a recipe's names): a folder name in the model repository
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+@dataclass(frozen=True)
+class TritonOptions:
+    """`portkit export triton` and a recipe target's `export: {triton: ...}` (portkit.serving.triton): the flags
+    and the recipe keys are generated from these fields, and built here they are checked by their rules."""
+
+    name: str | None = option(None, recipe="triton", pattern=NAME,
+                              help="Model name in the repository (default: file name).")
+    max_batch: int | None = option(None, recipe="triton", ge=0,
+                                   help="max_batch_size (default 8 when the batch dim is dynamic, else 0).")
+    max_delay_us: int = option(2000, recipe="triton", ge=0, help="Dynamic batching queue delay (microseconds).")
+    version: int = option(1, recipe="triton", ge=1, help="Model version folder.")
+    instances: int = option(1, recipe="triton", ge=1, help="Model instances (instance_group count).")
+    gpu: bool = option(False, recipe="triton", help="instance_group kind KIND_GPU (default KIND_CPU).")
 
     def __post_init__(self) -> None:
         check_rules(self)

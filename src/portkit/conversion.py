@@ -21,6 +21,7 @@ from .graph import Route, plan, route_text
 from .hops import HopResult, hop_paths, hop_view, relative_to_source, remove, run_hop, validate_pair, without_maps
 from .options import ConvertOptions, ValidateOptions, static_batch
 from .signature import InputSpec, merge_input_specs
+from .validation import LIBRARIES as VALIDATION_LIBRARIES
 from .validation import ValidationResult
 from .workers import WorkerPool, command_pool, warm
 
@@ -487,7 +488,8 @@ def _convert_route(src: Artifact, route: Route, out: Path, opts: ConvertOptions,
     # side of its validation, instead of a second process importing the framework again
     open_runner = partial(open_runner, pool=pool)
     # validation runs ONNX in this process once the worker's hop returns: import onnxruntime meanwhile
-    warming = warm(*warm_imports([src.format, *(e.target for e in hops_to_run)])) if validate else None
+    warming = warm(*warm_imports([src.format, *(e.target for e in hops_to_run)]), *VALIDATION_LIBRARIES) \
+        if validate else None
     current = src
     key: tuple[str, ...] = ()
     warned: set[str] = set()

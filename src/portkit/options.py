@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ class Provider(str, enum.Enum):
 QUANTIZE_KINDS: tuple[str, ...] = ALL_KINDS
 PROVIDERS: tuple[str, ...] = tuple(p.value for p in Provider)
 
-RECIPE_SCOPES = ("model", "target", "validate", "bench")
+RECIPE_SCOPES = ("model", "target", "validate", "bench", "triton")
 WEB_MODELS = ("onnx", "ort")  # what a web bundle carries: the ONNX file, or its ORT flatbuffer
 
 
@@ -42,7 +43,8 @@ def option(default: Any = MISSING, *, recipe: str | None = None, factory: Any = 
     """A field of an options dataclass, the one definition of that option: its default, where a recipe
     takes it (`recipe`: "model", "target", "validate" or "bench"; None: not in recipes), its command-line
     flag and the rules every entry point checks it with — pydantic's `ge`/`gt`/`min_length`, `choices`
-    (allowed strings), `item_ge` (each list item ≥), `path` (a file, read relative to the recipe), `alias`
+    (allowed strings), `item_ge` (each list item ≥), `pattern` (a regular expression the whole text matches),
+    `path` (a file, read relative to the recipe), `alias`
     (the recipe key when it differs), `recipe_type` (the YAML spelling when it differs from the field's Python
     type); for the CLI `help` (the flag's help; a field without it has no flag), `flag` (when it is not
     --the-field-name), `negative` (the off switch of a bool: --static), `short` (-p), `cli_type` (the
@@ -91,6 +93,9 @@ def check_rules(opts: Any) -> None:
             if bad is not None:
                 raise BadInput(f"{flag} {bad}: each value must be ≥ {rules['item_ge']} {where}".rstrip(),
                                hint=f"e.g. {flag} 1")
+        if "pattern" in rules and isinstance(value, str) and not re.fullmatch(rules["pattern"], value):
+            raise BadInput(f"{flag} '{value}': must match {rules['pattern']} {where}".rstrip(),
+                           hint=f"e.g. {flag} my-model")
         if rules.get("choices"):
             bad = next((v for v in items if v not in rules["choices"]), None)
             if bad is not None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from portkit.serving.options import TritonOptions
 
 from portkit.benchmark import BenchOptions
 from portkit.options import ConvertOptions, ValidateOptions, convert_options, option, recipe_fields, rules_of
 from portkit.recipes import schema
 from portkit.recipes.loading import parse_recipe
-from portkit.recipes.schema import BenchStep, ModelSpec, Target, ValidateStep
+from portkit.recipes.schema import BenchStep, ModelSpec, Target, TritonSpec, ValidateStep
 
 # fields recipes spell another way (input_specs: input_shapes/input_dtypes/dynamic_axes) or take from the
 # recipe itself (seed), or that are not user options (debug: the CLI's global --debug, keep_samples)
@@ -18,9 +19,11 @@ NOT_IN_RECIPES = {
     ConvertOptions: {"input_specs", "debug"},
     ValidateOptions: {"seed", "input_specs"},
     BenchOptions: {"seed", "input_specs", "keep_samples"},
+    TritonOptions: set(),
 }
 SECTIONS = [(Target, ConvertOptions, "target"), (ModelSpec, ConvertOptions, "model"),
-            (ValidateStep, ValidateOptions, "validate"), (BenchStep, BenchOptions, "bench")]
+            (ValidateStep, ValidateOptions, "validate"), (BenchStep, BenchOptions, "bench"),
+            (TritonSpec, TritonOptions, "triton")]
 
 
 @pytest.mark.parametrize("cls", list(NOT_IN_RECIPES))
@@ -237,9 +240,10 @@ def test_gate_rules_reach_the_cli(tmp_path):
     assert p.returncode == 2 and "--max-size-mb -1" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
-def test_serve_and_init_flags_are_their_fields():
-    """`portkit serve`'s flags are ServeOptions' fields and `portkit init --calibration` is ConvertOptions',
-    generated with their help (one definition each)."""
+def test_serve_init_and_export_flags_are_their_fields():
+    """`portkit serve`'s flags are ServeOptions' fields, `portkit export triton`'s TritonOptions' (also the
+    recipe's `export: triton` keys) and `portkit init --calibration` is ConvertOptions', generated with their
+    help (one definition each)."""
     from portkit.serving.options import ServeOptions
     from typer.testing import CliRunner
 
@@ -249,9 +253,10 @@ def test_serve_and_init_flags_are_their_fields():
     def help_of(*command: str) -> str:
         return " ".join(CliRunner().invoke(build_app(), [*command, "--help"], env={"COLUMNS": "300"}).output.split())
 
-    out = help_of("serve")
-    for f in dataclasses.fields(ServeOptions):
-        if rules_of(f).get("help"):
-            assert f"{flag_of(f)} " in out and rules_of(f)["help"][:30] in out, flag_of(f)
+    for command, cls in ((("serve",), ServeOptions), (("export", "triton"), TritonOptions)):
+        out = help_of(*command)
+        for f in dataclasses.fields(cls):
+            if rules_of(f).get("help"):
+                assert f"{flag_of(f)} " in out and rules_of(f)["help"][:30] in out, flag_of(f)
     calibration = next(f for f in dataclasses.fields(ConvertOptions) if f.name == "calibration")
     assert rules_of(calibration)["help"][:30] in help_of("init")

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from portkit.serving.options import TritonOptions
+
 from ._common import JSON
+from ._options import Flags, with_flags
 
 
 def register(app: typer.Typer) -> None:
@@ -15,23 +19,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sub, name="export")
 
 
+@with_flags(Flags(TritonOptions, "options"))
 def triton(
     model: Path = typer.Argument(..., help="ONNX model file."),
     output: Path = typer.Option(..., "--output", "-o", help="Model repository folder (created if missing)."),
-    name: str | None = typer.Option(None, "--name", help="Model name in the repository (default: file name)."),
-    max_batch: int | None = typer.Option(None, "--max-batch", help="max_batch_size (default 8 when the batch dim is dynamic, else 0)."),
-    max_delay_us: int = typer.Option(2000, "--max-delay-us", help="Dynamic batching queue delay (microseconds)."),
-    version: int = typer.Option(1, "--version", help="Model version folder."),
-    instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
-    gpu: bool = typer.Option(False, "--gpu", help="instance_group kind KIND_GPU (default KIND_CPU)."),
+    options: dict[str, Any] | None = None,
     as_json: bool = JSON,
 ) -> None:
     """Write a Triton model repository entry: REPO/NAME/VERSION/model.onnx + REPO/NAME/config.pbtxt."""
+    import dataclasses
+
     from portkit import ui
     from portkit.serving import export_triton
 
-    result = export_triton(model, output, name=name, max_batch=max_batch, max_delay_us=max_delay_us,
-                           version=version, instances=instances, gpu=gpu)
+    checked = TritonOptions(**(options or {}))  # the fields' rules, as for a recipe's `export: triton`
+    result = export_triton(model, output, **dataclasses.asdict(checked))
     if as_json:
         ui.print_json(result.to_dict())
         return

@@ -278,16 +278,8 @@ def _export_triton(model_name: str, t: Any, path: Path, out: Path, entry: dict[s
     spec = t.export.triton
     t0 = time.perf_counter()
     try:
-        res = export_triton(
-            path,
-            out / "triton",
-            name=spec.name or f"{model_name}-{t.label}",
-            max_batch=spec.max_batch,
-            max_delay_us=spec.max_delay_us,
-            version=spec.version,
-            instances=spec.instances,
-            gpu=spec.gpu,
-        )
+        options = {**spec.option_values(), "name": spec.name or f"{model_name}-{t.label}"}
+        res = export_triton(path, out / "triton", **options)
     except PortkitError as e:
         entry["steps"]["triton"] = _step(
             "error", time.perf_counter() - t0, e.one_line(), type=type(e).__name__

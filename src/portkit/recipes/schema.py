@@ -103,7 +103,7 @@ def section_model(name: str, base: type[_Options], cls: type, scope: str, doc: s
             tp = list[item] if many else item
             if f.default is None:
                 tp = tp | None
-        kw = {k: v for k, v in rules.items() if k in ("ge", "gt", "le", "min_length")}
+        kw = {k: v for k, v in rules.items() if k in ("ge", "gt", "le", "min_length", "pattern")}
         if "alias" in rules:
             kw["alias"] = rules["alias"]
         if f.default_factory is not MISSING:
@@ -216,14 +216,19 @@ class GateSpec(_Strict):
         )
 
 
-class TritonSpec(_Strict):
+class _TritonBase(_Options):
     enabled: bool = True
-    name: str | None = Field(None, pattern=NAME)
-    max_batch: int | None = Field(None, ge=0)
-    max_delay_us: int = Field(2000, ge=0)
-    version: int = Field(1, ge=1)
-    instances: int = Field(1, ge=1)
-    gpu: bool = False
+
+
+def _triton_spec() -> Any:
+    from portkit.serving.options import TritonOptions
+
+    return section_model("TritonSpec", _TritonBase, TritonOptions, "triton",
+                         "A Triton model repository entry of an ONNX target; options: "
+                         "portkit.serving.options.TritonOptions (`portkit export triton`'s flags).")
+
+
+TritonSpec = _triton_spec()
 
 
 class ExportSpec(_Strict):

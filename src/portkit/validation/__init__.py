@@ -32,6 +32,7 @@ from ..signature import InputSpec, ModelSignature, merge_input_specs
 
 __all__ = [
     "DEFAULT_TOLERANCES",
+    "LIBRARIES",
     "QUANTIZED_CRITERIA",
     "SCHEMA",
     "Case",
@@ -72,6 +73,10 @@ from .mapping import (
     transpose,
 )
 from .result import SCHEMA, OutputReport, ValidationResult
+
+# the parts of numpy it loads on first use (random inputs, percentiles of the differences): imported on a
+# thread while a worker converts or loads the reference (portkit.workers.warm)
+LIBRARIES = ("numpy.random", "numpy.ma")
 
 
 def compare_case(result: ValidationResult, rsig: ModelSignature, plan: Plan, opts: ValidateOptions,
@@ -316,15 +321,24 @@ def validate(reference: Artifact, candidate: Artifact, opts: ValidateOptions | N
              **runner_options: Any) -> ValidationResult:
     """Load both models (framework runtimes in workers), compare them, close them. (`--locate`, the search
     for the first diverging node of a failing pair, is portkit.locate's, run after this.)"""
+    from ..runtimes import warm_imports
     from ..runtimes.borrow import open_borrowing
+    from ..workers import command_pool, warm
 
     opts = opts or ValidateOptions()
     notes: list[str] = []  # a model declaring no inputs borrows the other's (a bare TorchScript file)
-    with open_borrowing(reference, [candidate], notes=notes, **runner_options) as ref, \
-            open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes,
-                           **runner_options) as cand:
-        check_shapes(ref.signature, opts.shapes, reference.location)  # the user's model: exit 2 early
-        result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
-                                  reference=reference)
+    # one worker per framework family (the command line's prestarted one, already importing torch); while
+    # it loads the reference, this process imports what running the other side and comparing needs
+    warming = warm(*warm_imports([reference.format, candidate.format]), *LIBRARIES)
+    try:
+        with command_pool() as pool, \
+                open_borrowing(reference, [candidate], notes=notes, pool=pool, **runner_options) as ref, \
+                open_borrowing(candidate, [reference], {reference.location: ref}, notes=notes, pool=pool,
+                               **runner_options) as cand:
+            check_shapes(ref.signature, opts.shapes, reference.location)  # the user's model: exit 2 early
+            result = validate_runners(ref, cand, candidate, opts, reference.location, candidate.location,
+                                      reference=reference)
+    finally:
+        warming.join()
     result.notes[:0] = notes
     return result
