@@ -35,7 +35,6 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
     torch = require("torch", "ExecuTorch export")
     require("executorch", "ExecuTorch export")
     mode = _check_quantize(opts)
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     module, sig = _source(src)
@@ -47,7 +46,7 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         if mode is not None:
             module, kept = _quantized(module, args, shapes, sig, mode, opts, Path(src.location).name)
         program = _leaf_tensors(torch.export.export(module, args, dynamic_shapes=shapes, strict=False))
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+        lowered = to_edge_transform_and_lower(program, partitioner=[xnnpack_partitioner()]).to_executorch()
         out.write_bytes(lowered.buffer)
     final = sig if dynamic else ModelSignature(
         tuple(s.with_shape(tuple(int(a.shape[i]) for i in range(a.dim()))) for s, a in zip(sig.inputs, args)),
@@ -61,6 +60,29 @@ def convert(src: Artifact, out: Path, opts: ConvertOptions) -> Artifact:
         **keep, "producer": TOOL, "backend": "XnnpackBackend",
         "max_batch": _planned_batch(lowered) if dynamic else None,
         **quant, **kept, "versions": versions("torch", "executorch", "torchao")})
+
+
+def xnnpack_partitioner(**kwargs: Any) -> Any:
+    """XNNPACK's partitioner, less the GELUs it would compute wrongly. ExecuTorch's XNNPACK backend up to 1.5
+    ignores GELU's `approximate` argument: a tanh-approximate GELU (transformers' `gelu_pytorch_tanh`:
+    Gemma, Starcoder2) runs as the exact one, up to ~5e-4 off per activation (pytorch/executorch#22851,
+    fixed after 1.5 with an XNNApproxGelu node). Where the installed backend has no such node, those GELUs
+    stay out of the delegate: ExecuTorch's own kernels (or the tanh ops they decompose into) honour it."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.backends.xnnpack.serialization import xnnpack_graph_schema
+
+    if hasattr(xnnpack_graph_schema, "XNNApproxGelu"):
+        return XnnpackPartitioner(**kwargs)
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.generic_node_configs import GeluConfig
+
+    class ExactGelu(GeluConfig):
+        def check_constraints(self, node: Any, ep: Any) -> bool:
+            approximate = node.kwargs.get("approximate", node.args[1] if len(node.args) > 1 else "none")
+            return approximate == "none" and super().check_constraints(node, ep)
+
+    configs = [ExactGelu if c is GeluConfig else c for c in ALL_PARTITIONER_CONFIGS]
+    return XnnpackPartitioner(configs=configs, **kwargs)
 
 
 def _planned_batch(lowered: Any) -> int | None:

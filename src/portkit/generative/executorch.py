@@ -51,9 +51,9 @@ def export_pte(location: str, metadata: dict[str, Any], output: str, cache_lengt
     `to_edge_transform_and_lower`, written as a .pte. `quantize` (dynamic / int4): ExecuTorch's LLM weight
     quantization (8da8w / 8da4w, portkit.generative.quantize) of a copy of the model first."""
     import torch
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    from ..converters.pt2_to_executorch import xnnpack_partitioner  # tanh-GELUs kept off XNNPACK
     from ..errors import converting
     from .source import load_lm, probe
 
@@ -87,7 +87,7 @@ def export_pte(location: str, metadata: dict[str, Any], output: str, cache_lengt
         constants = {"get_max_seq_len": cache_length, "get_max_context_len": cache_length,
                      "get_vocab_size": info["vocab"], "get_n_layers": info["layers"], "use_kv_cache": True,
                      "enable_dynamic_shape": True}
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+        lowered = to_edge_transform_and_lower(program, partitioner=[xnnpack_partitioner()],
                                               constant_methods=constants).to_executorch()
         with open(output, "wb") as f:
             lowered.write_to_file(f)
