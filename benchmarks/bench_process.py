@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{platform.platform()}; 1-minute load average {min(load):.2f}–{max(load):.2f} during the run "
              + ("(above the CPU count: other jobs shared the machine and the ratios are noisier). "
                 if max(load) > (os.cpu_count() or 1) else "(below the CPU count). ")
-             + "The bare script ends as portkit's workers do (portkit.workers.exit_now).", "",
+             + "The bare script ends as portkit's processes (its workers and the command line) do: "
+             "portkit.workers.exit_now.", "",
              "| variant | median s | min s | × bare | goal | met | cpu s | cpu × bare | left running at exit |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -102,6 +102,10 @@ def infer_ranges(artifact: Any) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {k: (float(v[0]), float(v[1]))
                                            for k, v in artifact.record.input_ranges.items()}
     kind = getattr(artifact.format, "value", None)
+    sig = getattr(artifact, "signature", None)
+    if kind == "onnx" and sig is not None and sig.inputs and \
+            not any(s.dtype.startswith(("int", "uint")) for s in sig.inputs):
+        return out  # only an integer input indexes a table: a float model's graph has nothing to tell
     if kind in ("onnx", "torchscript"):
         try:
             found = _onnx_ranges(artifact.location) if kind == "onnx" else _script_ranges(artifact.location)

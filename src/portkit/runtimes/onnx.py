@@ -19,9 +19,9 @@ from ..errors import BadInput, RuntimeUnavailable, require
 from ..signature import ModelSignature, TensorSpec
 from .base import Feeds, Runner, contiguous
 
-# what loading and validating a model here imports (onnx: validation reads the graph for input ranges,
-# portkit.inputs.infer_ranges); warmed while a worker converts (portkit.runtimes.warm_imports)
-LIBRARIES = ("onnxruntime", "onnx")
+# what loading a model here imports, warmed while a worker converts (portkit.runtimes.warm_imports); onnx
+# itself only where validation reads an integer input's range from the graph (portkit.inputs.infer_ranges)
+LIBRARIES = ("onnxruntime",)
 
 _ORT_TYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
