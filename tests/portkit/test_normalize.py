@@ -459,6 +459,19 @@ def test_shifted_lookups_move_to_the_ids_and_a_projected_concat_splits():
     assert any("equal" in n for n in check_equivalent(_trigram_embeddings(), m, ranges={"ids": (0, 100)}))
 
 
+def test_int64_abs_becomes_max_of_it_and_its_negation():
+    from portkit.normalize import integer_abs
+
+    def rel():  # relative positions |k - q| of the ids' values, as int64
+        return _model([helper.make_node("Sub", ["ids", "q"], ["d"]), helper.make_node("Abs", ["d"], ["y"])],
+                      [_f("ids", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 16], TensorProto.INT64)],
+                      [numpy_helper.from_array(np.arange(16, dtype=np.int64), "q")])
+
+    m = rel()
+    assert integer_abs(m) and _ops(m) == ["Sub", "Neg", "Max"]
+    assert any("equal" in n for n in check_equivalent(rel(), m, ranges={"ids": (0, 100)}))
+
+
 def _grid_gathered_mask():
     """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
     arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""

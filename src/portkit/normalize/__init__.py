@@ -33,6 +33,8 @@ stop on:
 - split_concat_matmul (onnx2tf only): MatMul of a last-axis Concat by a constant weight → a sum of MatMuls
   of the parts (onnx2tf took a 3-D tensor with equal dims after the batch for channels-first and
   concatenated along the sequence).
+- integer_abs (onnx2tf only): Abs of an int64 tensor (relative position buckets at a dynamic sequence) →
+  Max(x, Neg(x)) (TFLite's ABS takes no int64: a Select TF op the LiteRT interpreter cannot run).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -71,6 +73,7 @@ from .onnx2tf import (
     constant_expand,
     constant_lookup,
     flat_gathernd,
+    integer_abs,
     lookup_shifts,
     prepended_tokens,
     scalar_operands,
@@ -114,6 +117,7 @@ __all__ = [
     "fold_constants",
     "hide_unchanged_ops",
     "index_grid_gather",
+    "integer_abs",
     "lookup_shifts",
     "lower_opset",
     "normalize",
@@ -176,6 +180,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += partial_shape_inputs(model)
         notes += constant_expand(model)
         notes += scalar_operands(model)
+        notes += integer_abs(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes

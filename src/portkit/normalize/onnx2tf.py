@@ -200,6 +200,27 @@ def split_concat_matmul(model: Any) -> list[str]:
     return [f"split_concat_matmul: {n_done} MatMul of a last-axis Concat → a sum of MatMuls"] if n_done else []
 
 
+def integer_abs(model: Any) -> list[str]:
+    """Abs of a 64-bit integer tensor (MPNet's and T5's relative position buckets, computed at run time when
+    the sequence is dynamic) → Max(x, Neg(x)), the same for every value but the type's minimum. TFLite's
+    builtin ABS takes no int64: it became a Select TF op (FlexAbs) the LiteRT interpreter cannot run."""
+    from onnx import TensorProto, helper
+
+    types = elem_types(model)
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Abs" or node.domain not in ("", "ai.onnx") or \
+                types.get(node.input[0]) != TensorProto.INT64:
+            continue
+        new = unique(model, node.output[0])
+        neg = new("neg")
+        replace_node(model.graph, node, [helper.make_node("Neg", [node.input[0]], [neg], name=new("n")),
+                                         helper.make_node("Max", [node.input[0], neg], [node.output[0]],
+                                                          name=new("n"))])
+        n_done += 1
+    return [f"integer_abs: {n_done} int64 Abs → Max(x, -x)"] if n_done else []
+
+
 def constant_expand(model: Any) -> list[str]:
     """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
     TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
