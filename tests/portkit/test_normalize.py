@@ -472,6 +472,24 @@ def test_int64_abs_becomes_max_of_it_and_its_negation():
     assert any("equal" in n for n in check_equivalent(rel(), m, ranges={"ids": (0, 100)}))
 
 
+def test_projection_bias_of_a_square_tensor_moves_after_the_split_into_heads():
+    from portkit.normalize import bias_after_reshape
+
+    def proj(width):  # x [batch, 16, 32] @ W [32, width] + b, split into heads of 16
+        rng = np.random.default_rng(0)
+        inits = [numpy_helper.from_array(rng.normal(size=(32, width)).astype(np.float32), "w"),
+                 numpy_helper.from_array(rng.normal(size=(width,)).astype(np.float32), "b"),
+                 numpy_helper.from_array(np.array([0, 16, -1, 16], np.int64), "heads")]
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["k"]),
+                 helper.make_node("Reshape", ["k", "heads"], ["y"])]
+        return _model(nodes, [_f("x", ["batch", 16, 32])], [_f("y", ["batch", 16, width // 16, 16])], inits)
+
+    m = proj(16)  # one key head of 16 at sequence 16: [batch, 16, 16]
+    assert bias_after_reshape(m) and _ops(m) == ["MatMul", "Reshape", "Add"]
+    assert any("equal" in n for n in check_equivalent(proj(16), m))
+    assert bias_after_reshape(proj(32)) == []  # [batch, 16, 32]: onnx2tf reads it right, left as written
+
+
 def _grid_gathered_mask():
     """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
     arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""

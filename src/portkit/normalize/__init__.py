@@ -35,6 +35,8 @@ stop on:
   concatenated along the sequence).
 - integer_abs (onnx2tf only): Abs of an int64 tensor (relative position buckets at a dynamic sequence) →
   Max(x, Neg(x)) (TFLite's ABS takes no int64: a Select TF op the LiteRT interpreter cannot run).
+- bias_after_reshape (onnx2tf only): a projection's bias added before its split into heads → after it (onnx2tf
+  took a [batch, 16, 16] key projection, sequence = one head's width, for channels-first and transposed it).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -69,6 +71,7 @@ from .check import check_equivalent
 from .common import alias_initializers, bool_arithmetic, drop_reshape_allowzero
 from .onnx2tf import (
     absorbed_expand,
+    bias_after_reshape,
     bool_expand,
     constant_expand,
     constant_lookup,
@@ -103,6 +106,7 @@ from .vision import resize_scales
 __all__ = [
     "absorbed_expand",
     "alias_initializers",
+    "bias_after_reshape",
     "bool_arithmetic",
     "bool_expand",
     "check_equivalent",
@@ -171,6 +175,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
             notes += more + constant_reshape_shapes(model)
         notes += resize_scales(model)
         notes += collapse_reshapes(model)
+        notes += bias_after_reshape(model)
         notes += split_unsqueeze(model)
         notes += constant_lookup(model)
         notes += lookup_shifts(model)

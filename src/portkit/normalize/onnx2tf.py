@@ -221,6 +221,52 @@ def integer_abs(model: Any) -> list[str]:
     return [f"integer_abs: {n_done} int64 Abs → Max(x, -x)"] if n_done else []
 
 
+def bias_after_reshape(model: Any) -> list[str]:
+    """Reshape(Add(MatMul(x, W), b)) splitting the last axis (a projection into heads: [batch, S, H·d] →
+    [batch, S, H, d]) → Add(Reshape(MatMul(x, W)), b as [H, d]), where S = H·d. onnx2tf takes a 3-D tensor
+    whose dims after the batch are all equal for channels-first unless a MatMul made it: Qwen2's key
+    projection with its bias ([batch, 16, 16] at sequence 16, one key head of 16) was transposed before the
+    Reshape, silently."""
+    from onnx import helper, numpy_helper
+
+    consts = constants(model)
+    dims = static_dims(model)
+    made = {o: n for n in model.graph.node for o in n.output}
+    users: dict[str, int] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            users[i] = users.get(i, 0) + 1
+    outputs = {o.name for o in model.graph.output}
+    n_done = 0
+    for node in list(model.graph.node):
+        add = made.get(node.input[0]) if node.op_type == "Reshape" else None
+        if add is None or add.op_type != "Add" or users.get(add.output[0]) != 1 or add.output[0] in outputs:
+            continue
+        mm = next((made.get(i) for i in add.input if i not in consts), None)
+        bias = next((consts[i] for i in add.input if i in consts), None)
+        src, out = dims.get(add.output[0]), dims.get(node.output[0])
+        if mm is None or mm.op_type != "MatMul" or bias is None or not src or not out or \
+                any(d is None for d in src[1:] + out[1:]) or len(out) <= len(src) or \
+                out[:len(src) - 1][1:] != src[1:-1]:
+            continue
+        tail = out[len(src) - 1:]
+        # only where onnx2tf misjudges the layout: every dim after the batch equal (other graphs stay as written)
+        if len(set(src[1:])) != 1 or bias.size != src[-1] or bias.shape[-1] != src[-1] or \
+                int(np.prod(tail)) != src[-1]:
+            continue
+        new = unique(model, node.output[0])
+        b, moved = new("bias"), new("split")
+        model.graph.initializer.append(numpy_helper.from_array(bias.reshape(tail), b))
+        final = node.output[0]
+        node.input[0] = next(i for i in add.input if i not in consts)
+        node.output[0] = moved
+        model.graph.node.insert(list(model.graph.node).index(node) + 1,
+                                helper.make_node("Add", [moved, b], [final], name=new("n")))
+        model.graph.node.remove(add)
+        n_done += 1
+    return [f"bias_after_reshape: {n_done} projection bias(es) added after the split into heads"] if n_done else []
+
+
 def constant_expand(model: Any) -> list[str]:
     """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
     TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
