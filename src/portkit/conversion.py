@@ -440,8 +440,9 @@ def untried_hint(hint: str | None, routes: list[Route]) -> str | None:
     import re
 
     tried = {e.target.value for r in routes for e in r[:-1]}
+    # "--via savedmodel (TFLiteConverter)" names the format too: the flag and its value decide
     kept = [p for p in re.split(r",\s*(?:or\s+)?|\s+or\s+", hint.split("try another route:")[-1])
-            if p.strip() and not any(p.strip() == f"--via {f}" for f in tried)]
+            if p.strip() and not any(p.split()[:2] == ["--via", f] for f in tried)]
     if kept == [p for p in re.split(r",\s*(?:or\s+)?|\s+or\s+", hint.split("try another route:")[-1]) if p.strip()]:
         return hint
     return ("try another route: " + ", or ".join(p.strip() for p in kept)) if kept else \

@@ -71,3 +71,5 @@ def test_failed_routes_named_once_and_the_hint_suggests_no_failed_route():
     hint = untried_hint("try another route: --via savedmodel, or keep the model in ONNX", routes)
     assert "--via savedmodel" not in hint and "keep the model in ONNX" in hint
     assert untried_hint("pass --input-shape", routes) == "pass --input-shape"
+    # the converters' own spelling, with the tool named after the format (MobileBERT's exit 3 suggested it)
+    assert "--via savedmodel" not in untried_hint("try another route: --via savedmodel (TFLiteConverter)", routes)
