@@ -15,14 +15,19 @@
    — measured with onnxruntime.quantization on the same data; plus ExecuTorch plain int8 (XNNPACK: full
    8-bit weights, where onnxruntime's x86 path uses 7-bit ones) for --executorch models.
 
-4. The goal's measurement: the same corpus architectures trained briefly on CPU on scikit-learn's digits
-   (benchmarks/train_digits_corpus.py, 32×32 RGB, 1437 training / 360 held-out images; efficientnet_b0
-   left out: too slow to train on this shared 2-core machine), ONNX int8 plain and `--keep-float auto`,
-   calibrated on 128 training images and judged on the held-out ones (agreement, and top-1 accuracy via
-   --eval-data). Random weights have near-tied logits (section 3), trained ones have real margins.
+4. The goal's measurement: the six corpus architectures trained on CPU on scikit-learn's digits
+   (benchmarks/train_digits_corpus.py: the whole network from its torchvision initialisation, 32×32 RGB, 1437
+   training / 360 held-out images, AdamW one-cycle, 8–15 epochs per architecture), ONNX int8 plain and
+   `--keep-float auto`, calibrated on 128 training images and judged on the held-out ones (agreement, and
+   top-1 accuracy via --eval-data). Random weights have near-tied logits (section 3), trained ones have real
+   margins. A trained model that misses the goal is also measured with what the tool offers: 8-bit weights
+   (`--full-range`) and 512 calibration images.
 
     python benchmarks/bench_int8.py [--only sensitive|corpus|trained] [--models resnet18,...] [--executorch a,b]
-                                    [--trained-models a,b] [--weights DIR] [--epochs 2]
+                                    [--trained-models a,b] [--weights DIR] [--epochs N]
+
+`--weights DIR` keeps the trained checkpoints (and their training records) across runs: a model whose
+DIR/ARCH.pt and DIR/ARCH.json exist is not trained again.
 
 `--only` keeps the other section of an existing int8.json (each section records its own date and load).
 
@@ -229,11 +234,11 @@ def corpus(work: Path, models: list[str], executorch: list[str]) -> list[dict[st
     return rows
 
 
-TRAINED = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "regnet_x_400mf", "squeezenet1_1")
+TRAINED = CORPUS
 SIZE = 32
 
 
-def _train(arch: str, weights: Path, epochs: int) -> dict[str, Any]:
+def _train(arch: str, weights: Path, epochs: int | None) -> dict[str, Any]:
     """The training record of `arch` in `weights` (benchmarks/train_digits_corpus.py), training it when absent
     (a subprocess: this process never imports torch)."""
     import subprocess
@@ -241,14 +246,25 @@ def _train(arch: str, weights: Path, epochs: int) -> dict[str, Any]:
     record = weights / f"{arch}.json"
     if not (record.is_file() and (weights / f"{arch}.pt").is_file()):
         out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_digits_corpus.py"), arch, str(weights),
-                              "--size", str(SIZE), "--epochs", str(epochs)], check=True, capture_output=True,
-                             text=True).stdout
+                              "--size", str(SIZE), *(["--epochs", str(epochs)] if epochs else [])],
+                             check=True, capture_output=True, text=True).stdout
         record.write_text(out.strip().splitlines()[-1])
     return json.loads(record.read_text())
 
 
-def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[dict[str, Any]]:
-    """The corpus architectures trained briefly on digits (the goal's measurement: trained top-1 margins):
+def _goal_of(row: dict[str, Any], auto: dict[str, Any]) -> dict[str, Any]:
+    """Size ratio, float share and the goal of one `--keep-float auto` result against the row's float ONNX."""
+    out: dict[str, Any] = {}
+    if auto.get("bytes"):
+        out["smaller"] = round(row["float_bytes"] / auto["bytes"], 2)
+    n, k = auto.get("quantized_layers"), auto.get("float_layers")
+    out["float_share"] = round(len(k) / n, 3) if n and k is not None else (0.0 if auto.get("passed") else None)
+    out["goal"] = bool(auto.get("passed") and (out["float_share"] or 0) <= 0.10 and out.get("smaller", 0) >= 2)
+    return out
+
+
+def trained(work: Path, models: list[str], weights: Path, epochs: int | None) -> list[dict[str, Any]]:
+    """The corpus architectures trained on digits (the goal's measurement: trained top-1 margins):
     ONNX int8 plain and `--keep-float auto` (gate min_agreement 0.98), calibrated on 128 training images,
     judged (agreement, top-1 accuracy via --eval-data) on the 360 held-out ones."""
     import numpy as np
@@ -278,12 +294,11 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[d
             rows.append(row)
             continue
         row["float_bytes"] = float_onnx.stat().st_size
-        row.update(_plain_and_auto(work, arch, float_onnx, calib, inputs=str(heldout), eval_data=str(labelled)))
+        judged = {"inputs": str(heldout), "eval_data": str(labelled)}
+        row.update(_plain_and_auto(work, arch, float_onnx, calib, **judged))
         auto = row["auto"]
-        if auto.get("bytes"):
-            row["smaller"] = round(row["float_bytes"] / auto["bytes"], 2)
-        n, k = auto.get("quantized_layers"), auto.get("float_layers")
-        row["float_share"] = round(len(k) / n, 3) if n and k is not None else (0.0 if auto.get("passed") else None)
+        row.update(_goal_of(row, auto))
+        k = auto.get("float_layers")
         x = np.load(heldout)["x"]
         y = _run(float_onnx, x)
         top2 = np.sort(y, 1)[:, -2:]
@@ -295,9 +310,18 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int) -> list[d
             row["plain_margins"] = _compare(y, _run(plain, x))
         # a model that did not learn (held-out accuracy near chance, 0.1) has no margins to keep: not counted
         row["learned"] = row["training"]["heldout_accuracy"] >= 0.5 and row["float"]["classes_used"] > 1
-        row["goal"] = bool(auto.get("passed") and (row["float_share"] or 0) <= 0.10 and row.get("smaller", 0) >= 2
-                           and row["learned"])
-        print(json.dumps({k: v for k, v in row.items() if k not in ("plain", "auto")}
+        row["goal"] = row["goal"] and row["learned"]
+        if row["learned"] and not row["goal"]:  # what the tool offers: 8-bit weights, more calibration images
+            calib512 = weights / f"digits{SIZE}_calib512.npz"
+            if not calib512.is_file():
+                np.savez(calib512, x=np.load(weights / f"digits{SIZE}_train.npz")["x"][:512])
+            row["variants"] = {}
+            for name, c, kw in (("full_range", calib, {"reduce_range": False}), ("calib512", calib512, {})):
+                (work / name).mkdir(exist_ok=True)
+                v = _plain_and_auto(work / name, arch, float_onnx, c, **judged, **kw)
+                v.update(_goal_of(row, v["auto"]))
+                row["variants"][name] = v
+        print(json.dumps({k: v for k, v in row.items() if k not in ("plain", "auto", "variants")}
                          | {"plain_agreement": row["plain"].get("agreement"),
                             "auto_agreement": auto.get("agreement"), "kept": k}), flush=True)
         rows.append(row)
@@ -313,51 +337,72 @@ def _goal(r: dict[str, Any]) -> str:
     return "yes" if r.get("goal") else ("no" if r.get("learned", True) else "not counted: did not learn")
 
 
+def _auto_cells(r: dict[str, Any], a: dict[str, Any]) -> tuple[str, str, str]:
+    """keep-float auto agreement / acc, float layers, size float → auto."""
+    if a.get("passed"):
+        aa = f"{a['agreement']:.3f} / {_acc(a)}"
+        n, k = a.get("quantized_layers"), len(a.get("float_layers") or [])
+        kept = f"{k} of {n} ({100 * k / n:.0f} %)" if n else "0 (full int8 passes)"
+    else:
+        msg = (a.get("error") or "").split(": ", 1)[-1].split(" — ")[0]
+        aa, kept = f"exit {a.get('exit')}: {msg}", "-"
+    size = "-" if not a.get("bytes") else (f"{r['float_bytes'] / 1e6:.1f} MB → {a['bytes'] / 1e6:.1f} MB "
+                                           f"({r['float_bytes'] / a['bytes']:.2f}×)")
+    return aa, kept, size
+
+
+def _plain_cell(p: dict[str, Any]) -> str:
+    return "-" if p.get("agreement") is None else f"{p['agreement']:.3f} / {_acc(p)}"
+
+
 def _trained_md(result: dict[str, Any]) -> list[str]:
     rows = result["trained"]
     lines = ["## The goal's measurement: corpus CNNs trained on digits, ONNX int8", "",
-             _when((result.get("measured") or {}).get("trained")) + ". The corpus architectures (torchvision, 10 "
-             f"classes) trained briefly on CPU on scikit-learn's digits upsampled to {SIZE}×{SIZE} RGB in [-1, 1] "
-             "(benchmarks/train_digits_corpus.py; 1437 training, 360 held-out images); calibrated on 128 training "
-             "images, judged on the 360 held-out ones (top-1 agreement with the float model; accuracy from "
-             "`--eval-data`). This is the measurement the goal is judged on: a trained model has the top-1 "
-             "margins real deployments have, which random weights lack (next section).", "",
-             "| model | epochs / train s | float acc | plain int8 agreement / acc | keep-float auto agreement / acc "
-             "| float layers | size float → auto | margin > noise (plain) | goal |",
+             _when((result.get("measured") or {}).get("trained")) + ". The six corpus architectures (torchvision, "
+             f"10 classes) trained on CPU on scikit-learn's digits upsampled to {SIZE}×{SIZE} RGB in [-1, 1] "
+             "(benchmarks/train_digits_corpus.py: the whole network from its torchvision initialisation, no "
+             "pretrained weights, BatchNorm in train mode, AdamW with a one-cycle schedule, batches of 64, one "
+             "torch thread; 1437 training, 360 held-out images; the held-out images are scored once at the end, "
+             "never used to pick an epoch). int8: calibrated on 128 training images, judged on the 360 held-out "
+             "ones (top-1 agreement with the float model; accuracy from `--eval-data`); gate --min-agreement "
+             f"{GATE}. A model counts only if it learned (held-out accuracy ≥ 0.5, chance is 0.1). This is the "
+             "measurement the goal is judged on: a trained model has the top-1 margins real deployments have, "
+             "which random weights lack (next section).", "",
+             "| model | epochs / peak lr / train s | float acc | plain int8 agreement / acc | keep-float auto "
+             "agreement / acc | float layers | size float → auto | margin > noise (plain) | goal |",
              "|---|---|---|---|---|---|---|---|---|"]
+    extra = []
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | error: {r['error'][:100]} | | | | | | | no |")
             continue
         t, p, a = r["training"], r["plain"], r["auto"]
         fa = (p.get("accuracy") or a.get("accuracy") or {}).get("source_accuracy")
-        pa = "-" if p.get("agreement") is None else f"{p['agreement']:.3f} / {_acc(p)}"
-        if a.get("passed"):
-            aa = f"{a['agreement']:.3f} / {_acc(a)}"
-            n = a.get("quantized_layers")
-            kept = f"{len(a.get('float_layers') or [])}" + (f" of {n}" if n else " (full int8 passes)")
-        else:
-            msg = (a.get("error") or "").split(": ", 1)[-1].split(" — ")[0]
-            aa, kept = f"exit {a.get('exit')}: {msg}", "-"
-        size = "-" if not a.get("bytes") else (f"{r['float_bytes'] / 1e6:.1f} MB → {a['bytes'] / 1e6:.1f} MB "
-                                               f"({r['smaller']}×)")
-        lines.append(f"| {r['model']} | {t['epochs']} / {t['train_seconds']} | "
-                     f"{'-' if fa is None else f'{fa:.3f}'} | {pa} | {aa} | {kept} | {size} | "
+        aa, kept, size = _auto_cells(r, a)
+        lines.append(f"| {r['model']} | {t['epochs']} / {t.get('lr', 2e-3):g} / {t['train_seconds']} | "
+                     f"{'-' if fa is None else f'{fa:.3f}'} | {_plain_cell(p)} | {aa} | {kept} | {size} | "
                      f"{(r.get('plain_margins') or {}).get('margin_beyond_noise', '-')} | "
                      f"{_goal(r)} |")
+        for name, v in (r.get("variants") or {}).items():
+            label = {"full_range": "8-bit weights (`--full-range`)", "calib512": "512 calibration images"}[name]
+            vaa, vkept, vsize = _auto_cells(r, v["auto"])
+            extra.append(f"| {r['model']} | {label} | {_plain_cell(v['plain'])} | {vaa} | {vkept} | {vsize} | "
+                         f"{'yes' if v.get('goal') else 'no'} |")
     ok = [r["model"] for r in rows if r.get("goal")]
     dead = [r["model"] for r in rows if not r.get("learned", True)]
-    lines += ["", f"Goal reached on {len(ok)} of {len(rows) - len(dead)} trained models"
+    counted = [r for r in rows if "error" not in r and r.get("learned", True)]
+    lines += ["", f"Goal reached on {len(ok)} of {len(counted)} trained models"
               f"{': ' + ', '.join(ok) if ok else ''}"
-              + (f"; {', '.join(dead)} did not learn in the epochs this machine allowed (held-out accuracy near "
-                 f"chance, no margins to keep) and {'are' if len(dead) > 1 else 'is'} not counted" if dead else "")
-              + ".", ""]
+              + (f"; {', '.join(dead)} did not learn (held-out accuracy near chance, no margins to keep) and "
+                 f"{'are' if len(dead) > 1 else 'is'} not counted" if dead else "") + ".", ""]
+    if extra:
+        lines[-1:] = ["", "Models that miss the goal, with what the tool offers (same float model, same held-out "
+                      "judging):", "",
+                      "| model | int8 variant | plain int8 agreement / acc | keep-float auto agreement / acc | "
+                      "float layers | size float → auto | goal |", "|---|---|---|---|---|---|---|", *extra, ""]
     missing = [m for m in CORPUS if m not in {r["model"] for r in rows}]
     if missing:
-        lines[-1:] = [f"Not trained here: {', '.join(missing)} — their training did not fit the time this run "
-                      "had on the shared 2-core machine (load 8–10; mobilenet_v3_small's two epochs did not "
-                      "finish in 10 minutes, resnet18's one epoch took 203 s, regnet_x_400mf's 411 s); more "
-                      "epochs would also let regnet_x_400mf and squeezenet1_1 learn.", ""]
+        lines[-1:] = [f"Not measured in this run: {', '.join(missing)}.", ""]
     return lines
 
 
@@ -476,7 +521,8 @@ def main() -> None:
     ap.add_argument("--trained-models", default=",".join(TRAINED))
     ap.add_argument("--weights", default=None,
                     help="trained section: folder of trained weights and digits npz (reused; trained when absent)")
-    ap.add_argument("--epochs", type=int, default=2, help="trained section: training epochs")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="trained section: training epochs (default: train_digits_corpus.EPOCHS per architecture)")
     ap.add_argument("--models", default=",".join(CORPUS))
     ap.add_argument("--executorch", default="resnet18,mobilenet_v3_small",
                     help="corpus models also converted to ExecuTorch (plain int8); '' for none")
