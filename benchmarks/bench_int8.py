@@ -21,10 +21,11 @@
    `--keep-float auto`, calibrated on 128 training images and judged on the held-out ones (agreement, and
    top-1 accuracy via --eval-data). Random weights have near-tied logits (section 3), trained ones have real
    margins. A trained model that misses the goal is also measured with what the tool offers: 8-bit weights
-   (`--full-range`) and 512 calibration images.
+   (`--full-range`) and 512 calibration images. `--trained-runtimes a,b`: those trained models also to
+   TFLite (LiteRT) and ExecuTorch with `--keep-float auto`, judged the same way.
 
     python benchmarks/bench_int8.py [--only sensitive|corpus|trained] [--models resnet18,...] [--executorch a,b]
-                                    [--trained-models a,b] [--weights DIR] [--epochs N]
+                                    [--trained-models a,b] [--weights DIR] [--epochs N] [--trained-runtimes a,b]
 
 `--weights DIR` keeps the trained checkpoints (and their training records) across runs: a model whose
 DIR/ARCH.pt and DIR/ARCH.json exist is not trained again.
@@ -82,7 +83,9 @@ def _convert(src: str, to: str, out: Path, **kw: Any) -> dict[str, Any]:
         kept = md.get("keep_float") or {}
         row.update(agreement=_agreement(res), bytes=res.output.size_bytes(),
                    float_layers=kept.get("layers"), quantized_layers=kept.get("quantized_layers"),
-                   tries=len(kept.get("tries") or []), compare=kept.get("compare"))
+                   tries=len(kept.get("tries") or []), compare=kept.get("compare"),
+                   tries_detail=[{k: t.get(k) for k in ("float_layers", "agreement", "max_abs", "gate")}
+                                 for t in kept.get("tries") or []])
         if getattr(res, "accuracy", None):
             row["accuracy"] = res.accuracy
     return row
@@ -263,7 +266,27 @@ def _goal_of(row: dict[str, Any], auto: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def trained(work: Path, models: list[str], weights: Path, epochs: int | None) -> list[dict[str, Any]]:
+def _other_runtimes(work: Path, arch: str, row: dict[str, Any], weights: Path, float_onnx: Path, calib: Path,
+                    judged: dict[str, str]) -> dict[str, Any]:
+    """`--keep-float auto` of the trained model on LiteRT (TFLite from the float ONNX) and ExecuTorch (XNNPACK,
+    from the eager model), same calibration and held-out judging; the search's first try is full int8."""
+    out = {}
+    eager = {"model_args": {"arch": arch, "weights": str(weights / f"{arch}.pt"), "size": SIZE},
+             "input_shapes": [1, 3, SIZE, SIZE]}
+    for runtime, src, to, suffix, kw in (
+            ("litert", str(float_onnx), "tflite", ".tflite", {}),
+            ("executorch", "benchmarks.train_digits_corpus:trained_model", "executorch", ".pte", eager)):
+        r = _convert(src, to, work / f"{arch}.auto{suffix}", quantize="int8", calibration=str(calib),
+                     keep_float="auto", **judged, **kw)
+        r.update(_goal_of(row, r))
+        print(json.dumps({"model": arch, "runtime": runtime} | {k: r.get(k) for k in (
+            "exit", "agreement", "bytes", "seconds", "float_layers", "goal")}), flush=True)
+        out[runtime] = r
+    return out
+
+
+def trained(work: Path, models: list[str], weights: Path, epochs: int | None,
+            runtimes: list[str] | None = None) -> list[dict[str, Any]]:
     """The corpus architectures trained on digits (the goal's measurement: trained top-1 margins):
     ONNX int8 plain and `--keep-float auto` (gate min_agreement 0.98), calibrated on 128 training images,
     judged (agreement, top-1 accuracy via --eval-data) on the 360 held-out ones."""
@@ -321,7 +344,9 @@ def trained(work: Path, models: list[str], weights: Path, epochs: int | None) ->
                 v = _plain_and_auto(work / name, arch, float_onnx, c, **judged, **kw)
                 v.update(_goal_of(row, v["auto"]))
                 row["variants"][name] = v
-        print(json.dumps({k: v for k, v in row.items() if k not in ("plain", "auto", "variants")}
+        if arch in (runtimes or []):
+            row["runtimes"] = _other_runtimes(work, arch, row, weights, float_onnx, calib, judged)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("plain", "auto", "variants", "runtimes")}
                          | {"plain_agreement": row["plain"].get("agreement"),
                             "auto_agreement": auto.get("agreement"), "kept": k}), flush=True)
         rows.append(row)
@@ -400,6 +425,19 @@ def _trained_md(result: dict[str, Any]) -> list[str]:
                       "judging):", "",
                       "| model | int8 variant | plain int8 agreement / acc | keep-float auto agreement / acc | "
                       "float layers | size float → auto | goal |", "|---|---|---|---|---|---|---|", *extra, ""]
+    rt = [(r, name, v) for r in rows for name, v in (r.get("runtimes") or {}).items()]
+    if rt:
+        lines[-1:] = ["", "The same trained models on the other runtimes, `--keep-float auto` (its first try is full "
+                      "int8; size against the float ONNX): LiteRT from the float ONNX (onnx2tf, TFLiteConverter), "
+                      "ExecuTorch from the eager model (XNNPACK quantizer, 8-bit weights).", "",
+                      "| model | runtime | full int8 agreement (first try) | keep-float auto agreement / acc | "
+                      "float layers | size float ONNX → auto | seconds | goal |", "|---|---|---|---|---|---|---|---|"]
+        for r, name, v in rt:
+            first = ((v.get("tries_detail") or [{}])[0]).get("agreement")
+            vaa, vkept, vsize = _auto_cells(r, v)
+            lines.append(f"| {r['model']} | {name} | {'-' if first is None else f'{first:.3f}'} | {vaa} | {vkept} | "
+                         f"{vsize} | {v.get('seconds')} | {'yes' if v.get('goal') else 'no'} |")
+        lines.append("")
     missing = [m for m in CORPUS if m not in {r["model"] for r in rows}]
     if missing:
         lines[-1:] = [f"Not measured in this run: {', '.join(missing)}.", ""]
@@ -523,6 +561,8 @@ def main() -> None:
                     help="trained section: folder of trained weights and digits npz (reused; trained when absent)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="trained section: training epochs (default: train_digits_corpus.EPOCHS per architecture)")
+    ap.add_argument("--trained-runtimes", default="",
+                    help="trained models also converted to TFLite and ExecuTorch with --keep-float auto (a,b)")
     ap.add_argument("--models", default=",".join(CORPUS))
     ap.add_argument("--executorch", default="resnet18,mobilenet_v3_small",
                     help="corpus models also converted to ExecuTorch (plain int8); '' for none")
@@ -550,7 +590,8 @@ def main() -> None:
             (work / section).mkdir()
             if section == "trained":
                 result[section] = trained(work / section, args.trained_models.split(","),
-                                          Path(args.weights) if args.weights else work / "weights", args.epochs)
+                                          Path(args.weights) if args.weights else work / "weights", args.epochs,
+                                          [m for m in args.trained_runtimes.split(",") if m])
             else:
                 result[section] = sensitive(work / section) if section == "sensitive" else corpus(
                     work / section, args.models.split(","), [m for m in args.executorch.split(",") if m])
