@@ -17,7 +17,7 @@
 
 4. The goal's measurement: the six corpus architectures trained on CPU on scikit-learn's digits
    (benchmarks/train_digits_corpus.py: the whole network from its torchvision initialisation, 32×32 RGB, 1437
-   training / 360 held-out images, AdamW one-cycle, 8–15 epochs per architecture), ONNX int8 plain and
+   training / 360 held-out images, AdamW one-cycle, 6–15 epochs per architecture), ONNX int8 plain and
    `--keep-float auto`, calibrated on 128 training images and judged on the held-out ones (agreement, and
    top-1 accuracy via --eval-data). Random weights have near-tied logits (section 3), trained ones have real
    margins. A trained model that misses the goal is also measured with what the tool offers: 8-bit weights
@@ -440,7 +440,7 @@ def _trained_md(result: dict[str, Any]) -> list[str]:
         lines.append("")
     missing = [m for m in CORPUS if m not in {r["model"] for r in rows}]
     if missing:
-        lines[-1:] = [f"Not measured in this run: {', '.join(missing)}.", ""]
+        lines += [f"Not measured in this run: {', '.join(missing)}.", ""]
     return lines
 
 

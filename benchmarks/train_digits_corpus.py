@@ -65,7 +65,7 @@ def trained_model(arch: str, weights: str, size: int = 32) -> Any:
 
 # epochs and peak learning rate per architecture (defaults: 8, 2e-3); squeezenet1_1 has no BatchNorm and
 # its ReLU-ended classifier dies at Adam's usual rates
-EPOCHS = {"squeezenet1_1": 15, "mobilenet_v3_small": 12, "regnet_x_400mf": 10}
+EPOCHS = {"squeezenet1_1": 15, "mobilenet_v3_small": 12, "regnet_x_400mf": 6, "efficientnet_b0": 6}
 LR = {"squeezenet1_1": 5e-4}
 
 
