@@ -490,6 +490,19 @@ def test_projection_bias_of_a_square_tensor_moves_after_the_split_into_heads():
     assert bias_after_reshape(proj(32)) == []  # [batch, 16, 32]: onnx2tf reads it right, left as written
 
 
+def test_reshape_of_a_square_sum_goes_through_an_identity_matmul():
+    from portkit.normalize import square_reshape_inputs
+
+    def scores():  # content + position scores [batch·heads, 16, 16] summed, then split into heads
+        nodes = [helper.make_node("Add", ["c", "p"], ["s"]), helper.make_node("Reshape", ["s", "heads"], ["y"])]
+        return _model(nodes, [_f("c", ["n", 16, 16]), _f("p", ["n", 16, 16])], [_f("y", ["b", 2, 16, 16])],
+                      [numpy_helper.from_array(np.array([-1, 2, 16, 16], np.int64), "heads")])
+
+    m = scores()
+    assert square_reshape_inputs(m) and _ops(m) == ["Add", "MatMul", "Reshape"]
+    assert any("equal" in n for n in check_equivalent(scores(), m, shapes={"c": (4, 16, 16), "p": (4, 16, 16)}))
+
+
 def _grid_gathered_mask():
     """transformers' padding mask as the TorchScript exporter writes it: mask.flatten()[b·S + k] with b =
     arange(batch) and k = arange(S) index grids, then reshaped to [batch, 1, 1, S]."""

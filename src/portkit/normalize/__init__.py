@@ -37,6 +37,8 @@ stop on:
   Max(x, Neg(x)) (TFLite's ABS takes no int64: a Select TF op the LiteRT interpreter cannot run).
 - bias_after_reshape (onnx2tf only): a projection's bias added before its split into heads → after it (onnx2tf
   took a [batch, 16, 16] key projection, sequence = one head's width, for channels-first and transposed it).
+- square_reshape_inputs (onnx2tf only): a Reshape of a float [N, a, a] sum → through an identity MatMul (onnx2tf
+  transposed DeBERTa's [batch·heads, 16, 16] scores, taking them for channels-first, before the Reshape).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -81,6 +83,7 @@ from .onnx2tf import (
     prepended_tokens,
     scalar_operands,
     split_concat_matmul,
+    square_reshape_inputs,
     unflatten_gemm,
 )
 from .onnx2torch import split_comparisons
@@ -134,6 +137,7 @@ __all__ = [
     "split_concat_matmul",
     "split_to_slices",
     "split_unsqueeze",
+    "square_reshape_inputs",
     "static_shape_values",
     "unflatten_gemm",
 ]
@@ -176,6 +180,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += resize_scales(model)
         notes += collapse_reshapes(model)
         notes += bias_after_reshape(model)
+        notes += square_reshape_inputs(model)
         notes += split_unsqueeze(model)
         notes += constant_lookup(model)
         notes += lookup_shifts(model)

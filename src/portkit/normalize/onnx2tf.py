@@ -267,6 +267,40 @@ def bias_after_reshape(model: Any) -> list[str]:
     return [f"bias_after_reshape: {n_done} projection bias(es) added after the split into heads"] if n_done else []
 
 
+def square_reshape_inputs(model: Any) -> list[str]:
+    """Reshape of a float 3-D tensor [N, a, a] that no MatMul made (DeBERTa's attention scores summed from
+    content and position terms, [batch·heads, S, S] with S = 16 = the head width) → Reshape(MatMul(x, I)),
+    I the a×a identity: exact for finite values. onnx2tf takes a 3-D tensor whose dims after the batch are
+    all equal for channels-first unless a MatMul made it, and transposed the scores before the Reshape
+    (DeBERTa-v2 at sequence 16: 3e-3 off in the attention probabilities)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dims = static_dims(model)
+    types = elem_types(model)
+    made = {o: n for n in model.graph.node for o in n.output}
+    eyes: dict[int, str] = {}
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Reshape" or node.domain not in ("", "ai.onnx"):
+            continue
+        x, src = node.input[0], made.get(node.input[0])
+        d = dims.get(x) or []
+        if len(d) != 3 or d[1] is None or d[1] != d[2] or d[1] < 2 or types.get(x) != TensorProto.FLOAT or \
+                src is None or src.op_type not in ("Add", "Sub", "Mul", "Div"):
+            continue
+        new = unique(model, x)
+        if d[1] not in eyes:
+            eyes[d[1]] = new("eye")
+            model.graph.initializer.append(numpy_helper.from_array(np.eye(d[1], dtype=np.float32), eyes[d[1]]))
+        made_by_matmul = new("mm")
+        model.graph.node.insert(list(model.graph.node).index(node),
+                                helper.make_node("MatMul", [x, eyes[d[1]]], [made_by_matmul], name=new("n")))
+        node.input[0] = made_by_matmul
+        n_done += 1
+    return [f"square_reshape_inputs: {n_done} Reshape(s) of a [N, a, a] sum → through an identity MatMul"] \
+        if n_done else []
+
+
 def constant_expand(model: Any) -> list[str]:
     """Expand(C, shape) of a constant C (a buffer broadcast to the batch: BERT's token-type ids under the
     TorchScript exporter) → Add(C, ConstantOfShape(shape, 0)), the same bidirectional broadcast. onnx2tf
