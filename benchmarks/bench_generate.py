@@ -25,7 +25,7 @@ by its generation check (next-token agreement over the float reference's streams
 then timed like the rows above (a fresh worker each, rounds interleaved): size, decode tok/s and their ratios
 to the same runtime's float artifact. The model (QCONFIG, smaller than the goals' model so that eight exports
 fit a CI-sized machine): a Llama of hidden 256, 4 layers, 8 000-token vocabulary, random layers from the config
-and the LM head a permutation of the embedding (tests/generative_models.save_confident_tiny_llama's
+(transformers' default spread 0.02) and the LM head a permutation of the embedding (tests/generative_models.save_confident_tiny_llama's
 construction), so its next-token logits have a trained model's margins: on purely random weights the top two
 logits are close and 4-bit weights flip most choices (the tiny random Llama: agreement 0.42 at int4), which
 says nothing about a real model. Writes benchmarks/results/generate-quantized.{json,md}.
@@ -144,7 +144,7 @@ def main() -> None:
 
 
 QCONFIG = dict(vocab_size=8000, hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
-               num_key_value_heads=4, max_position_embeddings=256)
+               num_key_value_heads=4, max_position_embeddings=256, initializer_range=0.02)
 QCACHE = 128  # the static cache of the .pte / .tflite: a 64-token context + 32 decoded fit
 QCONTEXT = 64
 # runtime -> (suffix, extra convert args, kinds it quantizes to)
