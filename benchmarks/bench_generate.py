@@ -223,7 +223,7 @@ def quantized_markdown(r: dict) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
     for art in r["artifacts"].values():
         agree = f"{art['agreement']:.3f} ({art['min_agreement']})" if art["agreement"] is not None else "—"
-        ppl = (f"{art['perplexity'][0]:.3f} → {art['perplexity'][1]:.3f}" if art["perplexity"] else "—")
+        ppl = (f"{art['perplexity'][0]:.4f} → {art['perplexity'][1]:.4f}" if art["perplexity"] else "—")
         out.append(f"| {art['runtime']} | {art['kind']} | {art['bytes'] / 1e6:.2f} | {art['size_vs_float']:.2f}× | "
                    f"{art['decode_tps']:,.1f} | {art['decode_vs_float']:.2f}× | {agree} | {ppl} | "
                    f"{'/'.join(map(str, art['identical']))} | {'ok' if art['passed'] else 'FAILED'} |")

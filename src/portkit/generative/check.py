@@ -101,7 +101,7 @@ class GenerationCheck:
             ref, cand = (float(np.mean([a for a, _ in ppl])), float(np.mean([b for _, b in ppl]))) if ppl else (0, 0)
             return (f"{'agrees' if self.passed else 'DISAGREES'} ({self.quantized}): next-token agreement "
                     f"{self.agreement or 0:.3f} over the reference's streams (min {self.min_agreement:g}); "
-                    f"perplexity {ref:.3g} → {cand:.3g}; greedy identical steps {counts}")
+                    f"perplexity {ref:.4g} → {cand:.4g}; greedy identical steps {counts}")
         bad = self.first_failure()
         if bad is None:
             return (f"generates the same tokens: {counts} identical steps over {len(self.prompts)} prompts; "
