@@ -25,10 +25,12 @@ by its generation check (next-token agreement over the float reference's streams
 then timed like the rows above (a fresh worker each, rounds interleaved): size, decode tok/s and their ratios
 to the same runtime's float artifact. The model (QCONFIG, smaller than the goals' model so that eight exports
 fit a CI-sized machine): a Llama of hidden 256, 4 layers, 8 000-token vocabulary, random layers from the config
-(transformers' default spread 0.02) and the LM head a permutation of the embedding (tests/generative_models.save_confident_tiny_llama's
-construction), so its next-token logits have a trained model's margins: on purely random weights the top two
+(transformers' default spread 0.02) and the LM head a permutation of the embedding
+(tests/generative_models.save_confident_tiny_llama's construction), so its next-token logits have wide margins
+(a very sure model: perplexity near 1, agreement here is an upper bound): on purely random weights the top two
 logits are close and 4-bit weights flip most choices (the tiny random Llama: agreement 0.42 at int4), which
-says nothing about a real model. Writes benchmarks/results/generate-quantized.{json,md}.
+says nothing about a real model. `--runtimes onnx,executorch` measures some runtimes only. Writes
+benchmarks/results/generate-quantized.{json,md}.
 """
 from __future__ import annotations
 
@@ -87,6 +89,7 @@ def main() -> None:
     ap.add_argument("--decode", type=int, default=32, help="decode steps timed after the context")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--quantized", action="store_true", help="float vs --quantize kinds per runtime (QCONFIG)")
+    ap.add_argument("--runtimes", default=",".join(QTARGETS), help="--quantized: the runtimes to measure")
     a = ap.parse_args()
     if a.quantized:
         return quantized(a)
@@ -167,6 +170,8 @@ def quantized(a: argparse.Namespace) -> None:
                        timeout=1800)
     arts: dict[str, dict] = {}
     for runtime, (suffix, extra, kinds) in QTARGETS.items():
+        if runtime not in a.runtimes.split(","):
+            continue
         for kind in ("float", *kinds):
             out = work / f"llama-256x4-{kind}{suffix}"
             q = [] if kind == "float" else ["--quantize", kind]
