@@ -6,9 +6,8 @@ of those streams under the source and the result, the greedy tokens, and the siz
 The model is tests/generative_models.save_confident_tiny_llama: a tiny Llama with a trained model's margins
 (built, not trained): a random one's top two logits are close and 4-bit weights flip most of its choices
 (measured: next-token agreement 0.42 at int4 on the random tiny Llama of test_generate), which says nothing
-about a real model. The runtime tests are opt-in with PORTKIT_GEN_ALL=1 (the suite's time budget: building
-the model plus an ONNX export ~60 s, ExecuTorch's 8da4w export ~90 s, litert-torch's ~2 min); the default suite
-judges a quantized cache artifact through test_generate's ONNX `--quantize dynamic` test (same check)."""
+about a real model. The ExecuTorch test runs by default (the one new runtime test); the ONNX int4 and LiteRT
+ones are opt-in with PORTKIT_GEN_ALL=1 (the suite's time budget: an ONNX export ~60 s, litert-torch's ~2 min)."""
 from __future__ import annotations
 
 import json
@@ -70,8 +69,6 @@ def test_onnx_int4_is_matmulnbits_4_bit_weights_judged_by_generation(lm, d):
     assert got["quantization"]["bytes_after"] < 0.8 * got["quantization"]["bytes_before"]
 
 
-@pytest.mark.skipif(not os.environ.get("PORTKIT_GEN_ALL"), reason="ExecuTorch's 8da4w export (~90 s on 2 CPUs): "
-                    "opt in with PORTKIT_GEN_ALL=1 (the suite's time budget)")
 def test_executorch_8da4w_runs_on_xnnpack_judged_by_generation(lm, d):
     """`--to executorch --quantize int4`: ExecuTorch's LLM 8da4w source transform (torchao) before the export,
     lowered to XNNPACK (no quantize/dequantize op left outside the delegate), run by ExecuTorch's runtime."""
