@@ -265,7 +265,8 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
                            str(traced))
         except Exception as e:  # noqa: BLE001 - recorded as failed rows
             return [_row(entry, r, t0, error=f"trace failed: {_reason(e)}") for r in TRACED_ROUTES]
-        step("torchscript→onnx", None, traced, "onnx", folder / "ts.onnx")
+        size = entry["args"]["size"]  # a bare trace declares no inputs: the user names the shape, as documented
+        step("torchscript→onnx", None, traced, "onnx", folder / "ts.onnx", input_shapes=f"1,3,{size},{size}")
         step("ts-onnx→torchscript", "torchscript→onnx", folder / "ts.onnx", "torchscript", folder / "ts_back.ts.pt")
     elif entry["kind"] == "torch":
         ref = f"{REF}:{entry['factory']}"
