@@ -627,3 +627,20 @@ def _resized_to_computed_sizes():
 def test_resize_to_computed_sizes_becomes_scales_or_gathers():
     out, notes = normalize(_resized_to_computed_sizes(), tool="onnx2tf")
     assert sorted(_ops(out)) == ["Gather", "Gather", "Resize"] and any("equal" in n for n in notes), notes
+
+
+def test_integer_division_of_computed_shape_values_truncates():
+    """(C + 1) / 2 * 2 of int64 shape values (EdgeNeXt's split sizes, TorchScript exporter) is 48 for C = 48:
+    the sum is numpy's int64, still divided as an integer (it was 49.0: the Slice then cut a wrong width)."""
+    from portkit.normalize import static_shape_values
+
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"one": [1], "two": [2], "zero": [0], "ax": [1]}.items()}
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "one"], ["ch"], axis=0),
+             helper.make_node("Add", ["ch", "one"], ["a"]), helper.make_node("Div", ["a", "two"], ["half"]),
+             helper.make_node("Mul", ["half", "two"], ["even"]),
+             helper.make_node("Slice", ["x", "zero", "even", "ax"], ["y"])]
+    m = _model(nodes, [_f("x", ["batch", 48, 2])], [_f("y", ["batch", 48, 2])], list(c.values()))
+    assert static_shape_values(m)
+    even = next(numpy_helper.to_array(i) for i in m.graph.initializer if i.name == "even")
+    assert even.tolist() == [48] and even.dtype == np.int64

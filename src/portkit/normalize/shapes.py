@@ -25,8 +25,10 @@ TOOL = "onnx2tf"
 
 
 def _div(a: Any, b: Any) -> Any:
-    """ONNX Div: integers truncate toward zero, floats divide."""
-    return int(a / b) if isinstance(a, int) and isinstance(b, int) else a / b
+    """ONNX Div: integers truncate toward zero, floats divide (an integer may be numpy's: np.add of two ints
+    gives np.int64, and (48 + 1) / 2 came out 24.5, not 24 — EdgeNeXt's split sizes)."""
+    integral = (int, np.integer)
+    return int(a / b) if isinstance(a, integral) and isinstance(b, integral) else a / b
 
 
 _SHAPE_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div,
