@@ -644,3 +644,13 @@ def test_integer_division_of_computed_shape_values_truncates():
     assert static_shape_values(m)
     even = next(numpy_helper.to_array(i) for i in m.graph.initializer if i.name == "even")
     assert even.tolist() == [48] and even.dtype == np.int64
+
+
+def test_reduce_l2_becomes_sqrt_of_a_sum_of_squares():
+    """F.normalize's ReduceL2 over the last axis of a 4-D tensor (EdgeNeXt's attention; onnx2tf's tf.norm
+    failed there) → Sqrt(ReduceSum(x·x)), checked with onnxruntime."""
+    nodes = [helper.make_node("ReduceL2", ["x"], ["n"], axes=[-1], keepdims=1),
+             helper.make_node("Div", ["x", "n"], ["y"])]
+    m = _model(nodes, [_f("x", ["batch", 2, 3, 5])], [_f("y", ["batch", 2, 3, 5])], opset=17)
+    out, notes = normalize(m, tool="onnx2tf")
+    assert "ReduceL2" not in _ops(out) and "ReduceSum" in _ops(out) and any("equal" in n for n in notes), notes

@@ -60,6 +60,8 @@ stop on:
 - resize_scales (onnx2tf only, vision.py): Resize to sizes computed at run time (batch from Shape) with
   static spatial dims → constant scales (onnx2tf's tf.image.resize could not read the target size: timm
   GhostNetV2).
+- decompose_reduce_l2 (onnx2tf only, vision.py): ReduceL2 → Sqrt(ReduceSum(x·x)) (onnx2tf's tf.norm failed on
+  EdgeNeXt's cross-covariance attention, F.normalize of a 4-D tensor).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -104,7 +106,7 @@ from .shapes import (
     split_unsqueeze,
     static_shape_values,
 )
-from .vision import resize_scales
+from .vision import decompose_reduce_l2, resize_scales
 
 __all__ = [
     "absorbed_expand",
@@ -118,6 +120,7 @@ __all__ = [
     "constant_lookup",
     "constant_reshape_shapes",
     "decompose_gelu",
+    "decompose_reduce_l2",
     "decompose_layernorm",
     "drop_reshape_allowzero",
     "flat_gathernd",
@@ -178,6 +181,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
                 break
             notes += more + constant_reshape_shapes(model)
         notes += resize_scales(model)
+        notes += decompose_reduce_l2(model)
         notes += collapse_reshapes(model)
         notes += bias_after_reshape(model)
         notes += square_reshape_inputs(model)

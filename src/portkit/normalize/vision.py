@@ -1,4 +1,4 @@
-"""Vision-model spellings onnx2tf cannot take (TOOL: onnx2tf): resizes to sizes computed at run time."""
+"""Vision-model spellings onnx2tf cannot take (TOOL: onnx2tf): resizes to sizes computed at run time, ReduceL2."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, drop_unused, replace_node, static_dims, unique
+from .helpers import constants, drop_unused, opset, replace_node, static_dims, unique
 
 TOOL = "onnx2tf"
 
@@ -86,3 +86,34 @@ def _gathers(model: Any, node: Any, src: list[Any], out: list[Any], new: Any) ->
         nodes.append(helper.make_node("Gather", [value, name], [result], axis=axis, name=new("gather")))
         value = result
     return nodes
+
+
+def decompose_reduce_l2(model: Any) -> list[str]:
+    """ReduceL2 → Sqrt(ReduceSum(x · x)) over the same axes. onnx2tf writes ReduceL2 as `tf.norm`, which failed
+    on EdgeNeXt's cross-covariance attention (`F.normalize(q, dim=-1)` of a 4-D [batch, heads, d, tokens]
+    tensor: "Exception encountered when calling layer tf.norm"); the sum of squares is plain arithmetic and
+    a ReduceSum onnx2tf maps axis by axis like any other."""
+    from onnx import helper, numpy_helper
+
+    if opset(model) < 13:  # ReduceSum takes its axes as an input from opset 13
+        return []
+    new = unique(model, "l2")
+    n_done = 0
+    for node in list(model.graph.node):
+        if node.op_type != "ReduceL2":
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        ins = list(node.input)
+        axes = ins[1] if len(ins) > 1 and ins[1] else ""
+        if "axes" in attrs:  # opset < 18: axes as an attribute; ReduceSum (opset ≥ 13) takes them as an input
+            axes = new("axes")
+            model.graph.initializer.append(numpy_helper.from_array(np.asarray(attrs["axes"], np.int64), axes))
+        square, total = new("square"), new("sum")
+        extra = {k: attrs[k] for k in ("keepdims", "noop_with_empty_axes") if k in attrs}
+        nodes = [helper.make_node("Mul", [ins[0], ins[0]], [square], name=new("mul")),
+                 helper.make_node("ReduceSum", [square] + ([axes] if axes else []), [total],
+                                  name=new("reducesum"), **extra),
+                 helper.make_node("Sqrt", [total], list(node.output), name=new("sqrt"))]
+        replace_node(model.graph, node, nodes)
+        n_done += 1
+    return [f"decompose_reduce_l2: {n_done} ReduceL2 → Sqrt(ReduceSum(x·x))"] if n_done else []
