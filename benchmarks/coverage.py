@@ -199,36 +199,25 @@ def run_model(entry: dict[str, Any], work: str) -> list[dict[str, Any]]:
         if res.passed:
             made[route] = Path(res.output.location)
 
-    if entry["kind"] == "decoder":
+    if entry["kind"] in ("decoder", "folder"):
         from portkit.workers import shared_pool
 
+        # a causal LM folder (three cache routes) or a checkpoint folder (five routes), built once in one warm
+        # torch worker that also serves the conversions (and a TensorFlow worker the TFLite one): each
+        # `portkit.convert` would otherwise import torch + transformers afresh (10-20 s a time here)
+        module, func, routes, targets = ((REF, "decoder_folder", DECODER_ROUTES, DECODER_TARGETS)
+                                         if entry["kind"] == "decoder"
+                                         else (HF_FOLDER_EXAMPLES, "save", FOLDER_ROUTES, FOLDER_TARGETS))
         t0 = time.perf_counter()
         ckpt = folder / entry["name"]
-        with shared_pool() as pool:  # one warm torch worker: the model loads once for the three exports
-            try:
-                pool.get("torch").call_as(f"save {entry['name']}", REF, "decoder_folder", entry["name"], str(ckpt))
-            except Exception as e:  # noqa: BLE001 - recorded as failed rows
-                rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in DECODER_ROUTES]
-                return rows
-            for route in DECODER_ROUTES:
-                to, name = DECODER_TARGETS[route]
-                step(route, None, ckpt, to, folder / name)
-    elif entry["kind"] == "folder":
-        from portkit.workers import shared_pool
-
-        t0 = time.perf_counter()
-        ckpt = folder / entry["name"]
-        # one warm torch worker (and TensorFlow worker) for the five conversions of the folder and its build:
-        # each `portkit.convert` would otherwise import torch + transformers afresh (10-20 s a time here)
         with shared_pool() as pool:
             try:
-                pool.get("torch").call_as(f"save {entry['name']}", HF_FOLDER_EXAMPLES, "save", entry["name"],
-                                          str(ckpt))
+                pool.get("torch").call_as(f"save {entry['name']}", module, func, entry["name"], str(ckpt))
             except Exception as e:  # noqa: BLE001 - recorded as failed rows
-                rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in FOLDER_ROUTES]
+                rows += [_row(entry, r, t0, error=f"folder build failed: {_reason(e)}") for r in routes]
                 return rows
-            for route in FOLDER_ROUTES:
-                to, name = FOLDER_TARGETS[route]
+            for route in routes:
+                to, name = targets[route]
                 step(route, None, ckpt, to, folder / name)
     elif entry["kind"] == "text":
         from portkit.workers import call_in_worker

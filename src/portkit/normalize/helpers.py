@@ -108,6 +108,17 @@ def constants(model: Any) -> dict[str, np.ndarray]:
     return consts
 
 
+def use_counts(model: Any) -> dict[str, int]:
+    """How many node inputs read each tensor, subgraphs included (a rewrite may fold a tensor into its one
+    reader only when nothing else, a Loop or If body either, reads it)."""
+    uses: dict[str, int] = {}
+    for g in graphs(model.graph):
+        for node in g.node:
+            for i in node.input:
+                uses[i] = uses.get(i, 0) + 1
+    return uses
+
+
 def symbolic_shape_inference() -> Any:
     """onnxruntime's SymbolicShapeInference without the `onnxruntime.tools` package's __init__, which imports
     torch when it is installed: the TensorFlow worker running onnx2tf must never do that."""

@@ -16,6 +16,7 @@ from .helpers import (
     symbolic_dims,
     symbolic_shape_inference,
     unique,
+    use_counts,
 )
 
 TOOL = "onnx2tf"
@@ -232,10 +233,7 @@ def bias_after_reshape(model: Any) -> list[str]:
     consts = constants(model)
     dims = static_dims(model)
     made = {o: n for n in model.graph.node for o in n.output}
-    users: dict[str, int] = {}
-    for node in model.graph.node:
-        for i in node.input:
-            users[i] = users.get(i, 0) + 1
+    users = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
     for node in list(model.graph.node):
@@ -472,10 +470,7 @@ def unflatten_gemm(model: Any) -> list[str]:
             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
     consts = constants(model)
     producer = {o: n for n in model.graph.node for o in n.output}
-    uses: dict[str, int] = {}
-    for node in model.graph.node:
-        for i in node.input:
-            uses[i] = uses.get(i, 0) + 1
+    uses = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
     for last in list(model.graph.node):

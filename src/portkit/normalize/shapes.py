@@ -14,11 +14,11 @@ from .helpers import (
     constants,
     drop_unused,
     elem_types,
-    graphs,
     replace_node,
     static_dims,
     symbolic_dims,
     unique,
+    use_counts,
 )
 
 TOOL = "onnx2tf"
@@ -453,11 +453,7 @@ def collapse_reshapes(model: Any) -> list[str]:
     way from [batch·S, 1] to [batch, 1, 1, S]."""
     consts = constants(model)
     producer = {o: n for n in model.graph.node for o in n.output}
-    uses: dict[str, int] = {}
-    for g in graphs(model.graph):
-        for node in g.node:
-            for i in node.input:
-                uses[i] = uses.get(i, 0) + 1
+    uses = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
     for node in model.graph.node:
