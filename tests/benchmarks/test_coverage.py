@@ -94,6 +94,7 @@ def test_smoke_keras_conv1d(tmp_path):
     assert all(r["passed"] for r in doc["rows"]), doc["rows"]
 
 
+@OPT_IN  # ~70 s: the harness's default smoke is test_smoke_keras_conv1d (the suite's 25-min budget)
 @pytest.mark.slow
 def test_smoke_torchvision_squeezenet(tmp_path):
     doc = _run(tmp_path, "--only", "squeezenet1_0")
