@@ -108,6 +108,15 @@ def constants(model: Any) -> dict[str, np.ndarray]:
     return consts
 
 
+def rewritten(model: Any, n_done: int, name: str, what: str) -> list[str]:
+    """A pass's ending: what it rewrote leaves tensors nothing reads (dropped), and the log line
+    "NAME: N WHAT" when it rewrote anything, nothing otherwise."""
+    if not n_done:
+        return []
+    drop_unused(model)
+    return [f"{name}: {n_done} {what}"]
+
+
 def use_counts(model: Any) -> dict[str, int]:
     """How many node inputs read each tensor, subgraphs included (a rewrite may fold a tensor into its one
     reader only when nothing else, a Loop or If body either, reads it)."""

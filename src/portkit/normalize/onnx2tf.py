@@ -12,6 +12,7 @@ from .helpers import (
     drop_unused,
     elem_types,
     replace_node,
+    rewritten,
     static_dims,
     symbolic_dims,
     symbolic_shape_inference,
@@ -80,9 +81,7 @@ def constant_lookup(model: Any) -> list[str]:
             helper.make_node("Concat", [fill.input[0], tail], [shape], axis=0, name=new("n")),
             helper.make_node("Expand", [row_name, shape], [node.output[0]], name=new("n"))])
         n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"constant_lookup: {n_done} Gather of constant ids → the table row, expanded"] if n_done else []
+    return rewritten(model, n_done, "constant_lookup", "Gather of constant ids → the table row, expanded")
 
 
 def lookup_shifts(model: Any) -> list[str]:
@@ -148,10 +147,8 @@ def lookup_shifts(model: Any) -> list[str]:
                   helper.make_node("Gather", [extended[key], padded], [node.output[0]], axis=0, name=new("n"))]
         replace_node(model.graph, node, nodes)
         n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"lookup_shifts: {n_done} shifted, padded embedding lookup(s) → the shift and pad on the ids"] \
-        if n_done else []
+    return rewritten(model, n_done, "lookup_shifts",
+                     "shifted, padded embedding lookup(s) → the shift and pad on the ids")
 
 
 def split_concat_matmul(model: Any) -> list[str]:
@@ -349,9 +346,7 @@ def scalar_operands(model: Any) -> list[str]:
                 model.graph.initializer.append(numpy_helper.from_array(consts[c].reshape(1), new_names[c]))
             node.input[k] = new_names[c]
             n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"scalar_operands: {n_done} 0-d constant operand(s) → shape [1]"] if n_done else []
+    return rewritten(model, n_done, "scalar_operands", "0-d constant operand(s) → shape [1]")
 
 
 def prepended_tokens(model: Any) -> list[str]:
@@ -444,10 +439,8 @@ def flat_gathernd(model: Any) -> list[str]:
             helper.make_node("Add", [base, cols], [index], name=new("n")),
             helper.make_node("Gather", [flat, index], [node.output[0]], axis=0, name=new("n"))])
         n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"flat_gathernd: {n_done} GatherND of (row, col) index grids → Gather of the flattened data"] \
-        if n_done else []
+    return rewritten(model, n_done, "flat_gathernd",
+                     "GatherND of (row, col) index grids → Gather of the flattened data")
 
 
 def unflatten_gemm(model: Any) -> list[str]:
@@ -502,9 +495,7 @@ def unflatten_gemm(model: Any) -> list[str]:
             nodes.append(helper.make_node("Add", [mm, bias], [y], name=new("n")))
         replace_node(model.graph, last, nodes)
         n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"unflatten_gemm: {n_done} Reshape → Gemm → Reshape → MatMul on the unflattened tensor"] if n_done else []
+    return rewritten(model, n_done, "unflatten_gemm", "Reshape → Gemm → Reshape → MatMul on the unflattened tensor")
 
 
 

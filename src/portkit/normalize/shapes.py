@@ -15,6 +15,7 @@ from .helpers import (
     drop_unused,
     elem_types,
     replace_node,
+    rewritten,
     static_dims,
     symbolic_dims,
     unique,
@@ -436,10 +437,8 @@ def index_grid_gather(model: Any, shapes: dict[str, tuple[Any, ...]] | None = No
         big_end = [n for n in model.graph.node if n.output and n.output[0] == tail][0].input[2]
         model.graph.initializer.append(numpy_helper.from_array(np.asarray([2**62], np.int64), big_end))
         n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"index_grid_gather: {n_done} Gather by an index grid enumerating the rows in order → Reshape"] \
-        if n_done else []
+    return rewritten(model, n_done, "index_grid_gather",
+                     "Gather by an index grid enumerating the rows in order → Reshape")
 
 
 _RESHAPES = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -470,7 +469,5 @@ def collapse_reshapes(model: Any) -> list[str]:
             uses[inner.input[0]] = uses.get(inner.input[0], 0) + 1
             node.input[0] = inner.input[0]
             n_done += 1
-    if n_done:
-        drop_unused(model)
-    return [f"collapse_reshapes: {n_done} reshape(s) into the constant Reshape after them"] if n_done else []
+    return rewritten(model, n_done, "collapse_reshapes", "reshape(s) into the constant Reshape after them")
 
