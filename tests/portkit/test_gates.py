@@ -122,8 +122,9 @@ def test_bench_same_model_against_its_own_baseline_passes(models):
         "--baseline",
         str(base),
         "--max-regression",
-        "50",  # two runs on a shared CI machine drift more than the in-run interval; 50 % still catches
-        # the deliberately larger model below
+        "300",  # two runs of a ~15 µs model on a shared 2-core CI machine (the other pytest worker busy) drift
+        # by 50 % and more between runs (measured in CI: 0.0143 → 0.0218 ms); the larger model below, ~2000× the
+        # arithmetic, still fails a 50 % limit by far
         "--json",
     )
     assert p.returncode == 0, p.stderr
