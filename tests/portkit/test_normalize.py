@@ -377,6 +377,62 @@ def test_expand_keeping_its_inputs_dynamic_dim_gets_a_constant_shape():
     assert any("equal" in n for n in check_equivalent(_repeat_kv(), m))
 
 
+@pytest.mark.parametrize("kv_heads", [1, 2])
+def test_key_heads_repeated_through_a_5d_expand_become_a_gather(kv_heads):
+    """GQA's repeat_kv at a dynamic sequence (onnx2tf broadcast the 5-D tensor on the wrong axes: Llama,
+    Qwen2, Mistral, Gemma failed at q·kᵀ): one Gather of each head n times in place, heads in order
+    (0, 0, 1, 1 for two key heads repeated twice), checked at several sequences."""
+    from portkit.normalize import repeated_heads
+
+    def make():
+        c = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+             {"axis2": [2], "big": [1, 1, 2, 1, 3], "merged": [0, 2 * kv_heads, -1, 3]}.items()]
+        nodes = [helper.make_node("Unsqueeze", ["k", "axis2"], ["k5"]),
+                 helper.make_node("Expand", ["k5", "big"], ["kx"]),
+                 helper.make_node("Reshape", ["kx", "merged"], ["y"])]
+        return _model(nodes, [_f("k", ["batch", kv_heads, "seq", 3])], [_f("y", None)], c)
+
+    m = make()
+    assert repeated_heads(m) == ["repeated_heads: 1 key/value heads repeated through a 5-D Expand → a Gather"]
+    assert _ops(m) == ["Gather"]
+    index = next(i for i in m.graph.initializer if i.name == m.graph.node[0].input[1])
+    assert numpy_helper.to_array(index).tolist() == [h for h in range(kv_heads) for _ in range(2)]
+    for shape in ((1, kv_heads, 1, 3), (2, kv_heads, 7, 3)):
+        check_equivalent(make(), m, shapes={"k": shape})
+    other = _model([helper.make_node("Unsqueeze", ["k", "axis2"], ["k5"]),  # merged with the axis after:
+                    helper.make_node("Expand", ["k5", "big"], ["kx"]),   # not a repeat of whole heads
+                    helper.make_node("Reshape", ["kx", "merged"], ["y"])],
+                   [_f("k", ["batch", 2, 4, 3])], [_f("y", None)],
+                   [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+                    {"axis2": [2], "big": [1, 1, 2, 1, 1], "merged": [0, 2, 8, 3]}.items()])
+    assert repeated_heads(other) == []
+
+
+def test_flattening_reshape_made_constant_late_still_unflattens_the_gemm():
+    """The TorchScript exporter's `x.view(-1, x.size(-1))` at a dynamic sequence (GPT-2's Conv1D): the
+    flattening target is Concat(-1, Shape(x)[-1:]), constant only once constant_reshape_shapes ran; the
+    Gemm is still written on the 3-D tensor (onnx2tf split q/k/v on the wrong axis: GPT-2 legacy@dyn)."""
+    rng = np.random.default_rng(0)
+    c = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"m1": [-1], "last": [-1], "end": [2 ** 62], "width": [12]}.items()]
+    c += [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), k) for k, s in
+          {"w": (4, 12), "b": (12,)}.items()]
+    nodes = [helper.make_node("Shape", ["x"], ["sx"]),
+             helper.make_node("Slice", ["sx", "last", "end"], ["k"]),
+             helper.make_node("Concat", ["m1", "k"], ["flat_to"], axis=0),
+             helper.make_node("Reshape", ["x", "flat_to"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "w", "b"], ["g"]),
+             helper.make_node("Shape", ["x"], ["ns"], start=0, end=2),
+             helper.make_node("Concat", ["ns", "width"], ["back_to"], axis=0),
+             helper.make_node("Reshape", ["g", "back_to"], ["y"])]
+    original = _model(nodes, [_f("x", ["N", "S", 4])], [_f("y", None)], c)
+    m, notes = normalize(original, tool="onnx2tf")
+    assert any(n.startswith("unflatten_gemm: 1 ") for n in notes), notes
+    assert "Gemm" not in _ops(m)
+    for shape in ((2, 5, 4), (1, 1, 4)):
+        check_equivalent(original, m, shapes={"x": shape})
+
+
 def _expanded_causal_mask():
     """A constant causal mask [1, 1, 4, 4] expanded to the batch by a computed shape, made 0/-inf by Where
     and added to scores [batch, 2, 4, 4] (BART's decoder under the dynamo exporter)."""

@@ -39,6 +39,9 @@ stop on:
   took a [batch, 16, 16] key projection, sequence = one head's width, for channels-first and transposed it).
 - square_reshape_inputs (onnx2tf only): a Reshape of a float [N, a, a] sum → through an identity MatMul (onnx2tf
   transposed DeBERTa's [batch·heads, 16, 16] scores, taking them for channels-first, before the Reshape).
+- repeated_heads (onnx2tf only, attention.py): key/value heads repeated for grouped-query attention through a
+  5-D Unsqueeze → Expand → Reshape → one Gather of the heads (onnx2tf broadcast the 5-D tensor on the wrong
+  axes at a dynamic sequence: Llama, Qwen2, Mistral, Gemma).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -71,6 +74,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attention import repeated_heads
 from .check import check_equivalent
 from .common import alias_initializers, bool_arithmetic, drop_reshape_allowzero
 from .onnx2tf import (
@@ -133,6 +137,7 @@ __all__ = [
     "normalize",
     "partial_shape_inputs",
     "prepended_tokens",
+    "repeated_heads",
     "resize_scales",
     "restore_hidden_ops",
     "scalar_operands",
@@ -180,6 +185,10 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
             if not more:
                 break
             notes += more + constant_reshape_shapes(model)
+        # again: a flattening Reshape whose target only constant_reshape_shapes made constant (the TorchScript
+        # exporter's `x.view(-1, x.size(-1))` at a dynamic sequence: GPT-2's Conv1D) is now recognised
+        notes += unflatten_gemm(model)
+        notes += repeated_heads(model)
         notes += resize_scales(model)
         notes += decompose_reduce_l2(model)
         notes += collapse_reshapes(model)
