@@ -10,7 +10,8 @@
 2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank), and CumSum
    with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed),
    and LayerNormalization shaped from its scale (onnx2torch's takes the inferred input shape, [0] where a
-   Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants only).
+   Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants only) or of an integer tensor
+   (onnx2torch's reads the bounds as floats: the result came out float).
 3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU`, `Loop`
    and `ReverseSequence` (converters/_onnx2torch_rnn.py).
 4. ConvTranspose with asymmetric pads, `auto_pad=SAME_*` or `output_shape` (Keras' Conv2DTranspose with
@@ -204,10 +205,28 @@ def _converters() -> dict[tuple[str, tuple[int, ...]], Any]:
             high = next(it).reshape(()) if self.has_max else None
             return torch.clamp(x, low, high)
 
+    class IntClip(nn.Module):
+        """Clip of an integer tensor by constant bounds, kept integer: onnx2torch's reads the bounds as
+        floats, and torch.clamp of an int64 tensor by float bounds is a float tensor (DeBERTa-v2's clamped
+        relative positions at a dynamic sequence, then GatherElements' indices: "got torch.float32")."""
+
+        def __init__(self, low: int | None, high: int | None) -> None:
+            super().__init__()
+            self.low, self.high = low, high
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.clamp(x, self.low, self.high)
+
     def clip(node: Any, graph: Any) -> Any:
         ins = list(node.input_values) + ["", ""]
         bounds = [b for b in ins[1:3] if b]
         if all(b in graph.initializers for b in bounds):
+            values = {b: graph.initializers[b].to_torch() for b in bounds}
+            if not any(v.dtype.is_floating_point for v in values.values()) and bounds:
+                low, high = (int(values[b].reshape(())) if b else None for b in ins[1:3])
+                return OperationConverterResult(torch_module=IntClip(low, high),
+                                                onnx_mapping=OnnxMapping(inputs=(ins[0],),
+                                                                         outputs=node.output_values))
             return onnx_clip(node, graph)
         return OperationConverterResult(torch_module=Clip(bool(ins[1]), bool(ins[2])),
                                         onnx_mapping=OnnxMapping(inputs=(ins[0], *bounds),

@@ -73,7 +73,8 @@ def heads_graph():
 def mask_graph():
     """mask [batch, sequence] int64: Flatten at axis 2 (onnx2torch's own fails there), a GatherND whose
     indices' shape depends on both dims, and RoBERTa's CumSum of the mask without a `reverse` attribute
-    (onnx2torch's own reads it as reverse=1), and Clip by the mask's mean."""
+    (onnx2torch's own reads it as reverse=1), Clip by the mask's mean, and an int64 Clip whose result
+    indexes GatherElements."""
     nodes = [helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT),
              helper.make_node("Flatten", ["m"], ["flat"], axis=2),
              helper.make_node("Flatten", ["m"], ["row"], axis=0),
@@ -87,7 +88,12 @@ def mask_graph():
              # Clip with bounds computed at run time (EdgeNeXt; onnx2torch's own takes constants only)
              helper.make_node("ReduceMean", ["m"], ["mean"], keepdims=0),
              helper.make_node("Clip", ["m", "mean"], ["low"]),
-             helper.make_node("Clip", ["m", "", "mean"], ["high"])]
+             helper.make_node("Clip", ["m", "", "mean"], ["high"]),
+             # an int64 Clip by constant bounds feeding GatherElements' indices (DeBERTa-v2's clamped relative
+             # positions: onnx2torch's own read the bounds as floats and the indices came out float32)
+             helper.make_node("Sub", ["positions", "one"], ["back"]),
+             helper.make_node("Clip", ["back", "zero", "two"], ["clamped"]),
+             helper.make_node("GatherElements", ["m", "clamped"], ["gathered"], axis=1)]
     i64, f = TensorProto.INT64, TensorProto.FLOAT
     return _model(nodes, [helper.make_tensor_value_info("mask", i64, ["batch", "sequence"])],
                   [helper.make_tensor_value_info("flat", f, ["bs", 1]),
@@ -95,8 +101,9 @@ def mask_graph():
                    helper.make_tensor_value_info("picked", f, ["batch", "sequence"]),
                    helper.make_tensor_value_info("positions", i64, ["batch", "sequence"]),
                    helper.make_tensor_value_info("low", f, ["batch", "sequence"]),
-                   helper.make_tensor_value_info("high", f, ["batch", "sequence"])],
-                  [_c("ax", [-1]), _c("one", 1)])
+                   helper.make_tensor_value_info("high", f, ["batch", "sequence"]),
+                   helper.make_tensor_value_info("gathered", f, ["batch", "sequence"])],
+                  [_c("ax", [-1]), _c("one", 1), _c("zero", 0), _c("two", 2)])
 
 
 @pytest.mark.parametrize("graph", [heads_graph, mask_graph])
