@@ -52,18 +52,20 @@ torch.onnx.export(m, (x,), sys.argv[2], dynamo=False, input_names=["input"], out
 """ + inspect.getsource(exit_now) + "\nexit_now()\n"
 
 WHERE = """Where portkit's extra time goes (a fixed cost, not one that grows with the model): the framework runs
-in one spawned worker that isolates it — a converter that segfaults is exit 3 naming the hop instead of
+in one worker process that isolates it — a converter that segfaults is exit 3 naming the hop instead of
 killing portkit, and TensorFlow never shares a process with torch's compiler stack. The command line starts
-that worker first thing (portkit.cli._prestart: the source's suffix names its family) and the worker imports
-torch at once, so its start and `import torch` run beside the parent's own imports and parsing (typer,
-numpy, the conversion graph) instead of after them; while the worker converts, the parent imports what it
-needs next (onnxruntime for validation, rich for the table: portkit.workers.warm), and it ends as the
-workers do (exit_now). What remains on the path is the worker's spawn, its portkit imports and the hop's
-bookkeeping, the parent's table and the reaping of the worker and multiprocessing's tracker; validation
-adds the reference run in that same warm worker (no second torch import) and the onnxruntime run in the
-parent. On any real model (seconds to minutes of export) this fixed cost vanishes into the conversion.
-With the 1-minute load above the CPU count every process waits for a core and the parallel start buys
-little: the ratios then approach the ratio of CPU time spent (the `cpu_s` column)."""
+that worker first thing (portkit.cli._prestart: the source's suffix names its family), forked from a process
+that holds nothing yet, so the worker imports torch at once (no second interpreter start) and its
+`import torch` runs beside the parent's own imports and parsing (typer, numpy, the conversion graph)
+instead of after them; while the worker converts, the parent imports what it needs next (onnxruntime for
+validation, rich for the table: portkit.workers.warm); the worker's exit runs beside the parent's table
+(reaped at the end: portkit.workers.reap_at_exit), and both end as the bare script does (exit_now). What
+remains on the path is the parent's start up to the fork, the worker's portkit imports and the hop's
+bookkeeping, and the parent's table and exit; validation adds the reference run in that same warm worker
+(no second torch import) and the onnxruntime run in the parent. On any real model (seconds to minutes of
+export) this fixed cost vanishes into the conversion. With the 1-minute load above the CPU count every
+process waits for a core and the parallel start buys little: the ratios then approach the ratio of CPU time
+spent (the `cpu_s` column)."""
 
 GOALS = {"portkit convert (validated)": 1.3, "portkit convert --no-validate": 1.1}
 

@@ -40,17 +40,19 @@ Exit codes: 0 ok · 1 validation failed · 2 bad usage/input · 3 conversion fai
 PRESTART_COMMANDS = {"convert": 1, "validate": 2}
 
 
-def _prestart(args: list[str]) -> None:
+def _prestart(args: list[str], fork: bool = False) -> None:
     """Start the worker a convert/validate of a framework model will use before anything else is imported:
     its Python start and framework import (`import torch`: most of a small conversion) then run beside the
-    parent's own imports and parsing instead of after them (benchmarks/bench_process.py)."""
+    parent's own imports and parsing instead of after them (benchmarks/bench_process.py). `fork`: the
+    console command's own process, which holds nothing yet, forks the worker (portkit.workers.prestart)."""
     words = [a for a in args if not a.startswith("-")]
     if not words or words[0] not in PRESTART_COMMANDS or "--help" in args or "-h" in args:
         return
     from .formats import family_guess
     from .workers import prestart
 
-    prestart(dict.fromkeys(f for w in words[1:1 + PRESTART_COMMANDS[words[0]]] if (f := family_guess(w))))
+    prestart(dict.fromkeys(f for w in words[1:1 + PRESTART_COMMANDS[words[0]]] if (f := family_guess(w))),
+             fork=fork)
 
 
 def _version(value: bool) -> None:
@@ -105,9 +107,10 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
     return tuple(exits), tuple(aborts), tuple(usage)
 
 
-def main(argv: list[str] | None = None, *, prestart: bool = False) -> int:
+def main(argv: list[str] | None = None, *, prestart: bool = False, fork: bool = False) -> int:
     """Run one command line; `prestart`: start its framework worker first (run() does; a caller that keeps
-    its process, such as a test, must call portkit.workers.shutdown() afterwards)."""
+    its process, such as a test, must call portkit.workers.shutdown() afterwards); `fork`: fork it rather
+    than spawn it (run() only: the console's fresh process, whose atexit handlers the worker inherits)."""
     args = list(sys.argv[1:] if argv is None else argv)
     # --debug is accepted anywhere on the line (before or after the command)
     debug = "--debug" in args or bool(os.environ.get("PORTKIT_DEBUG"))
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None, *, prestart: bool = False) -> int:
     if debug:
         os.environ["PORTKIT_DEBUG"] = "1"  # before any worker starts: it reads this once
     if prestart:
-        _prestart(args)
+        _prestart(args, fork=fork)
     exits, aborts, usage = _click_exceptions()
 
     from .errors import PortkitError
@@ -176,10 +179,11 @@ def main(argv: list[str] | None = None, *, prestart: bool = False) -> int:
 
 
 def run() -> None:
-    code = main(prestart=True)
-    import threading
+    from .workers import exit_now, reap_at_exit, shutdown
 
-    from .workers import exit_now, shutdown
+    reap_at_exit()  # the workers' exits overlap the table and this process's end; shutdown() reaps them
+    code = main(prestart=True, fork=True)
+    import threading
 
     shutdown()  # nothing of portkit's may outlive the command (multiprocessing's tracker process)
     for t in threading.enumerate():  # what the interpreter's own shutdown would wait for

@@ -1,4 +1,4 @@
-"""One worker process per framework hop (spawn, never fork).
+"""One worker process per framework hop (spawned; forked only at the command line's very start).
 
 TensorFlow and torch's compiler stack (triton) cannot share a process, converters crash for real on odd
 graphs, and onnxruntime does not survive fork. So framework work runs in a spawned child: the parent sends
@@ -25,14 +25,19 @@ from typing import Any, NoReturn
 from .errors import ConversionFailed, InternalError, PortkitError
 
 __all__ = ["PRELOAD", "TF_MODULES", "Worker", "WorkerCrashed", "WorkerPool", "call_in_worker", "command_pool",
-           "exit_now", "family_of", "prestart", "raised_by_portkit", "shared_pool", "show_output", "shutdown", "warm"]
+           "exit_now", "family_of", "prestart", "raised_by_portkit", "reap_at_exit", "shared_pool", "show_output",
+           "shutdown", "warm"]
 
 
 class WorkerCrashed(ConversionFailed):
     """The worker process died (segfault, out of memory, os._exit)."""
 
 
-def _serve(conn: Any, preload: tuple[str, ...] = ()) -> None:  # runs in the child
+def _serve(conn: Any, preload: tuple[str, ...] = (), inherited: tuple[Any, ...] = ()) -> None:  # in the child
+    # a forked child holds copies of the parent's ends of its own pipe and of the workers started before it:
+    # closed, so that the parent's exit (even a SIGKILL) reaches this worker as EOF and ends it
+    for other in inherited:
+        other.close()
     # stdout belongs to the parent's results (`--json` alone there). What libraries print (TensorFlow's
     # "Saved artifact at ...", LiteRT's C++ INFO lines, torch.export's graph dumps on failure) is chatter
     # that would bury portkit's one-line messages: dropped at the file-descriptor level (stdout and
@@ -145,13 +150,17 @@ def _rebuild(module: str, qualname: str, state: dict[str, Any]) -> PortkitError:
 class Worker:
     """A spawned child process that runs `module.function(*args, **kwargs)` calls in turn."""
 
-    def __init__(self, label: str = "worker", preload: tuple[str, ...] = ()) -> None:
-        """`preload`: modules the child imports before it waits for its first call."""
+    def __init__(self, label: str = "worker", preload: tuple[str, ...] = (), fork: bool = False) -> None:
+        """`preload`: modules the child imports before it waits for its first call. `fork`: fork this
+        process instead of spawning a fresh interpreter, where that is safe (see `_forkable`)."""
         self.label = label
         self.preload = preload
-        ctx = mp.get_context("spawn")
+        self.method = "fork" if fork and _forkable() else "spawn"
+        ctx = mp.get_context(self.method)
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, preload), daemon=True, name=f"portkit-{label}")
+        inherited = (self._conn, *(w._conn for w in _PRESTARTED.values())) if self.method == "fork" else ()
+        self._proc = ctx.Process(target=_serve, args=(child, preload, inherited), daemon=True,
+                                 name=f"portkit-{label}")
         self._proc.start()
         child.close()
 
@@ -202,16 +211,23 @@ class Worker:
         return self._proc.is_alive()
 
     def close(self) -> None:
+        """Tell the child to end and wait for it (or, after reap_at_exit(), leave the wait to shutdown())."""
         if self._proc.is_alive():
             try:
                 self._conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            self._proc.join(timeout=10)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join()
+            if _REAP_AT_EXIT:
+                _ENDING.append(self)
+            else:
+                self._reap()
         self._conn.close()
+
+    def _reap(self) -> None:
+        self._proc.join(timeout=10)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
 
     def kill(self) -> None:
         """End the child now, whatever it is doing (a prestarted worker nobody took: it ran no task)."""
@@ -224,6 +240,16 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _forkable() -> bool:
+    """Whether forking this process gives a clean worker: on Linux (macOS's system libraries do not
+    survive fork) and with no other thread running (a fork copies no thread but every lock one holds)."""
+    import sys
+    import threading
+
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and \
+        "fork" in mp.get_all_start_methods()
 
 
 def call_in_worker(label: str, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
@@ -277,18 +303,36 @@ PRELOAD = {"torch": ("torch",), "tf": ("tensorflow",)}
 _PRESTARTED: dict[str, Worker] = {}  # started by prestart(), until the first pool asks for that family
 
 
-def prestart(families: Any) -> None:
+def prestart(families: Any, fork: bool = False) -> None:
     """Start a worker per family now and let it import its framework, for the first WorkerPool to take.
 
     The command line calls this first thing for a command whose source is a framework model, so the
     worker's Python start and `import torch` (the bulk of a small conversion) run while the parent is still
-    importing its own modules and parsing, instead of after. A worker nobody takes is killed by shutdown()."""
+    importing its own modules and parsing, instead of after. A worker nobody takes is killed by shutdown().
+
+    `fork`: fork this process instead of spawning one (the console command, portkit.cli.run, asks for it:
+    at that point it has imported only the standard library and a few of portkit's own modules, and runs no
+    thread). The child then starts importing torch at once, without a second interpreter's start, its
+    site-packages scan and multiprocessing's bootstrap, nor the resource tracker process a spawn starts
+    (0.1-0.2 s before `import torch` even begins: bench_process.py). Anything later — a worker started once
+    numpy, onnxruntime or a thread is loaded — is spawned: only a process that holds nothing yet is forked."""
     for family in families:
         if family in PRELOAD and family not in _PRESTARTED:
-            _PRESTARTED[family] = Worker(f"{family} worker", preload=PRELOAD[family])
+            _PRESTARTED[family] = Worker(f"{family} worker", preload=PRELOAD[family], fork=fork)
 
 
 _WARMING: list[Any] = []  # threads of warm(), joined by shutdown()
+_REAP_AT_EXIT = False  # set by reap_at_exit()
+_ENDING: list[Worker] = []  # workers told to end whose exit shutdown() waits for
+
+
+def reap_at_exit() -> None:
+    """For a process that calls shutdown() before it ends (the command line, portkit.cli.run): a worker's
+    close() then tells it to end and returns at once, and shutdown() waits for it. The worker's own exit
+    (a torch process's: 0.1-0.2 s of freeing memory) then runs beside the command's table and exit instead
+    of before them; nothing outlives the command all the same."""
+    global _REAP_AT_EXIT
+    _REAP_AT_EXIT = True
 
 
 def warm(*modules: str) -> Any:
@@ -338,13 +382,15 @@ def command_pool() -> Iterator[WorkerPool]:
 
 
 def shutdown() -> None:
-    """Kill the prestarted workers nobody took, and stop multiprocessing's resource tracker (the first spawn
-    starts it) and reap it, so that nothing portkit started outlives the command: without this it lingers
-    in the caller's process group."""
+    """Kill the prestarted workers nobody took, wait for the closed ones still ending (reap_at_exit), and
+    stop multiprocessing's resource tracker (the first spawn starts it) and reap it, so that nothing portkit
+    started outlives the command: without this it lingers in the caller's process group."""
     from multiprocessing import resource_tracker
 
     while _PRESTARTED:
         _PRESTARTED.popitem()[1].kill()
+    while _ENDING:
+        _ENDING.pop()._reap()
     while _WARMING:  # no thread may be mid-import while the interpreter ends
         _WARMING.pop().join()
 

@@ -106,3 +106,53 @@ def test_prestart_only_for_a_framework_model_and_an_unused_one_is_killed(tmp_pat
     finally:
         workers.shutdown()
     assert not workers._PRESTARTED and not w.alive
+
+
+FORKED = """
+import os, sys
+from portkit import workers
+first = workers.Worker("first", fork=True)
+assert first.method == "fork" and first.call("os", "getpid") == first._proc.pid
+second = workers.Worker("second", fork=True)  # holds a copy of the first's pipe: closed in the child
+workers.reap_at_exit()
+done = workers.Worker("done", fork=True)
+done.close()  # told to end, not waited for: shutdown() reaps it
+assert done in workers._ENDING
+workers.shutdown()
+assert not workers._ENDING and done._proc.exitcode == 0
+print(first._proc.pid, second._proc.pid, flush=True)
+os._exit(0)  # killed as by SIGKILL: no close(), no shutdown()
+"""
+
+
+def test_the_consoles_forked_workers_end_with_it_and_are_reaped_at_exit():
+    """portkit.cli.run forks its prestarted worker (no second interpreter start before `import torch`) and
+    reaps closed workers in shutdown(): a forked worker works like a spawned one, and ends when the command's
+    process dies, even a worker forked after another (whose pipe it inherited)."""
+    out = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 20
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(p) for p in pids), "a forked worker outlived its command"
+
+
+def test_fork_only_where_no_thread_runs():
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not workers._forkable()  # a fork would copy the locks that thread holds, not the thread
+    finally:
+        stop.set()
+        t.join()
