@@ -408,6 +408,39 @@ def test_key_heads_repeated_through_a_5d_expand_become_a_gather(kv_heads):
     assert repeated_heads(other) == []
 
 
+def test_feed_forward_on_flattened_rows_runs_on_the_unflattened_tensor():
+    """OPT's feed-forward block: reshape(-1, K), LayerNorm, fc1, Relu, fc2, the residual added on the 2-D
+    rows, then view back to x's shape read by Shape (onnx2tf lost the last dim at a dynamic sequence). The
+    same ops on x itself; a block whose rows meet anything not row-wise is left as written."""
+    from portkit.normalize import flattened_rows
+
+    def make(mix_rows=False):
+        rng = np.random.default_rng(0)
+        c = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {"flat_to": [-1, 4]}.items()]
+        c += [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), k) for k, s in
+              {"g": (4,), "b": (4,), "w1": (8, 4), "b1": (8,), "w2": (4, 8), "b2": (4,)}.items()]
+        nodes = [helper.make_node("Reshape", ["x", "flat_to"], ["flat"]),
+                 helper.make_node("LayerNormalization", ["flat", "g", "b"], ["n"], axis=-1),
+                 helper.make_node("Gemm", ["n", "w1", "b1"], ["h"], transB=1),
+                 helper.make_node("Relu", ["h"], ["r"]),
+                 helper.make_node("Gemm", ["r", "w2", "b2"], ["o"], transB=1),
+                 helper.make_node("Add", ["flat", "o"], ["s"]),
+                 helper.make_node("Shape", ["x"], ["sx"]),
+                 helper.make_node("Reshape", ["s", "sx"], ["y"])]
+        if mix_rows:  # a softmax over the rows axis: not row-wise
+            nodes.insert(5, helper.make_node("Softmax", ["o"], ["o2"], axis=0))
+            nodes[6].input[1] = "o2"
+        return _model(nodes, [_f("x", ["N", "S", 4])], [_f("y", None)], c)
+
+    m = make()
+    assert flattened_rows(m) == ["flattened_rows: 1 row-wise block(s) on a [-1, K] view → on the unflattened "
+                                 "tensor"]
+    assert "Reshape" not in _ops(m) and "Gemm" not in _ops(m)
+    for shape in ((2, 5, 4), (1, 1, 4)):
+        check_equivalent(make(), m, shapes={"x": shape})
+    assert flattened_rows(make(mix_rows=True)) == []
+
+
 def test_flattening_reshape_made_constant_late_still_unflattens_the_gemm():
     """The TorchScript exporter's `x.view(-1, x.size(-1))` at a dynamic sequence (GPT-2's Conv1D): the
     flattening target is Concat(-1, Shape(x)[-1:]), constant only once constant_reshape_shapes ran; the

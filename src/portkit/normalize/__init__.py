@@ -42,6 +42,8 @@ stop on:
 - repeated_heads (onnx2tf only, attention.py): key/value heads repeated for grouped-query attention through a
   5-D Unsqueeze → Expand → Reshape → one Gather of the heads (onnx2tf broadcast the 5-D tensor on the wrong
   axes at a dynamic sequence: Llama, Qwen2, Mistral, Gemma).
+- flattened_rows (onnx2tf only, attention.py): a feed-forward block computed on a [-1, K] view and viewed
+  back (OPT) → the same row-wise ops on the unflattened tensor (onnx2tf lost the last dim at a dynamic sequence).
 - bool_expand (onnx2tf only): Expand of a bool tensor goes through int32 (onnx2tf multiplies bools).
 - prepended_tokens (onnx2tf only): ViT's class token broadcast and concatenated before the patches → Pad +
   Add of a constant (onnx2tf transposed the (1, 1, D) token as if it were channels-first).
@@ -74,7 +76,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attention import repeated_heads
+from .attention import flattened_rows, repeated_heads
 from .check import check_equivalent
 from .common import alias_initializers, bool_arithmetic, drop_reshape_allowzero
 from .onnx2tf import (
@@ -128,6 +130,7 @@ __all__ = [
     "decompose_layernorm",
     "drop_reshape_allowzero",
     "flat_gathernd",
+    "flattened_rows",
     "fold_constants",
     "hide_unchanged_ops",
     "index_grid_gather",
@@ -189,6 +192,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         # exporter's `x.view(-1, x.size(-1))` at a dynamic sequence: GPT-2's Conv1D) is now recognised
         notes += unflatten_gemm(model)
         notes += repeated_heads(model)
+        notes += flattened_rows(model)
         notes += resize_scales(model)
         notes += decompose_reduce_l2(model)
         notes += collapse_reshapes(model)
