@@ -10,8 +10,8 @@
 2. Flatten as ONNX defines it at every axis (onnx2torch's fails at axis 0 and axis == rank), and CumSum
    with ONNX's default `reverse=0` (onnx2torch's defaults to 1: RoBERTa's position ids came out reversed),
    and LayerNormalization shaped from its scale (onnx2torch's takes the inferred input shape, [0] where a
-   Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants only) or of an integer tensor
-   (onnx2torch's reads the bounds as floats: the result came out float).
+   Reshape to -1 left it unknown), and Clip with bounds computed at run time (onnx2torch takes constants
+   only) or of an integer tensor (onnx2torch's reads the bounds as floats: the result came out float).
 3. What Keras recurrent layers become, which onnx2torch has no converter for: ONNX `LSTM`, `GRU`, `Loop`
    and `ReverseSequence` (converters/_onnx2torch_rnn.py).
 4. ConvTranspose with asymmetric pads, `auto_pad=SAME_*` or `output_shape` (Keras' Conv2DTranspose with

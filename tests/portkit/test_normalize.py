@@ -494,27 +494,31 @@ def test_expand_whose_broadcast_the_scores_absorb_is_dropped():
     assert absorbed_expand(kept) == []
 
 
-def _token_type_lookup():
-    """MobileBERT's embeddings: word embeddings plus the token-type row of ids `torch.zeros(input_shape)`."""
+def _token_type_lookup(expand=False):
+    """MobileBERT's embeddings: word embeddings plus the token-type row of ids `torch.zeros(input_shape)`,
+    as ConstantOfShape (the TorchScript exporter) or Expand of a constant 0 (the dynamo exporter)."""
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(size=(100, 8)).astype(np.float32), "words"),
-             numpy_helper.from_array(rng.normal(size=(2, 8)).astype(np.float32), "types")]
+             numpy_helper.from_array(rng.normal(size=(2, 8)).astype(np.float32), "types"),
+             numpy_helper.from_array(np.zeros((), np.int64), "zero")]
     zero = numpy_helper.from_array(np.zeros(1, np.int64))
     nodes = [helper.make_node("Gather", ["words", "ids"], ["w"]),
              helper.make_node("Shape", ["ids"], ["shape"]),
+             helper.make_node("Expand", ["zero", "shape"], ["tt"]) if expand else
              helper.make_node("ConstantOfShape", ["shape"], ["tt"], value=zero),
              helper.make_node("Gather", ["types", "tt"], ["t"]),
              helper.make_node("Add", ["w", "t"], ["y"])]
     return _model(nodes, [_f("ids", ["batch", 16], TensorProto.INT64)], [_f("y", ["batch", 16, 8])], inits)
 
 
-def test_lookup_of_constant_ids_becomes_the_row_and_its_broadcast_is_absorbed():
+@pytest.mark.parametrize("expand", [False, True])
+def test_lookup_of_constant_ids_becomes_the_row_and_its_broadcast_is_absorbed(expand):
     from portkit.normalize import absorbed_expand, constant_lookup
 
-    m = _token_type_lookup()
+    m = _token_type_lookup(expand)
     assert constant_lookup(m) and absorbed_expand(m)
     assert _ops(m) == ["Gather", "Add"]  # the word lookup, then + the type row
-    assert any("equal" in n for n in check_equivalent(_token_type_lookup(), m, ranges={"ids": (0, 100)}))
+    assert any("equal" in n for n in check_equivalent(_token_type_lookup(expand), m, ranges={"ids": (0, 100)}))
 
 
 def _trigram_embeddings():

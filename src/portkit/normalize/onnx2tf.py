@@ -51,24 +51,27 @@ def bool_expand(model: Any) -> list[str]:
 
 
 def constant_lookup(model: Any) -> list[str]:
-    """Gather(table, ConstantOfShape(shape, k)) along axis 0 — an embedding looked up by ids that are all k
-    (MobileBERT's token types: `torch.zeros(input_shape)`) → Expand(table[k], shape + row shape): the row,
-    broadcast. Where every use absorbs the broadcast (the Add into the other embeddings), absorbed_expand
-    then drops the Expand. onnx2tf lost the lookup's dims behind the computed shape and added a [batch,
+    """Gather(table, ConstantOfShape(shape, k) or Expand(k, shape)) along axis 0 — an embedding looked up by
+    ids that are all k (MobileBERT's token types: `torch.zeros(input_shape)`) → Expand(table[k], shape + row
+    shape): the row, broadcast. Where every use absorbs the broadcast (the Add into the other embeddings),
+    absorbed_expand then drops the Expand. onnx2tf lost the lookup's dims behind the computed shape and added a [batch,
     hidden, seq] tensor to the embeddings ("Dimensions must be equal, but are 16 and 32")."""
     from onnx import helper, numpy_helper
 
     consts = constants(model)
-    made = {n.output[0]: n for n in model.graph.node
-            if n.op_type == "ConstantOfShape" and n.domain in ("", "ai.onnx")}
+    # ids that are all k: ConstantOfShape(shape, k), or Expand(k, shape) of a one-element k (the dynamo
+    # exporter's `torch.zeros(input_shape, dtype=long)`)
+    made = {n.output[0]: n for n in model.graph.node if n.domain in ("", "ai.onnx") and (
+        n.op_type == "ConstantOfShape" or n.op_type == "Expand" and n.input[0] in consts
+        and consts[n.input[0]].size == 1 and consts[n.input[0]].ndim <= 1)}
     n_done = 0
     for node in list(model.graph.node):
         fill = made.get(node.input[1]) if node.op_type == "Gather" and len(node.input) == 2 else None
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
         if fill is None or axis != 0 or node.input[0] not in consts or node.domain not in ("", "ai.onnx"):
             continue
-        value = next((numpy_helper.to_array(a.t) for a in fill.attribute if a.name == "value"),
-                     np.zeros(1, np.float32))
+        value = consts[fill.input[0]] if fill.op_type == "Expand" else \
+            next((numpy_helper.to_array(a.t) for a in fill.attribute if a.name == "value"), np.zeros(1, np.float32))
         table = consts[node.input[0]]
         if value.dtype.kind not in "iu" or value.size != 1 or not -len(table) <= int(value.ravel()[0]) < len(table):
             continue
@@ -78,7 +81,7 @@ def constant_lookup(model: Any) -> list[str]:
         model.graph.initializer.extend([numpy_helper.from_array(row, row_name),
                                         numpy_helper.from_array(np.asarray(row.shape, np.int64), tail)])
         replace_node(model.graph, node, [
-            helper.make_node("Concat", [fill.input[0], tail], [shape], axis=0, name=new("n")),
+            helper.make_node("Concat", [fill.input[-1], tail], [shape], axis=0, name=new("n")),
             helper.make_node("Expand", [row_name, shape], [node.output[0]], name=new("n"))])
         n_done += 1
     return rewritten(model, n_done, "constant_lookup", "Gather of constant ids → the table row, expanded")
