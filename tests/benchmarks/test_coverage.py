@@ -87,6 +87,7 @@ def _run(tmp_path: Path, *args: str) -> dict:
     return json.loads((tmp_path / "out" / "coverage.json").read_text())
 
 
+@OPT_IN  # ~60 s: the harness's rows are the converters' own routes, each tested on its own (the suite's budget)
 @pytest.mark.slow
 def test_smoke_keras_conv1d(tmp_path):
     doc = _run(tmp_path, "--only", "conv1d")
@@ -94,7 +95,7 @@ def test_smoke_keras_conv1d(tmp_path):
     assert all(r["passed"] for r in doc["rows"]), doc["rows"]
 
 
-@OPT_IN  # ~70 s: the harness's default smoke is test_smoke_keras_conv1d (the suite's 25-min budget)
+@OPT_IN  # ~70 s (the suite's 25-min budget)
 @pytest.mark.slow
 def test_smoke_torchvision_squeezenet(tmp_path):
     doc = _run(tmp_path, "--only", "squeezenet1_0")
