@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, replace_node, rewritten, symbolic_dims, unique, use_counts
+from .helpers import constants, readers, replace_node, rewritten, symbolic_dims, unique, use_counts
 
 TOOL = "onnx2tf"
 
@@ -81,10 +81,7 @@ def flattened_rows(model: Any) -> list[str]:
         return []
     consts = constants(model)
     uses = use_counts(model)
-    readers: dict[str, list[Any]] = {}
-    for node in model.graph.node:
-        for i in node.input:
-            readers.setdefault(i, []).append(node)
+    reading = readers(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
     for flat in list(model.graph.node):
@@ -99,10 +96,10 @@ def flattened_rows(model: Any) -> list[str]:
         while changed and ok:  # until every reader of the region is classified (a sum waits for its operands)
             changed, waiting = False, False
             for t in list(region):
-                if t in outputs or uses.get(t, 0) != len(readers.get(t, [])):
+                if t in outputs or uses.get(t, 0) != len(reading.get(t, [])):
                     ok = False  # a graph output or a subgraph reader: left as written
                     break
-                for node in readers.get(t, []):
+                for node in reading.get(t, []):
                     if node in ops or node in ends:
                         continue
                     if _restores(node, lead, dims):

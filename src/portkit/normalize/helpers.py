@@ -128,6 +128,16 @@ def use_counts(model: Any) -> dict[str, int]:
     return uses
 
 
+def readers(model: Any) -> dict[str, list[Any]]:
+    """The main graph's nodes reading each tensor, in graph order (a pass follows a tensor to its readers;
+    use_counts says whether a subgraph reads it too)."""
+    out: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            out.setdefault(i, []).append(node)
+    return out
+
+
 def symbolic_shape_inference() -> Any:
     """onnxruntime's SymbolicShapeInference without the `onnxruntime.tools` package's __init__, which imports
     torch when it is installed: the TensorFlow worker running onnx2tf must never do that."""

@@ -11,6 +11,7 @@ from .helpers import (
     constants,
     drop_unused,
     elem_types,
+    readers,
     replace_node,
     rewritten,
     static_dims,
@@ -163,10 +164,7 @@ def split_concat_matmul(model: Any) -> list[str]:
 
     consts = constants(model)
     dims = static_dims(model)
-    users: dict[str, list[Any]] = {}
-    for node in model.graph.node:
-        for i in node.input:
-            users.setdefault(i, []).append(node)
+    users = readers(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
     for cat in list(model.graph.node):
@@ -530,10 +528,7 @@ def absorbed_expand(model: Any) -> list[str]:
     consts = constants(model)
     sym: dict[str, list[Any]] | None = None
     outputs = {o.name for o in model.graph.output}
-    users: dict[str, list[Any]] = {}
-    for node in model.graph.node:
-        for i in node.input:
-            users.setdefault(i, []).append(node)
+    users = readers(model)
     n_done = 0
     for node in list(model.graph.node):
         if node.op_type != "Expand" or node.domain not in ("", "ai.onnx") or node.input[1] in consts:
