@@ -541,7 +541,9 @@ def test_short_executions_run_on_the_event_loop_long_ones_off_it(tmp_path, serve
     assert tiny._cost.predict(1) < INLINE_BELOW_S
 
     x = np.random.default_rng(0).standard_normal((256, 1024)).astype(np.float32)
-    with start([str(slow_model(tmp_path / "slow.onnx"))], max_batch=1, threads=1) as srv:
+    # depth 48: ~0.1-0.5 s an execution, a window no health request misses on a loaded 2-core machine (at depth
+    # 12, tens of ms, the other pytest worker's load let CI's execution end before one health answer came back)
+    with start([str(slow_model(tmp_path / "slow.onnx", depth=48))], max_batch=1, threads=1) as srv:
         c = tritonclient_http.InferenceServerClient(srv.url, network_timeout=60)
         try:
             inp = tritonclient_http.InferInput("x", list(x.shape), "FP32")
