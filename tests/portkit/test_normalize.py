@@ -747,3 +747,46 @@ def test_reduce_l2_becomes_sqrt_of_a_sum_of_squares():
     m = _model(nodes, [_f("x", ["batch", 2, 3, 5])], [_f("y", ["batch", 2, 3, 5])], opset=17)
     out, notes = normalize(m, tool="onnx2tf")
     assert "ReduceL2" not in _ops(out) and "ReduceSum" in _ops(out) and any("equal" in n for n in notes), notes
+
+
+def _shape_only_term(by_position: bool):
+    """x + a term built from x's shape alone: EdgeNeXt's Fourier positional encoding in small (ones of
+    (batch, 4, 3), a cumulative sum over the rows divided by its last row, a sine), each row equal; or
+    (`by_position`) the same term times each sample's index (Range over the batch), whose rows differ."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"zero1": [0], "one1": [1], "rest": [4, 3], "ax": 1, "m1": [-1], "big": [2**62],
+          "col": [-1, 1, 1]}.items()}
+    c["onef"] = numpy_helper.from_array(np.asarray([1.0], np.float32), "onef")
+    nodes = [helper.make_node("Shape", ["x"], ["b"], start=0, end=1),
+             helper.make_node("Concat", ["b", "rest"], ["shape"], axis=0),
+             helper.make_node("Expand", ["onef", "shape"], ["ones"]),
+             helper.make_node("CumSum", ["ones", "ax"], ["cs"]),
+             helper.make_node("Slice", ["cs", "m1", "big", "one1"], ["last"]),
+             helper.make_node("Div", ["cs", "last"], ["ratio"]),
+             helper.make_node("Sin", ["ratio"], ["term"])]
+    if by_position:
+        nodes[-1].output[0] = "sin"
+        nodes += [helper.make_node("Squeeze", ["b", "zero1"], ["n"]),
+                  helper.make_node("Range", ["zero1_s", "n", "one_s"], ["idx"]),
+                  helper.make_node("Cast", ["idx"], ["idxf"], to=TensorProto.FLOAT),
+                  helper.make_node("Reshape", ["idxf", "col"], ["idx3"]),
+                  helper.make_node("Mul", ["sin", "idx3"], ["term"])]
+        c["zero1_s"] = numpy_helper.from_array(np.asarray(0, np.int64), "zero1_s")
+        c["one_s"] = numpy_helper.from_array(np.asarray(1, np.int64), "one_s")
+    nodes.append(helper.make_node("Add", ["x", "term"], ["y"]))
+    return _model(nodes, [_f("x", ["batch", 4, 3])], [_f("y", ["batch", 4, 3])], list(c.values()))
+
+
+def test_term_from_the_shape_alone_becomes_one_constant_row():
+    """Issue 28, EdgeNeXt → TFLite: onnx2tf built the positional encoding from the run-time batch and sliced
+    the wrong axis (the TFLite could not be prepared); its first row as a [1, 4, 3] constant, checked with
+    onnxruntime. A term whose rows differ (scaled by each sample's index) is left alone."""
+    from portkit.normalize import shape_only_terms
+
+    out, notes = normalize(_shape_only_term(False), tool="onnx2tf")
+    assert _ops(out) == ["Add"] and any("shape_only_terms" in n for n in notes) and \
+        any("equal" in n for n in notes), (_ops(out), notes)
+    term = next(i for i in out.graph.initializer if i.name == out.graph.node[0].input[1])
+    assert list(term.dims) == [1, 4, 3]
+    m = _shape_only_term(True)
+    assert shape_only_terms(m) == [] and "Range" in _ops(m)

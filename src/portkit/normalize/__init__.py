@@ -67,6 +67,10 @@ stop on:
   GhostNetV2).
 - decompose_reduce_l2 (onnx2tf only, vision.py): ReduceL2 → Sqrt(ReduceSum(x·x)) (onnx2tf's tf.norm failed on
   EdgeNeXt's cross-covariance attention, F.normalize of a 4-D tensor).
+- shape_only_terms (onnx2tf only, terms.py): a term computed from the input's shape alone (EdgeNeXt's Fourier
+  positional encoding, built from zeros(B, H, W)) and broadcast into the data → its first row as a constant,
+  where onnxruntime finds every row equal at batch 2 and 3 (onnx2tf built it from the run-time batch and
+  sliced the square [B, 32, 32] cumulative sum along the wrong axis: the TFLite could not be prepared).
 - split_comparisons (onnx2torch only): GreaterOrEqual / LessOrEqual (opset 12, which onnx2torch has no
   converter for; transformers' attention masks use them) → Not(Less) / Not(Greater).
 
@@ -112,6 +116,7 @@ from .shapes import (
     split_unsqueeze,
     static_shape_values,
 )
+from .terms import shape_only_terms
 from .vision import decompose_reduce_l2, resize_scales
 
 __all__ = [
@@ -144,6 +149,7 @@ __all__ = [
     "resize_scales",
     "restore_hidden_ops",
     "scalar_operands",
+    "shape_only_terms",
     "split_comparisons",
     "split_concat_matmul",
     "split_to_slices",
@@ -195,6 +201,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += flattened_rows(model)
         notes += resize_scales(model)
         notes += decompose_reduce_l2(model)
+        notes += shape_only_terms(model, shapes, ranges)
         notes += collapse_reshapes(model)
         notes += bias_after_reshape(model)
         notes += square_reshape_inputs(model)
