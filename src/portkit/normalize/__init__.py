@@ -1,7 +1,8 @@
 """ONNX graph normalisation: rewrite what a wrapped converter cannot take, before it runs.
 
 A package of pass modules, each declaring the tool it serves (TOOL): common (any tool), opset
-(onnx2torch's maximum opset), onnx2torch, shapes, onnx2tf and vision (onnx2tf), check (the onnxruntime check), helpers.
+(onnx2torch's maximum opset), onnx2torch, shapes, onnx2tf, vision and terms (onnx2tf), check (the onnxruntime
+check), helpers.
 Each rewrite is one small function that changes a ModelProto in place (or returns a new one) and returns a
 note per change. `normalize` runs the rewrites a tool needs, then checks the rewritten model against the
 original with onnxruntime on the same random inputs (dtype- and range-aware: token ids stay below the
