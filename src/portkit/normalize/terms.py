@@ -60,21 +60,18 @@ def shape_only_terms(model: Any, shapes: dict[str, tuple[Any, ...]] | None = Non
             f"batch → one constant row each"]
 
 
-def _shape_only(model: Any) -> tuple[set[str], set[str]]:
+def _shape_only(model: Any, dims: dict[str, list[Any]]) -> tuple[set[str], set[str]]:
     """Tensors computed from the graph inputs' shapes (and constants) alone, none of their values read; and
     those computed from their values."""
     consts = constants(model)
     inputs = {i.name for i in model.graph.input} - set(consts)
     symbols = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
-    dims: dict[str, list[Any]] | None = None
     data, shaped = set(inputs), set()
     for node in model.graph.node:
         ins = [i for i in node.input if i]
         if node.op_type == "Constant" or not ins and node.op_type not in _RANDOM:
             continue
         if node.op_type in ("Shape", "Size") and node.domain in ("", "ai.onnx"):
-            if dims is None:
-                dims = symbolic_dims(model)
             d = dims.get(ins[0])
             # the shape of a tensor whose dims are fixed or the inputs' own symbols: never of data values
             clean = d is not None and all(isinstance(x, int) and x >= 0 or x in symbols for x in d)
@@ -97,10 +94,12 @@ def _candidates(model: Any) -> list[tuple[str, Any]]:
     a broadcasting elementwise op of data whose output has the same rank and first axis."""
     if any(g is not model.graph for g in graphs(model.graph)):
         return []  # a subgraph may read a tensor by name from the outer scope: left alone
-    shaped, data = _shape_only(model)
-    if not shaped:
+    if not any(n.op_type in ("Shape", "Size") for n in model.graph.node):
         return []
     dims = symbolic_dims(model)
+    shaped, data = _shape_only(model, dims)
+    if not shaped:
+        return []
     found = []
     for tensor, nodes in readers(model).items():
         if tensor not in shaped:
