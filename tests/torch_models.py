@@ -70,3 +70,29 @@ def loads_of(factory: str, script: str) -> dict[str, object]:
         torch.jit.load = real
     return {"probe": info, "builds": BUILDS["Counted"], "distinct": first is not second,
             "script_loads": len(calls), "script_inputs": [s.name for s in runner.signature.inputs]}
+
+
+class UnevenUpsample(torch.nn.Module):
+    """GhostNetV2's decoupled attention in small: a gate computed on a map pooled by 2 and upsampled back
+    (nearest) to the input's odd size, 3 → 7. litert-torch 0.10 lowers that nearest resize with other
+    coordinates than PyTorch's (0.07 off, GhostNetV2 at 224: 0.018), while ONNX → onnx2tf carries it exactly."""
+
+    input_shape = (1, 4, 7, 7)
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        gate = torch.sigmoid(self.conv(torch.nn.functional.avg_pool2d(x, 2, 2)))
+        return x * torch.nn.functional.interpolate(gate, size=x.shape[-2:], mode="nearest")
+
+
+class Noisy(torch.nn.Module):
+    """Draws fresh noise on every call: no conversion can agree with it, on any route."""
+
+    input_shape = (1, 4)
+
+    def forward(self, x):
+        return x + torch.rand_like(x)

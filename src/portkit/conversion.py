@@ -277,6 +277,10 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     failed_tools: dict[tuple[tuple[str, ...], str], str] = {}
     last: ConversionFailed | None = None
     disagrees: ValidationFailed | None = None
+    # converters whose result disagreed: a route through one carries the same error (litert-torch on the
+    # module and on its .pt2 alike); after MAX_DISAGREEING of them the last result on disk is the verdict
+    disagreeing: dict[str, str] = {}
+    disagreed = ""
     fixed = _fixed_shape_route(src, routes, opts, to)
 
     def skip_reason(route: Route) -> str | None:
@@ -287,6 +291,10 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
         for i, edge in enumerate(route):
             if (names[:i], edge.tool) in failed_tools:
                 return f"{edge.tool} already failed on the same {edge.source.value} model"
+            if edge.tool in disagreeing:
+                return f"{edge.tool}'s result already disagreed with the source"
+        if len(disagreeing) >= MAX_DISAGREEING:
+            return f"{len(disagreeing)} converted results already disagreed with the source"
         return None
 
     for n, route in enumerate(routes):
@@ -313,17 +321,28 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
                 log(f"route {route_text(route)} failed ({e.message}); trying {route_text(nxt)}")
             continue
         result = finish(result, to, opts, log)  # mobile/web prep (portkit.prep): ORT config, sizes
-        result.failed_routes = failures
+        result.failed_routes = list(failures)
         result.seconds = time.perf_counter() - t0
         if clean:
             for hop in result.hops[:-1]:
                 remove(Path(hop.output))
                 remove(Artifact(hop.output, Format.ONNX).sidecar())
         _mark(result)
-        if validate and not result.passed and fixed is not None:
-            disagrees = _disagreement(result)
-            failures.append(f"{route_text(route)}: {disagrees.message}")
-            break  # the other dynamic routes end in the same converters: the fixed-shape export is next
+        if validate and not result.passed and not opts.quantize:
+            # a converter whose result disagrees with the source is a failed route, like one that raised:
+            # the next route through other converters may carry the model right (litert-torch off by 0.018
+            # where onnx2tf's TFLite agrees to 1e-6). A quantized result's disagreement is the quantization's,
+            # judged by its gate (--keep-float auto is the remedy), so it is the verdict at once
+            disagrees, disagreed = _disagreement(result), route_text(route)
+            failures.append(f"{disagreed}: {disagrees.message}")
+            prefix = _disagreeing_prefix(result, names)
+            failed[prefix] = disagrees.message
+            k = len(prefix) - 1  # the hop that disagreed: one of the route's edges, or a post-route step
+            disagreeing[route[k].tool if k < len(route) else result.hops[k].tool] = disagrees.message
+            nxt = next((r for r in routes[n + 1:] if skip_reason(r) is None), None)
+            if nxt is not None:
+                log(f"route {route_text(route)} disagrees with its source; trying {route_text(nxt)}")
+            continue
         return _verdict(result, src, opts, validate, validate_opts, eval_data, bundle, log)
     if fixed is not None:
         retried = _fixed_shapes(src, fixed, out, opts, validate, validate_opts, failures, log, pool, gates,
@@ -333,8 +352,11 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             retried.failed_routes, retried.seconds = failures, time.perf_counter() - t0
             _mark(retried)
             return _verdict(retried, src, opts, validate, validate_opts, eval_data, bundle, log)
-        if disagrees is not None:
-            raise disagrees
+    if disagrees is not None:  # the last result that converted is on disk, kept and marked as failed
+        others = [f for f in failures if not f.startswith(f"{disagreed}: ")]
+        if others:
+            disagrees.message = f"{disagrees.message} (other routes: {fallback_text(others)})"
+        raise disagrees
     if first is None or last is None:
         raise ConversionFailed("no route could be tried")  # plan() never returns an empty list
     if len(failures) > 1:
@@ -343,6 +365,13 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     if first is last:
         raise first
     raise first from last
+
+
+def _disagreeing_prefix(result: ConversionResult, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The route's edge names up to the first hop whose own check failed; the whole route when only the
+    end-to-end check failed (error accumulated over hops that each passed)."""
+    bad = next((i for i, h in enumerate(result.hops) if h.validation is not None and not h.validation), None)
+    return names if bad is None else names[:bad + 1]
 
 
 def _disagreement(result: ConversionResult, dropped: str | None = None) -> ValidationFailed:
@@ -377,6 +406,8 @@ def _verdict(result: ConversionResult, src: Artifact, opts: ConvertOptions, vali
         log(f"bundle for `portkit verify`: {result.bundle}")
     return result
 
+
+MAX_DISAGREEING = 3  # converted results that disagreed before the conversion gives up on other routes
 
 # litert-torch's refusal of a dynamic graph (converters/torch_to_tflite.py): the fixed-shape export is left
 FIXED_REFUSAL = "litert-torch cannot keep the dynamic axes"

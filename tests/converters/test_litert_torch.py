@@ -94,6 +94,33 @@ def test_torchscript_no_route_keeping_the_batch_falls_back_to_fixed_shapes(tmp_p
     assert r.hops[-1].validation.batches == [3] and r.hops[-1].validation.max_rel <= 1e-4
 
 
+def test_a_result_that_disagrees_falls_back_to_the_next_route(tmp_path):
+    """litert-torch converts the uneven nearest upsample (GhostNetV2's attention) but its TFLite is 0.07 off:
+    a route whose result fails validation is a failed route, and the next one (torch → onnx → tflite, whose
+    constant-size nearest Resize normalize turns into Gathers for onnx2tf) passes and is the result; the
+    disagreement is named among the failed routes."""
+    r = portkit.convert("tests.torch_models:UnevenUpsample", "tflite", tmp_path / "u.tflite", dynamic=False)
+    assert r.passed and r.route == ["torch → onnx → tflite"], (r.route, r.failed_routes)
+    assert r.failed_routes[0].startswith("torch → tflite: converted model disagrees with its source"), r.failed_routes
+    assert r.hops[-1].validation.max_abs <= 1e-5
+
+
+def test_a_model_no_route_carries_fails_after_few_conversions(tmp_path):
+    """A model whose results disagree on every route ends with exit 1 after the routes through other
+    converters (~10 s here): each route through a hop or converter whose result already disagreed is
+    skipped, said so, and the last result is kept and marked as failed."""
+    from ..conftest import run_cli
+
+    ts = tmp_path / "noisy.ts.pt"
+    portkit.convert("tests.torch_models:Noisy", "torchscript", ts, validate=False)
+    proc = run_cli("convert", str(ts), "--to", "onnx", "-o", str(tmp_path / "noisy.onnx"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "disagrees with its source" in proc.stderr and "other routes" in proc.stderr, proc.stderr
+    # the third route goes through the TorchScript → .pt2 hop whose result already disagreed
+    assert "route torchscript → pt2 → tflite → onnx skipped" in proc.stdout + proc.stderr
+    assert (tmp_path / "noisy.onnx").exists()
+
+
 @pytest.mark.slow
 @ACCEPTANCE
 def test_acceptance_torchvision_cnn(tmp_path):

@@ -109,7 +109,12 @@ def test_bert_onnx_to_torchscript_validates(bert, d):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,config", [("gpt2", {}), ("bert", {})])
+@pytest.mark.parametrize("name,config", [
+    ("gpt2", {}),
+    # ~30 s: traced BERT → TFLite at a fixed size is also test_traced_bert_fixed_sequence_to_tflite_dtypes_inferred
+    # (FlexErf included); opt in with PORTKIT_HF_ALL=1 (the suite's time budget)
+    pytest.param("bert", {}, marks=pytest.mark.skipif(not os.environ.get("PORTKIT_HF_ALL"),
+                                                      reason="~30 s: opt in with PORTKIT_HF_ALL=1"))])
 def test_text_model_to_tflite_static_validates(d, name, config):
     """torchscript → onnx → tflite (onnx2tf) at the data's static size, padded row included. BERT keeps its
     exact (erf) GELU: onnx2tf's pseudo Erf replaces the Select-TF-op FlexErf the LiteRT interpreter lacks."""
@@ -159,3 +164,4 @@ def test_traced_bert_fixed_sequence_to_tflite_dtypes_inferred(d):
     assert "note: input 'attention_mask' is int64" in proc.stderr
     assert "route " not in proc.stderr, proc.stderr  # the first route worked: nothing fell back
     assert "validate end to end: ok" in proc.stderr
+    assert b"FlexErf" not in out.read_bytes()  # exact GELU through onnx2tf's pseudo Erf

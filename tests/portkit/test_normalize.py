@@ -722,6 +722,20 @@ def test_resize_to_computed_sizes_becomes_scales_or_gathers():
     assert sorted(_ops(out)) == ["Gather", "Gather", "Resize"] and any("equal" in n for n in notes), notes
 
 
+def test_nearest_resize_to_constant_sizes_of_an_uneven_ratio_becomes_gathers():
+    """The dynamo exporter's `interpolate(size=(7, 7), mode="nearest")` of a 3×3 map at opset 20: constant
+    sizes, which onnx2tf resized with half-pixel centres (0.07 off); a whole ratio (3 → 6) stays a Resize."""
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         {"size6": [1, 2, 6, 6], "size7": [1, 2, 7, 7]}.items()}
+    attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    nodes = [helper.make_node("Resize", ["x", "", "", "size6"], ["y6"], **attrs),
+             helper.make_node("Resize", ["x", "", "", "size7"], ["y7"], **attrs)]
+    m = _model(nodes, [_f("x", [1, 2, 3, 3])], [_f("y6", [1, 2, 6, 6]), _f("y7", [1, 2, 7, 7])], list(c.values()),
+               opset=20)
+    out, notes = normalize(m, tool="onnx2tf")
+    assert sorted(_ops(out)) == ["Gather", "Gather", "Resize"] and any("equal" in n for n in notes), notes
+
+
 def test_integer_division_of_computed_shape_values_truncates():
     """(C + 1) / 2 * 2 of int64 shape values (EdgeNeXt's split sizes, TorchScript exporter) is 48 for C = 48:
     the sum is numpy's int64, still divided as an integer (it was 49.0: the Slice then cut a wrong width)."""

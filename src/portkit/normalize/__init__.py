@@ -65,7 +65,8 @@ stop on:
   re-check of an op with repeated dims took a 0-d constant for a layer).
 - resize_scales (onnx2tf only, vision.py): Resize to sizes computed at run time (batch from Shape) with
   static spatial dims → constant scales (onnx2tf's tf.image.resize could not read the target size: timm
-  GhostNetV2).
+  GhostNetV2); a nearest resize of an uneven ratio (3 → 7), constant sizes too, → a Gather per axis (from
+  opset 18 onnx2tf resizes with half-pixel centres whatever the coordinate mode).
 - decompose_reduce_l2 (onnx2tf only, vision.py): ReduceL2 → Sqrt(ReduceSum(x·x)) (onnx2tf's tf.norm failed on
   EdgeNeXt's cross-covariance attention, F.normalize of a 4-D tensor).
 - shape_only_terms (onnx2tf only, terms.py): a term computed from the input's shape alone (EdgeNeXt's Fourier
