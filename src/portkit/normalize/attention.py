@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, readers, replace_node, rewritten, symbolic_dims, unique, use_counts
+from .helpers import constants, producers, readers, replace_node, rewritten, symbolic_dims, unique, use_counts
 
 TOOL = "onnx2tf"
 
@@ -25,7 +25,7 @@ def repeated_heads(model: Any) -> list[str]:
     if not dims:
         return []
     consts = constants(model)
-    made = {o: n for n in model.graph.node for o in n.output}
+    made = producers(model)
     uses = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, elem_types, rename_uses
+from .helpers import constants, elem_types, producers, rename_uses
 
 TOOL = "any"
 
@@ -35,7 +35,7 @@ def drop_reshape_allowzero(model: Any) -> list[str]:
     computed at run time (torch exporters: Concat of Shape/Gather results and constants) whose constant
     parts hold no zero — its other entries are sizes of real tensors, so a 0 there means an empty tensor."""
     consts = constants(model)
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     notes = []
     for node in model.graph.node:
         if node.op_type != "Reshape":

@@ -128,6 +128,11 @@ def use_counts(model: Any) -> dict[str, int]:
     return uses
 
 
+def producers(model: Any) -> dict[str, Any]:
+    """The main graph's node writing each tensor (a pass walks a chain of producers back from a node)."""
+    return {o: n for n in model.graph.node for o in n.output}
+
+
 def readers(model: Any) -> dict[str, list[Any]]:
     """The main graph's nodes reading each tensor, in graph order (a pass follows a tensor to its readers;
     use_counts says whether a subgraph reads it too)."""

@@ -11,6 +11,7 @@ from .helpers import (
     constants,
     drop_unused,
     elem_types,
+    producers,
     readers,
     replace_node,
     rewritten,
@@ -98,7 +99,7 @@ def lookup_shifts(model: Any) -> list[str]:
 
     consts = constants(model)
     dims = static_dims(model)
-    made = {o: n for n in model.graph.node for o in n.output}
+    made = producers(model)
     extended: dict[tuple[str, float], str] = {}
     n_done = 0
     for node in list(model.graph.node):
@@ -230,7 +231,7 @@ def bias_after_reshape(model: Any) -> list[str]:
 
     consts = constants(model)
     dims = static_dims(model)
-    made = {o: n for n in model.graph.node for o in n.output}
+    made = producers(model)
     users = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
@@ -273,7 +274,7 @@ def square_reshape_inputs(model: Any) -> list[str]:
 
     dims = static_dims(model)
     types = elem_types(model)
-    made = {o: n for n in model.graph.node for o in n.output}
+    made = producers(model)
     eyes: dict[int, str] = {}
     n_done = 0
     for node in list(model.graph.node):
@@ -359,7 +360,7 @@ def prepended_tokens(model: Any) -> list[str]:
     from onnx import helper, numpy_helper
 
     consts = constants(model)
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     dims = static_dims(model)  # a sequence of unknown length is not rewritten
     n_done = 0
     for node in list(model.graph.node):
@@ -405,7 +406,7 @@ def flat_gathernd(model: Any) -> list[str]:
         return []
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.value_info, *inferred.graph.input)
              if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     consts = constants(model)
 
     def last_axis_unsqueeze(name: str) -> str | None:
@@ -463,7 +464,7 @@ def unflatten_gemm(model: Any) -> list[str]:
             for v in (*inferred.graph.value_info, *inferred.graph.input)
             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
     consts = constants(model)
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     uses = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0

@@ -14,6 +14,7 @@ from .helpers import (
     constants,
     drop_unused,
     elem_types,
+    producers,
     replace_node,
     rewritten,
     static_dims,
@@ -362,7 +363,7 @@ def _kept_dims(v: np.ndarray, src: list[Any] | None, out: list[Any] | None) -> n
 
 def _shape_only(model: Any, name: str) -> bool:
     """Whether tensor `name` depends on the graph inputs only through their shapes (Shape/Size ops)."""
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     inputs = {i.name for i in model.graph.input}
     seen: set[str] = set()
     todo = [name]
@@ -451,7 +452,7 @@ def collapse_reshapes(model: Any) -> list[str]:
     rank 3 to 5 whose dims it cannot see, and transposed the 5-D one a padding mask passes through on its
     way from [batch·S, 1] to [batch, 1, 1, S]."""
     consts = constants(model)
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model)
     uses = use_counts(model)
     outputs = {o.name for o in model.graph.output}
     n_done = 0
