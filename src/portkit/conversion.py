@@ -277,9 +277,7 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
     failed_tools: dict[tuple[tuple[str, ...], str], str] = {}
     last: ConversionFailed | None = None
     disagrees: ValidationFailed | None = None
-    # converters whose result disagreed: a route through one carries the same error (litert-torch on the
-    # module and on its .pt2 alike); after MAX_DISAGREEING of them the last result on disk is the verdict
-    disagreeing: dict[str, str] = {}
+    disagreeing = 0  # results that converted but disagreed: after MAX_DISAGREEING the last one is the verdict
     disagreed = ""
     fixed = _fixed_shape_route(src, routes, opts, to)
 
@@ -287,14 +285,12 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
         names = tuple(e.name for e in route)
         seen = next((p for p in failed if names[:len(p)] == p), None)
         if seen is not None:
-            return f"its first hops ({' → '.join(seen)}) already failed"
+            return f"its first hops ({' → '.join(seen)}) already failed or disagreed"
         for i, edge in enumerate(route):
             if (names[:i], edge.tool) in failed_tools:
                 return f"{edge.tool} already failed on the same {edge.source.value} model"
-            if edge.tool in disagreeing:
-                return f"{edge.tool}'s result already disagreed with the source"
-        if len(disagreeing) >= MAX_DISAGREEING:
-            return f"{len(disagreeing)} converted results already disagreed with the source"
+        if disagreeing >= MAX_DISAGREEING:
+            return f"{disagreeing} converted results already disagreed with the source"
         return None
 
     for n, route in enumerate(routes):
@@ -335,10 +331,11 @@ def _first_route(src: Artifact, routes: list[Route], out: Path, opts: ConvertOpt
             # judged by its gate (--keep-float auto is the remedy), so it is the verdict at once
             disagrees, disagreed = _disagreement(result), route_text(route)
             failures.append(f"{disagreed}: {disagrees.message}")
-            prefix = _disagreeing_prefix(result, names)
+            # like a hop that raised: routes through the same hops, or the same tool on the same input, skip
+            prefix, disagreeing = _disagreeing_prefix(result, names), disagreeing + 1
             failed[prefix] = disagrees.message
-            k = len(prefix) - 1  # the hop that disagreed: one of the route's edges, or a post-route step
-            disagreeing[route[k].tool if k < len(route) else result.hops[k].tool] = disagrees.message
+            if 0 < len(prefix) <= len(route):
+                failed_tools[(prefix[:-1], route[len(prefix) - 1].tool)] = disagrees.message
             nxt = next((r for r in routes[n + 1:] if skip_reason(r) is None), None)
             if nxt is not None:
                 log(f"route {route_text(route)} disagrees with its source; trying {route_text(nxt)}")
@@ -407,7 +404,9 @@ def _verdict(result: ConversionResult, src: Artifact, opts: ConvertOptions, vali
     return result
 
 
-MAX_DISAGREEING = 3  # converted results that disagreed before the conversion gives up on other routes
+# converted results that disagreed before a conversion gives up on its other routes: a model that loses
+# precision on every route fails in a few conversions, not after the whole route list
+MAX_DISAGREEING = 4
 
 # litert-torch's refusal of a dynamic graph (converters/torch_to_tflite.py): the fixed-shape export is left
 FIXED_REFUSAL = "litert-torch cannot keep the dynamic axes"
