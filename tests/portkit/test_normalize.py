@@ -552,6 +552,39 @@ def test_shifted_lookups_move_to_the_ids_and_a_projected_concat_splits():
     assert any("equal" in n for n in check_equivalent(_trigram_embeddings(), m, ranges={"ids": (0, 100)}))
 
 
+def _trigram_at_a_dynamic_sequence():
+    """The same shifts as the TorchScript exporter writes them at a dynamic sequence: `[:, 1:]` ends at
+    INT64_MAX, `[:, :-1]` at -1."""
+    rng = np.random.default_rng(0)
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "one": [1], "zero": [0], "end": [np.iinfo(np.int64).max], "m1": [-1], "pad_end": [0, 0, 0, 0, 1, 0],
+        "pad_start": [0, 1, 0, 0, 0, 0]}.items()}
+    inits = [*c.values(), numpy_helper.from_array(rng.normal(size=(100, 16)).astype(np.float32), "words")]
+    nodes = [helper.make_node("Gather", ["words", "ids"], ["e"]),
+             helper.make_node("Slice", ["e", "one", "end", "one"], ["a"]),
+             helper.make_node("Pad", ["a", "pad_end"], ["pa"]),
+             helper.make_node("Slice", ["e", "zero", "m1", "one"], ["b"]),
+             helper.make_node("Pad", ["b", "pad_start"], ["pb"]),
+             helper.make_node("Concat", ["pa", "e", "pb"], ["y"], axis=2)]
+    return _model(nodes, [_f("ids", ["batch", "seq"], TensorProto.INT64)], [_f("y", ["batch", "seq", 48])], inits)
+
+
+def test_shifts_at_a_dynamic_sequence_end_from_the_shape_and_within_int32():
+    from portkit.normalize import int32_slice_bounds, lookup_shifts
+
+    m = _trigram_at_a_dynamic_sequence()
+    assert lookup_shifts(m) and int32_slice_bounds(m)
+    slices = [n for n in m.graph.node if n.op_type == "Slice"]
+    assert [n.input[0] for n in slices] == ["ids", "ids"]
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    ends = [inits.get(n.input[2]) for n in slices]
+    # `[:, :-1]` ends at Shape(ids)[1] - 1, computed; `[:, 1:]` at INT32_MAX (TFLite's bounds are int32)
+    assert sum(e is None for e in ends) == 1 and "Shape" in _ops(m)
+    assert all(e is None or e.max() <= np.iinfo(np.int32).max for e in ends)
+    assert any("equal" in n for n in check_equivalent(_trigram_at_a_dynamic_sequence(), m,
+                                                      shapes={"ids": (2, 11)}, ranges={"ids": (0, 100)}))
+
+
 def test_int64_abs_becomes_max_of_it_and_its_negation():
     from portkit.normalize import integer_abs
 

@@ -30,7 +30,10 @@ stop on:
   the Add into the other embeddings broadcasts anyway (onnx2tf lost the lookup's dims).
 - lookup_shifts (onnx2tf only): an embedding lookup sliced and zero-padded along the tokens (MobileBERT's
   trigram input) → the Slice and Pad on the 2-D ids, the pad a row appended to the table (onnx2tf cannot tell
-  a 3-D tensor's axes apart where the sequence equals the embedding size, and sliced the wrong one).
+  a 3-D tensor's axes apart where the sequence equals the embedding size, and sliced the wrong one); a
+  negative end on a dynamic axis (`ids[:, :-1]`) is computed from Shape (onnx2tf sliced to the whole length).
+- int32_slice_bounds (onnx2tf only): constant Slice bounds beyond int32 on an axis of unknown size
+  (`ids[:, 1:]`'s INT64_MAX end) → clipped to int32 (TFLite stores them as int32: INT64_MAX became -1).
 - split_concat_matmul (onnx2tf only): MatMul of a last-axis Concat by a constant weight → a sum of MatMuls
   of the parts (onnx2tf took a 3-D tensor with equal dims after the batch for channels-first and
   concatenated along the sequence).
@@ -114,6 +117,7 @@ from .shapes import (
     constant_reshape_shapes,
     fold_constants,
     index_grid_gather,
+    int32_slice_bounds,
     partial_shape_inputs,
     split_unsqueeze,
     static_shape_values,
@@ -141,6 +145,7 @@ __all__ = [
     "fold_constants",
     "hide_unchanged_ops",
     "index_grid_gather",
+    "int32_slice_bounds",
     "integer_abs",
     "lookup_shifts",
     "lower_opset",
@@ -217,6 +222,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
         notes += constant_expand(model)
         notes += scalar_operands(model)
         notes += integer_abs(model)
+        notes += int32_slice_bounds(model)
     if notes and check:
         notes += check_equivalent(original, model, hop=hop, shapes=shapes, ranges=ranges)
     return model, notes

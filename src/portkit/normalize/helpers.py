@@ -199,3 +199,24 @@ def drop_unused(model: Any) -> None:
         for n in dead:
             model.graph.node.remove(n)
 
+
+
+def ends_from_shape(model: Any, data: str, slice_inputs: list[str], consts: dict[str, np.ndarray],
+                    dynamic: set[int], new: Callable[[str], str]) -> tuple[list[Any], str | None]:
+    """Nodes computing a Slice's negative constant `ends` (inputs starts, ends, axes) on dynamic axes of `data`
+    as Shape(data)[axis] + end (every axis given and dynamic, every end negative), and the computed ends' name;
+    ([], None) otherwise. onnx2tf sliced MobileBERT's ids `[:, :-1]` at a dynamic sequence to the whole length
+    (its trial run: 33 tokens where 31 + the pad make 32)."""
+    from onnx import helper, numpy_helper
+
+    _, ends, axes = (list(slice_inputs) + ["", "", ""])[:3]
+    end, ax = consts.get(ends), consts.get(axes) if axes else None
+    if end is None or ax is None or end.size != ax.size or not (end < 0).all() or \
+            not all(int(a) in dynamic for a in ax.reshape(-1)):
+        return [], None
+    shape, picked, out, ax_name, end_name = new("shape"), new("dims"), new("ends"), new("axes"), new("neg")
+    model.graph.initializer.extend([numpy_helper.from_array(ax.astype(np.int64).reshape(-1), ax_name),
+                                    numpy_helper.from_array(end.astype(np.int64).reshape(-1), end_name)])
+    return [helper.make_node("Shape", [data], [shape], name=new("n")),
+            helper.make_node("Gather", [shape, ax_name], [picked], axis=0, name=new("n")),
+            helper.make_node("Add", [picked, end_name], [out], name=new("n"))], out

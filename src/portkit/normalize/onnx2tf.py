@@ -11,6 +11,7 @@ from .helpers import (
     constants,
     drop_unused,
     elem_types,
+    ends_from_shape,
     producers,
     readers,
     replace_node,
@@ -132,14 +133,18 @@ def lookup_shifts(model: Any) -> list[str]:
             extended[key] = new("table")
             row = np.full((1, table.shape[1]), value.ravel()[0], table.dtype)
             model.graph.initializer.append(numpy_helper.from_array(np.concatenate([table, row]), extended[key]))
-        nodes, cur = [], ids
+        nodes, cur, fresh = [], ids, {}
+        dynamic = {k for k, d in enumerate(dims.get(ids) or ()) if d is None}
         for sl in reversed(slices):  # nearest the Gather first
             ins = list(sl.input)
             if len(ins) > 3 and ins[3]:  # axes of the (r+1)-D data, written for the r-D ids
                 ax = new("axes")
-                model.graph.initializer.append(numpy_helper.from_array(
-                    (consts[ins[3]].astype(np.int64) % (r + 1)), ax))
+                fresh[ax] = consts[ins[3]].astype(np.int64) % (r + 1)
+                model.graph.initializer.append(numpy_helper.from_array(fresh[ax], ax))
                 ins[3] = ax
+            made_ends, ends = ends_from_shape(model, cur, ins[1:4], {**consts, **fresh}, dynamic, new)
+            nodes += made_ends
+            ins[2] = ends or ins[2]
             nodes.append(helper.make_node("Slice", [cur, *ins[1:]], [new("ids")], name=new("n")))
             cur = nodes[-1].output[0]
         ids_pads, fill = new("pads"), new("fill")

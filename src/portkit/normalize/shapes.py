@@ -1,6 +1,6 @@
 """Shapes onnx2tf cannot follow (TOOL: onnx2tf): shape arithmetic fixed by static dims folded to constants,
 partially fixed shapes spelled out, computed Reshape targets made constant, index grids that enumerate rows
-in order as reshapes, reshape chains collapsed, multi-axis Unsqueeze split."""
+in order as reshapes, reshape chains collapsed, multi-axis Unsqueeze split, Slice bounds beyond int32."""
 
 from __future__ import annotations
 
@@ -472,3 +472,40 @@ def collapse_reshapes(model: Any) -> list[str]:
             n_done += 1
     return rewritten(model, n_done, "collapse_reshapes", "reshape(s) into the constant Reshape after them")
 
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def int32_slice_bounds(model: Any) -> list[str]:
+    """Constant Slice starts / ends beyond int32 on an axis of unknown size (`ids[:, 1:]` at a dynamic
+    sequence: ends = INT64_MAX, "to the end") → clipped to int32, the same slice. onnx2tf replaces INT64_MAX
+    by the axis size only where it knows the size; TFLite stores the bounds as int32 and INT64_MAX became -1:
+    MobileBERT's trigram shift at a dynamic sequence lost its last token ("Given shapes, [1,31,32] and
+    [1,32,32], are not broadcastable")."""
+    from onnx import numpy_helper
+
+    consts = constants(model)
+    dims = static_dims(model)
+    new = unique(model, "slice")
+    n_done = 0
+    for node in model.graph.node:
+        if node.op_type != "Slice" or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
+            continue
+        shape = dims.get(node.input[0])
+        bounds = [consts.get(i) for i in node.input[1:3]]
+        axes = consts.get(node.input[3]) if len(node.input) > 3 and node.input[3] else \
+            (np.arange(bounds[0].size) if bounds[0] is not None else None)
+        if not shape or axes is None or any(b is None or b.shape != axes.shape for b in bounds):
+            continue
+        unknown = np.asarray([shape[int(a)] is None for a in axes.reshape(-1)]).reshape(axes.shape)
+        for k, b in enumerate(bounds, start=1):
+            out = (b < _INT32.min) | (b > _INT32.max)
+            if not (out & unknown).any():
+                continue
+            clipped = np.where(unknown, np.clip(b, _INT32.min, _INT32.max), b).astype(b.dtype)
+            name = new("bound")
+            model.graph.initializer.append(numpy_helper.from_array(clipped, name))
+            node.input[k] = name
+            n_done += 1
+    return rewritten(model, n_done, "int32_slice_bounds", "Slice bound(s) beyond int32 on unknown axes → clipped")
