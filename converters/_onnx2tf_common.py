@@ -65,6 +65,25 @@ class Onnx2TfResult:
     notes: list[str] = field(default_factory=list)  # what portkit.normalize rewrote
 
 
+def failed_node(e: BaseException) -> str | None:
+    """The ONNX node onnx2tf was converting when `e` was raised — "ONNX node '/a/Sub_3' (Sub; inputs
+    [2, 64, 49, 49], [64, 49, 49])" — or None. onnx2tf prints the node's name to its log and re-raises the
+    op converter's bare error ("'NoneType' object has no attribute 'shape'"), which names nothing; its
+    wrapper around every op converter holds the node as the local `graph_node` (an onnx-graphsurgeon Node)."""
+    tb, node = e.__traceback__, None
+    while tb is not None:  # the innermost frame holding one: the op being converted
+        candidate = tb.tb_frame.f_locals.get("graph_node")
+        if getattr(candidate, "op", None) and getattr(candidate, "name", None) is not None:
+            node = candidate
+        tb = tb.tb_next
+    if node is None:
+        return None
+    name = re.sub("^wa/", "/", str(node.name))  # onnx2tf's prefix for names starting with "/"
+    shapes = ", ".join(str(list(s) if s is not None else "?")
+                       for s in (getattr(i, "shape", None) for i in getattr(node, "inputs", [])))
+    return f"ONNX node '{name}' ({node.op}; inputs {shapes or 'none'})"
+
+
 @contextlib.contextmanager
 def _workdir() -> Iterator[Path]:
     old = os.getcwd()
@@ -129,6 +148,13 @@ def onnx2tf_run(src: Artifact, opts: ConvertOptions, hop: str, alternative: str,
                 raise ConversionFailed(f"{hop} failed: onnx2tf stopped (exit {e.code}); "
                                        "the model likely holds an op or shape onnx2tf cannot convert",
                                        hint=f"try another route: {alternative}") from None
+            except Exception as e:
+                where = failed_node(e)
+                if where is None:
+                    raise  # converting() words it
+                line = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+                raise ConversionFailed(f"{hop} failed at {where}: {type(e).__name__}: {line}",
+                                       hint=f"try another route: {alternative}") from e
             if built is None:
                 raise ConversionFailed(f"{hop} failed: onnx2tf returned no model", hint=f"try {alternative}")
         res = Onnx2TfResult(built, work / "out", sig, kept=kept + keep_nchw, quant=quant,

@@ -269,3 +269,29 @@ def test_onnx2tf_failure_is_one_line_exit_3(out):
     assert "--via" not in errors[0], errors[0]
     assert not any(p.suffix in (".tflite", ".keras") or p.name.endswith(".tmp") for p in folder.iterdir()), \
         list(folder.iterdir())
+
+
+def test_onnx2tf_failure_names_the_onnx_node():
+    """onnx2tf re-raises an op converter's bare error ("'NoneType' object has no attribute 'shape'": swin_t's
+    TorchScript-exported ONNX); portkit names the node its per-op wrapper was converting (local `graph_node`,
+    an onnx-graphsurgeon Node: name, op, inputs with shapes). No TensorFlow needed: the walk is over the
+    traceback, so a stand-in wrapper with onnx-graphsurgeon's attribute names raises here."""
+    from types import SimpleNamespace as NS
+
+    from portkit.converters._onnx2tf_common import failed_node
+
+    def op_converter():
+        return None.shape  # the bare AttributeError onnx2tf's Sub converter raised
+
+    def print_wrapper_func(graph_node):  # onnx2tf's wrapper: holds the node, re-raises
+        try:
+            op_converter()
+        except Exception:
+            raise
+
+    graph_node = NS(name="wa/features/1/1/attn/Sub_3", op="Sub",
+                    inputs=[NS(shape=[2, 64, 1, 49]), NS(shape=None)])
+    with pytest.raises(AttributeError) as info:
+        print_wrapper_func(graph_node)
+    assert failed_node(info.value) == "ONNX node '/features/1/1/attn/Sub_3' (Sub; inputs [2, 64, 1, 49], ?)"
+    assert failed_node(ValueError("no onnx2tf frame")) is None
