@@ -837,3 +837,29 @@ def test_term_from_the_shape_alone_becomes_one_constant_row():
     assert list(term.dims) == [1, 4, 3]
     m = _shape_only_term(True)
     assert shape_only_terms(m) == [] and "Range" in _ops(m)
+
+
+
+def test_generated_tensor_too_large_to_fold_becomes_an_initializer():
+    """swin_t's shifted-window mask in small: `ids.unsqueeze(1) - ids.unsqueeze(2)` of ids made by a Range,
+    [300, 300] (over static_shape_values' fold limit), added to the data: onnx2tf failed on such a Sub of
+    two constants; it becomes one initializer, checked with onnxruntime. A weight transposed stays."""
+    from portkit.normalize import generated_constants
+
+    c = {k: numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in
+         {"start": 0.0, "limit": 300.0, "delta": 1.0}.items()}
+    c.update({k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {"ax1": [1], "ax0": [0]}.items()})
+    c["w"] = numpy_helper.from_array(np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32), "w")
+    nodes = [helper.make_node("Range", ["start", "limit", "delta"], ["ids"]),
+             helper.make_node("Unsqueeze", ["ids", "ax1"], ["a"]),
+             helper.make_node("Unsqueeze", ["ids", "ax0"], ["b"]),
+             helper.make_node("Sub", ["a", "b"], ["diff"]),  # [300, 300]: 90 000 values
+             helper.make_node("Add", ["x", "diff"], ["s"]),
+             helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+             helper.make_node("MatMul", ["s", "wt"], ["y"])]
+    m = _model(nodes, [_f("x", ["batch", 300, 300])], [_f("y", ["batch", 300, 300])], list(c.values()))
+    assert generated_constants(m) and _ops(m) == ["Add", "Transpose", "MatMul"], _ops(m)
+    out, notes = normalize(_model(nodes, [_f("x", ["batch", 300, 300])], [_f("y", ["batch", 300, 300])],
+                                  list(c.values())), tool="onnx2tf")
+    assert "Sub" not in _ops(out) and any("generated_constants" in n for n in notes) and \
+        any("equal" in n for n in notes), (_ops(out), notes)

@@ -72,6 +72,9 @@ stop on:
   opset 18 onnx2tf resizes with half-pixel centres whatever the coordinate mode).
 - decompose_reduce_l2 (onnx2tf only, vision.py): ReduceL2 → Sqrt(ReduceSum(x·x)) (onnx2tf's tf.norm failed on
   EdgeNeXt's cross-covariance attention, F.normalize of a 4-D tensor).
+- generated_constants (onnx2tf only, terms.py): a tensor computed from small constants alone, too large for
+  static_shape_values' fold, read by the data → an initializer (swin_t's shifted-window mask under the
+  TorchScript exporter: onnx2tf failed on a Sub of two constants).
 - shape_only_terms (onnx2tf only, terms.py): a term computed from the input's shape alone (EdgeNeXt's Fourier
   positional encoding, built from zeros(B, H, W)) and broadcast into the data → its first row as a constant,
   where onnxruntime finds every row equal at batch 2 and 3 (onnx2tf built it from the run-time batch and
@@ -122,7 +125,7 @@ from .shapes import (
     split_unsqueeze,
     static_shape_values,
 )
-from .terms import shape_only_terms
+from .terms import generated_constants, shape_only_terms
 from .vision import decompose_reduce_l2, resize_scales
 
 __all__ = [
@@ -156,6 +159,7 @@ __all__ = [
     "resize_scales",
     "restore_hidden_ops",
     "scalar_operands",
+    "generated_constants",
     "shape_only_terms",
     "split_comparisons",
     "split_concat_matmul",
@@ -201,6 +205,7 @@ def normalize(model: Any, *, max_opset: int | None = None, hop: str = "normalize
             if not more:
                 break
             notes += more + constant_reshape_shapes(model)
+        notes += generated_constants(model)  # what the folds above left for its size (swin's window mask)
         # again: a flattening Reshape whose target only constant_reshape_shapes made constant (the TorchScript
         # exporter's `x.view(-1, x.size(-1))` at a dynamic sequence: GPT-2's Conv1D) is now recognised
         notes += unflatten_gemm(model)

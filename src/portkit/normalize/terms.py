@@ -150,3 +150,56 @@ def _first_rows(model: Any, tensors: list[str], shapes: dict[str, tuple[Any, ...
             continue
         rows[t] = np.ascontiguousarray(first[0])
     return rows
+
+
+def generated_constants(model: Any) -> list[str]:
+    """A tensor computed from small constants alone (what static_shape_values left of shape arithmetic once
+    the static dims became constants), too large for its fold (over MAX_FOLD_ELEMENTS), read by a node of
+    the data → its value, computed once with onnxruntime, as an initializer. swin_t's shifted-window attention
+    mask under the TorchScript exporter: window ids laid out from H and W, `ids.unsqueeze(1) - ids.unsqueeze(2)`
+    of [64, 49, 49], compared with 0; onnx2tf failed on that Sub of two constants ("'NoneType' object has no
+    attribute 'shape'") where the dynamo exporter's ONNX holds the mask as one constant. Chains that read a
+    large initializer (a weight transposed or cast) are left as they are: only generated tensors fold."""
+    from onnx import helper, numpy_helper
+
+    from .check import run
+    from .shapes import MAX_FOLD_ELEMENTS
+
+    if any(g is not model.graph for g in graphs(model.graph)):
+        return []  # a subgraph may read a tensor by name from the outer scope: left alone
+    consts = constants(model)
+    small = {k for k, v in consts.items() if v.size <= MAX_FOLD_ELEMENTS}
+    made: set[str] = set()  # computed from small constants alone
+    for node in model.graph.node:
+        ins = [i for i in node.input if i]
+        if ins and node.domain in ("", "ai.onnx") and node.op_type not in _RANDOM and \
+                all(i in small or i in made for i in ins) and not any(o in consts for o in node.output):
+            made.update(node.output)
+    outputs = {o.name for o in model.graph.output}
+    frontier = sorted({i for node in model.graph.node for i in node.input if i in made and i not in outputs
+                       and not all(j in small or j in made for j in node.input if j)})
+    if not frontier:
+        return []
+    sub = helper.make_model(helper.make_graph(
+        [n for n in model.graph.node if any(o in made for o in n.output)], "generated", [],
+        [helper.make_empty_tensor_value_info(t) for t in frontier],
+        [numpy_helper.from_array(consts[k], k) for k in sorted(small)]), opset_imports=list(model.opset_import))
+    sub.ir_version = model.ir_version
+    try:
+        values = run(sub, {})
+    except Exception:  # noqa: BLE001 - what onnxruntime cannot run here is left for the tool
+        return []
+    values = {t: np.asarray(v) for t, v in values.items()
+              if MAX_FOLD_ELEMENTS < np.asarray(v).size <= MAX_TERM_ELEMENTS}
+    if not values:
+        return []
+    new = unique(model, "generated")
+    names = {t: new("const") for t in values}
+    for t, v in values.items():
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(v), names[t]))
+    for node in model.graph.node:
+        for k, i in enumerate(node.input):
+            if i in names:
+                node.input[k] = names[i]
+    drop_unused(model)
+    return [f"generated_constants: {len(values)} tensor(s) computed from small constants alone → initializers"]
