@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .helpers import constants, drop_unused, graphs, readers, symbolic_dims, unique
+from .helpers import constants, drop_unused, graphs, readers, rename_uses, symbolic_dims, unique
 
 TOOL = "onnx2tf"
 
@@ -197,9 +197,6 @@ def generated_constants(model: Any) -> list[str]:
     names = {t: new("const") for t in values}
     for t, v in values.items():
         model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(v), names[t]))
-    for node in model.graph.node:
-        for k, i in enumerate(node.input):
-            if i in names:
-                node.input[k] = names[i]
+        rename_uses(model.graph, t, names[t])
     drop_unused(model)
     return [f"generated_constants: {len(values)} tensor(s) computed from small constants alone → initializers"]
